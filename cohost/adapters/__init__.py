@@ -1,0 +1,1 @@
+"""The only modules that import network, device and model libraries."""

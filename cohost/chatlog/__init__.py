@@ -1,0 +1,1 @@
+"""Streaming readers for logged chat."""

@@ -1,0 +1,200 @@
+"""Settings: environment (COHOST_, __ nesting), .env, a TOML file; nothing else reads os.environ."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from cohost.errors import SettingsError
+
+ENV_PREFIX = "COHOST_"
+CONFIG_FILE_ENV = "COHOST_CONFIG_FILE"
+
+
+class TwinSettings(BaseModel):
+    """Who the twin is."""
+
+    name: str = Field("twin", description="the name chat uses for the twin")
+    aliases: list[str] = Field(default_factory=list, description="other names it answers to")
+    streamer: str = Field(
+        "", description="the streamer's login: their lines train the twin and they may steer it"
+    )
+    bot_login: str = Field("", description="the bot account's login; its own messages are ignored")
+    writings: list[Path] = Field(
+        default_factory=list, description="text or Markdown files of the streamer's own writing"
+    )
+
+
+class PickerSettings(BaseModel):
+    """What is worth answering; every weight and list is here."""
+
+    threshold: float = Field(1.0, description="a message needs at least this score to be picked")
+    weight_direct: float = Field(2.0, description="the twin named, aliased or @-mentioned")
+    weight_question: float = Field(0.6, description="the message asks something")
+    weight_broadcaster: float = Field(1.5, description="the streamer talking to the twin")
+    weight_moderator: float = Field(0.3, description="sender is a moderator")
+    weight_vip: float = Field(0.2, description="sender is a VIP")
+    weight_subscriber: float = Field(0.1, description="sender is a subscriber")
+    weight_first_time: float = Field(0.5, description="a first-time chatter")
+    weight_bits: float = Field(0.5, description="the message cheers bits")
+    weight_topic: float = Field(0.4, description="each topic word in the message (at most 2)")
+    weight_length: float = Field(0.2, description="a message with some substance (5+ words)")
+    topic_words: list[str] = Field(default_factory=list, description="words of the current topic")
+    known_bots: list[str] = Field(
+        default_factory=lambda: [
+            "nightbot",
+            "streamelements",
+            "streamlabs",
+            "moobot",
+            "fossabot",
+            "wizebot",
+            "supibot",
+            "sery_bot",
+            "soundalerts",
+            "kofistreambot",
+            "pokemoncommunitygame",
+        ],
+        description="bots whose messages are never answered",
+    )
+    ignored_users: list[str] = Field(default_factory=list, description="logins never answered")
+    emotes: list[str] = Field(
+        default_factory=list, description="extra emote names for spotting emote-only messages"
+    )
+    freshness_s: float = Field(20.0, description="never answer a message older than this")
+    replies_per_minute: int = Field(4, description="at most this many replies in any minute")
+    min_gap_s: float = Field(8.0, description="at least this long between two replies")
+    user_cooldown_s: float = Field(60.0, description="answer one viewer at most once this often")
+    duplicate_window_s: float = Field(
+        300.0, description="a near-duplicate question in this window is answered once"
+    )
+    duplicate_similarity: float = Field(
+        0.8, description="word-set similarity counted as a duplicate"
+    )
+    copypasta_repeats: int = Field(3, description="text seen this often in the window is copypasta")
+
+
+class GuardSettings(BaseModel):
+    """The last gate before anything is said."""
+
+    max_length: int = Field(500, description="longer replies are split on sentence boundaries")
+    max_messages: int = Field(2, description="at most this many chat messages per reply")
+    blocklist: list[str] = Field(default_factory=list, description="words or phrases never said")
+
+
+class SimulatorSettings(BaseModel):
+    """The twin model that simulates the conversation."""
+
+    kind: Literal["markov"] = Field(
+        "markov", description="markov: embedded, offline, from the streamer's lines"
+    )
+    max_lines: int = Field(4, description="stop the simulation after this many lines")
+    markov_order: int = Field(2, description="words of context for the Markov chain")
+    seed: int = Field(7, description="random seed, so replays are repeatable")
+
+
+class RewriterSettings(BaseModel):
+    """The model that fuses simulation and journal facts into a reply."""
+
+    kind: Literal["extractive"] = Field(
+        "extractive", description="extractive: picks the simulated twin line that fits best"
+    )
+
+
+class ReplaySettings(BaseModel):
+    """Offline replay of logged chat."""
+
+    window: int = Field(20, description="messages of recent chat a turn sees")
+
+
+class Settings(BaseSettings):
+    """Everything cohost can be told; see .env.example."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("cohost")),
+        description="everything the daemon writes lives under here",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
+    twin: TwinSettings = Field(default_factory=TwinSettings)
+    picker: PickerSettings = Field(default_factory=PickerSettings)
+    guard: GuardSettings = Field(default_factory=GuardSettings)
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    rewriter: RewriterSettings = Field(default_factory=RewriterSettings)
+    replay: ReplaySettings = Field(default_factory=ReplaySettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Earlier wins: arguments, then the environment, then .env, then the TOML file.
+        toml_path = os.environ.get(CONFIG_FILE_ENV)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)
+
+
+def _mask(value: Any, secret: bool) -> str:
+    if secret:
+        return "'**********'"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _secret_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    found: set[tuple[str, ...]] = set()
+    for name, info in model.model_fields.items():
+        path = (*prefix, name)
+        annotation = info.annotation
+        if annotation is not None and "SecretStr" in repr(annotation):
+            found.add(path)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found |= _secret_paths(annotation, path)
+    return found
+
+
+def describe_error(exc: ValidationError) -> str:
+    """One readable line per bad field: the env name, the (masked) value, what is wrong."""
+    secrets = _secret_paths(Settings)
+    lines = []
+    for err in exc.errors():
+        path = tuple(str(p) for p in err["loc"])
+        env_name = ENV_PREFIX + "__".join(p.upper() for p in path)
+        secret = any(path[: len(s)] == s for s in secrets)
+        value = _mask(err.get("input"), secret)
+        lines.append(f"invalid setting {env_name} (value {value}): {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from every source, or SettingsError naming each bad field."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise SettingsError(f"config file {config_file} does not exist")
+        os.environ[CONFIG_FILE_ENV] = str(config_file)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_error(exc)) from None

@@ -1,0 +1,179 @@
+"""Typed events that move between the stages of a turn; no foreign object gets past an adapter."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+class Role(enum.IntEnum):
+    """Permission levels as streamers know them from Nightbot and Streamer.bot, lowest first."""
+
+    EVERYONE = 0
+    SUBSCRIBER = 1
+    VIP = 2
+    MODERATOR = 3
+    BROADCASTER = 4
+
+
+class Tier(enum.StrEnum):
+    """Journal privacy tiers: what a recalled entry may do in a reply."""
+
+    PUBLIC = "public"  # may be quoted
+    PRIVATE = "private"  # may inform a reply, never repeated verbatim
+    SECRET = "secret"  # never indexed, never recalled
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatMessage:
+    """One line of chat, from Twitch, a log, or the console."""
+
+    id: str
+    channel: str
+    login: str  # lowercase user name
+    display_name: str
+    text: str
+    ts: float  # seconds since the epoch, UTC (or since the start of a log that has no date)
+    user_id: str = ""
+    roles: frozenset[Role] = frozenset()
+    badges: tuple[tuple[str, str], ...] = ()
+    first_msg: bool = False
+    bits: int = 0
+    action: bool = False  # /me
+    emote_only: bool = False  # known from the source (IRC emote ranges, rechat fragments)
+    reply_parent_id: str | None = None
+    reply_parent_login: str | None = None
+
+    @property
+    def role(self) -> Role:
+        """The highest role the chatter holds."""
+        return max(self.roles, default=Role.EVERYONE)
+
+
+UserNoticeKind = Literal[
+    "sub", "resub", "subgift", "submysterygift", "raid", "announcement", "other"
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserNotice:
+    """A USERNOTICE: subs, gifts, raids and announcements, with the user's message if any."""
+
+    id: str
+    channel: str
+    kind: UserNoticeKind
+    msg_id: str  # Twitch's own msg-id, kept when kind is "other"
+    login: str
+    display_name: str
+    text: str  # the user's message ("" when none)
+    system_text: str
+    ts: float
+    user_id: str = ""
+    roles: frozenset[Role] = frozenset()
+    months: int = 0
+    viewers: int = 0  # raids
+    recipient: str | None = None  # sub gifts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Moderation:
+    """CLEARCHAT (timeout, ban, whole chat cleared) or CLEARMSG (one message deleted)."""
+
+    kind: Literal["timeout", "ban", "clear", "delete"]
+    channel: str
+    ts: float
+    target_login: str | None = None
+    target_message_id: str | None = None
+    duration: int | None = None  # seconds, timeouts only
+    text: str = ""  # the deleted message, CLEARMSG only
+
+
+ChatEvent = ChatMessage | UserNotice | Moderation
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """The picker's verdict on one message: a score with named parts and the reason."""
+
+    message: ChatMessage
+    picked: bool
+    score: float
+    parts: tuple[tuple[str, float], ...]
+    reason: str  # a sentence a streamer can read
+    category: str  # "picked", or the skip rule's short name (command, bot, stale, rate, ...)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hit:
+    """A recalled journal chunk."""
+
+    entry_id: str
+    title: str
+    text: str
+    score: float
+    tier: Tier
+    created: float = 0.0
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimLine:
+    """One line of the simulated conversation."""
+
+    speaker: str
+    text: str
+    is_twin: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GuardVerdict:
+    """What the guard did to a reply: a rule's name, its action and why."""
+
+    rule: str
+    action: Literal["pass", "changed", "blocked"]
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Caption:
+    """A sentence being spoken, for the overlay."""
+
+    turn_id: str
+    text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageTime:
+    """The start and end of one stage of a turn, in monotonic seconds."""
+
+    name: str
+    start: float
+    end: float
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+TurnOutcome = Literal["answered", "silent", "blocked", "cancelled", "failed"]
+
+
+@dataclass(slots=True, kw_only=True)
+class TurnTrace:
+    """Everything one turn did and why; written as one JSON line."""
+
+    turn_id: str
+    decision: Decision
+    started: float  # clock time (virtual in replay)
+    hits: list[Hit] = field(default_factory=list)
+    sim_lines: list[SimLine] = field(default_factory=list)
+    reply: str = ""
+    sent: list[str] = field(default_factory=list)  # chat messages as posted
+    spoken: list[str] = field(default_factory=list)
+    guard: list[GuardVerdict] = field(default_factory=list)
+    stages: list[StageTime] = field(default_factory=list)
+    outcome: TurnOutcome = "silent"
+    reason: str = ""

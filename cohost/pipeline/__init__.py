@@ -1,0 +1,1 @@
+"""The stages of a turn: pick, recall, simulate, fuse, guard, deliver."""
