@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -94,19 +94,66 @@ class GuardSettings(BaseModel):
 class SimulatorSettings(BaseModel):
     """The twin model that simulates the conversation."""
 
-    kind: Literal["markov"] = Field(
-        "markov", description="markov: embedded, offline, from the streamer's lines"
+    kind: Literal["markov", "openai"] = Field(
+        "markov",
+        description="markov: embedded, offline, from the streamer's lines; "
+        "openai: the twin LoRA behind an OpenAI-compatible server (vLLM, llama.cpp, ...)",
     )
     max_lines: int = Field(4, description="stop the simulation after this many lines")
     markov_order: int = Field(2, description="words of context for the Markov chain")
+    markov_max_words: int = Field(30, ge=1, description="longest line the Markov chain says")
     seed: int = Field(7, description="random seed, so replays are repeatable")
+    url: str = Field("http://127.0.0.1:8000/v1", description="the server's OpenAI base URL")
+    model: str = Field("twin", description="the served name of the twin LoRA")
+    api_key: SecretStr | None = Field(None, description="bearer token, if the server wants one")
+    server_kind: Literal["vllm", "llamacpp", "ollama", "tgwebui"] = Field(
+        "vllm", description="how EOS is banned: vllm sends ignore_eos, the others a logit_bias"
+    )
+    eos_token_id: int = Field(2, description="the model's EOS token id (Zephyr's </s> is 2)")
+    max_twin_lines: int = Field(2, ge=1, description="stop after this many simulated twin lines")
+    max_tokens: int = Field(160, ge=1, description="token cap of one simulation")
+    time_cap_s: float = Field(6.0, gt=0, description="a simulation stops (quietly) after this long")
+    first_token_timeout_s: float = Field(
+        4.0, gt=0, description="no first token within this long: the simulator is unavailable"
+    )
+    stall_timeout_s: float = Field(
+        2.0, gt=0, description="no token for this long mid-stream: the simulator is unavailable"
+    )
+    temperature: float = Field(0.8, ge=0, description="sampling temperature of the twin model")
+    look_ahead_lines: int = Field(
+        1, ge=0, description="simulated lines after the twin's first before fusion starts"
+    )
 
 
 class RewriterSettings(BaseModel):
     """The model that fuses simulation and journal facts into a reply."""
 
-    kind: Literal["extractive"] = Field(
-        "extractive", description="extractive: picks the simulated twin line that fits best"
+    kind: Literal["extractive", "openai"] = Field(
+        "extractive",
+        description="extractive: picks the simulated twin line that fits best; "
+        "openai: an instruction model over OpenAI-compatible chat completions",
+    )
+    url: str = Field("http://127.0.0.1:8000/v1", description="the server's OpenAI base URL")
+    model: str = Field(
+        "HuggingFaceH4/zephyr-7b-beta", description="the instruction model's served name"
+    )
+    api_key: SecretStr | None = Field(None, description="bearer token (OpenAI needs one)")
+    where: Literal["local", "external"] = Field(
+        "local", description="external: the server is someone else's (OpenAI, a cloud)"
+    )
+    private_hits: Literal["redact", "allow", "block"] = Field(
+        "redact",
+        description="external rewriter only: send private journal entries as title and tags "
+        "(redact), in full (allow), or not at all (block)",
+    )
+    max_tokens: int = Field(120, ge=1, description="token cap of one reply")
+    temperature: float = Field(0.7, ge=0, description="sampling temperature of the rewriter")
+    time_cap_s: float = Field(8.0, gt=0, description="a reply stops (quietly) after this long")
+    first_token_timeout_s: float = Field(
+        4.0, gt=0, description="no first token within this long: the rewriter is unavailable"
+    )
+    stall_timeout_s: float = Field(
+        2.0, gt=0, description="no token for this long mid-stream: the rewriter is unavailable"
     )
 
 
@@ -114,6 +161,21 @@ class ReplaySettings(BaseModel):
     """Offline replay of logged chat."""
 
     window: int = Field(20, description="messages of recent chat a turn sees")
+
+
+class JournalSettings(BaseModel):
+    """The streamer's journal: .tid files under DATA_DIR/journal and the write-only page."""
+
+    token: SecretStr | None = Field(
+        None, description="secret the journal page asks for before it writes; serve needs it"
+    )
+    host: str = Field("127.0.0.1", description="address the journal page binds to")
+    port: int = Field(8765, description="port the journal page listens on")
+    public_tag: str = Field("public", description="tag of entries the twin may quote")
+    private_tag: str = Field(
+        "private", description="tag of entries that may inform, never be quoted (the default)"
+    )
+    secret_tag: str = Field("secret", description="tag of entries never recalled at all")
 
 
 class Settings(BaseSettings):
@@ -138,6 +200,7 @@ class Settings(BaseSettings):
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     rewriter: RewriterSettings = Field(default_factory=RewriterSettings)
     replay: ReplaySettings = Field(default_factory=ReplaySettings)
+    journal: JournalSettings = Field(default_factory=JournalSettings)
 
     @classmethod
     def settings_customise_sources(
