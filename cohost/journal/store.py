@@ -55,7 +55,7 @@ def journal_dir(settings: Settings) -> Path:
 def safe_stem(title: str) -> str:
     """A file name stem for a title, safe on Linux, macOS and Windows (TiddlyWiki's rules)."""
     stem = unicodedata.normalize("NFC", title.replace("$:/", "$__"))
-    stem = _UNSAFE.sub("_", stem).strip(" .")
+    stem = _UNSAFE.sub("_", stem).strip(" ").rstrip(" .")
     if stem.startswith("."):
         stem = "_" + stem[1:]
     if stem.split(".")[0].upper() in _RESERVED:
