@@ -49,6 +49,9 @@ class PickerSettings(BaseModel):
     weight_bits: float = Field(0.5, description="the message cheers bits")
     weight_topic: float = Field(0.4, description="each topic word in the message (at most 2)")
     weight_length: float = Field(0.2, description="a message with some substance (5+ words)")
+    weight_other_mention: float = Field(
+        -1.0, description="a message that opens with @someone else: chat talking among itself"
+    )
     topic_words: list[str] = Field(default_factory=list, description="words of the current topic")
     known_bots: list[str] = Field(
         default_factory=lambda: [

@@ -1,0 +1,529 @@
+"""The picker: which chat messages the twin answers, as a score with named parts and a reason.
+
+`Picker.decide` is pure: a function of the message, the recent window, what has been answered
+(`AnswerMemory`), the time and the settings. Rules are checked in this order, first match wins:
+
+1. never answered, whoever asks: `stale` (older than `freshness_s`), `bot` (known bots and the
+   bot's own login, so the twin never answers itself), `command` (`!…`), `ignored`;
+2. `streamer`: the streamer (their login or the broadcaster role) talking, but not to the twin;
+3. spam, for everyone but the streamer addressing the twin: `link_only`, `emote_only`,
+   `copypasta` (repeated in the window, or repetitive in itself, see `_spam`);
+4. scoring; below the threshold is `low_score`;
+5. rate rules, for messages that would be picked: `rate` (replies in the last 60 s),
+   `gap` (since the last reply), `cooldown` (per viewer), `duplicate` (a near-duplicate of a
+   question answered within `duplicate_window_s`).
+
+Policy: the streamer addressing the twin bypasses the rate rules (5): the co-host answers its
+host even when chat has used up the budget. Nobody bypasses the rules in 1.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict, deque
+from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
+
+from cohost.config import PickerSettings, TwinSettings
+from cohost.events import ChatMessage, Decision, Role
+
+RATE_WINDOW_S = 60.0
+TOPIC_CAP = 2  # topic words counted at most this often (PickerSettings.weight_topic says so)
+SUBSTANCE_WORDS = 5  # "some substance" (PickerSettings.weight_length says 5+ words)
+COPYPASTA_KEY_CHARS = 64  # texts equal in their first 64 letters/digits are the same paste
+_KEY_CACHE_MAX = 8192  # normalised keys of recent texts; cleared when full (chat moves on)
+
+# Known emote names for the emote-only check, on top of PickerSettings.emotes: Twitch globals
+# and the most used BTTV/FFZ/7TV ones. Matched case-sensitively, as chat renders them.
+_BUILTIN_EMOTES_TEXT = """
+Kappa Keepo KappaPride Kreygasm LUL PogChamp BibleThump DansGame EleGiggle FailFish FrankerZ
+HeyGuys Jebaited MingLee NotLikeThis OpieOP PJSalt ResidentSleeper SeemsGood SMOrc SwiftRage
+TriHard VoHiYo WutFace BabyRage BloodTrail CoolStoryBob cmonBruh 4Head CoolCat PunOko
+TwitchUnity HSWP GivePLZ TakeNRG BOP DxCat PopCorn LULW KEKW OMEGALUL Pog PogU POGGERS Poggers
+PogO monkaS monkaW monkaH FeelsBadMan FeelsGoodMan FeelsOkayMan FeelsStrongMan FeelsWeirdMan
+PepeHands PepeLaugh Pepega Sadge Copium COPIUM Clap EZ gachiGASM forsenE xdd xqcL catJAM
+peepoHappy peepoSad widepeepoHappy Aware Okayge ICANT Stare Susge NODDERS NOPERS WAYTOODANK KEKL
+LETSGO ppL GIGACHAD Chatting Deadge Bedge Smadge Madge ratJAM pepeD pepeJAM Kapp haHAA TriKool
+HYPERS <3 :) :( :D :P :O ;) ;P :/ :| xD XD o_O O_o B) R)
+"""
+BUILTIN_EMOTES = frozenset(_BUILTIN_EMOTES_TEXT.split())
+
+# Twitch channel emotes are a lowercase prefix and a capitalised name (forsenParty, moon2MLADY,
+# tyler1Sleeper); many global and third-party ones are CamelCase (PogChamp, FeelsBadMan,
+# OpieOP). A token of that shape counts as an emote. ALL-CAPS words do not (LOL, WHAT, WR are
+# words people shout), unless they are known emotes.
+_EMOTE_SHAPE = re.compile(r"[a-z][a-z0-9]{1,9}[A-Z][A-Za-z0-9]*|[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*")
+_HAS_WORD = re.compile(r"\w")
+_WORD = re.compile(r"\w+")
+_NON_ALNUM = re.compile(r"[\W_]+")
+_LINK = re.compile(r"<?(?:https?://|www\.)\S+|(?:[\w-]+\.)+[a-z]{2,}/\S*", re.IGNORECASE)
+_CHEER = re.compile(r"(?<!\S)cheer\d+(?!\S)", re.IGNORECASE)
+_EDGE_PUNCT = "\"'`.,:;!?¿¡()[]{}<>*~_-…“”‘’"
+
+_QUESTION_WORDS_TEXT = """
+who who's whos whom whose what what's whats which when when's where where's wheres why why's
+how how's hows do does did don't doesn't didn't is isn't are aren't was wasn't were weren't am
+can can't could couldn't would wouldn't should shouldn't will won't shall have has had haven't
+hasn't may might must anyone anybody
+"""
+QUESTION_WORDS = frozenset(_QUESTION_WORDS_TEXT.split())
+
+
+class AnswerMemory:
+    """What the twin has answered: bounded by count and by age, so it stays flat over hours.
+
+    Call `record` when the twin answers (or commits to answering) a message. Build it with
+    `for_settings` so it remembers as long as the longest rule looks back.
+    """
+
+    __slots__ = ("_by_user", "_horizon_s", "_max_entries", "_replies")
+
+    def __init__(self, *, horizon_s: float = 300.0, max_entries: int = 1024) -> None:
+        self._horizon_s = horizon_s
+        self._max_entries = max(1, max_entries)
+        # (time, login, lowercase word set of the text), oldest first
+        self._replies: deque[tuple[float, str, frozenset[str]]] = deque(maxlen=self._max_entries)
+        # login -> time of the last reply to them, oldest first
+        self._by_user: OrderedDict[str, float] = OrderedDict()
+
+    @classmethod
+    def for_settings(cls, settings: PickerSettings, *, max_entries: int = 1024) -> AnswerMemory:
+        """A memory that looks back as far as the picker's rules need."""
+        horizon = max(RATE_WINDOW_S, settings.user_cooldown_s, settings.duplicate_window_s)
+        return cls(horizon_s=horizon, max_entries=max_entries)
+
+    def record(self, message: ChatMessage, now: float) -> None:
+        """Remember that `message` was answered at `now`."""
+        words = frozenset(_WORD.findall(message.text.lower()))
+        self._replies.append((now, message.login, words))
+        users = self._by_user
+        users[message.login] = now
+        users.move_to_end(message.login)
+        cutoff = now - self._horizon_s
+        while users:
+            ts = next(iter(users.values()))
+            if ts >= cutoff and len(users) <= self._max_entries:
+                break
+            users.popitem(last=False)
+        replies = self._replies
+        while replies and replies[0][0] < cutoff:
+            replies.popleft()
+
+    def __len__(self) -> int:
+        return len(self._replies)
+
+    @property
+    def users(self) -> int:
+        """How many viewers' last reply times are remembered."""
+        return len(self._by_user)
+
+    @property
+    def last_reply_at(self) -> float | None:
+        """When the twin last answered anyone."""
+        return self._replies[-1][0] if self._replies else None
+
+    def last_reply_to(self, login: str) -> float | None:
+        """When the twin last answered this viewer (forgotten past the horizon)."""
+        return self._by_user.get(login)
+
+    def replies_within(self, now: float, seconds: float) -> int:
+        """How many replies fall in (now - seconds, now]."""
+        cutoff = now - seconds
+        count = 0
+        for ts, _, _ in reversed(self._replies):
+            if ts <= cutoff:
+                break
+            count += 1
+        return count
+
+    def answered_since(self, since: float) -> Iterator[tuple[float, frozenset[str]]]:
+        """(time, lowercase word set) of answers at or after `since`, newest first."""
+        for ts, _, words in reversed(self._replies):
+            if ts < since:
+                return
+            yield ts, words
+
+
+def _jaccard(a: AbstractSet[str], b: AbstractSet[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+_BROADCASTER = Role.BROADCASTER  # enum attribute lookups are slow on the hot path
+
+
+def _skip(message: ChatMessage, category: str, why: str) -> Decision:
+    return Decision(
+        message=message,
+        picked=False,
+        score=0.0,
+        parts=(),
+        reason=f"Skipped ({category}): {why}.",
+        category=category,
+    )
+
+
+class Picker:
+    """Scores chat messages and decides which ones the twin answers.
+
+    Settings are read once, here: build a new Picker when they change. Live `!twin` overrides
+    are arguments of `decide`.
+    """
+
+    def __init__(self, settings: PickerSettings, twin: TwinSettings) -> None:
+        self.settings = settings
+        self.twin = twin
+        names = [n.strip().lower() for n in (twin.name, *twin.aliases) if n.strip()]
+        names.sort(key=len, reverse=True)  # longest first, so "twin bot" wins over "twin"
+        self._names = tuple(names)
+        # Searched in the lowercased text, so no IGNORECASE (which is slower).
+        self._address: re.Pattern[str] | None = (
+            re.compile(r"(?<![\w@])@?(?:" + "|".join(re.escape(n) for n in names) + r")(?!\w)")
+            if names
+            else None
+        )
+        self._name_words = frozenset(w for n in names for w in _WORD.findall(n))
+        self._address_tokens = frozenset(names) | frozenset("@" + n for n in names)
+        self._bot_login = twin.bot_login.strip().lower().lstrip("@")
+        self._bots = frozenset(b.strip().lower() for b in settings.known_bots) | (
+            {self._bot_login} if self._bot_login else frozenset()
+        )
+        self._ignored = frozenset(u.strip().lower().lstrip("@") for u in settings.ignored_users)
+        self._streamer = twin.streamer.strip().lower().lstrip("@")
+        self._topic = tuple(dict.fromkeys(w.strip().lower() for w in settings.topic_words if w))
+        self._emotes = BUILTIN_EMOTES | frozenset(settings.emotes)
+        self._keys: dict[str, str] = {}
+        self._live_topics: dict[tuple[str, ...], tuple[str, ...]] = {}
+        # Settings copied into plain attributes: pydantic attribute access costs more.
+        self._freshness_s = settings.freshness_s
+        self._threshold = settings.threshold
+        self._repeats = settings.copypasta_repeats
+        self._direct = ("direct", settings.weight_direct)
+        self._broadcaster = ("broadcaster", settings.weight_broadcaster)
+        self._question = ("question", settings.weight_question)
+        self._first_time = ("first_time", settings.weight_first_time)
+        self._bits = ("bits", settings.weight_bits)
+        self._substance = ("substance", settings.weight_length)
+        self._other = ("to_someone_else", settings.weight_other_mention)
+        self._weight_topic = settings.weight_topic
+        self._role_parts = (
+            (Role.MODERATOR, ("moderator", settings.weight_moderator)),
+            (Role.VIP, ("vip", settings.weight_vip)),
+            (Role.SUBSCRIBER, ("subscriber", settings.weight_subscriber)),
+        )
+        # Formatting floats is the slowest part of a reason: do it once for the fixed parts.
+        fixed = [self._direct, self._broadcaster, self._question, self._first_time, self._bits]
+        fixed += [self._substance, self._other, *(part for _, part in self._role_parts)]
+        self._labels = {name: f"{name} {value:+g}" for name, value in fixed}
+        self._nothing = f"Not picked: nothing scored (the threshold is {self._threshold:g})."
+        self._threshold_text = f"{self._threshold:g}"
+
+    def decide(
+        self,
+        message: ChatMessage,
+        *,
+        window: Sequence[ChatMessage],
+        memory: AnswerMemory,
+        now: float,
+        topic_words: Sequence[str] = (),
+        ignored: AbstractSet[str] = frozenset(),
+        rate_per_minute: int | None = None,
+    ) -> Decision:
+        """The verdict on one message.
+
+        `window` is recent chat; the message itself may or may not be in it (it is skipped by
+        identity). `topic_words`, `ignored` (lowercase logins) and `rate_per_minute` are live
+        overrides from `!twin` commands, added to (or, for the rate, replacing) the settings.
+        """
+        text = message.text
+        login = message.login
+
+        age = now - message.ts
+        if age > self._freshness_s:
+            return _skip(
+                message,
+                "stale",
+                f"it is {age:.0f} s old (the limit is {self._freshness_s:g} s)",
+            )
+        if login in self._bots:
+            if login == self._bot_login:
+                return _skip(message, "bot", "it is the twin's own message")
+            return _skip(message, "bot", f"{login} is a known bot")
+        stripped = text.lstrip()
+        if stripped.startswith("!"):
+            return _skip(message, "command", "it is a chat command")
+        if login in self._ignored or login in ignored:
+            return _skip(message, "ignored", f"{login} is on the ignore list")
+
+        lower = text.lower()
+        addressed = False
+        for name in self._names:
+            # A plain substring test first: the word-boundary regex is ten times slower.
+            if name in lower:
+                addressed = self._address is not None and self._address.search(lower) is not None
+                break
+        parent = message.reply_parent_login
+        if not addressed and parent is not None and self._bot_login:
+            addressed = parent.lower() == self._bot_login
+        roles = message.roles
+        streamer = (login == self._streamer and bool(login)) or _BROADCASTER in roles
+        if streamer and not addressed:
+            return _skip(message, "streamer", "the streamer is talking, but not to the twin")
+        host_asks = streamer and addressed
+
+        tokens = stripped.split()
+        if not host_asks:
+            spam = self._spam(message, tokens, window)
+            if spam is not None:
+                return _skip(message, spam[0], spam[1])
+
+        parts: list[tuple[str, float]] = []
+        if addressed:
+            parts.append(self._direct)
+            if streamer:
+                parts.append(self._broadcaster)
+        question = self._is_question(text, tokens)
+        if question:
+            parts.append(self._question)
+        if roles:
+            for role, part in self._role_parts:
+                if role in roles:
+                    parts.append(part)
+                    break
+        if message.first_msg:
+            parts.append(self._first_time)
+        if message.bits > 0 or ("cheer" in lower and _CHEER.search(text) is not None):
+            parts.append(self._bits)
+        topic = self._topic
+        if topic_words:
+            topic = self._merged_topic(topic_words)
+        if topic:
+            hits = self._topic_hits(lower, topic)
+            if hits:
+                parts.append(("topic", self._weight_topic * hits))
+        if len(tokens) >= SUBSTANCE_WORDS:
+            parts.append(self._substance)
+        if not addressed and tokens and len(tokens[0]) > 1 and tokens[0].startswith("@"):
+            parts.append(self._other)
+
+        if not parts:
+            if self._threshold > 0.0:
+                return Decision(
+                    message=message,
+                    picked=False,
+                    score=0.0,
+                    parts=(),
+                    reason=self._nothing,
+                    category="low_score",
+                )
+            score = 0.0
+        elif len(parts) == 1:
+            score = parts[0][1]
+        else:
+            score = 0.0
+            for _, value in parts:
+                score += value
+            score = round(score, 6)  # 0.6 + 0.1 + 0.2 should read 0.9
+        frozen = tuple(parts)
+        labels = self._labels
+        explained = (
+            ", ".join([labels.get(name) or f"{name} {value:+g}" for name, value in frozen])
+            or "nothing scored"
+        )
+        if score < self._threshold - 1e-9:
+            return Decision(
+                message=message,
+                picked=False,
+                score=score,
+                parts=frozen,
+                reason=(
+                    f"Not picked: score {score:g} is below {self._threshold_text} ({explained})."
+                ),
+                category="low_score",
+            )
+
+        if host_asks:
+            bypass = "; the streamer asked, so rate limits do not apply"
+        else:
+            held = self._held(
+                message,
+                lower=lower,
+                question=question,
+                memory=memory,
+                now=now,
+                rate_per_minute=rate_per_minute,
+            )
+            if held is not None:
+                return Decision(
+                    message=message,
+                    picked=False,
+                    score=score,
+                    parts=frozen,
+                    reason=f"Held back: {held[1]}; score {score:g} ({explained}).",
+                    category=held[0],
+                )
+            bypass = ""
+        return Decision(
+            message=message,
+            picked=True,
+            score=score,
+            parts=frozen,
+            reason=(
+                f"Picked: score {score:g} reaches {self._threshold_text} ({explained}){bypass}."
+            ),
+            category="picked",
+        )
+
+    def key(self, text: str) -> str:
+        """The copypasta key of a text: its letters and digits, lowercased, first 64 of them."""
+        keys = self._keys
+        found = keys.get(text)
+        if found is None:
+            if len(keys) >= _KEY_CACHE_MAX:
+                keys.clear()
+            found = _NON_ALNUM.sub("", text.lower())[:COPYPASTA_KEY_CHARS]
+            keys[text] = found
+        return found
+
+    def is_emote(self, token: str) -> bool:
+        """Known emote, emote-shaped code, or a token without letters or digits (emoji, art)."""
+        if token in self._emotes:
+            return True
+        if token.islower() or token.isupper():
+            return False  # plain words and shouting; also the fast path for most tokens
+        return _EMOTE_SHAPE.fullmatch(token) is not None or _HAS_WORD.search(token) is None
+
+    def _spam(
+        self,
+        message: ChatMessage,
+        tokens: list[str],
+        window: Sequence[ChatMessage],
+    ) -> tuple[str, str] | None:
+        if not tokens:
+            return "emote_only", "it is empty"
+        first = tokens[0]
+        if (
+            (first.startswith("@") or _LINK.fullmatch(first) is not None)
+            and all(t.startswith("@") or _LINK.fullmatch(t) is not None for t in tokens)
+            and any(not t.startswith("@") for t in tokens)
+        ):
+            return "link_only", "it is only a link"
+        is_emote = self.is_emote
+        if message.emote_only or (is_emote(first) and all(is_emote(t) for t in tokens)):
+            return "emote_only", "it is only emotes"
+
+        n = len(tokens)
+        if n >= 6:
+            distinct = len(set(tokens))
+            # One short phrase over and over ("BAN COUCH GUY BAN COUCH GUY ...").
+            if distinct * 3 <= n:
+                return "copypasta", "it repeats one phrase over and over"
+            # Long text that is mostly repeats.
+            if distinct * 2 <= n and len(message.text) >= 200:
+                return "copypasta", "it is long and repetitive"
+            # One token woven through a line ("IM Kappa NOT Kappa SUBBED Kappa ...",
+            # "mmm OpieOP idk OpieOP ..."): it shows up among the first two tokens. An emote
+            # needs a quarter of the line, any other word a third and four times.
+            need = max(3, (n + 3) // 4)
+            for token in (first, tokens[1]):
+                count = tokens.count(token)
+                if count >= need and ((count >= 4 and count * 3 >= n) or is_emote(token)):
+                    return "copypasta", f"{token} is woven through it {count} times"
+            # Mostly emotes, a few words between them ("naroGold CUTE naroWOW LITTLE ...").
+            emotes = 0
+            for token in tokens:
+                if is_emote(token):
+                    emotes += 1
+            if emotes * 2 >= n:
+                return "copypasta", f"{emotes} of its {n} words are emotes"
+
+        repeats = self._repeats
+        if repeats > 1:
+            key = self.key(message.text)
+            if key:
+                need = repeats - 1  # this message is one of the copies
+                seen = 0
+                known = self._keys.get
+                for other in window:
+                    if other is message:
+                        continue
+                    other_key = known(other.text)
+                    if other_key is None:
+                        other_key = self.key(other.text)
+                    if other_key == key:
+                        seen += 1
+                        if seen >= need:
+                            return "copypasta", f"the same text is in recent chat {seen + 1} times"
+        return None
+
+    def _is_question(self, text: str, tokens: list[str]) -> bool:
+        if "?" in text:
+            return True
+        for token in tokens[:3]:
+            word = token.strip(_EDGE_PUNCT).lower().replace("’", "'")
+            if not word:
+                continue
+            # Skip a leading address ("@twin", "twin,", "@someone") to find the first word.
+            if word in self._address_tokens or token.startswith("@"):
+                continue
+            return word in QUESTION_WORDS
+        return False
+
+    def _merged_topic(self, live: Sequence[str]) -> tuple[str, ...]:
+        key = tuple(live)
+        merged = self._live_topics.get(key)
+        if merged is None:
+            if len(self._live_topics) >= 16:
+                self._live_topics.clear()
+            lowered = (w.strip().lower() for w in key if w.strip())
+            merged = tuple(dict.fromkeys((*self._topic, *lowered)))
+            self._live_topics[key] = merged
+        return merged
+
+    def _topic_hits(self, lower: str, topic: Sequence[str]) -> int:
+        words = frozenset(_WORD.findall(lower))
+        hits = 0
+        for item in topic:
+            if (item in words) if " " not in item else (item in lower):
+                hits += 1
+                if hits >= TOPIC_CAP:
+                    break
+        return hits
+
+    def _held(
+        self,
+        message: ChatMessage,
+        *,
+        lower: str,
+        question: bool,
+        memory: AnswerMemory,
+        now: float,
+        rate_per_minute: int | None,
+    ) -> tuple[str, str] | None:
+        s = self.settings
+        cap = s.replies_per_minute if rate_per_minute is None else rate_per_minute
+        recent = memory.replies_within(now, RATE_WINDOW_S)
+        if recent >= cap:
+            return "rate", f"{recent} replies in the last minute already (the cap is {cap})"
+        last = memory.last_reply_at
+        if last is not None and now - last < s.min_gap_s:
+            return "gap", (
+                f"the last reply was {now - last:.1f} s ago (the minimum gap is {s.min_gap_s:g} s)"
+            )
+        last_user = memory.last_reply_to(message.login)
+        if last_user is not None and now - last_user < s.user_cooldown_s:
+            return "cooldown", (
+                f"{message.login} was answered {now - last_user:.0f} s ago "
+                f"(the cooldown is {s.user_cooldown_s:g} s)"
+            )
+        if question:
+            names = self._name_words
+            words = frozenset(_WORD.findall(lower)) - names
+            if words:
+                for ts, answered in memory.answered_since(now - s.duplicate_window_s):
+                    if _jaccard(words, answered - names) >= s.duplicate_similarity:
+                        return "duplicate", (
+                            f"a near-duplicate of a question answered {now - ts:.0f} s ago"
+                        )
+        return None
