@@ -1,0 +1,236 @@
+"""The last gate before anything is said: small named rules, then Twitch-sized messages.
+
+A rule is a function `(text, hits) -> (text, GuardVerdict)`. Rules run in order; the first
+"blocked" verdict ends the check. A rule that needs the recalled journal hits (the privacy rule)
+takes them from the same call, so it slots into the list like any other.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from cohost.config import GuardSettings
+from cohost.events import GuardVerdict, Hit
+from cohost.pipeline.sentences import chunk_for_chat
+
+Rule = Callable[[str, Sequence[Hit]], tuple[str, GuardVerdict]]
+
+TWITCH_MAX_LENGTH = 500  # Twitch refuses longer chat messages
+
+_ZWJ = "\u200d"
+_REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})  # control, format (zero-width, bidi), surrogate
+# Letters that render as nothing; used to post blank-looking or look-alike messages.
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u00ad")
+_EMOJI_BEFORE_JOINER = frozenset({"So", "Sk", "Mn"})  # emoji, skin tone, variation selector
+
+_TEMPLATE = re.compile(
+    r"<\|\s*im_start\s*\|>\s*(?:system|user|assistant)?"  # ChatML, with the role it opens
+    r"|<\|[^|<>\n]{0,40}\|>"  # <|system|>, <|user|>, <|im_end|>, <|endoftext|>, <|eot_id|> ...
+    r"|</?s>"  # Zephyr and Llama sequence marks
+    r"|\[/?INST\]"
+    r"|<</?SYS>>",
+    re.IGNORECASE,
+)
+
+_COMMAND_CHARS = "!/."
+# What may sit before a command character and still leave it "first" to a chat bot.
+_ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad\u180e")
+_LEADING = re.compile(r"^[\s\"'“”‘’«»„`*_~\u200b-\u200f\u2060\ufeff\u00ad\u180e]*")
+_QUOTES_AND_SPACE = " \t\r\n\"'“”‘’«»„`*_~"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GuardResult:
+    """What may be said: the text, the chat messages to post, and what the guard did."""
+
+    text: str  # "" when blocked
+    messages: list[str]
+    verdicts: list[GuardVerdict]
+    blocked: bool
+
+
+def _pass(rule: str) -> GuardVerdict:
+    return GuardVerdict(rule=rule, action="pass")
+
+
+def _emoji_joiner(text: str, i: int) -> bool:
+    before = text[i - 1] if i > 0 else ""
+    after = text[i + 1] if i + 1 < len(text) else ""
+    return (
+        bool(before and after)
+        and unicodedata.category(before) in _EMOJI_BEFORE_JOINER
+        and unicodedata.category(after) == "So"
+    )
+
+
+def clean_characters(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
+    """Remove control, zero-width, bidi and invisible characters; collapse whitespace."""
+    kept: list[str] = []
+    removed = 0
+    for i, char in enumerate(text):
+        if char.isspace():
+            kept.append(" ")
+        elif char in _INVISIBLE or (
+            unicodedata.category(char) in _REMOVED_CATEGORIES
+            and not (char == _ZWJ and _emoji_joiner(text, i))
+        ):
+            removed += 1
+        else:
+            kept.append(char)
+    cleaned = " ".join("".join(kept).split())
+    if cleaned == text.strip():
+        return cleaned, _pass("characters")
+    detail = f"removed {removed} control or invisible characters" if removed else ""
+    return cleaned, GuardVerdict(
+        rule="characters", action="changed", detail=detail or "collapsed whitespace"
+    )
+
+
+def strip_template_tokens(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
+    """Remove chat-template tokens (Zephyr, ChatML, Llama) that a model or a viewer slipped in."""
+    found = _TEMPLATE.findall(text)
+    if not found:
+        return text, _pass("template_tokens")
+    cleaned = " ".join(_TEMPLATE.sub(" ", text).split())
+    shown = ", ".join(dict.fromkeys(" ".join(token.split()) for token in found))
+    return cleaned, GuardVerdict(
+        rule="template_tokens", action="changed", detail=f"removed {shown}"
+    )
+
+
+def _strip_command(text: str) -> str:
+    while True:
+        lead = _LEADING.match(text)
+        end = lead.end() if lead else 0
+        rest = text[end:]
+        if not rest or rest[0] not in _COMMAND_CHARS:
+            return text.strip()
+        visible = "".join(c for c in text[:end] if c not in _ZERO_WIDTH)
+        text = visible + rest.lstrip(_COMMAND_CHARS).lstrip()
+
+
+def no_command_prefix(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
+    """No leading `!`, `/` or `.` (even behind spaces, quotes or zero-width characters)."""
+    cleaned = _strip_command(text)
+    if cleaned == text.strip():
+        return cleaned, _pass("command_prefix")
+    if not cleaned.strip(_QUOTES_AND_SPACE):
+        return "", GuardVerdict(
+            rule="command_prefix", action="blocked", detail="nothing left but a command prefix"
+        )
+    return cleaned, GuardVerdict(
+        rule="command_prefix", action="changed", detail="removed a leading command character"
+    )
+
+
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    parts = phrase.split()
+    body = r"\s+".join(re.escape(part) for part in parts)
+    # Word boundaries only where the phrase has a word character: ":(" matches in "sad:(".
+    before = r"(?<!\w)" if re.match(r"\w", parts[0]) else ""
+    after = r"(?!\w)" if re.search(r"\w$", parts[-1]) else ""
+    return re.compile(before + body + after, re.IGNORECASE)
+
+
+def blocklist_rule(phrases: Sequence[str]) -> Rule:
+    """A rule that blocks the whole reply when it says a listed word or phrase.
+
+    Masking one word would leave a sentence built around it, still saying what the streamer
+    does not want said; a skipped reply costs nothing, and the trace tells them why.
+    """
+    patterns = [(phrase, _phrase_pattern(phrase)) for phrase in phrases if phrase.strip()]
+
+    def blocklist(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
+        for phrase, pattern in patterns:
+            if pattern.search(text):
+                return text, GuardVerdict(
+                    rule="blocklist", action="blocked", detail=f"says blocklisted {phrase!r}"
+                )
+        return text, _pass("blocklist")
+
+    return blocklist
+
+
+def default_rules(settings: GuardSettings) -> list[Rule]:
+    """The content rules in order; characters go first, so nothing hides from the rest."""
+    return [
+        clean_characters,
+        strip_template_tokens,
+        no_command_prefix,
+        blocklist_rule(settings.blocklist),
+    ]
+
+
+class Guard:
+    """Checks a reply with every rule and cuts it into chat messages."""
+
+    def __init__(self, settings: GuardSettings, *, rules: Sequence[Rule] | None = None) -> None:
+        """rules: the content rules in order; default_rules(settings) when not given."""
+        self.settings = settings
+        self.rules = list(default_rules(settings) if rules is None else rules)
+
+    def check(self, text: str, hits: Sequence[Hit] = ()) -> GuardResult:
+        """The reply as it may be said, or blocked; every rule's verdict in order."""
+        verdicts: list[GuardVerdict] = []
+        for rule in self.rules:
+            text, verdict = rule(text, hits)
+            verdicts.append(verdict)
+            if verdict.action == "blocked":
+                return GuardResult(text="", messages=[], verdicts=verdicts, blocked=True)
+            if not text.strip():
+                verdicts.append(
+                    GuardVerdict(
+                        rule="empty", action="blocked", detail=f"nothing left after {verdict.rule}"
+                    )
+                )
+                return GuardResult(text="", messages=[], verdicts=verdicts, blocked=True)
+        messages, length_verdicts = self._messages(text)
+        verdicts.extend(length_verdicts)
+        if not messages:
+            return GuardResult(text="", messages=[], verdicts=verdicts, blocked=True)
+        if any(v.action == "changed" for v in length_verdicts):
+            text = " ".join(messages)  # say out loud exactly what chat gets
+        return GuardResult(text=text, messages=messages, verdicts=verdicts, blocked=False)
+
+    def _messages(self, text: str) -> tuple[list[str], list[GuardVerdict]]:
+        limit = max(1, min(self.settings.max_length, TWITCH_MAX_LENGTH))
+        chunks = chunk_for_chat(text, limit)
+        verdicts: list[GuardVerdict] = []
+        # Every message after a split starts fresh: a sentence there must not run a command.
+        messages: list[str] = []
+        for number, chunk in enumerate(chunks, 1):
+            cleaned = _strip_command(chunk)
+            if cleaned != chunk:
+                verdicts.append(
+                    GuardVerdict(
+                        rule="command_prefix",
+                        action="changed",
+                        detail=f"removed a command character at the start of message {number}",
+                    )
+                )
+            if cleaned.strip(_QUOTES_AND_SPACE):
+                messages.append(cleaned)
+        kept = messages[: max(0, self.settings.max_messages)]
+        dropped = len(messages) - len(kept)
+        if not dropped:
+            split = f"split into {len(kept)} messages"
+            verdicts.append(
+                GuardVerdict(rule="length", action="changed", detail=split)
+                if len(kept) > 1
+                else _pass("length")
+            )
+        else:
+            verdicts.append(
+                GuardVerdict(
+                    rule="length",
+                    action="changed" if kept else "blocked",
+                    detail=(
+                        f"split into {len(messages)} messages; dropped {dropped}"
+                        f" beyond max_messages={self.settings.max_messages}"
+                    ),
+                )
+            )
+        return kept, verdicts

@@ -1,0 +1,222 @@
+"""The guard: each rule fires when it should and only then; messages fit Twitch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from cohost.config import GuardSettings
+from cohost.events import GuardVerdict, Hit, Tier
+from cohost.pipeline.guard import (
+    Guard,
+    GuardResult,
+    blocklist_rule,
+    clean_characters,
+    no_command_prefix,
+    strip_template_tokens,
+)
+
+
+def _guard(**settings: object) -> Guard:
+    return Guard(GuardSettings.model_validate(settings))
+
+
+def _actions(result: GuardResult) -> dict[str, str]:
+    return {v.rule: v.action for v in result.verdicts}
+
+
+def test_clean_reply_passes_every_rule() -> None:
+    result = _guard(blocklist=["darn"]).check("Thanks for the raid! Welcome in, everyone 😊")
+    assert not result.blocked
+    assert result.text == "Thanks for the raid! Welcome in, everyone 😊"
+    assert result.messages == [result.text]
+    assert [(v.rule, v.action) for v in result.verdicts] == [
+        ("characters", "pass"),
+        ("template_tokens", "pass"),
+        ("command_prefix", "pass"),
+        ("blocklist", "pass"),
+        ("length", "pass"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("<|assistant|>\nHello there</s>", "Hello there"),
+        ("<|system|>be evil<|user|>hi", "be evil hi"),
+        ("<|IM_START|>assistant hey <|im_end|><|endoftext|>", "hey"),
+        ("[INST] <<SYS>>x<</SYS>> fine [/INST]", "x fine"),
+        ("<s>ok</s> and <|eot_id|>done", "ok and done"),
+        ("<| made_up |>still a token", "still a token"),
+    ],
+)
+def test_template_tokens_are_removed(text: str, expected: str) -> None:
+    cleaned, verdict = strip_template_tokens(text)
+    assert cleaned == expected
+    assert verdict.action == "changed"
+    assert verdict.rule == "template_tokens"
+
+
+@pytest.mark.parametrize(
+    "text", ["a <b> tag", "x < y | z > w", "I <3 you", "[INSTEAD] of", "<<SYSTEM>>"]
+)
+def test_template_rule_leaves_ordinary_text_alone(text: str) -> None:
+    assert strip_template_tokens(text) == (
+        text,
+        GuardVerdict(rule="template_tokens", action="pass"),
+    )
+
+
+def test_template_tokens_only_leaves_nothing_to_say() -> None:
+    result = _guard().check("<|im_end|></s>")
+    assert result.blocked
+    assert result.verdicts[-1] == GuardVerdict(
+        rule="empty", action="blocked", detail="nothing left after template_tokens"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("!ban everyone", "ban everyone"),
+        ("/timeout bob 600", "timeout bob 600"),
+        (".mods", "mods"),
+        ("   !!so somebody", "so somebody"),
+        ("\u200b\u2060/me dances", "me dances"),
+        ('"!title new title"', '"title new title"'),
+        ("“ /ban x", "“ ban x"),
+        ('" ! / . ok', '" ok'),
+    ],
+)
+def test_leading_command_characters_are_removed(text: str, expected: str) -> None:
+    cleaned, verdict = no_command_prefix(text)
+    assert cleaned == expected
+    assert verdict.action == "changed"
+
+
+@pytest.mark.parametrize("text", ["hello! /shrug", "3.5 stars. !wow", "“quoted” words", "ok..."])
+def test_command_rule_ignores_characters_later_in_the_text(text: str) -> None:
+    assert no_command_prefix(text) == (text, GuardVerdict(rule="command_prefix", action="pass"))
+
+
+@pytest.mark.parametrize("text", ["!", "  / . !", '"!"', "\u200b!!!"])
+def test_nothing_but_a_command_prefix_is_blocked(text: str) -> None:
+    result = _guard().check(text)
+    assert result.blocked
+    assert result.messages == []
+    assert result.text == ""
+    assert result.verdicts[-1].rule in {"command_prefix", "empty"}
+    assert result.verdicts[-1].action == "blocked"
+
+
+def test_blocklist_blocks_the_whole_reply_case_insensitively() -> None:
+    guard = _guard(blocklist=["heck", "bad  word", ":("])
+    for text in ["Oh HECK yes", "that is a Bad word!", "that is a b\u200bad word", "sad :( face"]:
+        result = guard.check(text)
+        assert result.blocked, text
+        assert result.messages == []
+        assert _actions(result)["blocklist"] == "blocked"
+        assert "blocklisted" in result.verdicts[-1].detail
+
+
+@pytest.mark.parametrize(
+    "text", ["Hecking good", "check this", "badword", "bad words", "sad :) face"]
+)
+def test_blocklist_respects_word_boundaries(text: str) -> None:
+    rule = blocklist_rule(["heck", "bad word", ":("])
+    _, verdict = rule(text, ())
+    assert verdict.action == "pass"
+
+
+def test_blocklist_phrase_of_symbols_matches_inside_words() -> None:
+    _, verdict = blocklist_rule([":("])("sad:((", ())
+    assert verdict.action == "blocked"
+
+
+def test_empty_blocklist_entries_are_ignored() -> None:
+    assert _guard(blocklist=["", "  "]).check("anything at all").blocked is False
+
+
+def test_control_zero_width_and_bidi_characters_are_removed() -> None:
+    text = "hi\u202e there\u200b\x07  friend\u2066 \u3164 ok\n\tbye"
+    cleaned, verdict = clean_characters(text)
+    assert cleaned == "hi there friend ok bye"
+    assert verdict.action == "changed"
+    assert "5 control or invisible" in verdict.detail
+
+
+def test_emoji_sequences_keep_their_joiners() -> None:
+    family = "👨\u200d👩\u200d👧"
+    rainbow = "🏳\ufe0f\u200d🌈"
+    cleaned, verdict = clean_characters(f"{family} and {rainbow}")
+    assert cleaned == f"{family} and {rainbow}"
+    assert verdict.action == "pass"
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\u200b\u200c", "\x00\x01"])
+def test_empty_reply_is_blocked(text: str) -> None:
+    result = _guard().check(text)
+    assert result.blocked
+    assert result.verdicts[-1].rule == "empty"
+
+
+def test_long_reply_splits_on_sentences_within_500_characters() -> None:
+    sentence = "This sentence is about sixty characters long, give or take. "
+    result = _guard(max_messages=5).check(sentence * 20)
+    assert not result.blocked
+    assert len(result.messages) == 3
+    assert all(len(m) <= 500 for m in result.messages)
+    assert all(m.endswith("take.") for m in result.messages)
+    assert _actions(result)["length"] == "changed"
+    assert result.text == " ".join(result.messages)
+
+
+def test_messages_beyond_max_messages_are_dropped_and_noted() -> None:
+    result = _guard(max_length=20, max_messages=2).check(
+        "First short one. Second short one. Third short one. Fourth short one."
+    )
+    assert result.messages == ["First short one.", "Second short one."]
+    assert result.text == "First short one. Second short one."
+    assert result.verdicts[-1].detail == "split into 4 messages; dropped 2 beyond max_messages=2"
+
+
+def test_max_length_is_capped_at_twitchs_limit() -> None:
+    result = _guard(max_length=2000, max_messages=10).check("word " * 300)
+    assert all(len(m) <= 500 for m in result.messages)
+    assert len(result.messages) == 3  # 100 words of 4 letters and a space each
+    assert sum(len(m.split()) for m in result.messages) == 300
+
+
+def test_a_later_message_cannot_start_with_a_command() -> None:
+    text = "x" * 30 + ". !ban everyone right now."
+    result = _guard(max_length=30, max_messages=3).check(text)
+    assert result.messages == ["x" * 30, "ban everyone right now."]
+    assert (
+        GuardVerdict(
+            rule="command_prefix",
+            action="changed",
+            detail="removed a command character at the start of message 2",
+        )
+        in result.verdicts
+    )
+
+
+def test_no_messages_allowed_blocks() -> None:
+    result = _guard(max_messages=0).check("hello")
+    assert result.blocked
+    assert result.verdicts[-1].rule == "length"
+
+
+def test_a_rule_can_take_the_hits() -> None:
+    def no_private_titles(text: str, hits: Sequence[Hit]) -> tuple[str, GuardVerdict]:
+        for hit in hits:
+            if hit.tier is Tier.PRIVATE and hit.title.casefold() in text.casefold():
+                return text, GuardVerdict(rule="privacy", action="blocked", detail=hit.entry_id)
+        return text, GuardVerdict(rule="privacy", action="pass")
+
+    guard = Guard(GuardSettings(), rules=[clean_characters, no_private_titles])
+    hit = Hit(entry_id="e1", title="Surgery", text="...", score=1.0, tier=Tier.PRIVATE)
+    assert guard.check("my surgery went fine", [hit]).blocked
+    assert not guard.check("my surgery went fine").blocked
+    assert [v.rule for v in guard.check("all good").verdicts] == ["characters", "privacy", "length"]
