@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -179,6 +180,49 @@ class JournalSettings(BaseModel):
         "private", description="tag of entries that may inform, never be quoted (the default)"
     )
     secret_tag: str = Field("secret", description="tag of entries never recalled at all")
+    embedding_model: str = Field(
+        "",
+        description="sentence-transformers model name or folder; empty: the bundled "
+        "all-MiniLM-L6-v2 (offline); 'hashing': lexical word hashing, not semantic",
+    )
+    embedding_threads: int = Field(
+        1, ge=1, description="CPU threads for embedding (one short query gains nothing from more)"
+    )
+    vector_engine: Literal["edge", "qdrant", "qdrant-local"] = Field(
+        "edge",
+        description="edge: Qdrant in-process under DATA_DIR/index/edge; qdrant: a Qdrant server "
+        "at qdrant_url; qdrant-local: qdrant-client's local mode under DATA_DIR/index/qdrant",
+    )
+    qdrant_url: str = Field("", description="Qdrant server or cluster URL (vector_engine=qdrant)")
+    qdrant_api_key: SecretStr | None = Field(None, description="Qdrant API key, if it needs one")
+    collection: str = Field("journal", description="Qdrant collection name")
+    chunk_min_words: int = Field(
+        60, ge=1, description="a chunk closes at a paragraph end past this"
+    )
+    chunk_max_words: int = Field(120, ge=8, description="a chunk never grows past this many words")
+    chunk_overlap_words: int = Field(
+        25, ge=0, description="a sentence this short is repeated at the start of the next chunk"
+    )
+    recall_k: int = Field(4, ge=1, description="journal chunks recalled per turn")
+    recall_min_score: float = Field(
+        0.3, description="cosine similarity a chunk needs to be recalled at all"
+    )
+    recency_half_life_days: float = Field(
+        180.0, description="age at which recency weighting is halfway to its floor (0: off)"
+    )
+    recency_floor: float = Field(
+        0.7, ge=0.0, le=1.0, description="share of its score a very old entry keeps"
+    )
+    recall_timeout_s: float = Field(
+        2.0, description="a turn goes on without the journal after this"
+    )
+    indexer_queue: int = Field(256, ge=1, description="entries waiting to be indexed, at most")
+    privacy_run_words: int = Field(
+        8, ge=2, description="this many words in a row from a private entry are a leak"
+    )
+    privacy_mode: Literal["drop", "trim"] = Field(
+        "trim", description="a leaking reply is dropped, or the leaking words are cut out"
+    )
 
 
 class Settings(BaseSettings):
@@ -264,3 +308,46 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings(**overrides)
     except ValidationError as exc:
         raise SettingsError(describe_error(exc)) from None
+
+
+def _env_lines(model: type[BaseModel], prefix: str) -> list[str]:
+    lines: list[str] = []
+    for name, info in model.model_fields.items():
+        env_name = f"{prefix}{name.upper()}"
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            doc = (annotation.__doc__ or "").strip().splitlines()[0]
+            lines += ["", f"# --- {env_name}__*: {doc}"]
+            lines += _env_lines(annotation, f"{env_name}__")
+            continue
+        if info.default_factory is not None and name == "data_dir":
+            default = "(the user's data directory, e.g. ~/.local/share/cohost)"
+        elif info.default_factory is not None:
+            default = json.dumps(_jsonable(info.default_factory()))  # type: ignore[call-arg]
+        else:
+            default = _jsonable(info.default)
+            default = "" if default is None else default
+            default = json.dumps(default) if isinstance(default, list | dict | bool) else default
+        lines.append(f"# {info.description or name}")
+        lines.append(f"# {env_name}={default}")
+    return lines
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return ""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def env_example() -> str:
+    """The text of .env.example: every setting, its default and what it is for."""
+    head = [
+        "# cohost settings. Every line is a default; uncomment and change what you need.",
+        '# Lists are JSON (COHOST_TWIN__ALIASES=\'["moss", "mossy"]\'). Secrets stay in this file',
+        "# or the environment, never in the repository. A TOML file works too: COHOST_CONFIG_FILE.",
+    ]
+    return "\n".join(head + _env_lines(Settings, ENV_PREFIX)) + "\n"

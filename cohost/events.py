@@ -42,6 +42,7 @@ class ChatMessage:
     bits: int = 0
     action: bool = False  # /me
     emote_only: bool = False  # known from the source (IRC emote ranges, rechat fragments)
+    notice: str | None = None  # a sub/resub/raid notice's kind when the viewer's words came with it
     reply_parent_id: str | None = None
     reply_parent_login: str | None = None
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from cohost.events import ChatEvent, ChatMessage, Hit, SimLine
+from cohost.events import ChatEvent, ChatMessage, Hit, SimLine, Tier
 
 
 class Clock(Protocol):
@@ -61,6 +61,66 @@ class Embedder(Protocol):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Chunk:
+    """A piece of one journal entry, as the vector index stores it (never a secret one)."""
+
+    entry_id: str
+    index: int  # position within the entry, from 0
+    text: str
+    title: str
+    created: float  # seconds since the epoch
+    modified: float  # the entry's modified stamp when this chunk was made
+    digest: str  # of the entry's indexed content, so hand-edited files are seen as stale
+    tags: tuple[str, ...]
+    tier: Tier
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexedEntry:
+    """What the vector index holds about one entry."""
+
+    modified: float
+    digest: str
+    chunks: int
+
+
+class VectorStore(Protocol):
+    """Chunk vectors with payload; blocking calls (run them off the event loop)."""
+
+    def ensure(self, dimension: int) -> bool:
+        """Open or create the collection; True when it starts empty (new, rebuilt or reset)."""
+        ...
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
+        """Store these chunks (one vector each), replacing chunks with the same entry and index."""
+        ...
+
+    def delete_entries(self, entry_ids: Collection[str]) -> None:
+        """Remove every chunk of these entries."""
+        ...
+
+    def search(self, vector: Sequence[float], *, k: int) -> list[Hit]:
+        """The k nearest chunks by cosine similarity, best first; secret chunks never match."""
+        ...
+
+    def indexed(self) -> dict[str, IndexedEntry]:
+        """Every entry id in the index, with the stamp and digest it was indexed at."""
+        ...
+
+    def count(self) -> int:
+        """How many chunks the index holds."""
+        ...
+
+    def reset(self) -> None:
+        """Drop every chunk (the collection stays)."""
+        ...
+
+    def close(self) -> None:
+        """Flush and release the index."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SimRequest:
     """What the simulator continues: the recent chat, ending where the twin speaks next."""
 
@@ -72,7 +132,7 @@ class SimRequest:
 class Simulator(Protocol):
     """Simulates how the conversation goes on, in the twin's style."""
 
-    def stream(self, request: SimRequest) -> AsyncIterator[SimLine]:
+    def stream(self, request: SimRequest) -> AsyncGenerator[SimLine, None]:
         """Simulated lines as they are produced; closing the iterator stops generation."""
         ...
 
@@ -91,7 +151,7 @@ class FusionRequest:
 class Rewriter(Protocol):
     """Fuses the simulation with the journal facts into one short reply."""
 
-    def stream(self, request: FusionRequest) -> AsyncIterator[str]:
+    def stream(self, request: FusionRequest) -> AsyncGenerator[str, None]:
         """The reply's text in pieces as they arrive; closing the iterator stops it."""
         ...
 

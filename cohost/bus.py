@@ -1,0 +1,32 @@
+"""The in-process event bus: every event goes to whoever subscribed, never blocking a turn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, dict[str, object]], None]
+
+
+class LocalBus:
+    """Delivers each event to the subscribed handlers at once; a failing handler is logged."""
+
+    def __init__(self) -> None:
+        self._handlers: list[Handler] = []
+        self.published = 0
+        self.handler_errors = 0
+
+    def subscribe(self, handler: Handler) -> None:
+        self._handlers.append(handler)
+
+    def publish(self, topic: str, payload: dict[str, object]) -> None:
+        self.published += 1
+        for handler in self._handlers:
+            try:
+                handler(topic, payload)
+            except Exception:
+                # one broken subscriber (a dashboard, a logger) must not break a turn
+                self.handler_errors += 1
+                log.exception("bus handler failed on %s", topic)

@@ -1,0 +1,154 @@
+"""The `cohost` command: replay | demo | chatlog | journal | …"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from cohost import __version__
+from cohost.config import Settings, load_settings
+from cohost.errors import InputError, Permanent, SettingsError
+
+log = logging.getLogger("cohost")
+
+# Exit statuses: 1 bad input or a failed command, 2 bad settings or usage (as argparse does).
+EXIT_INPUT = 1
+EXIT_SETTINGS = 2
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from cohost.replay import replay  # noqa: PLC0415 (keeps `cohost --help` fast)
+
+    result = asyncio.run(
+        replay(
+            args.log,
+            args.out,
+            settings,
+            speed=args.speed,
+            twin=args.twin,
+            log_format=args.format,
+            strict=args.strict,
+        )
+    )
+    report = result.report
+    print(
+        f"{report.seen} messages, {report.picked} picked, "
+        f"{report.outcomes.get('answered', 0)} answered, {report.unreadable_lines} unreadable "
+        f"line(s) skipped"
+    )
+    print(f"traces: {result.traces}\nreport: {result.report_md} ({result.report_json.name})")
+    return 0
+
+
+def _inspect(args: argparse.Namespace, settings: Settings) -> int:
+    from cohost.chatlog import format_summary, inspect_log  # noqa: PLC0415
+
+    summary = inspect_log(args.log, format=args.format, strict=args.strict)
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(format_summary(summary))
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from cohost.demo import run_demo  # noqa: PLC0415
+
+    return asyncio.run(run_demo(settings, speed=args.speed, out=args.out))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand and its options."""
+    parser = argparse.ArgumentParser(
+        prog="cohost", description="The digital twin of a Twitch streamer, as a co-host."
+    )
+    parser.add_argument("--version", action="version", version=f"cohost {__version__}")
+    parser.add_argument(
+        "--config", type=Path, help="a TOML settings file (also COHOST_CONFIG_FILE)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    replay = commands.add_parser("replay", help="run a chat log through the pipeline offline")
+    replay.add_argument("log", type=Path, help="a chat log (format detected)")
+    replay.add_argument("--out", type=Path, required=True, help="folder for traces and report")
+    replay.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="0: as fast as possible (default); N: real time times N",
+    )
+    replay.add_argument("--twin", help="whose twin: their lines train it, chat calls it so")
+    _log_options(replay)
+    replay.set_defaults(handler=_replay)
+
+    demo = commands.add_parser("demo", help="the bundled sample stream, live on the terminal")
+    demo.add_argument("--speed", type=float, default=12.0, help="how much faster than real time")
+    demo.add_argument("--out", type=Path, help="folder for traces and report")
+    demo.set_defaults(handler=_demo)
+
+    chatlog = commands.add_parser("chatlog", help="chat log tools")
+    chatlog_commands = chatlog.add_subparsers(dest="chatlog_command", required=True)
+    inspect = chatlog_commands.add_parser("inspect", help="what a chat log holds")
+    inspect.add_argument("log", type=Path)
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    _log_options(inspect)
+    inspect.set_defaults(handler=_inspect)
+
+    for module in ("cohost.journal.cli",):
+        # Optional command groups register themselves when their module is there.
+        try:
+            register = importlib.import_module(module).register
+        except ModuleNotFoundError:
+            continue
+        register(commands)
+    return parser
+
+
+def _log_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", help="the log's format, when detection is not wanted")
+    parser.add_argument(
+        "--strict", action="store_true", help="stop at the first bad line (file:line: reason)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(f"cohost: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+    logging.getLogger().setLevel(logging.DEBUG if args.verbose else settings.log_level)
+    handler: Handler = args.handler
+    try:
+        return handler(args, settings)
+    except InputError as exc:
+        print(f"cohost: {exc.located()}", file=sys.stderr)
+        return EXIT_INPUT
+    except SettingsError as exc:
+        print(f"cohost: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+    except Permanent as exc:
+        print(f"cohost: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

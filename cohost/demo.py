@@ -1,0 +1,84 @@
+"""`cohost demo`: a bundled sample stream replayed live on the terminal; no account or GPU."""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+
+from cohost.config import Settings
+from cohost.events import Decision, TurnTrace
+from cohost.replay import replay
+
+DEMO_TWIN = "mossbot"
+DEMO_STREAMER = "mossbyte"
+
+
+def demo_files() -> Path:
+    """The bundled sample data: a chat log, the streamer's writing, journal notes."""
+    return Path(str(resources.files("cohost") / "data" / "demo"))
+
+
+class _Printer:
+    """Chat, picks with their reasons, and the twin's replies, as they happen."""
+
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def _c(self, code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
+
+    def decision(self, decision: Decision) -> None:
+        message = decision.message
+        print(f"{self._c('2', '[chat]')} {self._c('1', message.display_name)}: {message.text}")
+        if decision.picked:
+            parts = ", ".join(f"{name} {value:+.1f}" for name, value in decision.parts)
+            print(f"       {self._c('33', '→ picked')} ({decision.score:.1f}: {parts})")
+        elif decision.category not in ("low_score",):
+            print(f"       {self._c('2', f'· skipped, {decision.category}: {decision.reason}')}")
+        sys.stdout.flush()
+
+    def trace(self, trace: TurnTrace) -> None:
+        if trace.outcome == "answered":
+            print(f"{self._c('36;1', f'[{DEMO_TWIN}]')} {trace.reply}")
+        else:
+            print(f"       {self._c('2', f'· no reply ({trace.outcome}): {trace.reason}')}")
+        sys.stdout.flush()
+
+
+async def run_demo(settings: Settings, *, speed: float = 12.0, out: Path | None = None) -> int:
+    """Replay the sample stream at a readable pace; returns the exit status."""
+    files = demo_files()
+    twin = settings.twin.model_copy(
+        update={
+            "name": DEMO_TWIN,
+            "aliases": ["moss bot"],
+            "streamer": DEMO_STREAMER,
+            "writings": [files / "writing.md"],
+        }
+    )
+    settings = settings.model_copy(update={"twin": twin})
+    out_dir = out or settings.data_dir / "demo"
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    printer = _Printer(color)
+    print(
+        f"cohost demo: a short stream by {DEMO_STREAMER}, with {DEMO_TWIN} (the embedded twin: a "
+        "Markov chain trained on the streamer's own lines, no GPU, no network) co-hosting.\n"
+    )
+    result = await replay(
+        files / "chat.txt",
+        out_dir,
+        settings,
+        speed=speed,
+        progress=False,
+        on_decision=printer.decision,
+        on_trace=printer.trace,
+    )
+    report = result.report
+    print(
+        f"\n{report.seen} messages, {report.picked} picked, "
+        f"{report.outcomes.get('answered', 0)} answered."
+    )
+    print(f"traces: {result.traces}\nreport: {result.report_md}")
+    return 0

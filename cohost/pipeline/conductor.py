@@ -1,0 +1,201 @@
+"""Chat in, decisions out, one turn at a time: the loop that replay and the daemon share."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections import deque
+from collections.abc import Callable
+
+from cohost.events import ChatEvent, ChatMessage, Decision, Moderation, TurnTrace, UserNotice
+from cohost.pipeline.pick import AnswerMemory, Picker
+from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
+from cohost.state import TwinState
+
+log = logging.getLogger(__name__)
+
+
+def notice_as_message(notice: UserNotice) -> ChatMessage | None:
+    """A sub, resub or raid that carries the viewer's own words joins chat like a message."""
+    if not notice.text.strip():
+        return None
+    return ChatMessage(
+        id=notice.id,
+        channel=notice.channel,
+        login=notice.login,
+        display_name=notice.display_name,
+        text=notice.text,
+        ts=notice.ts,
+        user_id=notice.user_id,
+        roles=notice.roles,
+        notice=notice.kind,
+    )
+
+
+class Conductor:
+    """Keeps the recent window, asks the picker, and runs turns.
+
+    `inline=True` (replay) awaits each turn before reading on, so a replay is repeatable.
+    Otherwise (the daemon) a turn runs as a task in `group` while chat keeps arriving; a much
+    better pick cancels it (priority beats order), anything else waits its turn as `busy`.
+    """
+
+    def __init__(
+        self,
+        *,
+        picker: Picker,
+        parts: TurnParts,
+        options: TurnOptions,
+        state: TwinState,
+        window_size: int = 20,
+        inline: bool = True,
+        group: asyncio.TaskGroup | None = None,
+        preempt_margin: float = 1.5,
+        on_decision: Callable[[Decision], None] | None = None,
+        on_trace: Callable[[TurnTrace], None] | None = None,
+    ) -> None:
+        if not inline and group is None:
+            raise ValueError("a conductor that runs turns as tasks needs a TaskGroup")
+        self.picker = picker
+        self.parts = parts
+        self.options = options
+        self.state = state
+        self.memory = AnswerMemory()
+        # keep the newest messages only: a turn sees recent chat, not the whole stream
+        self.window: deque[ChatMessage] = deque(maxlen=window_size)
+        self.inline = inline
+        self.preempt_margin = preempt_margin
+        self._group = group
+        self._on_decision = on_decision
+        self._on_trace = on_trace
+        self._current: tuple[Turn, asyncio.Task[TurnTrace]] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._current is not None and not self._current[1].done()
+
+    async def handle(self, event: ChatEvent) -> Decision | None:
+        """Take one chat event; returns the picker's decision for a message."""
+        if isinstance(event, Moderation):
+            self._moderate(event)
+            return None
+        message = notice_as_message(event) if isinstance(event, UserNotice) else event
+        if message is None:
+            return None
+        decision = self.decide(message)
+        self.window.append(message)
+        if self._on_decision is not None:
+            self._on_decision(decision)
+        if decision.picked:
+            await self.start_turn(decision)
+        return decision
+
+    def decide(self, message: ChatMessage) -> Decision:
+        """The picker's verdict, then the live state's (paused, busy)."""
+        state = self.state
+        decision = self.picker.decide(
+            message,
+            window=self.window,
+            memory=self.memory,
+            now=self.parts.clock.now(),
+            topic_words=state.topic_words,
+            ignored=state.ignored,
+            rate_per_minute=state.rate_per_minute,
+        )
+        if not decision.picked:
+            return decision
+        if state.paused:
+            return dataclasses.replace(
+                decision, picked=False, category="paused", reason="the twin is paused"
+            )
+        if self.busy and self._current is not None:
+            current = self._current[0].decision
+            if decision.score < current.score + self.preempt_margin:
+                return dataclasses.replace(
+                    decision,
+                    picked=False,
+                    category="busy",
+                    reason=f"a turn is running (score {current.score:.2f}) and this one "
+                    f"({decision.score:.2f}) is not enough better to cut it short",
+                )
+        return decision
+
+    async def start_turn(self, decision: Decision) -> TurnTrace | None:
+        """Answer this decision now, cutting short any turn that is running."""
+        await self.cancel_turn(f"cut short by a better pick from {decision.message.login}")
+        self.memory.record(decision.message, self.parts.clock.now())
+        options = dataclasses.replace(self.options, voice=self.state.voice, chat=self.state.chat)
+        turn = Turn(self.parts, options, decision, self.window)
+        if self.inline:
+            task = asyncio.ensure_future(turn.run())
+            self._current = (turn, task)
+            try:
+                trace = await task
+            except asyncio.CancelledError:
+                trace = turn.trace
+            self._finished(turn.trace)
+            return trace
+        assert self._group is not None
+        task = self._group.create_task(self._run_task(turn), name=f"turn-{turn.trace.turn_id}")
+        self._current = (turn, task)
+        return None
+
+    async def _run_task(self, turn: Turn) -> TurnTrace:
+        try:
+            return await turn.run()
+        except asyncio.CancelledError:
+            # a cancelled turn is a normal end; its trace says why
+            return turn.trace
+        finally:
+            self._finished(turn.trace)
+
+    def _finished(self, trace: TurnTrace) -> None:
+        if self._current is not None and self._current[0].trace is trace:
+            self._current = None
+        if self._on_trace is not None:
+            self._on_trace(trace)
+
+    async def cancel_turn(self, reason: str) -> bool:
+        """Cancel the running turn (skip, a better pick, shutdown); True if one was running."""
+        if self._current is None:
+            return False
+        turn, task = self._current
+        if task.done():
+            return False
+        turn.cancel_reason(reason)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return True
+
+    async def drain(self) -> None:
+        """Wait for the running turn to finish."""
+        if self._current is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._current[1]
+
+    def forget(self) -> None:
+        """Clear the recent window (`!twin forget`)."""
+        self.window.clear()
+
+    def _moderate(self, event: Moderation) -> None:
+        """Deleted messages and timed-out users leave the window, and no turn answers them."""
+        if event.kind == "clear":
+            self.window.clear()
+            gone = None
+        elif event.kind == "delete":
+            gone = lambda m: m.id == event.target_message_id  # noqa: E731
+        else:
+            gone = lambda m: m.login == event.target_login  # noqa: E731
+        if gone is not None:
+            kept = [m for m in self.window if not gone(m)]
+            self.window.clear()
+            self.window.extend(kept)
+        if self._current is not None and not self._current[1].done():
+            answering = self._current[0].message
+            if gone is None or gone(answering):
+                turn, task = self._current
+                turn.cancel_reason(f"moderation ({event.kind}) removed the message being answered")
+                task.cancel()

@@ -1,0 +1,316 @@
+"""One whole turn: recall → simulate → fuse → guard → deliver, one cancellable task, one trace."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from cohost.errors import RewriterUnavailable, SimulatorUnavailable, Transient
+from cohost.events import ChatMessage, Decision, Hit, SimLine, StageTime, TurnTrace
+from cohost.pipeline.guard import Guard
+from cohost.pipeline.sentences import SentenceBuffer
+from cohost.ports import (
+    Bus,
+    ChatSink,
+    Clock,
+    FusionRequest,
+    Journal,
+    Rewriter,
+    SimRequest,
+    Simulator,
+    Speaker,
+)
+
+log = logging.getLogger(__name__)
+
+# What the speaker may lag behind the rewriter: two sentences, then the rewriter's stream waits.
+SPEECH_AHEAD = 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnOptions:
+    """How turns run; the live switches (voice, chat) come from the daemon's state."""
+
+    twin: str
+    mode: Literal["pipelined", "sequential"] = "pipelined"
+    max_sim_lines: int = 4
+    lookahead_lines: int = 1  # simulated lines after the twin's first before fusion starts
+    recall_k: int = 4
+    voice: bool = True
+    chat: bool = True
+
+
+@dataclass(slots=True, kw_only=True)
+class TurnParts:
+    """The ports one turn talks to; None means that part is switched off."""
+
+    simulator: Simulator
+    rewriter: Rewriter
+    guard: Guard
+    clock: Clock
+    journal: Journal | None = None
+    speaker: Speaker | None = None
+    sink: ChatSink | None = None
+    bus: Bus | None = None
+    query_for: Callable[[ChatMessage, Sequence[ChatMessage]], str] | None = None
+
+
+class _Stages:
+    """Records the start and end of each stage on the clock's monotonic time."""
+
+    def __init__(self, clock: Clock, trace: TurnTrace) -> None:
+        self._clock = clock
+        self._trace = trace
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = self._clock.monotonic()
+        try:
+            yield
+        finally:
+            self._trace.stages.append(
+                StageTime(name=name, start=start, end=self._clock.monotonic())
+            )
+
+    def mark(self, name: str, start: float) -> None:
+        self._trace.stages.append(StageTime(name=name, start=start, end=self._clock.monotonic()))
+
+
+class Turn:
+    """Answers one picked message; `run()` always returns a trace, even when cancelled."""
+
+    def __init__(
+        self,
+        parts: TurnParts,
+        options: TurnOptions,
+        decision: Decision,
+        window: Sequence[ChatMessage],
+    ) -> None:
+        self.parts = parts
+        self.options = options
+        self.decision = decision
+        self.window = tuple(window)
+        self.trace = TurnTrace(
+            turn_id=uuid.uuid4().hex[:12], decision=decision, started=parts.clock.now()
+        )
+        self._stages = _Stages(parts.clock, self.trace)
+
+    @property
+    def message(self) -> ChatMessage:
+        return self.decision.message
+
+    async def run(self) -> TurnTrace:
+        """Run the whole turn; cancellation ends it cleanly, records why, then propagates."""
+        trace = self.trace
+        self._publish("turn/start", {"turn_id": trace.turn_id, "message_id": self.message.id})
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            trace.outcome = "cancelled"
+            trace.reason = trace.reason or "cancelled before it finished"
+            if self.parts.speaker is not None:
+                with contextlib.suppress(Exception):
+                    await self.parts.speaker.stop()
+            raise
+        except Transient as exc:
+            # raised before the reply stream started (recall, or the simulator in sequential mode)
+            trace.outcome = "failed"
+            trace.reason = f"{type(exc).__name__}: {exc}"
+            log.warning("turn %s failed: %s", trace.turn_id, trace.reason)
+        finally:
+            self._publish(
+                "turn/end",
+                {"turn_id": trace.turn_id, "outcome": trace.outcome, "reason": trace.reason},
+            )
+        return trace
+
+    def cancel_reason(self, reason: str) -> None:
+        """Say why the turn is about to be cancelled, for its trace."""
+        self.trace.reason = reason
+
+    async def _run(self) -> None:
+        trace = self.trace
+        trace.hits = await self._recall()
+        if self.options.mode == "sequential":
+            with self._stages.stage("simulate"):
+                async with contextlib.aclosing(self._simulate()) as lines:
+                    trace.sim_lines = [line async for line in lines]
+            pieces = self._fuse(trace.sim_lines)
+        else:
+            pieces = self._pipelined()
+        speaker = self.parts.speaker if self.options.voice else None
+        queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=SPEECH_AHEAD)
+        async with asyncio.TaskGroup() as group:
+            if speaker is not None:
+                group.create_task(self._speak(speaker, queue), name="speak")
+            # Errors are handled inside the group's body: a TaskGroup would wrap them.
+            try:
+                trace.reply = await self._stream_reply(pieces, queue, speaker is not None)
+                if self._has_reply():
+                    await self._post(trace.reply)
+            except Transient as exc:
+                trace.outcome = "failed"
+                trace.reason = f"{type(exc).__name__}: {exc}"
+                log.warning("turn %s failed: %s", trace.turn_id, trace.reason)
+            if speaker is not None:
+                await queue.put(None)  # the speaker finishes what is queued, then stops
+
+    def _has_reply(self) -> bool:
+        trace = self.trace
+        if not any(line.is_twin for line in trace.sim_lines):
+            trace.outcome = "silent"
+            trace.reason = trace.reason or "the simulator produced no line for the twin"
+            return False
+        if not trace.reply.strip():
+            trace.outcome = "silent"
+            trace.reason = trace.reason or "the rewriter produced nothing"
+            return False
+        return True
+
+    async def _recall(self) -> list[Hit]:
+        journal = self.parts.journal
+        if journal is None:
+            return []
+        with self._stages.stage("recall"):
+            query_for = self.parts.query_for
+            query = query_for(self.message, self.window) if query_for else self.message.text
+            hits = await journal.search(query, k=self.options.recall_k)
+        self._publish(
+            "turn/hits",
+            {
+                "turn_id": self.trace.turn_id,
+                # titles and tiers only: private text never goes onto the bus
+                "hits": [{"title": h.title, "tier": str(h.tier), "score": h.score} for h in hits],
+            },
+        )
+        return hits
+
+    def _simulate(self) -> AsyncGenerator[SimLine, None]:
+        request = SimRequest(
+            window=self.window, twin=self.options.twin, max_lines=self.options.max_sim_lines
+        )
+        return self.parts.simulator.stream(request)
+
+    def _fuse(self, sim_lines: Sequence[SimLine]) -> AsyncGenerator[str, None]:
+        request = FusionRequest(
+            twin=self.options.twin,
+            message=self.message,
+            window=self.window,
+            hits=self.trace.hits,
+            sim_lines=tuple(sim_lines),
+        )
+        return self.parts.rewriter.stream(request)
+
+    async def _pipelined(self) -> AsyncGenerator[str, None]:
+        """Simulate until the twin's first line plus the look-ahead, stop it, then fuse."""
+        trace = self.trace
+        with self._stages.stage("simulate"):
+            after_twin = -1
+            try:
+                async with contextlib.aclosing(self._simulate()) as lines:
+                    async for line in lines:
+                        trace.sim_lines.append(line)
+                        if after_twin >= 0:
+                            after_twin += 1
+                        elif line.is_twin:
+                            after_twin = 0
+                        if after_twin >= self.options.lookahead_lines:
+                            break  # enough to fuse; aclosing stops the simulation now
+            except SimulatorUnavailable as exc:
+                if after_twin < 0:
+                    raise
+                # the twin's line is already here: fuse with what arrived
+                trace.reason = f"simulation cut short ({exc})"
+        self._publish(
+            "turn/simulated",
+            {
+                "turn_id": trace.turn_id,
+                "lines": [{"speaker": s.speaker, "text": s.text} for s in trace.sim_lines],
+            },
+        )
+        if not any(line.is_twin for line in trace.sim_lines):
+            return
+        async with contextlib.aclosing(self._fuse(trace.sim_lines)) as pieces:
+            async for piece in pieces:
+                yield piece
+
+    async def _stream_reply(
+        self, pieces: AsyncGenerator[str, None], queue: asyncio.Queue[str | None], speaking: bool
+    ) -> str:
+        """Stream the reply through the guard sentence by sentence to the speaker."""
+        buffer = SentenceBuffer()
+        reply: list[str] = []
+        fuse_start = self.parts.clock.monotonic()
+        try:
+            async with contextlib.aclosing(pieces) as stream:
+                async for piece in stream:
+                    reply.append(piece)
+                    for sentence in buffer.feed(piece):
+                        await self._queue_sentence(sentence, queue, speaking)
+        except RewriterUnavailable as exc:
+            if reply or not self.trace.sim_lines:
+                raise
+            # Stated policy: with the rewriter down, the best simulated twin line goes through
+            # the guard instead.
+            fallback = next((line.text for line in self.trace.sim_lines if line.is_twin), "")
+            self.trace.reason = f"rewriter unavailable ({exc}); used the simulated twin line"
+            reply.append(fallback)
+            buffer.feed(fallback)
+        finally:
+            self._stages.mark("fuse", fuse_start)
+        for sentence in buffer.flush():
+            await self._queue_sentence(sentence, queue, speaking)
+        return "".join(reply).strip()
+
+    async def _queue_sentence(
+        self, sentence: str, queue: asyncio.Queue[str | None], speaking: bool
+    ) -> None:
+        if not speaking:
+            return
+        checked = self.parts.guard.check(sentence, self.trace.hits)
+        if not checked.blocked and checked.text.strip():
+            await queue.put(checked.text)
+
+    async def _speak(self, speaker: Speaker, queue: asyncio.Queue[str | None]) -> None:
+        start: float | None = None
+        try:
+            while (sentence := await queue.get()) is not None:
+                if start is None:
+                    start = self.parts.clock.monotonic()
+                await speaker.say(sentence, turn_id=self.trace.turn_id)
+                self.trace.spoken.append(sentence)
+        except Transient as exc:
+            # a failing voice degrades the turn to chat only
+            self.trace.reason = f"speech failed: {exc}"
+            log.warning("turn %s: speech failed: %s", self.trace.turn_id, exc)
+        finally:
+            if start is not None:
+                self._stages.mark("speak", start)
+
+    async def _post(self, reply: str) -> None:
+        trace = self.trace
+        with self._stages.stage("guard"):
+            result = self.parts.guard.check(reply, trace.hits)
+        trace.guard.extend(result.verdicts)
+        if result.blocked:
+            trace.outcome = "blocked"
+            trace.reason = "; ".join(v.detail for v in result.verdicts if v.action == "blocked")
+            return
+        trace.reply = result.text
+        sink = self.parts.sink if self.options.chat else None
+        if sink is not None:
+            with self._stages.stage("post"):
+                for i, text in enumerate(result.messages):
+                    await sink.send(text, reply_to=self.message.id if i == 0 else None)
+                    trace.sent.append(text)
+        trace.outcome = "answered"
+        self._publish("turn/reply", {"turn_id": trace.turn_id, "reply": trace.reply})
+
+    def _publish(self, topic: str, payload: dict[str, object]) -> None:
+        if self.parts.bus is not None:
+            self.parts.bus.publish(topic, payload)

@@ -1,0 +1,196 @@
+"""`cohost replay`: logged chat through the very same pipeline, on a virtual clock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from cohost.app import build_guard, build_models
+from cohost.bus import LocalBus
+from cohost.chatlog import ChatLog, open_log
+from cohost.clock import VirtualClock
+from cohost.config import Settings
+from cohost.events import ChatEvent, ChatMessage, Decision, Role, TurnTrace
+from cohost.pipeline.conductor import Conductor
+from cohost.pipeline.deliver import CaptionSpeaker, RecordingSink
+from cohost.pipeline.pick import Picker
+from cohost.pipeline.turn import TurnOptions, TurnParts
+from cohost.report import ReplayReport
+from cohost.state import TwinState
+from cohost.trace import TraceWriter
+
+# Enough of everyone's lines to give the embedded twin a voice when the streamer never spoke.
+MAX_FALLBACK_LINES = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    """Where a replay wrote its files, and its report."""
+
+    traces: Path
+    report_json: Path
+    report_md: Path
+    captions: Path
+    report: ReplayReport
+
+
+@dataclass(slots=True)
+class _Voices:
+    streamer: str
+    streamer_lines: list[str]
+    chat_lines: list[str]
+
+
+def _first_pass(log: ChatLog, streamer: str, twin_names: Sequence[str]) -> _Voices:
+    """The streamer's own lines (finding the broadcaster when not told), read as a stream."""
+    wanted = streamer.casefold()
+    found = channel = ""
+    lines: dict[str, list[str]] = {}
+    chat_lines: list[str] = []
+    # What the streamer says *to* the twin is not how the twin talks.
+    to_twin = re.compile(
+        r"\b(?:" + "|".join(re.escape(n) for n in twin_names if n) + r")\b", re.IGNORECASE
+    )
+    for event in log:
+        if not isinstance(event, ChatMessage):
+            continue
+        text = event.text.strip()
+        if not text or text[0] in "!/":
+            continue
+        channel = channel or event.channel.casefold()
+        login = event.login.casefold()
+        broadcaster = Role.BROADCASTER in event.roles
+        if not wanted and not found and broadcaster:
+            found = login
+        theirs = login == wanted or (not wanted and (broadcaster or login == channel))
+        if theirs and not (twin_names and to_twin.search(text)):
+            lines.setdefault(login, []).append(text)
+        if len(chat_lines) < MAX_FALLBACK_LINES:
+            chat_lines.append(text)
+    # Whose twin, when nobody said: the broadcaster who spoke, else the channel's owner.
+    name = wanted or found or channel
+    return _Voices(streamer=name, streamer_lines=lines.get(name, []), chat_lines=chat_lines)
+
+
+def replay_settings(settings: Settings, twin: str | None) -> Settings:
+    """`--twin NAME`: the twin of NAME, who trains it and whose name chat uses for it."""
+    if not twin:
+        return settings
+    aliases = [a for a in settings.twin.aliases if a.casefold() != twin.casefold()]
+    new_twin = settings.twin.model_copy(update={"name": twin, "streamer": twin, "aliases": aliases})
+    return settings.model_copy(update={"twin": new_twin})
+
+
+def _events(log: ChatLog, show_progress: bool) -> Iterator[ChatEvent]:
+    if not show_progress:
+        yield from log
+        return
+    with tqdm(desc="replay", unit="msg", file=sys.stderr, dynamic_ncols=True) as bar:
+        for event in log:
+            bar.update(1)
+            yield event
+
+
+async def replay(
+    path: Path,
+    out_dir: Path,
+    settings: Settings,
+    *,
+    speed: float = 0.0,
+    twin: str | None = None,
+    log_format: str | None = None,
+    strict: bool = False,
+    progress: bool | None = None,
+    on_decision: Callable[[Decision], None] | None = None,
+    on_trace: Callable[[TurnTrace], None] | None = None,
+) -> ReplayResult:
+    """Replay one log into out_dir: traces.jsonl, report.json, report.md, captions.jsonl."""
+    settings = replay_settings(settings, twin)
+    names = [settings.twin.name, *settings.twin.aliases] if settings.twin.streamer else []
+    voices = _first_pass(
+        open_log(path, format=log_format, strict=strict), settings.twin.streamer, names
+    )
+    if not settings.twin.streamer and voices.streamer:
+        settings = replay_settings(settings, voices.streamer)
+    models = build_models(
+        settings, streamer_lines=voices.streamer_lines, chat_lines=voices.chat_lines
+    )
+    log = open_log(path, format=log_format, strict=strict)
+    out_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, before any turn)
+    report = ReplayReport(
+        source=str(path),
+        format=log.format,
+        twin=settings.twin.name,
+        simulator=models.description,
+        notes=list(models.notes),
+    )
+    result = ReplayResult(
+        traces=out_dir / "traces.jsonl",
+        report_json=out_dir / "report.json",
+        report_md=out_dir / "report.md",
+        captions=out_dir / "captions.jsonl",
+        report=report,
+    )
+    for stale in (result.traces, result.captions):
+        stale.unlink(missing_ok=True)
+    clock = VirtualClock()
+    bus = LocalBus()
+    with ExitStack() as stack:
+        traces = stack.enter_context(TraceWriter(result.traces))
+        speaker = CaptionSpeaker(clock, bus=bus, path=result.captions)
+        stack.callback(speaker.close)
+
+        def decided(decision: Decision) -> None:
+            report.add_decision(decision)
+            if on_decision is not None:
+                on_decision(decision)
+
+        def finished(trace: TurnTrace) -> None:
+            traces.write(trace)
+            report.add_trace(trace)
+            if on_trace is not None:
+                on_trace(trace)
+
+        conductor = Conductor(
+            picker=Picker(settings.picker, settings.twin),
+            parts=TurnParts(
+                simulator=models.simulator,
+                rewriter=models.rewriter,
+                guard=build_guard(settings),
+                clock=clock,
+                speaker=speaker,
+                sink=RecordingSink(),
+                bus=bus,
+            ),
+            options=TurnOptions(
+                twin=settings.twin.name, max_sim_lines=settings.simulator.max_lines
+            ),
+            state=TwinState(topic=" ".join(settings.picker.topic_words)),
+            window_size=settings.replay.window,
+            inline=True,
+            on_decision=decided,
+            on_trace=finished,
+        )
+        show = sys.stderr.isatty() if progress is None else progress
+        last_ts: float | None = None
+        for event in _events(log, show and speed == 0):
+            if speed > 0 and last_ts is not None and event.ts > last_ts:
+                await asyncio.sleep((event.ts - last_ts) / speed)
+            last_ts = event.ts
+            clock.advance_to(event.ts)
+            await conductor.handle(event)
+    report.unreadable_lines = log.stats.skipped
+    report.unreadable_reasons = list(log.stats.first_reasons)
+    result.report_json.write_text(
+        json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    result.report_md.write_text(report.to_markdown(), encoding="utf-8")
+    return result

@@ -1,0 +1,131 @@
+"""A replay's report: what was picked and why not, what the twin answered, how fast."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from cohost.events import Decision, TurnTrace
+
+EXAMPLES_PER_CATEGORY = 3
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by nearest rank; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(slots=True)
+class ReplayReport:
+    """Counts decisions and turns as they happen; renders JSON and Markdown at the end."""
+
+    source: str = ""
+    format: str = ""
+    twin: str = ""
+    simulator: str = ""
+    notes: list[str] = field(default_factory=list)
+    seen: int = 0
+    picked: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    outcomes: Counter[str] = field(default_factory=Counter)
+    replies: list[dict[str, str]] = field(default_factory=list)
+    stage_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    unreadable_lines: int = 0
+    unreadable_reasons: list[str] = field(default_factory=list)
+
+    def add_decision(self, decision: Decision) -> None:
+        self.seen += 1
+        if decision.picked:
+            self.picked += 1
+            return
+        self.skipped[decision.category] += 1
+        shown = self.examples[decision.category]
+        if len(shown) < EXAMPLES_PER_CATEGORY:
+            message = decision.message
+            shown.append(f"{message.login}: {message.text[:120]} — {decision.reason}")
+
+    def add_trace(self, trace: TurnTrace) -> None:
+        self.outcomes[trace.outcome] += 1
+        if trace.outcome == "answered":
+            message = trace.decision.message
+            self.replies.append(
+                {"to": message.login, "message": message.text, "reply": trace.reply}
+            )
+        for stage in trace.stages:
+            self.stage_ms[stage.name].append(stage.seconds * 1000)
+
+    def stage_table(self) -> dict[str, dict[str, float]]:
+        return {
+            name: {
+                "n": len(values),
+                "p50_ms": round(percentile(values, 50), 3),
+                "p90_ms": round(percentile(values, 90), 3),
+                "p99_ms": round(percentile(values, 99), 3),
+                "max_ms": round(max(values, default=0.0), 3),
+            }
+            for name, values in sorted(self.stage_ms.items())
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "format": self.format,
+            "twin": self.twin,
+            "simulator": self.simulator,
+            "notes": self.notes,
+            "messages_seen": self.seen,
+            "picked": self.picked,
+            "answered": self.outcomes.get("answered", 0),
+            "turn_outcomes": dict(self.outcomes),
+            "skipped_by_category": dict(self.skipped.most_common()),
+            "skip_examples": dict(self.examples),
+            "replies": self.replies,
+            "stage_times": self.stage_table(),
+            "unreadable_lines": self.unreadable_lines,
+            "unreadable_reasons": self.unreadable_reasons,
+        }
+
+    def to_markdown(self) -> str:
+        data = self.to_dict()
+        out = [
+            f"# Replay of {self.source}",
+            "",
+            f"- format: {self.format}; twin: {self.twin}; simulator: {self.simulator}",
+            f"- messages seen: {self.seen}; picked: {self.picked}; answered: {data['answered']}",
+            f"- turn outcomes: {_inline(self.outcomes)}",
+            f"- unreadable lines skipped: {self.unreadable_lines}",
+        ]
+        out += [f"- note: {note}" for note in self.notes]
+        out += ["", "## Why messages were not picked", "", "| reason | count |", "|---|---:|"]
+        out += [f"| {name} | {count} |" for name, count in self.skipped.most_common()]
+        for name, shown in self.examples.items():
+            out += ["", f"**{name}**, for example:", ""]
+            out += [f"- {_md(line)}" for line in shown]
+        out += ["", "## Stage times (ms)", "", "| stage | n | p50 | p90 | p99 | max |"]
+        out += ["|---|---:|---:|---:|---:|---:|"]
+        for name, row in data["stage_times"].items():
+            out.append(
+                f"| {name} | {row['n']} | {row['p50_ms']} | {row['p90_ms']} | "
+                f"{row['p99_ms']} | {row['max_ms']} |"
+            )
+        out += ["", "## Replies", ""]
+        out += [
+            f"- **{_md(r['to'])}**: {_md(r['message'])}  \n  → {_md(r['reply'])}"
+            for r in self.replies
+        ]
+        return "\n".join(out) + "\n"
+
+
+def _inline(counter: Counter[str]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counter.most_common()) or "none"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

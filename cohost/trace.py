@@ -1,0 +1,82 @@
+"""Turn traces and decisions as JSON: one object per line, readable without cohost."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from pathlib import Path
+from typing import IO, Any
+
+from cohost.events import ChatMessage, Decision, TurnTrace
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.name.lower() if isinstance(value, int) else value.value
+    if isinstance(value, frozenset | set):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def message_dict(message: ChatMessage) -> dict[str, Any]:
+    """A chat message as plain JSON types."""
+    data: dict[str, Any] = _plain(message)
+    return data
+
+
+def decision_dict(decision: Decision) -> dict[str, Any]:
+    """A decision as plain JSON types, its score parts as a mapping."""
+    return {
+        "message": message_dict(decision.message),
+        "picked": decision.picked,
+        "score": round(decision.score, 4),
+        "parts": {name: round(value, 4) for name, value in decision.parts},
+        "reason": decision.reason,
+        "category": decision.category,
+    }
+
+
+def trace_dict(trace: TurnTrace) -> dict[str, Any]:
+    """A whole turn as plain JSON types; stage times relative to the turn's first stage."""
+    data: dict[str, Any] = _plain(trace)
+    data["decision"] = decision_dict(trace.decision)
+    origin = min((s.start for s in trace.stages), default=0.0)
+    data["stages"] = [
+        {
+            "name": s.name,
+            "start_ms": round((s.start - origin) * 1000, 3),
+            "end_ms": round((s.end - origin) * 1000, 3),
+            "ms": round(s.seconds * 1000, 3),
+        }
+        for s in trace.stages
+    ]
+    return data
+
+
+class TraceWriter:
+    """Appends traces as JSON lines, flushed per turn so a crash loses at most one."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file: IO[str] = path.open("a", encoding="utf-8")
+
+    def write(self, trace: TurnTrace) -> None:
+        self._file.write(json.dumps(trace_dict(trace), ensure_ascii=False) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

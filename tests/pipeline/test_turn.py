@@ -1,0 +1,185 @@
+"""One whole turn over fakes: the stages, the trace, failures and cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cohost.clock import VirtualClock
+from cohost.config import GuardSettings
+from cohost.events import Hit, SimLine, Tier
+from cohost.pipeline.deliver import RecordingSink
+from cohost.pipeline.guard import Guard
+from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
+from tests.fakes import (
+    RecordingSpeaker,
+    ScriptedRewriter,
+    ScriptedSimulator,
+    StaticJournal,
+    message,
+    picked,
+)
+
+LINES = [
+    SimLine(speaker="twin", text="gerald is thriving, thanks for asking", is_twin=True),
+    SimLine(speaker="viewer", text="who is gerald", is_twin=False),
+    SimLine(speaker="twin", text="my sourdough starter", is_twin=True),
+    SimLine(speaker="viewer", text="lol", is_twin=False),
+]
+
+
+def make_turn(
+    simulator: ScriptedSimulator,
+    rewriter: ScriptedRewriter,
+    *,
+    speaker: RecordingSpeaker | None = None,
+    sink: RecordingSink | None = None,
+    mode: str = "pipelined",
+    lookahead: int = 1,
+    journal: StaticJournal | None = None,
+    guard: GuardSettings | None = None,
+) -> Turn:
+    parts = TurnParts(
+        simulator=simulator,
+        rewriter=rewriter,
+        guard=Guard(guard or GuardSettings()),
+        clock=VirtualClock(1000.0),
+        journal=journal,
+        speaker=speaker,
+        sink=sink,
+    )
+    options = TurnOptions(twin="twin", mode=mode, lookahead_lines=lookahead)  # type: ignore[arg-type]
+    msg = message("twin how is gerald?", id="m1")
+    return Turn(parts, options, picked(msg), [msg])
+
+
+async def test_whole_turn_records_every_stage() -> None:
+    sink, speaker = RecordingSink(), RecordingSpeaker()
+    hit = Hit(entry_id="e1", title="Gerald", text="Gerald doubled.", score=0.8, tier=Tier.PUBLIC)
+    rewriter = ScriptedRewriter("Gerald is thriving. He doubled overnight!")
+    turn = make_turn(
+        ScriptedSimulator(LINES),
+        rewriter,
+        speaker=speaker,
+        sink=sink,
+        journal=StaticJournal([hit]),
+    )
+    trace = await turn.run()
+    assert trace.outcome == "answered", trace.reason
+    assert trace.reply == "Gerald is thriving. He doubled overnight!"
+    assert sink.sent == [("Gerald is thriving. He doubled overnight!", "m1")]
+    assert speaker.said == ["Gerald is thriving.", "He doubled overnight!"]
+    assert trace.spoken == speaker.said
+    assert trace.hits == [hit]
+    assert rewriter.requests[0].hits == [hit]
+    names = [s.name for s in trace.stages]
+    assert names[:2] == ["recall", "simulate"]
+    assert {"fuse", "speak", "guard", "post"} <= set(names)
+    assert all(s.end >= s.start for s in trace.stages)
+
+
+async def test_pipelined_stops_the_simulation_after_the_look_ahead() -> None:
+    simulator = ScriptedSimulator(LINES)
+    trace = await make_turn(simulator, ScriptedRewriter("ok then"), lookahead=1).run()
+    # the twin's first line plus one line of look-ahead, then the simulation is closed
+    assert [line.text for line in trace.sim_lines] == [LINES[0].text, LINES[1].text]
+    assert simulator.yielded == 2
+    assert simulator.closed == 1
+
+
+async def test_sequential_simulates_everything_first() -> None:
+    simulator = ScriptedSimulator(LINES)
+    trace = await make_turn(simulator, ScriptedRewriter("ok"), mode="sequential").run()
+    assert len(trace.sim_lines) == len(LINES)
+    assert trace.outcome == "answered"
+
+
+async def test_no_twin_line_means_silence() -> None:
+    only_viewers = [SimLine(speaker="viewer", text="hm", is_twin=False)]
+    rewriter = ScriptedRewriter("never used")
+    trace = await make_turn(ScriptedSimulator(only_viewers), rewriter).run()
+    assert trace.outcome == "silent"
+    assert "no line for the twin" in trace.reason
+    assert rewriter.requests == []
+
+
+async def test_simulator_down_gives_no_reply_and_a_reason() -> None:
+    sink = RecordingSink()
+    trace = await make_turn(
+        ScriptedSimulator(LINES, fail_after=0), ScriptedRewriter("x"), sink=sink
+    ).run()
+    assert trace.outcome == "failed"
+    assert "SimulatorUnavailable" in trace.reason
+    assert sink.sent == []
+
+
+async def test_rewriter_down_falls_back_to_the_simulated_line() -> None:
+    sink = RecordingSink()
+    trace = await make_turn(
+        ScriptedSimulator(LINES), ScriptedRewriter("x", fail=True), sink=sink
+    ).run()
+    assert trace.outcome == "answered"
+    assert trace.reply == LINES[0].text
+    assert "rewriter unavailable" in trace.reason
+    assert sink.sent == [(LINES[0].text, "m1")]
+
+
+async def test_guard_blocks_and_nothing_is_posted() -> None:
+    sink = RecordingSink()
+    trace = await make_turn(
+        ScriptedSimulator(LINES),
+        ScriptedRewriter("you are a bananas person"),
+        sink=sink,
+        guard=GuardSettings(blocklist=["bananas"]),
+    ).run()
+    assert trace.outcome == "blocked"
+    assert sink.sent == []
+    assert any(v.action == "blocked" for v in trace.guard)
+
+
+async def test_long_reply_is_split_for_chat() -> None:
+    sink = RecordingSink()
+    reply = " ".join(["This is a fairly long sentence about bread and games."] * 14)
+    trace = await make_turn(ScriptedSimulator(LINES), ScriptedRewriter(reply), sink=sink).run()
+    assert trace.outcome == "answered"
+    assert len(sink.sent) == 2
+    assert all(len(text) <= 500 for text, _ in sink.sent)
+    assert sink.sent[0][1] == "m1" and sink.sent[1][1] is None  # only the first is threaded
+
+
+async def test_cancelled_turn_closes_its_streams_and_says_so() -> None:
+    simulator = ScriptedSimulator(LINES)
+    rewriter = ScriptedRewriter("one two three four five six seven eight nine ten", delay=0.05)
+    speaker = RecordingSpeaker(delay=0.05)
+    sink = RecordingSink()
+    turn = make_turn(simulator, rewriter, speaker=speaker, sink=sink)
+    task = asyncio.create_task(turn.run())
+    await asyncio.sleep(0.12)  # inside the rewriter's stream
+    turn.cancel_reason("skip from a moderator")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    trace = turn.trace
+    assert trace.outcome == "cancelled"
+    assert trace.reason == "skip from a moderator"
+    assert rewriter.closed == 1
+    assert simulator.closed == 1
+    assert speaker.stops == 1
+    assert sink.sent == []
+    assert any(s.name == "fuse" for s in trace.stages)
+
+
+async def test_cancelled_while_simulating_closes_the_simulation() -> None:
+    simulator = ScriptedSimulator(LINES, delay=0.1)
+    rewriter = ScriptedRewriter("never")
+    turn = make_turn(simulator, rewriter)
+    task = asyncio.create_task(turn.run())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert simulator.closed == 1
+    assert rewriter.requests == []
+    assert turn.trace.outcome == "cancelled"
+    assert turn.trace.reason
