@@ -1,0 +1,127 @@
+"""CSV with a header row: known column layouts are recognised, any other is mapped by the caller."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TextIO
+
+from cohost.chatlog.base import BadLine, ReadContext, parse_badges, parse_when
+from cohost.errors import ChatLogError
+from cohost.events import ChatEvent, ChatMessage
+
+REQUIRED = ("ts", "login", "text")
+OPTIONAL = ("display_name", "user_id", "id", "channel", "badges", "bits")
+
+# Known layouts, by the header they are recognised from (names compared lowercased and trimmed).
+SCHEMAS: Mapping[str, Mapping[str, str]] = {
+    # Chat exports of the Helix shape (user_name/user_id as the API spells them).
+    "user_name": {"ts": "time", "login": "user_name", "user_id": "user_id", "text": "message"},
+    # Bot loggers that keep the badge string as Twitch sends it.
+    "username": {"ts": "timestamp", "login": "username", "text": "message", "badges": "badges"},
+}
+
+
+def _normal(name: str) -> str:
+    return name.strip().lstrip("\ufeff").lower()
+
+
+def match_schema(header: Sequence[str]) -> Mapping[str, str] | None:
+    """The known layout whose required columns the header has, if any."""
+    names = {_normal(name) for name in header}
+    for schema in SCHEMAS.values():
+        if all(schema[role] in names for role in REQUIRED) and set(schema.values()) <= names:
+            return schema
+    return None
+
+
+def _positions(
+    header: Sequence[str], columns: Mapping[str, str], ctx: ReadContext
+) -> dict[str, int]:
+    unknown = sorted(set(columns) - set(REQUIRED) - set(OPTIONAL))
+    if unknown:
+        raise ctx.fail(
+            f"unknown CSV column roles {unknown}; roles are {', '.join(REQUIRED + OPTIONAL)}"
+        )
+    missing = [role for role in REQUIRED if role not in columns]
+    if missing:
+        raise ctx.fail(f"the CSV column mapping lacks {', '.join(missing)}")
+    index = {_normal(name): i for i, name in enumerate(header)}
+    positions: dict[str, int] = {}
+    for role, column in columns.items():
+        where = index.get(_normal(column))
+        if where is None:
+            raise ctx.fail(f"no CSV column {column!r} (header: {', '.join(header)})", 1)
+        positions[role] = where
+    return positions
+
+
+def read_csv(ctx: ReadContext, f: TextIO) -> Iterator[ChatEvent]:
+    """Rows after the header; the mapping is `ctx.csv_columns` or a recognised layout."""
+    rows = csv.reader(f)
+    stats = ctx.stats
+    try:
+        header = next(rows, None)
+    except csv.Error as exc:
+        raise ChatLogError(f"bad CSV header: {exc}", path=ctx.path, line=1) from None
+    if header is None:
+        raise ctx.fail("the CSV file is empty")
+    columns = ctx.csv_columns or match_schema(header)
+    if columns is None:
+        raise ctx.fail(
+            f"unknown CSV columns ({', '.join(header)}); pass a column mapping for "
+            f"{', '.join(REQUIRED)}",
+            1,
+        )
+    at = _positions(header, columns, ctx)
+    width = max(at.values()) + 1
+    ts_at, login_at, text_at = at["ts"], at["login"], at["text"]
+    optional = {role: at.get(role) for role in OPTIONAL}
+    name_at, user_at, id_at = optional["display_name"], optional["user_id"], optional["id"]
+    channel_at, badges_at, bits_at = optional["channel"], optional["badges"], optional["bits"]
+    fmt, default_channel = ctx.format, ctx.channel
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            stats.lines = rows.line_num
+            ctx.bad(rows.line_num, f"bad CSV: {exc}")
+            continue
+        number = rows.line_num
+        stats.lines = number
+        if not row:
+            continue
+        try:
+            if len(row) < width:
+                raise BadLine(f"{len(row)} fields, the mapping needs {width}")
+            name = row[login_at].strip()
+            if not name:
+                raise BadLine("empty user name")
+            badges, roles = (
+                parse_badges(row[badges_at]) if badges_at is not None else ((), frozenset())
+            )
+            bits = 0
+            if bits_at is not None and row[bits_at].strip():
+                try:
+                    bits = int(row[bits_at])
+                except ValueError:
+                    raise BadLine(f"bits is not a number: {row[bits_at][:20]!r}") from None
+            yield ChatMessage(
+                id=(row[id_at] if id_at is not None else "") or f"{fmt}:{number}",
+                channel=(
+                    row[channel_at].strip().lstrip("#").lower() if channel_at is not None else ""
+                )
+                or default_channel,
+                login=name.lower(),
+                display_name=(row[name_at] if name_at is not None else "") or name,
+                text=row[text_at],
+                ts=parse_when(row[ts_at]),
+                user_id=row[user_at] if user_at is not None else "",
+                roles=roles,
+                badges=badges,
+                bits=bits,
+            )
+        except BadLine as exc:
+            ctx.bad(number, str(exc))

@@ -1,0 +1,147 @@
+"""An incremental walk over one JSON document: the top-level container, one value at a time.
+
+Only the outer structure is scanned by hand; every item is decoded by `json.JSONDecoder.raw_decode`
+over a sliding buffer, so a 1 GB list of comments never sits in memory at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import TextIO
+
+CHUNK = 1 << 16
+MAX_VALUE = 64 << 20  # one item larger than this is taken as broken JSON, not read on forever
+_SPACE = re.compile(r"[ \t\r\n]*")
+_NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
+
+
+class JsonShapeError(ValueError):
+    """The document is not JSON of the expected shape; carries the line it was found on."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class JsonStream:
+    """Reads a JSON document from a text stream on demand."""
+
+    def __init__(self, f: TextIO, chunk: int = CHUNK) -> None:
+        self._f = f
+        self._chunk = chunk
+        self._buf = ""
+        self._pos = 0
+        self._eof = False
+        self._line = 1  # line number at self._counted
+        self._counted = 0
+        self._decoder = json.JSONDecoder()
+
+    def _fill(self) -> bool:
+        """Append more text to the buffer, dropping what is consumed; False at the end."""
+        if self._eof:
+            return False
+        pending = len(self._buf) - self._pos
+        if pending > MAX_VALUE:
+            raise JsonShapeError("a JSON value larger than 64 MiB, or broken JSON", self.line())
+        data = self._f.read(max(self._chunk, pending))  # grows geometrically for big items
+        if not data:
+            self._eof = True
+            return False
+        self._line += self._buf.count("\n", self._counted, self._pos)
+        self._buf = self._buf[self._pos :] + data
+        self._pos = 0
+        self._counted = 0
+        return True
+
+    def line(self) -> int:
+        """The line number of the read position."""
+        self._line += self._buf.count("\n", self._counted, self._pos)
+        self._counted = self._pos
+        return self._line
+
+    def peek(self) -> str:
+        """The next character that is not white space, or '' at the end of the text."""
+        while True:
+            match = _SPACE.match(self._buf, self._pos)
+            self._pos = match.end() if match else self._pos
+            if self._pos < len(self._buf):
+                return self._buf[self._pos]
+            if not self._fill():
+                return ""
+
+    def expect(self, char: str) -> None:
+        """Consume one structural character or fail."""
+        found = self.peek()
+        if found != char:
+            shown = repr(found) if found else "the end of the file"
+            raise JsonShapeError(f"expected {char!r} in the JSON, found {shown}", self.line())
+        self._pos += 1
+
+    def value(self) -> object:
+        """Decode the next whole value."""
+        if not self.peek():
+            raise JsonShapeError("the JSON ends early (truncated file?)", self.line())
+        while True:
+            try:
+                value, end = self._decoder.raw_decode(self._buf, self._pos)
+            except json.JSONDecodeError as exc:
+                if self._fill():
+                    continue
+                raise JsonShapeError(f"invalid JSON: {exc.msg}", self.line()) from None
+            # A number cut by the end of the buffer (`12` of `12.5`) may go on in the next chunk.
+            if _NUMBER_TAIL.fullmatch(self._buf, end) and self._fill():
+                continue
+            self._pos = end
+            return value
+
+    def skip_value(self) -> None:
+        """Decode and drop the next value."""
+        self.value()
+
+    def items(self) -> Iterator[tuple[int, int, object]]:
+        """The elements of the array that starts here, as (1-based index, line, value)."""
+        self.expect("[")
+        if self.peek() == "]":
+            self._pos += 1
+            return
+        index = 0
+        while True:
+            index += 1
+            self.peek()
+            line = self.line()
+            yield index, line, self.value()
+            found = self.peek()
+            if found == ",":
+                self._pos += 1
+            elif found == "]":
+                self._pos += 1
+                return
+            else:
+                shown = repr(found) if found else "the end of the file"
+                raise JsonShapeError(f"expected ',' or ']' after item {index}, found {shown}", line)
+
+    def members(self) -> Iterator[str]:
+        """The keys of the object that starts here; the caller reads each value before the next."""
+        self.expect("{")
+        if self.peek() == "}":
+            self._pos += 1
+            return
+        while True:
+            key = self.value()
+            if not isinstance(key, str):
+                raise JsonShapeError("an object key is not a string", self.line())
+            self.expect(":")
+            yield key
+            found = self.peek()
+            if found == ",":
+                self._pos += 1
+            elif found == "}":
+                self._pos += 1
+                return
+            else:
+                shown = repr(found) if found else "the end of the file"
+                raise JsonShapeError(
+                    f"expected ',' or '}}' after {key!r}, found {shown}", self.line()
+                )

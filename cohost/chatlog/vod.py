@@ -1,0 +1,175 @@
+"""VOD chat as JSON: rechat-dl lists and TwitchDownloader files, both of Twitch's v5 comments.
+
+Comments are checked by hand rather than through a pydantic model: validating each comment cost
+more than the rest of the read path together, and only a handful of fields are used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TextIO
+
+from cohost.chatlog.base import BadLine, ReadContext, iso_epoch, parse_badges
+from cohost.chatlog.jsonstream import JsonShapeError, JsonStream
+from cohost.events import ChatEvent, ChatMessage, Role
+
+
+def _object(value: object, what: str) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise BadLine(f"{what} is not an object")
+    return value
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _is_emote_only(fragments: object) -> bool:
+    """True when every fragment with visible text is an emoticon (and there is one)."""
+    if not isinstance(fragments, list) or not fragments:
+        return False
+    seen = False
+    for fragment in fragments:
+        if not isinstance(fragment, dict):
+            return False
+        if fragment.get("emoticon"):
+            seen = True
+        elif _text(fragment.get("text")).strip():
+            return False
+    return seen
+
+
+class CommentReader:
+    """Turns v5 comment objects into chat messages."""
+
+    def __init__(self, fmt: str, channel: str) -> None:
+        self.fmt = fmt
+        self.channel = channel
+        self.start: float | None = None  # the video's start, for comments without created_at
+
+    def video(self, video: object, *, channel_known: bool = False) -> None:
+        """Take the channel and start time from a v5 video object (rechat) or TwitchDownloader's."""
+        if not isinstance(video, dict):
+            return
+        channel = video.get("channel")
+        if channel_known:
+            pass
+        elif isinstance(channel, dict) and _text(channel.get("name")):
+            self.channel = _text(channel.get("name")).lower()
+        elif _text(video.get("user_login")):
+            self.channel = _text(video.get("user_login")).lower()
+        for key in ("recorded_at", "created_at"):
+            when = _text(video.get(key))
+            if when:
+                try:
+                    self.start = iso_epoch(when)
+                except BadLine:
+                    continue
+                break
+
+    def streamer(self, streamer: object) -> None:
+        """TwitchDownloader's `streamer` names the channel."""
+        if isinstance(streamer, dict):
+            name = _text(streamer.get("login")) or _text(streamer.get("name"))
+            if name:
+                self.channel = name.lower()
+
+    def comment(self, value: object, index: int) -> ChatMessage:
+        """One v5 comment."""
+        comment = _object(value, "the comment")
+        commenter = _object(comment.get("commenter"), "commenter")
+        message = _object(comment.get("message"), "message")
+        name = _text(commenter.get("name"))
+        if not name:
+            raise BadLine("commenter has no name")
+        body = message.get("body")
+        if not isinstance(body, str):
+            raise BadLine("message has no body")
+        created = _text(comment.get("created_at"))
+        offset = comment.get("content_offset_seconds")
+        if created:
+            ts = iso_epoch(created)
+        elif isinstance(offset, int | float):
+            ts = (self.start or 0.0) + float(offset)
+        else:
+            raise BadLine("comment has neither created_at nor content_offset_seconds")
+        badges: tuple[tuple[str, str], ...] = ()
+        roles = frozenset[Role]()
+        user_badges = message.get("user_badges")
+        if isinstance(user_badges, list) and user_badges:
+            badges, roles = parse_badges(
+                ",".join(
+                    f"{_text(b.get('_id'))}/{_text(b.get('version'))}"
+                    for b in user_badges
+                    if isinstance(b, dict)
+                )
+            )
+        bits = message.get("bits_spent")
+        user_id = commenter.get("_id")
+        return ChatMessage(
+            id=_text(comment.get("_id")) or f"{self.fmt}:{index}",
+            channel=self.channel,
+            login=name.lower(),
+            display_name=_text(commenter.get("display_name")) or name,
+            text=body,
+            ts=ts,
+            user_id=str(user_id) if isinstance(user_id, str | int) else "",
+            roles=roles,
+            badges=badges,
+            bits=bits if isinstance(bits, int) and not isinstance(bits, bool) else 0,
+            action=message.get("is_action") is True,
+            emote_only=_is_emote_only(message.get("fragments")),
+        )
+
+
+def _comments(
+    ctx: ReadContext, stream: JsonStream, reader: CommentReader, first_is_video: bool
+) -> Iterator[ChatEvent]:
+    stats = ctx.stats
+    for index, line, value in stream.items():
+        stats.lines = index
+        if first_is_video and index == 1 and isinstance(value, dict) and "commenter" not in value:
+            reader.video(value)
+            continue
+        try:
+            event = reader.comment(value, index)
+        except BadLine as exc:
+            ctx.bad(line, f"comment {index}: {exc}")
+            continue
+        yield event
+
+
+def read_rechat(ctx: ReadContext, f: TextIO) -> Iterator[ChatEvent]:
+    """rechat-dl: a list whose first element is the video and the rest are comments."""
+    stream = JsonStream(f)
+    reader = CommentReader(ctx.format, ctx.channel)
+    try:
+        if stream.peek() != "[":
+            raise ctx.fail("rechat JSON must be a list of comments", stream.line())
+        yield from _comments(ctx, stream, reader, first_is_video=True)
+    except JsonShapeError as exc:
+        raise ctx.fail(str(exc), exc.line) from None
+
+
+def read_twitchdownloader(ctx: ReadContext, f: TextIO) -> Iterator[ChatEvent]:
+    """TwitchDownloader: `{"streamer": …, "video": …, "comments": [...], "embeddedData": …}`."""
+    stream = JsonStream(f)
+    reader = CommentReader(ctx.format, ctx.channel)
+    streamer_seen = False
+    try:
+        for key in stream.members():
+            if key == "streamer":
+                reader.streamer(stream.value())
+                streamer_seen = True
+            elif key == "video":
+                reader.video(stream.value(), channel_known=streamer_seen)
+            elif key == "comments":
+                if stream.peek() != "[":
+                    raise ctx.fail('"comments" is not a list', stream.line())
+                yield from _comments(ctx, stream, reader, first_is_video=False)
+                return  # what follows (embeddedData: images) is not chat and may be large
+            else:
+                stream.skip_value()
+    except JsonShapeError as exc:
+        raise ctx.fail(str(exc), exc.line) from None
+    raise ctx.fail('no "comments" list: not a TwitchDownloader chat file')
