@@ -351,3 +351,7 @@ def env_example() -> str:
         "# or the environment, never in the repository. A TOML file works too: COHOST_CONFIG_FILE.",
     ]
     return "\n".join(head + _env_lines(Settings, ENV_PREFIX)) + "\n"
+
+
+if __name__ == "__main__":
+    print(env_example(), end="")

@@ -1,0 +1,147 @@
+"""The conductor: window, picker, state, moderation, and one turn at a time."""
+
+from __future__ import annotations
+
+import asyncio
+
+from cohost.clock import VirtualClock
+from cohost.config import GuardSettings, PickerSettings, TwinSettings
+from cohost.events import Decision, Moderation, Role, SimLine, TurnTrace, UserNotice
+from cohost.pipeline.conductor import Conductor
+from cohost.pipeline.deliver import RecordingSink
+from cohost.pipeline.guard import Guard
+from cohost.pipeline.pick import Picker
+from cohost.pipeline.turn import TurnOptions, TurnParts
+from cohost.state import TwinState
+from tests.fakes import ScriptedRewriter, ScriptedSimulator, message
+
+LINES = [SimLine(speaker="twin", text="sure thing", is_twin=True)]
+
+
+def make(
+    *,
+    inline: bool = True,
+    group: asyncio.TaskGroup | None = None,
+    rewriter: ScriptedRewriter | None = None,
+    state: TwinState | None = None,
+) -> tuple[Conductor, RecordingSink, list[Decision], list[TurnTrace], VirtualClock]:
+    clock = VirtualClock(1000.0)
+    sink = RecordingSink()
+    decisions: list[Decision] = []
+    traces: list[TurnTrace] = []
+    conductor = Conductor(
+        picker=Picker(PickerSettings(min_gap_s=0, user_cooldown_s=0), TwinSettings(name="twin")),
+        parts=TurnParts(
+            simulator=ScriptedSimulator(LINES),
+            rewriter=rewriter or ScriptedRewriter("sure thing"),
+            guard=Guard(GuardSettings()),
+            clock=clock,
+            sink=sink,
+        ),
+        options=TurnOptions(twin="twin"),
+        state=state or TwinState(),
+        inline=inline,
+        group=group,
+        on_decision=decisions.append,
+        on_trace=traces.append,
+    )
+    return conductor, sink, decisions, traces, clock
+
+
+async def test_a_picked_message_is_answered_and_traced() -> None:
+    conductor, sink, decisions, traces, _ = make()
+    decision = await conductor.handle(message("twin, what are we playing?", ts=1000.0, id="a"))
+    assert decision is not None and decision.picked
+    assert sink.sent == [("sure thing", "a")]
+    assert [t.outcome for t in traces] == ["answered"]
+    assert traces[0].decision.message.id == "a"
+    assert list(conductor.window)[-1].id == "a"
+
+
+async def test_paused_twin_decides_but_does_not_answer() -> None:
+    conductor, sink, _, traces, _ = make(state=TwinState(paused=True))
+    decision = await conductor.handle(message("twin, what are we playing?"))
+    assert decision is not None and not decision.picked
+    assert decision.category == "paused"
+    assert sink.sent == [] and traces == []
+
+
+async def test_voice_and_chat_switches_reach_the_turn() -> None:
+    conductor, sink, _, traces, _ = make(state=TwinState(chat=False))
+    await conductor.handle(message("twin, what are we playing?"))
+    assert traces[0].outcome == "answered"
+    assert sink.sent == []  # chat off: the reply is traced, not posted
+
+
+async def test_moderation_removes_messages_from_the_window() -> None:
+    conductor, _, _, _, _ = make()
+    await conductor.handle(message("hello there", login="alice", id="1"))
+    await conductor.handle(message("bad words", login="bob", id="2"))
+    await conductor.handle(message("more from alice", login="alice", id="3"))
+    await conductor.handle(
+        Moderation(kind="delete", channel="chan", ts=1000.0, target_message_id="3")
+    )
+    assert [m.id for m in conductor.window] == ["1", "2"]
+    await conductor.handle(Moderation(kind="timeout", channel="chan", ts=1000.0, target_login="bob"))
+    assert [m.id for m in conductor.window] == ["1"]
+    await conductor.handle(Moderation(kind="clear", channel="chan", ts=1000.0))
+    assert list(conductor.window) == []
+
+
+async def test_a_resub_message_joins_chat() -> None:
+    conductor, _, decisions, _, _ = make()
+    notice = UserNotice(
+        id="n1",
+        channel="chan",
+        kind="resub",
+        msg_id="resub",
+        login="carol",
+        display_name="Carol",
+        text="twin did you miss me?",
+        system_text="Carol subscribed for 5 months",
+        ts=1000.0,
+        roles=frozenset({Role.SUBSCRIBER}),
+        months=5,
+    )
+    decision = await conductor.handle(notice)
+    assert decision is not None and decision.message.notice == "resub"
+    assert decisions[0].message.text == "twin did you miss me?"
+
+
+async def test_busy_daemon_skips_a_weaker_pick_and_preempts_for_a_much_better_one() -> None:
+    async with asyncio.TaskGroup() as group:
+        slow = ScriptedRewriter("a b c d e f g h i j", delay=0.05)
+        conductor, _, decisions, traces, _ = make(inline=False, group=group, rewriter=slow)
+        first = await conductor.handle(message("twin hi", login="a", id="1"))
+        assert first is not None and first.picked
+        await asyncio.sleep(0.01)
+        assert conductor.busy
+        weaker = await conductor.handle(message("twin hi again", login="b", id="2"))
+        assert weaker is not None and weaker.category == "busy"
+        broadcaster = message(
+            "twin, what do you think about the run so far?",
+            login="streamer",
+            id="3",
+            roles=frozenset({Role.BROADCASTER}),
+        )
+        better = await conductor.handle(broadcaster)
+        assert better is not None and better.picked
+        await conductor.drain()
+    outcomes = {t.decision.message.id: t for t in traces}
+    assert outcomes["1"].outcome == "cancelled"
+    assert "cut short by a better pick" in outcomes["1"].reason
+    assert outcomes["3"].outcome == "answered"
+    assert [d.message.id for d in decisions] == ["1", "2", "3"]
+
+
+async def test_cancel_turn_for_skip() -> None:
+    async with asyncio.TaskGroup() as group:
+        slow = ScriptedRewriter("a b c d e f g h i j", delay=0.05)
+        conductor, sink, _, traces, _ = make(inline=False, group=group, rewriter=slow)
+        await conductor.handle(message("twin hi", id="1"))
+        await asyncio.sleep(0.01)
+        assert await conductor.cancel_turn("!twin skip from a moderator")
+        assert not await conductor.cancel_turn("nothing left to cancel")
+    assert traces[0].outcome == "cancelled"
+    assert traces[0].reason == "!twin skip from a moderator"
+    assert sink.sent == []

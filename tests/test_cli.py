@@ -1,0 +1,146 @@
+"""The command line: replay, chatlog inspect, demo, settings errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cohost.cli import main
+from cohost.config import Settings, env_example, load_settings
+from cohost.errors import SettingsError
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Every chat log in ../shared/data/twitch with the number of chat messages it holds.
+SHARED_LOGS = {
+    "chatterino_log/nymn-2024-01-06.log": 798,
+    "irc_raw/nymn_recentmessages.irc": 798,
+    "irc_raw/recentmessages-nymn.json": 798,
+    "irc_raw/chatterino_test_snapshot_inputs.irc": 70,
+    "rechat_json/rechat-158202424.json": 1970,
+    "tcd_text/AdumPlaze_0774609027.txt": 6304,
+    "tcd_text/DKDiamantes_0650637968.txt": 3036,
+}
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("COHOST_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.mark.parametrize("name", sorted(SHARED_LOGS))
+def test_inspect_reads_every_shared_log_without_skipping(
+    name: str, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["chatlog", "inspect", str(shared_data / "twitch" / name), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["messages"] == SHARED_LOGS[name]
+    assert summary["skipped"] == 0
+
+
+@pytest.mark.parametrize("name", sorted(SHARED_LOGS))
+def test_replay_writes_traces_and_reports(name: str, shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["replay", str(shared_data / "twitch" / name), "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    md = (out / "report.md").read_text()
+    traces = [json.loads(line) for line in (out / "traces.jsonl").read_text().splitlines()]
+    # every chat message was seen once; user notices with the viewer's words join chat too
+    assert report["messages_seen"] >= SHARED_LOGS[name]
+    assert report["unreadable_lines"] == 0
+    assert len(traces) == report["picked"]
+    assert sum(report["skipped_by_category"].values()) + report["picked"] == report["messages_seen"]
+    for trace in traces:
+        assert trace["decision"]["picked"] is True
+        assert trace["decision"]["parts"]  # why it was picked
+        assert trace["outcome"] in {"answered", "silent", "blocked", "failed"}
+    assert md.startswith("# Replay of")
+    assert "## Stage times (ms)" in md
+
+
+def test_replay_answers_somebody_in_a_real_log(shared_data: Path, tmp_path: Path) -> None:
+    log = shared_data / "twitch" / "tcd_text" / "DKDiamantes_0650637968.txt"
+    assert main(["replay", str(log), "--out", str(tmp_path / "o"), "--twin", "dkdiamantes"]) == 0
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["twin"] == "dkdiamantes"
+    assert report["answered"] > 0
+    assert report["replies"][0]["reply"]
+    assert set(report["stage_times"]) >= {"simulate", "fuse", "guard"}
+
+
+def test_strict_replay_of_a_malformed_log_names_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "broken.txt"
+    log.write_text("[0:00:01] <alice> hello\n[0:00:02] <bob> hi\n[0:0x:03] garbage here\n")
+    assert main(["replay", str(log), "--out", str(tmp_path / "o"), "--strict"]) == 1
+    assert f"{log}:3:" in capsys.readouterr().err
+    # without --strict the bad line is skipped, counted and reported
+    assert main(["replay", str(log), "--out", str(tmp_path / "o")]) == 0
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["unreadable_lines"] == 1
+    assert report["unreadable_reasons"][0].startswith(f"{log}:3:")
+
+
+def test_invalid_setting_names_the_field_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COHOST_PICKER__MIN_GAP_S", "soon")
+    assert main(["chatlog", "inspect", "nothing.log"]) == 2
+    err = capsys.readouterr().err
+    assert "COHOST_PICKER__MIN_GAP_S" in err
+    assert "'soon'" in err
+
+
+def test_secret_values_are_masked_in_errors() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(journal={"token": 123456789})
+    text = str(caught.value)
+    assert "COHOST_JOURNAL__TOKEN" in text
+    assert "123456789" not in text
+    assert "**********" in text
+
+
+def test_toml_file_is_read(tmp_path: Path) -> None:
+    config = tmp_path / "cohost.toml"
+    config.write_text('[twin]\nname = "mossbot"\naliases = ["moss"]\n')
+    settings = load_settings(config)
+    assert settings.twin.name == "mossbot"
+    assert settings.twin.aliases == ["moss"]
+
+
+def test_missing_toml_file_is_a_settings_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_env_example_lists_every_setting() -> None:
+    text = (REPO / ".env.example").read_text()
+    assert text == env_example(), "regenerate: python -m cohost.config > .env.example"
+    assert "COHOST_PICKER__MIN_GAP_S=8.0" in text
+    for name in Settings.model_fields:
+        assert f"COHOST_{name.upper()}" in text
+
+
+def test_demo_runs_and_answers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--speed", "0", "--out", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "[mossbot]" in out
+    assert "picked" in out
+    report = json.loads((tmp_path / "demo" / "report.json").read_text())
+    assert report["answered"] >= 3
+    assert (tmp_path / "demo" / "traces.jsonl").stat().st_size > 0
+
+
+def test_console_script_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cohost.cli", "--help"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0
+    for command in ("replay", "demo", "chatlog"):
+        assert command in done.stdout
