@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import ipaddress
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 else:
     Subparsers = argparse._SubParsersAction
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -64,8 +67,9 @@ def register(subparsers: Subparsers) -> None:
         try:
             extra = importlib.import_module(module)
         except ModuleNotFoundError as exc:
+            # Absent, or an optional dependency of it is: add, import and serve still work.
             if exc.name != module:
-                raise
+                log.warning("journal commands of %s unavailable: %s", module, exc)
             continue
         extra.register_journal_commands(commands)
 
