@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ class Models:
     simulator: Simulator
     rewriter: Rewriter
     description: str
+    look_ahead_lines: int
     notes: tuple[str, ...] = ()
 
 
@@ -43,7 +45,11 @@ def build_models(
         f"line(s) by {twin.streamer or 'nobody'} and {len(twin.writings)} writing file(s)"
     )
     if not markov.trained and chat_lines:
-        markov.train(chat_lines)
+        # Lines that name the twin are others talking to it, not it talking.
+        names = {n.casefold() for n in (twin.name, *twin.aliases, twin.streamer) if n}
+        markov.train(
+            line for line in chat_lines if not names & set(re.findall(r"\w+", line.casefold()))
+        )
         description = f"markov (embedded) on {len(chat_lines)} chat line(s) by everyone"
         notes.append(
             f"the streamer {twin.streamer or '(not set)'} said nothing here and no writings were "
@@ -53,6 +59,9 @@ def build_models(
         simulator=markov,
         rewriter=ExtractiveRewriter(),
         description=description + "; rewriter: extractive (embedded)",
+        # The embedded simulator is instant, and the extractive rewriter chooses among all the
+        # twin's simulated lines: let it see the whole simulation.
+        look_ahead_lines=settings.simulator.max_lines,
         notes=tuple(notes),
     )
 

@@ -161,6 +161,17 @@ class RewriterSettings(BaseModel):
     )
 
 
+class TurnSettings(BaseModel):
+    """How one turn runs."""
+
+    mode: Literal["pipelined", "sequential"] = Field(
+        "pipelined",
+        description="pipelined: fusion starts at the twin's first simulated line and speech at "
+        "the first sentence; sequential: each stage waits for the last (the slow baseline)",
+    )
+    recall_k: int = Field(4, ge=0, description="journal chunks recalled per turn")
+
+
 class ReplaySettings(BaseModel):
     """Offline replay of logged chat."""
 
@@ -246,6 +257,7 @@ class Settings(BaseSettings):
     guard: GuardSettings = Field(default_factory=GuardSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     rewriter: RewriterSettings = Field(default_factory=RewriterSettings)
+    turn: TurnSettings = Field(default_factory=TurnSettings)
     replay: ReplaySettings = Field(default_factory=ReplaySettings)
     journal: JournalSettings = Field(default_factory=JournalSettings)
 

@@ -171,7 +171,11 @@ async def replay(
                 bus=bus,
             ),
             options=TurnOptions(
-                twin=settings.twin.name, max_sim_lines=settings.simulator.max_lines
+                twin=settings.twin.name,
+                mode=settings.turn.mode,
+                max_sim_lines=settings.simulator.max_lines,
+                lookahead_lines=models.look_ahead_lines,
+                recall_k=settings.turn.recall_k,
             ),
             state=TwinState(topic=" ".join(settings.picker.topic_words)),
             window_size=settings.replay.window,

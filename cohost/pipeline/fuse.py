@@ -23,6 +23,7 @@ LENGTH_WEIGHT = 0.3  # per doubling (or halving) away from the twin's usual line
 ECHO_WEIGHT = 2.0  # for a line made mostly of the viewer's own words
 COPY_PENALTY = 1.0  # for a line that repeats a run of the viewer's words
 COPY_RUN = 4  # words in a row that count as repeating the viewer
+PARROT_SIMILARITY = 0.7  # a line this close to the viewer's message is never said at all
 
 
 def _runs(tokens: list[str], n: int) -> set[tuple[str, ...]]:
@@ -60,8 +61,20 @@ def score_line(
     return score
 
 
+def parrots(line: SimLine, message_tokens: list[str]) -> bool:
+    """Whether a line mostly says the viewer's message back to them."""
+    tokens = set(words(line.text))
+    theirs = set(message_tokens)
+    if not tokens or not theirs:
+        return False
+    return len(tokens & theirs) / len(tokens | theirs) >= PARROT_SIMILARITY
+
+
 def rank_lines(request: FusionRequest, *, usual_words: float = 10.0) -> list[tuple[float, SimLine]]:
-    """Every simulated twin line with its score, best first (ties keep simulation order)."""
+    """Every simulated twin line with its score, best first (ties keep simulation order).
+
+    Lines that parrot the viewer's message are left out: saying it back is no answer.
+    """
     names = set(words(f"{request.twin} {request.message.login} {request.message.display_name}"))
     # Addressing the twin by name is not a topic.
     message_words = set(content_words(request.message.text)) - names
@@ -83,7 +96,7 @@ def rank_lines(request: FusionRequest, *, usual_words: float = 10.0) -> list[tup
             line,
         )
         for i, line in enumerate(request.sim_lines)
-        if line.is_twin and line.text.strip()
+        if line.is_twin and line.text.strip() and not parrots(line, message_tokens)
     ]
     scored.sort(key=lambda item: (-item[0], item[1]))
     return [(score, line) for score, _, line in scored]
