@@ -83,6 +83,10 @@ class JsonStream:
         """Decode the next whole value."""
         if not self.peek():
             raise JsonShapeError("the JSON ends early (truncated file?)", self.line())
+        return self._decode()
+
+    def _decode(self) -> object:
+        """Decode the value that starts at the read position (white space already skipped)."""
         while True:
             try:
                 value, end = self._decoder.raw_decode(self._buf, self._pos)
@@ -91,7 +95,11 @@ class JsonStream:
                     continue
                 raise JsonShapeError(f"invalid JSON: {exc.msg}", self.line()) from None
             # A number cut by the end of the buffer (`12` of `12.5`) may go on in the next chunk.
-            if _NUMBER_TAIL.fullmatch(self._buf, end) and self._fill():
+            if (
+                type(value) in (int, float)
+                and _NUMBER_TAIL.fullmatch(self._buf, end)
+                and self._fill()
+            ):
                 continue
             self._pos = end
             return value
@@ -109,9 +117,10 @@ class JsonStream:
         index = 0
         while True:
             index += 1
-            self.peek()
+            if not self.peek():
+                raise JsonShapeError("the JSON ends early (truncated file?)", self.line())
             line = self.line()
-            yield index, line, self.value()
+            yield index, line, self._decode()
             found = self.peek()
             if found == ",":
                 self._pos += 1

@@ -76,50 +76,73 @@ class CommentReader:
 
     def comment(self, value: object, index: int) -> ChatMessage:
         """One v5 comment."""
+        try:
+            # The shape every real comment has; anything else gets the careful path below.
+            commenter: dict[str, object] = value["commenter"]  # type: ignore[index]
+            message: dict[str, object] = value["message"]  # type: ignore[index]
+            name = commenter["name"]
+            body = message["body"]
+        except (KeyError, TypeError):
+            return self._checked(value, index)
+        if type(name) is not str or not name or type(body) is not str:
+            return self._checked(value, index)
+        comment: dict[str, object] = value  # type: ignore[assignment]
+        created = comment.get("created_at")
+        if type(created) is str and created:
+            ts = iso_epoch(created)
+        else:
+            offset = comment.get("content_offset_seconds")
+            if not isinstance(offset, int | float):
+                raise BadLine("comment has neither created_at nor content_offset_seconds")
+            ts = (self.start or 0.0) + float(offset)
+        badges: tuple[tuple[str, str], ...] = ()
+        roles: frozenset[Role] = frozenset()
+        user_badges = message.get("user_badges")
+        if user_badges:
+            badges, roles = _badges(user_badges)
+        display_name = commenter.get("display_name")
+        user_id = commenter.get("_id")
+        bits = message.get("bits_spent")
+        fragments = message.get("fragments")
+        comment_id = comment.get("_id")
+        return ChatMessage(
+            id=comment_id if type(comment_id) is str and comment_id else f"{self.fmt}:{index}",
+            channel=self.channel,
+            login=name.lower(),
+            display_name=display_name if type(display_name) is str and display_name else name,
+            text=body,
+            ts=ts,
+            user_id=str(user_id) if type(user_id) in (str, int) else "",
+            roles=roles,
+            badges=badges,
+            bits=bits if type(bits) is int else 0,
+            action=message.get("is_action") is True,
+            emote_only=_is_emote_only(fragments) if fragments else False,
+        )
+
+    def _checked(self, value: object, index: int) -> ChatMessage:
+        """The comment checked field by field, to say what is wrong with it."""
         comment = _object(value, "the comment")
         commenter = _object(comment.get("commenter"), "commenter")
         message = _object(comment.get("message"), "message")
-        name = _text(commenter.get("name"))
-        if not name:
+        if not _text(commenter.get("name")):
             raise BadLine("commenter has no name")
-        body = message.get("body")
-        if not isinstance(body, str):
+        if not isinstance(message.get("body"), str):
             raise BadLine("message has no body")
-        created = _text(comment.get("created_at"))
-        offset = comment.get("content_offset_seconds")
-        if created:
-            ts = iso_epoch(created)
-        elif isinstance(offset, int | float):
-            ts = (self.start or 0.0) + float(offset)
-        else:
-            raise BadLine("comment has neither created_at nor content_offset_seconds")
-        badges: tuple[tuple[str, str], ...] = ()
-        roles = frozenset[Role]()
-        user_badges = message.get("user_badges")
-        if isinstance(user_badges, list) and user_badges:
-            badges, roles = parse_badges(
-                ",".join(
-                    f"{_text(b.get('_id'))}/{_text(b.get('version'))}"
-                    for b in user_badges
-                    if isinstance(b, dict)
-                )
-            )
-        bits = message.get("bits_spent")
-        user_id = commenter.get("_id")
-        return ChatMessage(
-            id=_text(comment.get("_id")) or f"{self.fmt}:{index}",
-            channel=self.channel,
-            login=name.lower(),
-            display_name=_text(commenter.get("display_name")) or name,
-            text=body,
-            ts=ts,
-            user_id=str(user_id) if isinstance(user_id, str | int) else "",
-            roles=roles,
-            badges=badges,
-            bits=bits if isinstance(bits, int) and not isinstance(bits, bool) else 0,
-            action=message.get("is_action") is True,
-            emote_only=_is_emote_only(message.get("fragments")),
+        raise BadLine("malformed comment")  # pragma: no cover - the fast path takes the rest
+
+
+def _badges(user_badges: object) -> tuple[tuple[tuple[str, str], ...], frozenset[Role]]:
+    """v5 `user_badges` ([{"_id", "version"}]) as badge pairs and roles."""
+    if not isinstance(user_badges, list):
+        return (), frozenset()
+    return parse_badges(
+        ",".join(
+            f"{_text(badge.get('_id'))}/{_text(badge.get('version'))}"
+            for badge in user_badges
+            if isinstance(badge, dict)
         )
+    )
 
 
 def _comments(
