@@ -6,15 +6,22 @@
 1. never answered, whoever asks: `stale` (older than `freshness_s`), `bot` (known bots and the
    bot's own login, so the twin never answers itself), `command` (`!…`), `ignored`;
 2. `streamer`: the streamer (their login or the broadcaster role) talking, but not to the twin;
-3. spam, for everyone but the streamer addressing the twin: `link_only`, `emote_only`,
-   `copypasta` (repeated in the window, or repetitive in itself, see `_spam`);
+3. spam, for everyone but the streamer: `link_only` (only URLs and @mentions), `emote_only`
+   (the source says so, or every token is emote-like: a known emote, a channel-emote or
+   CamelCase code like forsenParty or PogChamp, or bare symbols and emoji; ALL-CAPS words are
+   not emotes), `copypasta` (the same text, compared by its first 64 lowercased letters and
+   digits, already `copypasta_repeats - 1` times in the window; or repetitive in itself: one
+   phrase over and over, one token woven through the line, mostly emotes, long and repetitive);
 4. scoring; below the threshold is `low_score`;
 5. rate rules, for messages that would be picked: `rate` (replies in the last 60 s),
    `gap` (since the last reply), `cooldown` (per viewer), `duplicate` (a near-duplicate of a
    question answered within `duplicate_window_s`).
 
-Policy: the streamer addressing the twin bypasses the rate rules (5): the co-host answers its
-host even when chat has used up the budget. Nobody bypasses the rules in 1.
+Policy: the streamer addressing the twin bypasses the spam and rate rules (3, 5): the co-host
+answers its host even when chat has used up the budget. Nobody bypasses the rules in 1.
+
+Cost: the copypasta check is O(window) with each text's key computed once and cached, so the
+caller passes its plain window (a deque) and maintains nothing else.
 """
 
 from __future__ import annotations
@@ -256,27 +263,19 @@ class Picker:
         if login in self._ignored or login in ignored:
             return _skip(message, "ignored", f"{login} is on the ignore list")
 
-        lower = text.lower()
-        addressed = False
-        for name in self._names:
-            # A plain substring test first: the word-boundary regex is ten times slower.
-            if name in lower:
-                addressed = self._address is not None and self._address.search(lower) is not None
-                break
-        parent = message.reply_parent_login
-        if not addressed and parent is not None and self._bot_login:
-            addressed = parent.lower() == self._bot_login
         roles = message.roles
         streamer = (login == self._streamer and bool(login)) or _BROADCASTER in roles
-        if streamer and not addressed:
-            return _skip(message, "streamer", "the streamer is talking, but not to the twin")
-        host_asks = streamer and addressed
-
         tokens = stripped.split()
-        if not host_asks:
+        if not streamer:
+            # Spam first: it is most of a busy chat, and cheaper to spot than an address.
             spam = self._spam(message, tokens, window)
             if spam is not None:
                 return _skip(message, spam[0], spam[1])
+        lower = text.lower()
+        addressed = self._addressed(message, lower)
+        if streamer and not addressed:
+            return _skip(message, "streamer", "the streamer is talking, but not to the twin")
+        # Past this point `streamer` means the streamer addressing the twin.
 
         parts: list[tuple[str, float]] = []
         if addressed:
@@ -343,7 +342,7 @@ class Picker:
                 category="low_score",
             )
 
-        if host_asks:
+        if streamer:
             bypass = "; the streamer asked, so rate limits do not apply"
         else:
             held = self._held(
@@ -375,6 +374,16 @@ class Picker:
             category="picked",
         )
 
+    def _addressed(self, message: ChatMessage, lower: str) -> bool:
+        for name in self._names:
+            # A plain substring test first: the word-boundary regex is ten times slower.
+            if name in lower:
+                if self._address is not None and self._address.search(lower) is not None:
+                    return True
+                break
+        parent = message.reply_parent_login
+        return parent is not None and bool(self._bot_login) and parent.lower() == self._bot_login
+
     def key(self, text: str) -> str:
         """The copypasta key of a text: its letters and digits, lowercased, first 64 of them."""
         keys = self._keys
@@ -403,14 +412,27 @@ class Picker:
         if not tokens:
             return "emote_only", "it is empty"
         first = tokens[0]
-        if (
-            (first.startswith("@") or _LINK.fullmatch(first) is not None)
-            and all(t.startswith("@") or _LINK.fullmatch(t) is not None for t in tokens)
+        if (first.startswith("@") or ("." in first and _LINK.fullmatch(first) is not None)) and (
+            all(t.startswith("@") or _LINK.fullmatch(t) is not None for t in tokens)
             and any(not t.startswith("@") for t in tokens)
         ):
             return "link_only", "it is only a link"
-        is_emote = self.is_emote
-        if message.emote_only or (is_emote(first) and all(is_emote(t) for t in tokens)):
+        if message.emote_only:
+            return "emote_only", "it is only emotes"
+        # is_emote, inlined: this loop and the one below see every token of busy chat.
+        emotes = self._emotes
+        shape = _EMOTE_SHAPE.fullmatch
+        has_word = _HAS_WORD.search
+        emote_count = 0
+        for token in tokens:
+            if token in emotes or (
+                not (token.islower() or token.isupper())
+                and (shape(token) is not None or has_word(token) is None)
+            ):
+                emote_count += 1
+            else:
+                break
+        else:
             return "emote_only", "it is only emotes"
 
         n = len(tokens)
@@ -428,15 +450,18 @@ class Picker:
             need = max(3, (n + 3) // 4)
             for token in (first, tokens[1]):
                 count = tokens.count(token)
-                if count >= need and ((count >= 4 and count * 3 >= n) or is_emote(token)):
+                if count >= need and ((count >= 4 and count * 3 >= n) or self.is_emote(token)):
                     return "copypasta", f"{token} is woven through it {count} times"
             # Mostly emotes, a few words between them ("naroGold CUTE naroWOW LITTLE ...").
-            emotes = 0
-            for token in tokens:
-                if is_emote(token):
-                    emotes += 1
-            if emotes * 2 >= n:
-                return "copypasta", f"{emotes} of its {n} words are emotes"
+            # The loop above stopped at the first word; count on from there.
+            for token in tokens[emote_count + 1 :]:
+                if token in emotes or (
+                    not (token.islower() or token.isupper())
+                    and (shape(token) is not None or has_word(token) is None)
+                ):
+                    emote_count += 1
+            if emote_count * 2 >= n:
+                return "copypasta", f"{emote_count} of its {n} words are emotes"
 
         repeats = self._repeats
         if repeats > 1:

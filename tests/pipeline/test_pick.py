@@ -400,6 +400,12 @@ def test_repetitive_messages_are_copypasta(text: str) -> None:
     assert decision.category == "copypasta"
 
 
+def test_a_longer_phrase_said_three_times_is_copypasta() -> None:
+    text = " ".join(["COUCH GUY IS BACK WITH SNACKS"] * 3)  # no single word dominates
+    decision = decide(msg(text))
+    assert decision.category == "copypasta" and "one phrase over and over" in decision.reason
+
+
 @pytest.mark.parametrize(
     "text",
     [
