@@ -65,6 +65,33 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run_demo(settings, speed=args.speed, out=args.out))
 
 
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from cohost.daemon import run_daemon  # noqa: PLC0415
+
+    if args.console and settings.twin.name == "twin" and not settings.twin.writings:
+        settings = _console_defaults(settings)
+    return asyncio.run(run_daemon(settings, console=args.console))
+
+
+def _console_defaults(settings: Settings) -> Settings:
+    """Trying it at a terminal with nothing configured: the demo's twin, and says so."""
+    from cohost.demo import DEMO_STREAMER, DEMO_TWIN, demo_files  # noqa: PLC0415
+
+    print(
+        f"cohost: no twin configured (COHOST_TWIN__*): talking to the demo twin {DEMO_TWIN}. "
+        f"Type chat as `name: text` (`~name:` broadcaster, `@name:` moderator); Ctrl-D ends.",
+        file=sys.stderr,
+    )
+    twin = settings.twin.model_copy(
+        update={
+            "name": DEMO_TWIN,
+            "streamer": DEMO_STREAMER,
+            "writings": [demo_files() / "writing.md"],
+        }
+    )
+    return settings.model_copy(update={"twin": twin})
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Every subcommand and its options."""
     parser = argparse.ArgumentParser(
@@ -90,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     _log_options(replay)
     replay.set_defaults(handler=_replay)
 
+    run = commands.add_parser("run", help="the daemon: co-host a live channel")
+    run.add_argument(
+        "--console", action="store_true", help="chat from this terminal instead of Twitch"
+    )
+    run.set_defaults(handler=_run)
+
     demo = commands.add_parser("demo", help="the bundled sample stream, live on the terminal")
     demo.add_argument("--speed", type=float, default=12.0, help="how much faster than real time")
     demo.add_argument("--out", type=Path, help="folder for traces and report")
@@ -103,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     _log_options(inspect)
     inspect.set_defaults(handler=_inspect)
 
-    for module in ("cohost.journal.cli",):
+    for module in ("cohost.journal.cli", "cohost.speech_cli"):
         # Optional command groups register themselves when their module is there.
         try:
             register = importlib.import_module(module).register

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import platformdirs
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -33,6 +33,9 @@ class TwinSettings(BaseModel):
     bot_login: str = Field("", description="the bot account's login; its own messages are ignored")
     writings: list[Path] = Field(
         default_factory=list, description="text or Markdown files of the streamer's own writing"
+    )
+    chat_logs: list[Path] = Field(
+        default_factory=list, description="chat logs whose streamer lines train the embedded twin"
     )
 
 
@@ -172,6 +175,15 @@ class TurnSettings(BaseModel):
     recall_k: int = Field(4, ge=0, description="journal chunks recalled per turn")
 
 
+class WebSettings(BaseModel):
+    """The daemon's web endpoints (health now; dashboard and overlay later)."""
+
+    enabled: bool = Field(True, description="serve the health endpoint while the daemon runs")
+    host: str = Field("127.0.0.1", description="address to bind; loopback unless you mean it")
+    port: int = Field(8760, ge=0, le=65535, description="port (0: any free port)")
+    token: SecretStr | None = Field(None, description="needed by anything that changes state")
+
+
 class ReplaySettings(BaseModel):
     """Offline replay of logged chat."""
 
@@ -236,6 +248,123 @@ class JournalSettings(BaseModel):
     )
 
 
+class SpeechSettings(BaseModel):
+    """The voice: captions only, or TTS (pyttsx3, espeak-ng) into WAV files or a sound device."""
+
+    engine: Literal["captions", "espeak"] = Field(
+        "captions",
+        description="captions: caption events only, nothing is heard; "
+        "espeak: pyttsx3 over espeak-ng (the espeak-ng command as fallback)",
+    )
+    output: Literal["wav", "device"] = Field(
+        "wav", description="wav: one WAV file per sentence under wav_dir; device: play with aplay"
+    )
+    wav_dir: Path | None = Field(
+        None, description="where sentences are written as WAV files; empty: DATA_DIR/speech"
+    )
+    voice: str = Field("", description="espeak-ng voice (e.g. en-us); empty: the default voice")
+    rate: int = Field(175, ge=40, le=500, description="speaking rate in words per minute")
+
+
+class BusSettings(BaseModel):
+    """The event bus: in-process, or an MQTT broker."""
+
+    mqtt_host: str = Field("", description="MQTT broker host; empty: the in-process bus only")
+    mqtt_port: int = Field(1883, ge=1, le=65535, description="MQTT broker port")
+    topic_prefix: str = Field("cohost", description="every topic is published under this prefix")
+    client_id: str = Field("cohost", description="this daemon's MQTT client identifier")
+    username: str = Field("", description="MQTT user name; empty: connect anonymously")
+    password: SecretStr | None = Field(None, description="MQTT password")
+    control_client: str = Field(
+        "",
+        description="the one client identity whose messages on PREFIX/control are obeyed "
+        "(restrict writes to that topic with broker ACLs too); empty: control over MQTT is off",
+    )
+
+
+ControlCommand = Literal[
+    "pause", "resume", "voice", "chat", "skip", "say", "ask", "topic", "rate", "forget", "note",
+    "good", "bad", "ignore", "unignore", "status", "help",
+]  # fmt: skip
+PermissionLevel = Literal["broadcaster", "moderator", "vip", "subscriber", "everyone"]
+CONTROL_COMMANDS: tuple[str, ...] = get_args(ControlCommand)
+# Who may use each `!twin` command unless the settings say otherwise.
+DEFAULT_PERMISSIONS: dict[str, PermissionLevel] = {
+    **dict.fromkeys(CONTROL_COMMANDS, "moderator"),
+    "note": "broadcaster",  # a journal entry speaks in the streamer's own voice
+    "help": "everyone",
+}
+# Seconds between two uses of a command (shared by everyone; the broadcaster is never held back).
+DEFAULT_COOLDOWNS_S: dict[str, float] = {
+    **dict.fromkeys(CONTROL_COMMANDS, 0.0),
+    "say": 5.0,
+    "ask": 5.0,
+    "topic": 5.0,
+    "note": 5.0,
+    "good": 5.0,
+    "bad": 5.0,
+    "status": 10.0,
+    "help": 30.0,
+}
+
+
+class ControlSettings(BaseModel):
+    """`!twin` commands from chat, MQTT and the dashboard: permissions, cooldowns, audit."""
+
+    prefix: str = Field("!twin", min_length=1, description="what every command starts with")
+    permissions: dict[str, PermissionLevel] = Field(
+        default_factory=lambda: dict(DEFAULT_PERMISSIONS),
+        description="lowest role allowed per command (broadcaster, moderator, vip, subscriber, "
+        "everyone); commands left out keep their default",
+    )
+    cooldowns_s: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_COOLDOWNS_S),
+        description="seconds between two uses of each command; the broadcaster bypasses them",
+    )
+    usage_reply_interval_s: float = Field(
+        30.0, ge=0, description="at most one usage reply in chat per this many seconds"
+    )
+    audit_args_chars: int = Field(
+        200, ge=0, description="a command's arguments are cut to this length in the audit log"
+    )
+
+    @field_validator("permissions", mode="after")
+    @classmethod
+    def _all_permissions(cls, value: dict[str, PermissionLevel]) -> dict[str, PermissionLevel]:
+        _check_commands(value)
+        return {**DEFAULT_PERMISSIONS, **value}
+
+    @field_validator("cooldowns_s", mode="after")
+    @classmethod
+    def _all_cooldowns(cls, value: dict[str, float]) -> dict[str, float]:
+        _check_commands(value)
+        if any(v < 0 for v in value.values()):
+            raise ValueError("cooldowns cannot be negative")
+        return {**DEFAULT_COOLDOWNS_S, **value}
+
+
+def _check_commands(value: dict[str, Any]) -> None:
+    unknown = sorted(set(value) - set(CONTROL_COMMANDS))
+    if unknown:
+        raise ValueError(f"unknown command(s) {unknown}; known: {', '.join(CONTROL_COMMANDS)}")
+
+
+class ChatSinkSettings(BaseModel):
+    """Posting to Twitch chat within its rules."""
+
+    moderator: bool = Field(
+        False,
+        description="the bot account is a moderator (or the broadcaster): 100 messages per "
+        "30 s instead of 20",
+    )
+    max_wait_s: float = Field(
+        10.0, ge=0, description="a message waits at most this long for the rate limit, then drops"
+    )
+    margin_s: float = Field(
+        1.0, ge=0, description="added to Twitch's 30 s window, for network jitter"
+    )
+
+
 class Settings(BaseSettings):
     """Everything cohost can be told; see .env.example."""
 
@@ -259,7 +388,12 @@ class Settings(BaseSettings):
     rewriter: RewriterSettings = Field(default_factory=RewriterSettings)
     turn: TurnSettings = Field(default_factory=TurnSettings)
     replay: ReplaySettings = Field(default_factory=ReplaySettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     journal: JournalSettings = Field(default_factory=JournalSettings)
+    control: ControlSettings = Field(default_factory=ControlSettings)
+    sink: ChatSinkSettings = Field(default_factory=ChatSinkSettings)
+    speech: SpeechSettings = Field(default_factory=SpeechSettings)
+    bus: BusSettings = Field(default_factory=BusSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
+from collections.abc import AsyncGenerator, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,7 +28,7 @@ class Clock(Protocol):
 class ChatSource(Protocol):
     """Where chat comes from: Twitch, a log being replayed, the console."""
 
-    def events(self) -> AsyncIterator[ChatEvent]:
+    def events(self) -> AsyncGenerator[ChatEvent, None]:
         """Chat events in order, until the source ends."""
         ...
 

@@ -21,7 +21,7 @@ from cohost.config import Settings
 from cohost.events import ChatEvent, ChatMessage, Decision, Role, TurnTrace
 from cohost.pipeline.conductor import Conductor
 from cohost.pipeline.deliver import CaptionSpeaker, RecordingSink
-from cohost.pipeline.pick import Picker
+from cohost.pipeline.pick import AnswerMemory, Picker
 from cohost.pipeline.turn import TurnOptions, TurnParts
 from cohost.report import ReplayReport
 from cohost.state import TwinState
@@ -178,6 +178,7 @@ async def replay(
                 recall_k=settings.turn.recall_k,
             ),
             state=TwinState(topic=" ".join(settings.picker.topic_words)),
+            memory=AnswerMemory.for_settings(settings.picker),
             window_size=settings.replay.window,
             inline=True,
             on_decision=decided,

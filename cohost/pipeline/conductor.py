@@ -49,6 +49,7 @@ class Conductor:
         parts: TurnParts,
         options: TurnOptions,
         state: TwinState,
+        memory: AnswerMemory | None = None,
         window_size: int = 20,
         inline: bool = True,
         group: asyncio.TaskGroup | None = None,
@@ -62,7 +63,7 @@ class Conductor:
         self.parts = parts
         self.options = options
         self.state = state
-        self.memory = AnswerMemory()
+        self.memory = memory or AnswerMemory()
         # keep the newest messages only: a turn sees recent chat, not the whole stream
         self.window: deque[ChatMessage] = deque(maxlen=window_size)
         self.inline = inline
