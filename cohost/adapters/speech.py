@@ -1,0 +1,291 @@
+"""The voice: pyttsx3 (espeak-ng) into WAV files or through `aplay`, with captions on the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import shutil
+import tempfile
+import wave
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from cohost.config import Settings
+from cohost.errors import SpeakerUnavailable
+from cohost.events import Caption
+from cohost.pipeline.deliver import CaptionSpeaker
+from cohost.ports import Bus, Clock, Speaker
+
+log = logging.getLogger(__name__)
+
+# Synthesising one sentence takes ~10 ms; far longer means the engine hangs (seen with pyttsx3).
+SYNTH_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WavInfo:
+    """What a WAV file holds."""
+
+    sample_rate: int
+    frames: int
+    channels: int
+    sample_width: int  # bytes per sample
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+def wav_info(path: Path) -> WavInfo:
+    """The sample rate, length and format of a WAV file; ValueError when it is not one."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            return WavInfo(
+                sample_rate=wav.getframerate(),
+                frames=wav.getnframes(),
+                channels=wav.getnchannels(),
+                sample_width=wav.getsampwidth(),
+            )
+    except (wave.Error, EOFError, OSError) as exc:
+        raise ValueError(f"{path} is not a readable WAV file: {exc}") from exc
+
+
+def _usable(path: Path) -> WavInfo | None:
+    """The WAV's info when it holds some audio, else None."""
+    try:
+        info = wav_info(path)
+    except ValueError:
+        return None
+    return info if info.frames > 0 and info.sample_rate > 0 else None
+
+
+# pyttsx3 is not safe for concurrent use, and pyttsx3.init() hands every caller in the process the
+# same engine: so one worker thread per process, shared by every speaker, makes all the calls.
+_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
+_engine: Any = None
+
+
+def _pyttsx3_save(text: str, path: Path, rate: int, voice: str) -> None:
+    """Synthesise into a WAV file through pyttsx3; runs on _WORKER only."""
+    global _engine  # noqa: PLW0603 (owned by the worker thread alone)
+    if _engine is None:
+        import pyttsx3  # noqa: PLC0415 (only when the voice is used)
+
+        _engine = pyttsx3.init("espeak")
+    # set every time, in the same run as the save: a run holding only a property change is lost
+    _engine.setProperty("rate", rate)
+    if voice:
+        _engine.setProperty("voice", voice)
+    path.unlink(missing_ok=True)
+    # pyttsx3 prints "Audio saved to …" for every file; the daemon's stdout is not its to use
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):  # noqa: PTH123
+        _engine.save_to_file(text, str(path))
+        _engine.runAndWait()
+
+
+@dataclass(slots=True, kw_only=True)
+class Utterance:
+    """One sentence spoken (or being spoken): where its audio is and whether it was cut short."""
+
+    turn_id: str
+    text: str
+    path: Path
+    seconds: float
+    interrupted: bool = False
+    finished: bool = False
+
+
+class EspeakSpeaker:
+    """A Speaker over espeak-ng: synthesis on one worker thread, playback cut short by stop()."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        output: Literal["wav", "device"] = "wav",
+        wav_dir: Path | None = None,
+        voice: str = "",
+        rate: int = 175,
+        bus: Bus | None = None,
+        realtime: bool = True,
+        use_pyttsx3: bool = True,
+    ) -> None:
+        if output == "wav" and wav_dir is None:
+            raise ValueError("output='wav' needs a wav_dir")
+        if output == "device" and shutil.which("aplay") is None:
+            raise SpeakerUnavailable("aplay is not installed (Debian package alsa-utils)")
+        self._clock = clock
+        self._output = output
+        self._wav_dir = wav_dir
+        self._voice = voice
+        self._rate = rate
+        self._bus = bus
+        self._realtime = realtime
+        self._pyttsx3_ok = use_pyttsx3
+        self._numbers: dict[str, itertools.count[int]] = {}
+        self._stop = asyncio.Event()
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None  # device mode's scratch files
+        self.recent: deque[Utterance] = deque(maxlen=64)  # the newest utterances, for inspection
+        self.fallbacks = 0  # sentences the espeak-ng command had to synthesise
+
+    async def __aenter__(self) -> EspeakSpeaker:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+        self.close()
+
+    def close(self) -> None:
+        """Remove the scratch folder (the shared worker thread stays for the next speaker)."""
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    async def synthesize(self, text: str, path: Path) -> WavInfo:
+        """Write the text as a WAV file: pyttsx3, checked and retried once, else espeak-ng."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if self._pyttsx3_ok:
+            loop = asyncio.get_running_loop()
+            for _ in range(2):  # ~1-3% of pyttsx3 runs write an empty file: one retry
+                try:
+                    async with asyncio.timeout(SYNTH_TIMEOUT_S):
+                        await loop.run_in_executor(
+                            _WORKER, _pyttsx3_save, text, path, self._rate, self._voice
+                        )
+                except TimeoutError:
+                    # the worker thread is stuck inside the engine: never use it again
+                    log.warning("pyttsx3 hung; using the espeak-ng command from now on")
+                    self._pyttsx3_ok = False
+                    break
+                except Exception as exc:
+                    log.warning("pyttsx3 failed (%s); using the espeak-ng command", exc)
+                    self._pyttsx3_ok = False
+                    break
+                if (info := _usable(path)) is not None:
+                    return info
+        self.fallbacks += 1
+        return await self._espeak_ng(text, path)
+
+    async def _espeak_ng(self, text: str, path: Path) -> WavInfo:
+        args = ["espeak-ng", "-s", str(self._rate), "-w", str(path)]
+        if self._voice:
+            args += ["-v", self._voice]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *args,
+                "--",
+                text,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except FileNotFoundError as exc:
+            raise SpeakerUnavailable("espeak-ng is not installed") from exc
+        try:
+            async with asyncio.timeout(SYNTH_TIMEOUT_S):
+                _, err = await proc.communicate()
+        except TimeoutError as exc:
+            proc.kill()
+            await proc.wait()
+            raise SpeakerUnavailable("espeak-ng did not finish") from exc
+        info = _usable(path)
+        if proc.returncode != 0 or info is None:
+            detail = err.decode(errors="replace").strip()
+            raise SpeakerUnavailable(f"espeak-ng wrote no audio (exit {proc.returncode}) {detail}")
+        return info
+
+    def _next_path(self, turn_id: str) -> Path:
+        n = next(self._numbers.setdefault(turn_id, itertools.count(1)))
+        if (
+            len(self._numbers) > 256
+        ):  # forget old turns; ids are unique, so numbering restarts safely
+            del self._numbers[next(iter(self._numbers))]
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in turn_id) or "turn"
+        if self._output == "wav" and self._wav_dir is not None:
+            return self._wav_dir / f"{safe}-{n}.wav"
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="cohost-tts-")
+        return Path(self._tmp.name) / f"{safe}-{n}.wav"
+
+    async def say(self, sentence: str, *, turn_id: str) -> None:
+        """Synthesise one sentence, then play it (or wait its length); stop() cuts it short."""
+        self._stop.clear()
+        path = self._next_path(turn_id)
+        info = await self.synthesize(sentence, path)
+        utterance = Utterance(turn_id=turn_id, text=sentence, path=path, seconds=info.seconds)
+        self.recent.append(utterance)
+        start = self._clock.now()
+        caption = Caption(turn_id=turn_id, text=sentence, start=start, end=start + info.seconds)
+        if self._bus is not None:
+            self._bus.publish("caption", asdict(caption))
+        try:
+            if self._output == "device":
+                await self._play(path)
+            elif self._realtime:
+                await self._wait_or_stop(self._clock.sleep(info.seconds))
+            utterance.finished = not self._stop.is_set()
+        finally:
+            if not utterance.finished:
+                utterance.interrupted = True
+                if self._bus is not None:
+                    self._bus.publish("caption/cut", {"turn_id": turn_id, "at": self._clock.now()})
+            if self._output == "device":
+                path.unlink(missing_ok=True)
+
+    async def _wait_or_stop(self, awaitable: Any) -> None:
+        """Wait for the playback to end, or for stop(), whichever comes first."""
+        playing = asyncio.ensure_future(awaitable)
+        stopping = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait((playing, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (playing, stopping):
+                task.cancel()
+            await asyncio.gather(playing, stopping, return_exceptions=True)
+
+    async def _play(self, path: Path) -> None:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "aplay",
+                "-q",
+                str(path),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise SpeakerUnavailable(f"cannot run aplay: {exc}") from exc
+        try:
+            await self._wait_or_stop(proc.wait())
+        finally:
+            if proc.returncode is None:
+                proc.kill()  # a skip or a cancel: silence now, not at the end of the buffer
+                await proc.wait()
+        if proc.returncode != 0 and not self._stop.is_set():
+            detail = b"" if proc.stderr is None else await proc.stderr.read()
+            raise SpeakerUnavailable(
+                f"aplay failed (exit {proc.returncode}): {detail.decode(errors='replace').strip()}"
+            )
+
+    async def stop(self) -> None:
+        """Cut the sentence being played; the next say() speaks again."""
+        self._stop.set()
+
+
+def speaker_from_settings(settings: Settings, clock: Clock, *, bus: Bus | None = None) -> Speaker:
+    """The speaker the settings ask for: captions only, or espeak-ng into files or a device."""
+    speech = settings.speech
+    if speech.engine == "captions":
+        return CaptionSpeaker(clock, bus=bus)
+    return EspeakSpeaker(
+        clock,
+        output=speech.output,
+        wav_dir=speech.wav_dir or settings.data_dir / "speech",
+        voice=speech.voice,
+        rate=speech.rate,
+        bus=bus,
+    )

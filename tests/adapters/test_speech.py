@@ -1,0 +1,168 @@
+"""The espeak-ng speaker against the real engine: real WAV files, real playback timing, skips."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+import wave
+from pathlib import Path
+
+import pytest
+
+from cohost.adapters.speech import EspeakSpeaker, wav_info
+from cohost.bus import LocalBus
+from cohost.cli import main
+from cohost.clock import RealClock
+from cohost.errors import SpeakerUnavailable
+
+SHORT = "Hello chat."
+LONG = (
+    "Thanks for the raid, everyone. Tonight we are going to finish the castle level, "
+    "then try the speedrun route that chat kept asking about all week long, and if "
+    "there is time left we will read the best fan mail of the month together."
+)
+
+
+@pytest.fixture(autouse=True)
+def _espeak() -> None:
+    if shutil.which("espeak-ng") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("espeak-ng is missing on CI (scripts/setup installs it)")
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+
+
+def _speaker(tmp_path: Path, bus: LocalBus | None = None, **kwargs: object) -> EspeakSpeaker:
+    return EspeakSpeaker(RealClock(), wav_dir=tmp_path / "wav", bus=bus, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_synthesis_writes_a_mono_16_bit_wav(tmp_path: Path) -> None:
+    speaker = _speaker(tmp_path)
+    path = tmp_path / "one.wav"
+    info = await speaker.synthesize(SHORT, path)
+    with wave.open(str(path), "rb") as wav:
+        assert wav.getframerate() == 22050
+        assert wav.getnchannels() == 1
+        assert wav.getsampwidth() == 2
+        frames = wav.getnframes()
+    assert info == wav_info(path)
+    assert info.frames == frames
+    assert 0.3 < info.seconds < 5.0
+    speaker.close()
+
+
+@pytest.mark.parametrize("use_pyttsx3", [True, False], ids=["pyttsx3", "espeak-ng-command"])
+async def test_longer_text_gives_longer_audio(tmp_path: Path, use_pyttsx3: bool) -> None:
+    speaker = _speaker(tmp_path, use_pyttsx3=use_pyttsx3)
+    short = await speaker.synthesize(SHORT, tmp_path / "short.wav")
+    long = await speaker.synthesize(LONG, tmp_path / "long.wav")
+    assert long.seconds > 4 * short.seconds
+    assert long.sample_rate == short.sample_rate == 22050
+    assert speaker.fallbacks == (0 if use_pyttsx3 else 2)
+    speaker.close()
+
+
+async def test_slower_rate_gives_longer_audio(tmp_path: Path) -> None:
+    # the espeak-ng command: pyttsx3 2.99 sometimes ignores a rate changed between two saves
+    fast = await _speaker(tmp_path, rate=260, use_pyttsx3=False).synthesize(
+        LONG, tmp_path / "f.wav"
+    )
+    slow = await _speaker(tmp_path, rate=120, use_pyttsx3=False).synthesize(
+        LONG, tmp_path / "s.wav"
+    )
+    assert slow.seconds > 1.5 * fast.seconds
+
+
+async def test_say_writes_numbered_files_and_honest_captions(tmp_path: Path) -> None:
+    bus = LocalBus()
+    events: list[tuple[str, dict[str, object]]] = []
+    bus.subscribe(lambda topic, payload: events.append((topic, payload)))
+    speaker = _speaker(tmp_path, bus, realtime=False)
+    await speaker.say(SHORT, turn_id="t1")
+    await speaker.say(LONG, turn_id="t1")
+    await speaker.say(SHORT, turn_id="t2")
+    names = sorted(p.name for p in (tmp_path / "wav").iterdir())
+    assert names == ["t1-1.wav", "t1-2.wav", "t2-1.wav"]
+    captions = [payload for topic, payload in events if topic == "caption"]
+    assert [c["text"] for c in captions] == [SHORT, LONG, SHORT]
+    for caption, name in zip(captions, ["t1-1.wav", "t1-2.wav", "t2-1.wav"], strict=True):
+        seconds = wav_info(tmp_path / "wav" / name).seconds
+        assert caption["end"] - caption["start"] == pytest.approx(seconds)  # type: ignore[operator]
+    assert all(u.finished and not u.interrupted for u in speaker.recent)
+
+
+async def _start_long(speaker: EspeakSpeaker, bus: LocalBus) -> tuple[asyncio.Task[None], float]:
+    """Start a long sentence in real time; return once its caption is out (it is playing)."""
+    playing = asyncio.Event()
+    bus.subscribe(lambda topic, payload: playing.set() if topic == "caption" else None)
+    task = asyncio.create_task(speaker.say(LONG, turn_id="long"))
+    await asyncio.wait_for(playing.wait(), 10)
+    return task, speaker.recent[-1].seconds
+
+
+async def test_stop_cuts_a_long_sentence(tmp_path: Path) -> None:
+    bus = LocalBus()
+    cuts: list[dict[str, object]] = []
+    bus.subscribe(lambda topic, payload: cuts.append(payload) if topic == "caption/cut" else None)
+    speaker = _speaker(tmp_path, bus)
+    task, seconds = await _start_long(speaker, bus)
+    assert seconds > 5
+    began = time.perf_counter()
+    await speaker.stop()
+    await asyncio.wait_for(task, seconds)  # returns, without raising, long before the audio ends
+    print(f"stop latency {1000 * (time.perf_counter() - began):.1f} ms of {seconds:.1f} s audio")
+    utterance = speaker.recent[-1]
+    assert utterance.interrupted and not utterance.finished
+    assert [c["turn_id"] for c in cuts] == ["long"]
+    # the next sentence is spoken again
+    await _speaker_say_short(speaker)
+
+
+async def _speaker_say_short(speaker: EspeakSpeaker) -> None:
+    await speaker.say(SHORT, turn_id="after")
+    assert speaker.recent[-1].finished
+
+
+async def test_cancelling_say_cuts_a_long_sentence(tmp_path: Path) -> None:
+    bus = LocalBus()
+    speaker = _speaker(tmp_path, bus)
+    task, seconds = await _start_long(speaker, bus)
+    began = time.perf_counter()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, seconds)
+    print(f"cancel latency {1000 * (time.perf_counter() - began):.1f} ms of {seconds:.1f} s audio")
+    assert task.cancelled()
+    assert speaker.recent[-1].interrupted
+
+
+async def test_device_without_a_sound_card_is_a_transient_error(tmp_path: Path) -> None:
+    if shutil.which("aplay") is None:
+        pytest.skip("aplay is not installed (alsa-utils)")
+    if _has_sound_card():
+        pytest.skip("this machine has a sound card; the failure path cannot be shown")
+    speaker = EspeakSpeaker(RealClock(), output="device")
+    with pytest.raises(SpeakerUnavailable, match="aplay failed"):
+        await speaker.say(SHORT, turn_id="t")
+    speaker.close()
+
+
+def _has_sound_card() -> bool:
+    cards = Path("/proc/asound/cards")
+    return cards.is_file() and "no soundcards" not in cards.read_text()
+
+
+def test_wav_info_refuses_what_is_not_a_wav(tmp_path: Path) -> None:
+    path = tmp_path / "not.wav"
+    path.write_text("RIFF? no")
+    with pytest.raises(ValueError, match="not a readable WAV"):
+        wav_info(path)
+
+
+def test_cli_say_writes_a_wav(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out" / "hello.wav"
+    assert main(["say", LONG, "--out", str(out)]) == 0
+    info = wav_info(out)
+    assert info.sample_rate == 22050 and info.seconds > 5
+    assert str(out) in capsys.readouterr().out
