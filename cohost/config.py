@@ -365,6 +365,37 @@ class ChatSinkSettings(BaseModel):
     )
 
 
+class DatasetSettings(BaseModel):
+    """Training data for the twin: the cleaning rules of `cohost dataset build`."""
+
+    window: int = Field(12, ge=1, description="chat lines per training example, the twin's last")
+    min_context: int = Field(
+        1, ge=0, description="an example needs this many lines before the twin's own"
+    )
+    max_gap_s: float = Field(
+        900.0, gt=0, description="a silence longer than this starts a fresh window"
+    )
+    min_chars: int = Field(2, ge=0, description="shorter lines are dropped (rule: short)")
+    duplicate_lookback: int = Field(
+        200, ge=1, description="a line equal to one of this many before it is dropped"
+    )
+    moderation_hold_s: float = Field(
+        600.0,
+        gt=0,
+        description="how long a line waits for a later deletion, timeout or ban before it is kept",
+    )
+    moderation_hold_lines: int = Field(
+        50_000, ge=1, description="at most this many lines wait for moderation (bounds memory)"
+    )
+    context_patterns: list[str] = Field(
+        default_factory=list,
+        description="extra regular expressions of lines that refer to something not in the text",
+    )
+    extra_bots: list[str] = Field(
+        default_factory=list, description="bot logins besides picker.known_bots"
+    )
+
+
 class Settings(BaseSettings):
     """Everything cohost can be told; see .env.example."""
 
@@ -394,6 +425,7 @@ class Settings(BaseSettings):
     sink: ChatSinkSettings = Field(default_factory=ChatSinkSettings)
     speech: SpeechSettings = Field(default_factory=SpeechSettings)
     bus: BusSettings = Field(default_factory=BusSettings)
+    dataset: DatasetSettings = Field(default_factory=DatasetSettings)
 
     @classmethod
     def settings_customise_sources(
