@@ -53,7 +53,7 @@ def build(cache: Path) -> None:
         num_key_value_heads=4,
         head_dim=32,  # vLLM's CPU attention needs at least 32
         vocab_size=1000,
-        max_position_embeddings=512,
+        max_position_embeddings=2048,  # room for the fusion prompt (a tiny vocabulary is wordy)
         bos_token_id=1,
         eos_token_id=2,
         tie_word_embeddings=False,
