@@ -5,7 +5,8 @@ CohostError
 │   ├── SimulatorUnavailable
 │   ├── RewriterUnavailable
 │   ├── SpeakerUnavailable
-│   └── BusUnavailable
+│   ├── BusUnavailable
+│   └── JournalUnavailable
 ├── Permanent          bad credentials or setup: exit non-zero with a clear message
 │   └── SettingsError
 └── InputError         bad outside input: names the file, line or field
@@ -44,6 +45,10 @@ class SpeakerUnavailable(Transient):
 
 class BusUnavailable(Transient):
     """The event bus (MQTT broker) is gone."""
+
+
+class JournalUnavailable(Transient):
+    """The journal's vector index cannot be reached or opened (a server down, a locked folder)."""
 
 
 class SettingsError(Permanent):

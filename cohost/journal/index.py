@@ -1,0 +1,295 @@
+"""The journal's vector index: entries to chunks to vectors, kept in step with the files.
+
+The files are the truth; the index is derived and can always be rebuilt from them. Secret entries
+are never chunked, embedded or stored. Everything here blocks except `Indexer.run` and
+`IndexedJournal.search`, which push the blocking work to threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from cohost.errors import JournalFormatError
+from cohost.events import Hit, Tier
+from cohost.journal.chunk import ChunkSpec, split_text
+from cohost.journal.store import Entry
+from cohost.ports import Chunk, Embedder, IndexedEntry, VectorStore
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+_HAS_LETTER = re.compile(r"[^\W\d_]")
+
+
+class EntrySource(Protocol):
+    """What the index reads from the journal (JournalStore fits)."""
+
+    def entries(self) -> Iterable[Entry]:
+        """Every readable entry."""
+        ...
+
+    def get(self, entry_id: str) -> Entry:
+        """One entry; KeyError when it is gone."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexReport:
+    """How the index compares with the journal files."""
+
+    entries: int  # entries that belong in the index (not secret, some text)
+    chunks: int  # chunks the index holds
+    missing: tuple[str, ...]  # entry ids not in the index
+    stale: tuple[str, ...]  # changed since they were indexed
+    orphans: tuple[str, ...]  # in the index, but gone from the journal or now secret
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.stale or self.orphans)
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """What is embedded for a chunk: its text, after the title when the title is words."""
+    # Untitled entries are titled by their time; digits add noise to a sentence embedding.
+    if _HAS_LETTER.search(chunk.title):
+        return f"{chunk.title}. {chunk.text}"
+    return chunk.text
+
+
+class JournalIndex:
+    """Chunks, embeds and stores entries; compares the index with the files and repairs it."""
+
+    def __init__(
+        self,
+        store: EntrySource,
+        embedder: Embedder,
+        vectors: VectorStore,
+        *,
+        spec: ChunkSpec | None = None,
+        batch_size: int = 64,
+        model_id: str | None = None,
+    ) -> None:
+        self._store = store
+        self.embedder = embedder
+        self.vectors = vectors
+        self.spec = spec or ChunkSpec()
+        self._batch_size = batch_size
+        # Part of every digest, so a different model (or chunking) marks every entry stale.
+        name = model_id or str(getattr(embedder, "name", type(embedder).__name__))
+        self._fingerprint = json.dumps(
+            [name, embedder.dimension, self.spec.min_words, self.spec.max_words,
+             self.spec.overlap_words]
+        )  # fmt: skip
+
+    def open(self) -> bool:
+        """Open or create the vector collection; True when it starts empty."""
+        return self.vectors.ensure(self.embedder.dimension)
+
+    def digest(self, entry: Entry) -> str:
+        """A fingerprint of what indexing this entry stores."""
+        data = json.dumps(
+            [self._fingerprint, entry.title, entry.text, sorted(entry.tags), str(entry.tier)]
+        )
+        return hashlib.sha256(data.encode()).hexdigest()[:24]
+
+    def chunks_of(self, entry: Entry) -> list[Chunk]:
+        """The entry's chunks with their payload; none at all for a secret entry."""
+        if entry.tier is Tier.SECRET:
+            return []
+        digest = self.digest(entry)
+        return [
+            Chunk(
+                entry_id=entry.id,
+                index=i,
+                text=text,
+                title=entry.title,
+                created=entry.created.timestamp(),
+                modified=entry.modified.timestamp(),
+                digest=digest,
+                tags=entry.tags,
+                tier=entry.tier,
+            )
+            for i, text in enumerate(split_text(entry.text, self.spec))
+        ]
+
+    def index_entry(self, entry: Entry) -> int:
+        """(Re)index one entry; a secret one is removed instead. Returns its chunk count."""
+        chunks = self.chunks_of(entry)
+        vectors = self.embedder.embed([embedding_text(c) for c in chunks]) if chunks else []
+        # Embedding first keeps the gap between delete and upsert short.
+        self.vectors.delete_entries([entry.id])
+        if chunks:
+            self.vectors.upsert(chunks, vectors)
+        return len(chunks)
+
+    def index_id(self, entry_id: str) -> int:
+        """(Re)index the entry with this id, or remove it from the index when it is gone."""
+        try:
+            entry = self._store.get(entry_id)
+        except (KeyError, JournalFormatError) as exc:
+            log.info("journal entry %s is gone or unreadable (%s): unindexing it", entry_id, exc)
+            self.vectors.delete_entries([entry_id])
+            return 0
+        return self.index_entry(entry)
+
+    def reindex(self, progress: Progress | None = None) -> int:
+        """Rebuild the index from the files, from scratch; returns the number of chunks."""
+        self.open()
+        self.vectors.reset()
+        chunks = [c for e in self._store.entries() for c in self.chunks_of(e)]
+        self._embed_and_store(chunks, progress)
+        return len(chunks)
+
+    def check(self) -> IndexReport:
+        """Entries missing from the index, stale in it, and index entries with no file."""
+        indexed = self.vectors.indexed()
+        wanted: dict[str, Entry] = {}
+        secret: set[str] = set()
+        for entry in self._store.entries():
+            if entry.tier is Tier.SECRET:
+                secret.add(entry.id)
+            elif entry.text.strip():
+                wanted[entry.id] = entry
+        missing = sorted(i for i in wanted if i not in indexed)
+        stale = sorted(
+            i for i, e in wanted.items() if i in indexed and _is_stale(e, indexed[i], self)
+        )
+        orphans = sorted(i for i in indexed if i not in wanted or i in secret)
+        return IndexReport(
+            entries=len(wanted),
+            chunks=sum(ix.chunks for ix in indexed.values()),
+            missing=tuple(missing),
+            stale=tuple(stale),
+            orphans=tuple(orphans),
+        )
+
+    def fix(self, report: IndexReport, progress: Progress | None = None) -> int:
+        """Index what the report found missing or stale, drop its orphans; returns chunks added."""
+        if report.orphans:
+            self.vectors.delete_entries(report.orphans)
+        todo = [*report.missing, *report.stale]
+        if report.stale:
+            self.vectors.delete_entries(report.stale)
+        chunks: list[Chunk] = []
+        for entry_id in todo:
+            try:
+                chunks += self.chunks_of(self._store.get(entry_id))
+            except (KeyError, JournalFormatError):
+                continue  # gone since the check; nothing to index
+        self._embed_and_store(chunks, progress)
+        return len(chunks)
+
+    def sync(self, progress: Progress | None = None) -> IndexReport:
+        """Open the index, check it against the files and repair it; returns what was found."""
+        self.open()
+        report = self.check()
+        if not report.ok:
+            log.info(
+                "journal index: %d missing, %d stale, %d orphaned; repairing",
+                len(report.missing),
+                len(report.stale),
+                len(report.orphans),
+            )
+            self.fix(report, progress)
+        return report
+
+    def _embed_and_store(self, chunks: Sequence[Chunk], progress: Progress | None) -> None:
+        total = len(chunks)
+        if progress is not None:
+            progress(0, total)
+        for start in range(0, total, self._batch_size):
+            batch = chunks[start : start + self._batch_size]
+            self.vectors.upsert(batch, self.embedder.embed([embedding_text(c) for c in batch]))
+            if progress is not None:
+                progress(start + len(batch), total)
+
+
+def _is_stale(entry: Entry, indexed: IndexedEntry, index: JournalIndex) -> bool:
+    # A hand-edited file may keep its `modified` stamp: the digest catches that too.
+    return entry.modified.timestamp() > indexed.modified + 1e-3 or (
+        index.digest(entry) != indexed.digest
+    )
+
+
+class Indexer:
+    """Indexes new and changed entries off every turn's path, and rescans now and then."""
+
+    def __init__(
+        self, index: JournalIndex, *, maxsize: int = 256, rescan_s: float | None = 60.0
+    ) -> None:
+        self._index = index
+        self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize)
+        self._pending: set[str] = set()
+        self._rescan_s = rescan_s
+        self.dropped = 0
+        self.indexed = 0
+        self.failures = 0
+
+    def submit(self, entry_id: str) -> bool:
+        """Ask for an entry to be (re)indexed soon; False when the queue was full."""
+        if entry_id in self._pending:
+            return True
+        try:
+            self._queue.put_nowait(entry_id)
+        except asyncio.QueueFull:
+            # Drop the newest: the files are the truth, and the next rescan finds this entry.
+            self.dropped += 1
+            return False
+        self._pending.add(entry_id)
+        return True
+
+    async def join(self) -> None:
+        """Wait until every submitted entry has been handled."""
+        await self._queue.join()
+
+    async def run(self) -> None:
+        """Sync the index with the files, then index what is submitted, until cancelled."""
+        await self._sync()
+        while True:
+            try:
+                async with asyncio.timeout(self._rescan_s):
+                    entry_id = await self._queue.get()
+            except TimeoutError:
+                # The journal page runs in its own process and files can be edited by hand.
+                await self._sync()
+                continue
+            self._pending.discard(entry_id)
+            try:
+                self.indexed += await asyncio.to_thread(self._index.index_id, entry_id)
+            except Exception:
+                self.failures += 1
+                log.exception("could not index journal entry %s; the next rescan retries", entry_id)
+            finally:
+                self._queue.task_done()
+
+    async def _sync(self) -> None:
+        try:
+            await asyncio.to_thread(self._index.sync)
+        except Exception:
+            self.failures += 1
+            log.exception("could not sync the journal index with the files")
+
+
+class IndexedJournal:
+    """The Journal port over an embedder and a vector store; secret hits never come back."""
+
+    def __init__(self, embedder: Embedder, vectors: VectorStore) -> None:
+        self._embedder = embedder
+        self._vectors = vectors
+
+    async def search(self, query: str, *, k: int) -> list[Hit]:
+        """The k best chunks by cosine similarity, best first (no threshold, no recency)."""
+        if not query.strip() or k <= 0:
+            return []
+        vector = (await asyncio.to_thread(self._embedder.embed, [query]))[0]
+        hits = await asyncio.to_thread(self._vectors.search, vector, k=k)
+        # The store's filter excludes secret chunks already; this is the second lock.
+        return [hit for hit in hits if hit.tier is not Tier.SECRET]

@@ -1,0 +1,77 @@
+"""Builds the journal index from Settings: embedder, vector store, store (for the CLI and app)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from cohost.config import Settings
+from cohost.journal.chunk import ChunkSpec
+from cohost.journal.index import IndexedJournal, JournalIndex
+from cohost.journal.store import JournalStore, journal_dir
+from cohost.ports import Embedder, VectorStore
+
+
+def index_dir(settings: Settings) -> Path:
+    """Where embedded vector indexes live: DATA_DIR/index."""
+    return settings.data_dir / "index"
+
+
+def make_vector_store(settings: Settings) -> VectorStore:
+    """The configured engine: edge (in-process, default), a Qdrant server, or local mode."""
+    journal = settings.journal
+    # Adapters are imported here so that `cohost journal add` never loads a vector engine.
+    if journal.vector_engine == "edge":
+        from cohost.adapters.qdrant_edge import EdgeVectorStore  # noqa: PLC0415
+
+        return EdgeVectorStore(index_dir(settings) / "edge")
+    from cohost.adapters.qdrant_server import QdrantVectorStore  # noqa: PLC0415
+
+    if journal.vector_engine == "qdrant-local":
+        return QdrantVectorStore(path=index_dir(settings) / "qdrant", collection=journal.collection)
+    if not journal.qdrant_url:
+        from cohost.errors import SettingsError  # noqa: PLC0415
+
+        raise SettingsError("COHOST_JOURNAL__VECTOR_ENGINE=qdrant needs COHOST_JOURNAL__QDRANT_URL")
+    key = journal.qdrant_api_key.get_secret_value() if journal.qdrant_api_key else None
+    return QdrantVectorStore(url=journal.qdrant_url, api_key=key, collection=journal.collection)
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The configured embedder (loading a model takes seconds: call it off the event loop)."""
+    from cohost.adapters.embedder import make_embedder as build  # noqa: PLC0415
+
+    return build(settings.journal)
+
+
+def chunk_spec(settings: Settings) -> ChunkSpec:
+    """The chunking the settings ask for."""
+    j = settings.journal
+    return ChunkSpec(
+        min_words=j.chunk_min_words,
+        max_words=j.chunk_max_words,
+        overlap_words=j.chunk_overlap_words,
+    )
+
+
+@contextmanager
+def open_index(settings: Settings, *, embedder: Embedder | None = None) -> Iterator[JournalIndex]:
+    """A ready JournalIndex over the journal files, closed on exit."""
+    vectors = make_vector_store(settings)
+    index = JournalIndex(
+        JournalStore(journal_dir(settings), settings.journal),
+        embedder or make_embedder(settings),
+        vectors,
+        spec=chunk_spec(settings),
+    )
+    try:
+        index.open()
+        yield index
+    finally:
+        vectors.close()
+
+
+def journal_for(index: JournalIndex) -> IndexedJournal:
+    """The Journal port (what a turn recalls through) over an open index."""
+    return IndexedJournal(index.embedder, index.vectors)

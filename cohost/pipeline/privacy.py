@@ -1,0 +1,170 @@
+"""The guard's privacy rule: a reply never repeats a private journal entry word for word.
+
+Words are compared folded: Unicode compatibility forms (NFKC), case and accents folded,
+apostrophes inside words dropped, every other non-letter/digit a word break. So changing case,
+punctuation, hyphens or full-width letters does not hide a copied run. Public hits may be quoted;
+secret hits should never get this far and, if one does, any run of it blocks the reply outright.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+from cohost.events import GuardVerdict, Hit, Tier
+
+RULE = "privacy"
+_APOSTROPHES = frozenset("'’ʼ`´")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?…])")
+_SPACES = re.compile(r"[ \t]{2,}")
+
+Mode = Literal["drop", "trim"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Run:
+    """Consecutive words of the reply found in a private (or secret) hit."""
+
+    start: int  # character offsets in the reply
+    end: int
+    words: int
+    entry_id: str
+    title: str
+    tier: Tier
+
+
+@lru_cache(maxsize=4096)
+def _fold(ch: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", ch)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFKC", bare).casefold()
+
+
+def words(text: str) -> list[tuple[str, int, int]]:
+    """The folded words of a text, each with its start and end offset in the original."""
+    found: list[tuple[str, int, int]] = []
+    current: list[str] = []
+    start = 0
+    for i, ch in enumerate(text):
+        if ch in _APOSTROPHES and current:
+            continue  # "don't" and "dont" are one word
+        folded = _fold(ch)
+        if folded and all(c.isalnum() for c in folded):
+            if not current:
+                start = i
+            current.append(folded)
+            continue
+        if unicodedata.combining(ch) and current:
+            continue  # a combining accent on the word so far
+        if current:
+            found.append(("".join(current), start, i))
+            current = []
+        # A character that folds to letters plus a break (rare: ligatures, ㈜) breaks the word.
+    if current:
+        found.append(("".join(current), start, len(text)))
+    return found
+
+
+def _grams(text: str, n: int) -> set[tuple[str, ...]]:
+    seq = [w for w, _, _ in words(text)]
+    return {tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)}
+
+
+def find_private_runs(reply: str, hits: Sequence[Hit], n: int = 8) -> list[Run]:
+    """Every run of n or more consecutive reply words found, in order, in a non-public hit."""
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    owner: dict[tuple[str, ...], Hit] = {}
+    for hit in hits:
+        if hit.tier is Tier.PUBLIC:
+            continue
+        for gram in _grams(hit.text, n):
+            # Secret beats private when both hold the same words.
+            if gram not in owner or hit.tier is Tier.SECRET:
+                owner[gram] = hit
+    if not owner:
+        return []
+    seq = words(reply)
+    runs: list[Run] = []
+    i = 0
+    while i + n <= len(seq):
+        gram = tuple(w for w, _, _ in seq[i : i + n])
+        found = owner.get(gram)
+        if found is None:
+            i += 1
+            continue
+        # Extend while the next window of n words is still private text.
+        end = i + n
+        while end < len(seq) and tuple(w for w, _, _ in seq[end - n + 1 : end + 1]) in owner:
+            end += 1
+        runs.append(
+            Run(
+                start=seq[i][1],
+                end=seq[end - 1][2],
+                words=end - i,
+                entry_id=found.entry_id,
+                title=found.title,
+                tier=found.tier,
+            )
+        )
+        i = end
+    return runs
+
+
+def remove_private_runs(reply: str, runs: Sequence[Run]) -> str:
+    """The reply without the runs' words (and the punctuation right after them), tidied."""
+    out: list[str] = []
+    pos = 0
+    for run in sorted(runs, key=lambda r: r.start):
+        if run.start < pos:
+            continue
+        out.append(reply[pos : run.start])
+        pos = run.end
+        # The run's own closing punctuation goes with it ("June." or "June,").
+        while pos < len(reply) and not reply[pos].isspace() and not reply[pos].isalnum():
+            pos += 1
+    out.append(reply[pos:])
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", "".join(out))
+    return _SPACES.sub(" ", text).strip()
+
+
+def describe(runs: Sequence[Run]) -> str:
+    """What was found, by entry title and word count; never the private words themselves."""
+    by_entry: dict[str, list[Run]] = {}
+    for run in runs:
+        by_entry.setdefault(run.entry_id, []).append(run)
+    parts = []
+    for group in by_entry.values():
+        first = group[0]
+        name = "a secret entry" if first.tier is Tier.SECRET else f"entry {first.title!r}"
+        total = sum(r.words for r in group)
+        parts.append(f"{len(group)} run(s), {total} words, verbatim from {name}")
+    return "; ".join(parts)
+
+
+def privacy_rule(
+    reply: str, hits: Sequence[Hit], *, n: int = 8, mode: Mode = "trim", min_words: int = 3
+) -> tuple[str, GuardVerdict]:
+    """The reply as it may be said, and the verdict: pass, changed (runs cut out) or blocked."""
+    runs = find_private_runs(reply, hits, n)
+    if not runs:
+        return reply, GuardVerdict(rule=RULE, action="pass")
+    detail = describe(runs)
+    if mode == "drop" or any(r.tier is Tier.SECRET for r in runs):
+        return "", GuardVerdict(rule=RULE, action="blocked", detail=detail)
+    trimmed = remove_private_runs(reply, runs)
+    if len(words(trimmed)) < min_words:
+        return "", GuardVerdict(rule=RULE, action="blocked", detail=f"{detail}; too little left")
+    return trimmed, GuardVerdict(rule=RULE, action="changed", detail=f"{detail}; cut out")
+
+
+def secret_texts_never_in(texts: Iterable[str], secrets: Iterable[str], *, n: int = 8) -> bool:
+    """True when no text holds n consecutive words of any secret (folded as the rule folds)."""
+    grams: set[tuple[str, ...]] = set()
+    for secret in secrets:
+        grams |= _grams(secret, n)
+    return not any(_grams(text, n) & grams for text in texts)

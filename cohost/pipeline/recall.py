@@ -1,0 +1,104 @@
+"""Recall: what the journal knows that bears on the picked message.
+
+Ranking. A chunk's cosine similarity `s` to the query is weighted by the age of its entry:
+
+    score = s * (a + (1 - a) * 0.5 ** (age_days / half_life_days))
+
+`a` (the floor, 0..1) is the share of its score a very old entry keeps; a new entry keeps all of
+it, one `half_life_days` old keeps `a + (1 - a) / 2`. A half-life of 0 turns weighting off.
+The threshold `min_score` applies to the similarity itself, before weighting: whether a chunk is
+about the message at all does not depend on its age; age only reorders the relevant ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+
+from cohost.errors import Transient
+from cohost.events import ChatMessage, Hit, Tier
+from cohost.ports import Journal
+
+log = logging.getLogger(__name__)
+
+DAY = 86_400.0
+OVERFETCH = 3  # candidates per wanted hit, so recency can promote a slightly weaker match
+
+
+def build_query(
+    message: ChatMessage,
+    window: Sequence[ChatMessage] = (),
+    topic: str = "",
+    *,
+    window_lines: int = 3,
+    max_chars: int = 1000,
+) -> str:
+    """The recall query: the picked message first, then a few recent lines, then the topic."""
+    parts = [message.text.strip()]
+    recent = [m for m in window if m.id != message.id and m.text.strip()]
+    if window_lines > 0:
+        parts += [m.text.strip() for m in recent[-window_lines:]]
+    if topic.strip():
+        parts.append(topic.strip())
+    # Models truncate long input anyway (MiniLM reads ~256 tokens); keep the message whole.
+    return "\n".join(p for p in parts if p)[:max_chars]
+
+
+def recency_weight(age_s: float, *, half_life_days: float, floor: float) -> float:
+    """The factor a similarity is multiplied by for an entry this many seconds old."""
+    if half_life_days <= 0:
+        return 1.0
+    age_days = max(0.0, age_s) / DAY  # an entry from the future (clock skew) counts as new
+    return floor + (1.0 - floor) * float(0.5 ** (age_days / half_life_days))
+
+
+def rank(
+    hits: Sequence[Hit],
+    *,
+    k: int,
+    min_score: float,
+    recency_half_life_days: float,
+    now: float,
+    recency_floor: float = 0.7,
+) -> list[Hit]:
+    """Drop secret and weak hits, weight the rest by recency, keep the best k (score replaced)."""
+    kept: list[Hit] = []
+    for hit in hits:
+        if hit.tier is Tier.SECRET or hit.score < min_score:
+            continue
+        weight = recency_weight(
+            now - hit.created, half_life_days=recency_half_life_days, floor=recency_floor
+        )
+        kept.append(replace(hit, score=hit.score * weight))
+    kept.sort(key=lambda h: h.score, reverse=True)
+    return kept[:k]
+
+
+async def recall(
+    journal: Journal,
+    query: str,
+    *,
+    k: int,
+    min_score: float,
+    recency_half_life_days: float,
+    now: float,
+    recency_floor: float = 0.7,
+) -> list[Hit]:
+    """The k best journal chunks for the query, recency-weighted; [] when the journal fails."""
+    if k <= 0 or not query.strip():
+        return []
+    try:
+        candidates = await journal.search(query, k=k * OVERFETCH)
+    except Transient as exc:
+        # The index is derived and optional: a turn goes on without it.
+        log.warning("journal recall failed, answering without it: %s", exc)
+        return []
+    return rank(
+        candidates,
+        k=k,
+        min_score=min_score,
+        recency_half_life_days=recency_half_life_days,
+        now=now,
+        recency_floor=recency_floor,
+    )

@@ -1,0 +1,141 @@
+"""The privacy rule: no run of n words from a private entry, however it is dressed up."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cohost.events import Hit, Tier
+from cohost.pipeline.privacy import (
+    find_private_runs,
+    privacy_rule,
+    remove_private_runs,
+    secret_texts_never_in,
+    words,
+)
+
+PRIVATE_TEXT = "My sister Ana is moving to Lisbon in June because she got the job at the aquarium."
+
+
+def private(text: str = PRIVATE_TEXT, title: str = "family news") -> Hit:
+    return Hit(entry_id="e1", title=title, text=text, score=0.8, tier=Tier.PRIVATE)
+
+
+def public(text: str = PRIVATE_TEXT) -> Hit:
+    return Hit(entry_id="e2", title="announced", text=text, score=0.8, tier=Tier.PUBLIC)
+
+
+def test_words_fold_case_punctuation_width_accents_and_apostrophes() -> None:
+    folded = [w for w, _, _ in words("DON'T Ｌｉｓｂｏｎ—café, well-known")]
+    assert folded == ["dont", "lisbon", "cafe", "well", "known"]
+    text = "  Hello, WORLD!"
+    assert [(text[s:e], w) for w, s, e in words(text)] == [("Hello", "hello"), ("WORLD", "world")]
+
+
+def test_an_eight_word_run_is_caught_through_case_and_punctuation_changes() -> None:
+    reply = "lol so, MY SISTER ana... is moving to LISBON in june?! wild"
+    runs = find_private_runs(reply, [private()], n=8)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.words == 9  # my sister ana is moving to lisbon in june
+    assert reply[run.start : run.end] == "MY SISTER ana... is moving to LISBON in june"
+    assert (run.entry_id, run.title, run.tier) == ("e1", "family news", Tier.PRIVATE)
+
+
+def test_seven_words_are_not_a_run() -> None:
+    reply = "Fun fact: my sister Ana is moving to Lisbon. Bye!"  # 7 words in a row
+    assert find_private_runs(reply, [private()], n=8) == []
+    assert privacy_rule(reply, [private()], n=8)[1].action == "pass"
+
+
+def test_public_entries_may_be_quoted() -> None:
+    reply = "As I said: my sister Ana is moving to Lisbon in June because she got the job!"
+    assert find_private_runs(reply, [public()], n=8) == []
+    text, verdict = privacy_rule(reply, [public()])
+    assert (text, verdict.action) == (reply, "pass")
+
+
+def test_trim_cuts_the_run_out_and_the_detail_never_holds_the_text() -> None:
+    reply = "Big news in chat. My sister Ana is moving to Lisbon in June. Anyway, next map!"
+    text, verdict = privacy_rule(reply, [private()], n=8, mode="trim")
+    assert verdict.rule == "privacy" and verdict.action == "changed"
+    assert text == "Big news in chat. Anyway, next map!"
+    assert "family news" in verdict.detail and "9 words" in verdict.detail
+    assert "Lisbon" not in verdict.detail and "sister" not in verdict.detail
+
+
+def test_drop_blocks_the_whole_reply() -> None:
+    reply = "Big news: my sister Ana is moving to Lisbon in June. Anyway, next map!"
+    text, verdict = privacy_rule(reply, [private()], n=8, mode="drop")
+    assert (text, verdict.action) == ("", "blocked")
+    assert "Lisbon" not in verdict.detail
+
+
+def test_a_reply_that_is_nothing_but_the_private_text_is_blocked_even_in_trim_mode() -> None:
+    text, verdict = privacy_rule(PRIVATE_TEXT, [private()], mode="trim")
+    assert (text, verdict.action) == ("", "blocked")
+
+
+def test_a_secret_hit_blocks_outright_and_is_not_named() -> None:
+    secret = Hit(
+        entry_id="s", title="door code", text="the studio door code is four four nine one okay",
+        score=0.9, tier=Tier.SECRET,
+    )  # fmt: skip
+    reply = "Hey chat, the studio door code is four four nine one, okay? Next game."
+    text, verdict = privacy_rule(reply, [secret], mode="trim")
+    assert (text, verdict.action) == ("", "blocked")
+    assert "door code" not in verdict.detail and "secret entry" in verdict.detail
+
+
+def test_remove_private_runs_tidies_spacing() -> None:
+    reply = "Start , my sister Ana is moving to Lisbon in June, end."
+    runs = find_private_runs(reply, [private()])
+    assert remove_private_runs(reply, runs) == "Start, end."
+
+
+def test_runs_from_two_places_are_both_found() -> None:
+    reply = (
+        "my sister Ana is moving to Lisbon in June, and also "
+        "because she got the job at the aquarium."
+    )
+    runs = find_private_runs(reply, [private()])
+    assert [r.words for r in runs] == [9, 8]
+
+
+def test_secret_texts_never_in() -> None:
+    secrets = ["the studio door code is four four nine one"]
+    assert secret_texts_never_in(["nothing to see here"], secrets)
+    assert not secret_texts_never_in(["psst: The Studio door-code is FOUR four nine one"], secrets)
+
+
+_WORD = st.text(alphabet="abcdefghij", min_size=1, max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    before=st.lists(_WORD, max_size=10),
+    after=st.lists(_WORD, max_size=10),
+    start=st.integers(0, 8),
+    n=st.integers(3, 10),
+    upper=st.booleans(),
+    sep=st.sampled_from([" ", ", ", " - ", "... ", "  "]),
+)
+def test_any_dressed_up_run_of_n_private_words_is_caught(
+    *, before: list[str], after: list[str], start: int, n: int, upper: bool, sep: str
+) -> None:
+    source = PRIVATE_TEXT.split()
+    run = source[start : start + n]
+    if len(run) < n:
+        return
+    quoted = sep.join(w.upper() if upper else w for w in run)
+    reply = " ".join([*before, quoted, *after])
+    runs = find_private_runs(reply, [private()], n=n)
+    assert runs and max(r.words for r in runs) >= n
+    text, _ = privacy_rule(reply, [private()], n=n, mode="trim")
+    assert find_private_runs(text, [private()], n=n) == []
+
+
+def test_n_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="n must be"):
+        find_private_runs("x", [private()], n=0)
