@@ -1,0 +1,172 @@
+"""The MQTT bus against a real Mosquitto on loopback: order, JSON, control identity, reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from cohost.adapters.mqtt import MqttBus, control_text, parse_control, topic_policy
+
+
+class Broker:
+    """A Mosquitto process on a fixed loopback port that can be stopped and started again."""
+
+    def __init__(self, binary: str, folder: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self._conf = folder / "mosquitto.conf"
+        self._conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        )
+        self._binary = binary
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._proc = subprocess.Popen(
+            [self._binary, "-c", str(self._conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.02)
+        raise RuntimeError("mosquitto did not open its port")
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    binary = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("mosquitto is missing on CI (scripts/setup --dev installs it)")
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    server = Broker(binary, tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def _collect(
+    port: int, count: int, into: list[tuple[str, object]], ready: asyncio.Event
+) -> None:
+    async with aiomqtt.Client("127.0.0.1", port, identifier="watcher") as client:
+        await client.subscribe("cohost/#", qos=1)
+        ready.set()
+        async for message in client.messages:
+            assert isinstance(message.payload, bytes)
+            into.append((str(message.topic), json.loads(message.payload)))
+            if len(into) >= count or str(message.topic) == "cohost/turn/reply/last":
+                return
+
+
+def _bus(port: int, **kwargs: object) -> MqttBus:
+    return MqttBus(
+        host="127.0.0.1",
+        port=port,
+        backoff_base_s=0.05,
+        backoff_max_s=0.3,
+        timeout_s=2,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+async def test_events_arrive_in_order_as_json(broker: Broker) -> None:
+    got: list[tuple[str, object]] = []
+    ready = asyncio.Event()
+    async with asyncio.TaskGroup() as group, _bus(broker.port) as bus:
+        watcher = group.create_task(_collect(broker.port, 30, got, ready))
+        await asyncio.wait_for(ready.wait(), 5)
+        await asyncio.wait_for(bus.connected.wait(), 5)
+        for i in range(30):
+            bus.publish("caption" if i % 2 else "turn/reply", {"n": i, "text": f"héllo {i}"})
+        await asyncio.wait_for(watcher, 10)
+    assert [payload for _, payload in got] == [{"n": i, "text": f"héllo {i}"} for i in range(30)]
+    assert [topic for topic, _ in got][:2] == ["cohost/turn/reply", "cohost/caption"]
+    assert bus.dropped == 0 and bus.sent == 30
+
+
+async def _send_control(port: int, payload: str, identifier: str) -> None:
+    async with aiomqtt.Client("127.0.0.1", port, identifier=identifier) as client:
+        await client.publish("cohost/control", payload, qos=1)
+
+
+async def test_control_only_from_the_allowed_client(broker: Broker) -> None:
+    accepted: list[tuple[str, str]] = []
+    seen = asyncio.Event()
+
+    def on_control(text: str, client: str) -> None:
+        accepted.append((text, client))
+        seen.set()
+
+    async with _bus(broker.port, control_client="streamdeck", on_control=on_control) as bus:
+        await asyncio.wait_for(bus.connected.wait(), 5)
+        await asyncio.sleep(0.2)  # the subscription is made right after connecting
+        await _send_control(broker.port, '{"command": "pause", "client": "viewer"}', "x1")
+        await _send_control(broker.port, "!twin pause", "x2")
+        await _send_control(
+            broker.port, '{"command": "say", "args": "hi chat", "client": "streamdeck"}', "x3"
+        )
+        await asyncio.wait_for(seen.wait(), 5)
+    assert accepted == [("!twin say hi chat", "streamdeck")]
+    assert bus.control_refused == 2 and bus.control_accepted == 1
+
+
+async def test_broker_gone_drops_without_blocking_then_reconnects(broker: Broker) -> None:
+    async with _bus(broker.port, buffer=8) as bus:
+        await asyncio.wait_for(bus.connected.wait(), 5)
+        broker.stop()
+        await asyncio.wait_for(bus.disconnected.wait(), 10)
+        began = time.perf_counter()
+        for i in range(50):
+            bus.publish("caption", {"n": i})
+        print(f"50 publishes with the broker down: {1e6 * (time.perf_counter() - began):.0f} us")
+        assert bus.dropped == 42  # the newest 8 wait for the broker
+
+        broker.start()
+        await asyncio.wait_for(bus.connected.wait(), 10)
+        assert bus.connects == 2
+        got: list[tuple[str, object]] = []
+        ready = asyncio.Event()
+        watcher = asyncio.create_task(_collect(broker.port, 100, got, ready))
+        await asyncio.wait_for(ready.wait(), 5)
+        bus.publish("turn/reply/last", {"after": "reconnect"})
+        await asyncio.wait_for(watcher, 10)
+    # buffered captions may still be on their way when the watcher subscribes: they come first
+    assert got[-1] == ("cohost/turn/reply/last", {"after": "reconnect"})
+    earlier = [payload for _, payload in got[:-1]]
+    assert earlier == [{"n": n} for n in range(50 - len(earlier), 50)]
+    assert bus.sent == 9  # the newest 8 waited out the outage, then the new one
+
+
+def test_policy_and_control_parsing() -> None:
+    assert topic_policy("state/voice") == (1, True)
+    assert topic_policy("turn/reply") == (1, False)
+    assert topic_policy("caption") == (0, False)
+    assert parse_control(b"!twin pause") is None
+    assert parse_control(b'{"command": "pause"}') is None  # no sender: refused
+    message = parse_control(b'{"command": "!twin rate", "args": "3", "client": "a"}')
+    assert message is not None and control_text(message) == "!twin rate 3"
