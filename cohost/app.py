@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from cohost.config import Settings
+from cohost.errors import SettingsError
 from cohost.pipeline.fuse import ExtractiveRewriter
 from cohost.pipeline.guard import Guard
 from cohost.pipeline.simulate import MarkovSimulator, read_writings
@@ -25,6 +26,17 @@ class Models:
     description: str
     look_ahead_lines: int
     notes: tuple[str, ...] = ()
+    closers: tuple[Callable[[], Awaitable[None]], ...] = ()
+
+    async def aclose(self) -> None:
+        """Close the model servers' connections."""
+        for close in self.closers:
+            await close()
+
+
+def uses_server(kind: str, url: str) -> bool:
+    """`auto` means: a server when a URL is set, the embedded part otherwise."""
+    return kind == "openai" or (kind == "auto" and bool(url))
 
 
 def build_models(
@@ -36,6 +48,56 @@ def build_models(
     files; when neither has anything, it learns from `chat_lines` (everyone's) and says so.
     """
     notes: list[str] = []
+    closers: list[Callable[[], Awaitable[None]]] = []
+    twin = settings.twin
+    sim = settings.simulator
+    simulator: Simulator
+    if uses_server(sim.kind, sim.url):
+        if not sim.url:
+            raise SettingsError("COHOST_SIMULATOR__KIND=openai needs COHOST_SIMULATOR__URL")
+        from cohost.adapters.openai_models import OpenAISimulator  # noqa: PLC0415
+
+        server = OpenAISimulator.from_settings(
+            sim, twin_logins=[login for login in (twin.bot_login,) if login]
+        )
+        closers.append(server.aclose)
+        simulator = server
+        description = f"{sim.model} at {sim.url} ({sim.server_kind})"
+    else:
+        simulator, description = _markov(settings, streamer_lines, chat_lines, notes)
+    rew = settings.rewriter
+    rewriter: Rewriter
+    if uses_server(rew.kind, rew.url):
+        if not rew.url:
+            raise SettingsError("COHOST_REWRITER__KIND=openai needs COHOST_REWRITER__URL")
+        from cohost.adapters.openai_models import OpenAIRewriter  # noqa: PLC0415
+
+        fuser = OpenAIRewriter.from_settings(rew)
+        closers.append(fuser.aclose)
+        rewriter = fuser
+        description += f"; rewriter: {rew.model} at {rew.url} ({rew.where})"
+        look_ahead = sim.look_ahead_lines
+    else:
+        rewriter = ExtractiveRewriter()
+        description += "; rewriter: extractive (embedded)"
+        # The extractive rewriter chooses among the twin's simulated lines: let it see them all.
+        look_ahead = sim.max_lines
+    return Models(
+        simulator=simulator,
+        rewriter=rewriter,
+        description=description,
+        look_ahead_lines=look_ahead,
+        notes=tuple(notes),
+        closers=tuple(closers),
+    )
+
+
+def _markov(
+    settings: Settings,
+    streamer_lines: Sequence[str],
+    chat_lines: Sequence[str],
+    notes: list[str],
+) -> tuple[MarkovSimulator, str]:
     twin = settings.twin
     markov = MarkovSimulator.from_settings(settings.simulator)
     markov.train(streamer_lines)
@@ -55,15 +117,12 @@ def build_models(
             f"the streamer {twin.streamer or '(not set)'} said nothing here and no writings were "
             "given, so the embedded Markov chain learned from everyone's lines"
         )
-    return Models(
-        simulator=markov,
-        rewriter=ExtractiveRewriter(),
-        description=description + "; rewriter: extractive (embedded)",
-        # The embedded simulator is instant, and the extractive rewriter chooses among all the
-        # twin's simulated lines: let it see the whole simulation.
-        look_ahead_lines=settings.simulator.max_lines,
-        notes=tuple(notes),
-    )
+    if not markov.trained:
+        notes.append(
+            "the embedded twin has nothing to learn from: set COHOST_TWIN__WRITINGS or "
+            "COHOST_TWIN__CHAT_LOGS (with COHOST_TWIN__STREAMER), or a model server"
+        )
+    return markov, description
 
 
 def build_guard(settings: Settings) -> Guard:

@@ -101,16 +101,18 @@ class GuardSettings(BaseModel):
 class SimulatorSettings(BaseModel):
     """The twin model that simulates the conversation."""
 
-    kind: Literal["markov", "openai"] = Field(
-        "markov",
-        description="markov: embedded, offline, from the streamer's lines; "
-        "openai: the twin LoRA behind an OpenAI-compatible server (vLLM, llama.cpp, ...)",
+    kind: Literal["auto", "markov", "openai"] = Field(
+        "auto",
+        description="auto: openai when a url is set, else markov; markov: embedded, offline, "
+        "from the streamer's lines; openai: the twin LoRA behind an OpenAI-compatible server",
     )
     max_lines: int = Field(4, description="stop the simulation after this many lines")
     markov_order: int = Field(2, description="words of context for the Markov chain")
     markov_max_words: int = Field(30, ge=1, description="longest line the Markov chain says")
     seed: int = Field(7, description="random seed, so replays are repeatable")
-    url: str = Field("http://127.0.0.1:8000/v1", description="the server's OpenAI base URL")
+    url: str = Field(
+        "", description="the server's OpenAI base URL, e.g. http://127.0.0.1:8000/v1 (vLLM)"
+    )
     model: str = Field("twin", description="the served name of the twin LoRA")
     api_key: SecretStr | None = Field(None, description="bearer token, if the server wants one")
     server_kind: Literal["vllm", "llamacpp", "ollama", "tgwebui"] = Field(
@@ -135,12 +137,14 @@ class SimulatorSettings(BaseModel):
 class RewriterSettings(BaseModel):
     """The model that fuses simulation and journal facts into a reply."""
 
-    kind: Literal["extractive", "openai"] = Field(
-        "extractive",
-        description="extractive: picks the simulated twin line that fits best; "
-        "openai: an instruction model over OpenAI-compatible chat completions",
+    kind: Literal["auto", "extractive", "openai"] = Field(
+        "auto",
+        description="auto: openai when a url is set, else extractive; extractive: picks the "
+        "simulated twin line that fits best; openai: an instruction model over chat completions",
     )
-    url: str = Field("http://127.0.0.1:8000/v1", description="the server's OpenAI base URL")
+    url: str = Field(
+        "", description="the server's OpenAI base URL (https://api.openai.com/v1 for OpenAI)"
+    )
     model: str = Field(
         "HuggingFaceH4/zephyr-7b-beta", description="the instruction model's served name"
     )
@@ -396,6 +400,42 @@ class DatasetSettings(BaseModel):
     )
 
 
+class TwitchSettings(BaseModel):
+    """The Twitch connection: chat over EventSub, replies over Helix, tokens from `cohost auth`."""
+
+    channel: str = Field("", description="the channel's login (the broadcaster's account)")
+    broadcaster_id: str = Field("", description="the broadcaster's user id (cohost auth prints it)")
+    bot_login: str = Field("", description="the bot account's login")
+    bot_id: str = Field("", description="the bot account's user id (cohost auth prints it)")
+    client_id: str = Field("", description="the application's client id from dev.twitch.tv")
+    client_secret: SecretStr | None = Field(
+        None,
+        description="confidential apps only; with it, replies go out with an app token (the "
+        "chat-bot badge, needs channel:bot from the broadcaster); without it, the bot's own token",
+    )
+    bot_scopes: list[str] = Field(
+        default_factory=lambda: ["user:read:chat", "user:write:chat", "user:bot"],
+        description="scopes the bot account grants",
+    )
+    broadcaster_scopes: list[str] = Field(
+        default_factory=lambda: ["channel:bot"], description="scopes the broadcaster grants"
+    )
+    queue_size: int = Field(
+        256, ge=1, description="chat messages waiting for the picker; when full the oldest go"
+    )
+    request_timeout_s: float = Field(10.0, gt=0, description="limit of one call to Twitch")
+    reconnect_min_s: float = Field(1.0, gt=0, description="first wait before resubscribing")
+    reconnect_max_s: float = Field(60.0, gt=0, description="longest wait before resubscribing")
+    watch_interval_s: float = Field(
+        5.0, gt=0, description="how often the chat subscription is checked to be alive"
+    )
+    api_base: str = Field("https://api.twitch.tv/helix/", description="Helix base URL (tests)")
+    id_base: str = Field("https://id.twitch.tv/", description="OAuth base URL (tests)")
+    eventsub_url: str = Field(
+        "wss://eventsub.wss.twitch.tv/ws", description="EventSub websocket URL (tests)"
+    )
+
+
 class Settings(BaseSettings):
     """Everything cohost can be told; see .env.example."""
 
@@ -425,6 +465,7 @@ class Settings(BaseSettings):
     sink: ChatSinkSettings = Field(default_factory=ChatSinkSettings)
     speech: SpeechSettings = Field(default_factory=SpeechSettings)
     bus: BusSettings = Field(default_factory=BusSettings)
+    twitch: TwitchSettings = Field(default_factory=TwitchSettings)
     dataset: DatasetSettings = Field(default_factory=DatasetSettings)
 
     @classmethod

@@ -18,7 +18,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
-from cohost.app import build_guard, build_models
+from cohost.app import Models, build_guard, build_models
 from cohost.bus import LocalBus
 from cohost.clock import RealClock
 from cohost.config import Settings
@@ -88,6 +88,13 @@ class Daemon:
         models = build_models(settings, streamer_lines=_log_lines(settings))
         for note in models.notes:
             log.warning("%s", note)
+        try:
+            await self._run(models, until_source_ends)
+        finally:
+            await models.aclose()
+
+    async def _run(self, models: Models, until_source_ends: bool) -> None:
+        settings = self.settings
         async with asyncio.TaskGroup() as group:
             self.conductor = Conductor(
                 picker=Picker(settings.picker, settings.twin),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from cohost.app import build_guard, build_models
+from cohost.app import Models, build_guard, build_models
 from cohost.bus import LocalBus
 from cohost.chatlog import ChatLog, open_log
 from cohost.clock import VirtualClock
@@ -123,6 +123,36 @@ async def replay(
     models = build_models(
         settings, streamer_lines=voices.streamer_lines, chat_lines=voices.chat_lines
     )
+    try:
+        return await _replay(
+            path,
+            out_dir,
+            settings,
+            models,
+            speed=speed,
+            log_format=log_format,
+            strict=strict,
+            progress=progress,
+            on_decision=on_decision,
+            on_trace=on_trace,
+        )
+    finally:
+        await models.aclose()
+
+
+async def _replay(
+    path: Path,
+    out_dir: Path,
+    settings: Settings,
+    models: Models,
+    *,
+    speed: float,
+    log_format: str | None,
+    strict: bool,
+    progress: bool | None,
+    on_decision: Callable[[Decision], None] | None,
+    on_trace: Callable[[TurnTrace], None] | None,
+) -> ReplayResult:
     log = open_log(path, format=log_format, strict=strict)
     out_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, before any turn)
     report = ReplayReport(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Generic, Literal, Protocol, Self, TypeVar
@@ -227,7 +227,7 @@ class OpenAISimulator(_Adapter):
             return {"ignore_eos": True}, openai.omit
         return None, {str(self._eos): -100}
 
-    async def stream(self, request: SimRequest) -> AsyncIterator[SimLine]:
+    async def stream(self, request: SimRequest) -> AsyncGenerator[SimLine, None]:
         """Simulated lines as each one completes, until enough lines, tokens or time."""
         prompt = self.prompt(request)
         extra_body, logit_bias = self._eos_ban()
@@ -335,7 +335,7 @@ class OpenAIRewriter(_Adapter):
         )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
-    async def stream(self, request: FusionRequest) -> AsyncIterator[str]:
+    async def stream(self, request: FusionRequest) -> AsyncGenerator[str, None]:
         """The reply in pieces as they arrive, until the model, a token or a time cap ends it."""
         messages = self.messages(request)
 
