@@ -251,7 +251,13 @@ class Indexer:
         await self._queue.join()
 
     async def run(self) -> None:
-        """Sync the index with the files, then index what is submitted, until cancelled."""
+        """Warm the model, sync the index with the files, then index what is submitted."""
+        try:
+            # Loading a model takes seconds: better here than in the first turn's recall.
+            await asyncio.to_thread(self._index.embedder.embed, ["warm-up"])
+        except Exception:
+            self.failures += 1
+            log.exception("could not load the embedding model")
         await self._sync()
         while True:
             try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -160,6 +160,17 @@ def privacy_rule(
     if len(words(trimmed)) < min_words:
         return "", GuardVerdict(rule=RULE, action="blocked", detail=f"{detail}; too little left")
     return trimmed, GuardVerdict(rule=RULE, action="changed", detail=f"{detail}; cut out")
+
+
+def privacy_rule_for(
+    *, n: int = 8, mode: Mode = "trim"
+) -> Callable[[str, Sequence[Hit]], tuple[str, GuardVerdict]]:
+    """The rule as the guard's rule list takes it: `(text, hits) -> (text, verdict)`."""
+
+    def privacy(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
+        return privacy_rule(text, hits, n=n, mode=mode)
+
+    return privacy
 
 
 def secret_texts_never_in(texts: Iterable[str], secrets: Iterable[str], *, n: int = 8) -> bool:

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from cohost.adapters.embedder import SentenceEmbedder, bundled_model_path, make_embedder
+from cohost.adapters.embedder import (
+    SentenceEmbedder,
+    bundled_model_path,
+    dimension_hint,
+    make_embedder,
+)
 from cohost.adapters.qdrant_edge import EdgeVectorStore
 from cohost.config import JournalSettings
 from cohost.events import Tier
@@ -33,6 +38,13 @@ def cosine(a: list[float], b: list[float]) -> float:
 
 def test_the_bundled_model_is_there_and_offline() -> None:
     assert (bundled_model_path() / "config.json").is_file()
+
+
+def test_the_dimension_is_read_from_the_model_folder(tmp_path: Path) -> None:
+    assert dimension_hint(bundled_model_path()) == 384
+    (tmp_path / "modules.json").write_text('[{"path": "", "type": "my.models.Custom"}]')
+    assert dimension_hint(tmp_path) is None
+    assert dimension_hint(tmp_path / "absent") is None
 
 
 def test_vectors_are_384_dims_and_unit_length(minilm: SentenceEmbedder) -> None:

@@ -6,10 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cohost.config import GuardSettings
 from cohost.events import Hit, Tier
+from cohost.pipeline.guard import Guard, default_rules
 from cohost.pipeline.privacy import (
     find_private_runs,
     privacy_rule,
+    privacy_rule_for,
     remove_private_runs,
     secret_texts_never_in,
     words,
@@ -139,3 +142,14 @@ def test_any_dressed_up_run_of_n_private_words_is_caught(
 def test_n_must_be_positive() -> None:
     with pytest.raises(ValueError, match="n must be"):
         find_private_runs("x", [private()], n=0)
+
+
+def test_the_rule_plugs_into_the_guard() -> None:
+    guard = Guard(
+        GuardSettings(), rules=[*default_rules(GuardSettings()), privacy_rule_for(n=8, mode="drop")]
+    )
+    leaked = guard.check("Guess what: my sister Ana is moving to Lisbon in June!", [private()])
+    assert leaked.blocked and leaked.text == ""
+    assert leaked.verdicts[-1].rule == "privacy" and "Lisbon" not in leaked.verdicts[-1].detail
+    fine = guard.check("Family stuff is private, chat.", [private()])
+    assert not fine.blocked and fine.text == "Family stuff is private, chat."
