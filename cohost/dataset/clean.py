@@ -1,0 +1,300 @@
+"""Cleaning rules for training lines: what is dropped or scrubbed, and how often each rule acted.
+
+Every rule can be switched off and every action is counted in a `Tally`. Per-line rules are
+sans-I/O (`LineRules.check`); moderation needs look-ahead, so `ModerationBuffer` holds lines
+for a bounded time (and count) until no later deletion, timeout or ban can still target them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, deque
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from cohost.events import ChatMessage, Moderation
+
+RULES: tuple[str, ...] = (
+    "bots",  # lines from known bots
+    "commands",  # !commands
+    "moderated",  # lines later deleted (CLEARMSG) or whose sender was timed out or banned
+    "context",  # lines that lack context: attachments, bare links, "look at this"
+    "short",  # very short lines
+    "duplicates",  # a line repeated shortly after itself; an example written twice
+    "personal",  # e-mail addresses, phone numbers, street addresses -> placeholders
+)
+RULE_HELP: dict[str, str] = {
+    "bots": "lines from known bots",
+    "commands": "chat commands (!command)",
+    "moderated": "lines later deleted, or whose sender was timed out or banned",
+    "context": "lines that lack context (attachments, bare links, 'look at this')",
+    "short": "very short lines",
+    "duplicates": "a line repeated soon after itself, and repeated examples",
+    "personal": "e-mail addresses, phone numbers and street addresses (scrubbed, not dropped)",
+}
+
+_ATTACHMENT = re.compile(
+    r"[\[(<{]\s*(?:image|img|photo|picture|pic|attachment|attached|file|video|gif|sticker|"
+    r"screenshot|media(?: omitted)?|audio|voice (?:message|note))s?\s*[\])>}]"
+    r"|\b[\w-]+\.(?:png|jpe?g|gif|webp|bmp|mp4|mov|webm)\b"
+    r"|\b(?:image|video|media|file) omitted\b",
+    re.IGNORECASE,
+)
+_URL = re.compile(
+    r"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|gg|tv|io|be|ly)/\S*"
+)
+# Words that point at something the text does not hold: a clip, a picture, the stream itself.
+DEFAULT_CONTEXT_PATTERNS: tuple[str, ...] = (
+    r"\b(?:look|looking|lookin) at (?:this|that|these|those)\b",
+    r"\bcheck (?:this|that|these|it) out\b",
+    r"\b(?:watch|see) this\b",
+    r"\b(?:this|that) (?:clip|pic|picture|image|photo|video|vid|screenshot|meme|gif|link)\b",
+    r"\b(?:see|look|read) (?:above|below)\b",
+    r"\b(?:the )?(?:link|pic|clip|image) (?:above|below)\b",
+    r"^\s*\^+\s*(?:this)?\s*$",
+)
+
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+_PHONE = re.compile(
+    r"(?<![\w.+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{2,4})(?:[\s.-]?\d{2,4}){2,4}(?![\w.])"
+)
+_STREET = re.compile(
+    r"\b\d{1,5}[A-Za-z]?\s+(?:[A-Za-z][A-Za-z'-]*\.?\s+){1,3}"
+    r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|terrace|"
+    r"strasse|straße|close|crescent)\b\.?",
+    re.IGNORECASE,
+)
+PLACEHOLDERS: dict[str, str] = {"email": "<email>", "phone": "<phone>", "address": "<address>"}
+_SPACE = re.compile(r"\s+")
+_DIGIT = re.compile(r"\d")
+
+
+def _phone(match: re.Match[str]) -> str:
+    text = match.group(0)
+    digits = sum(c.isdigit() for c in text)
+    # A long bare number (a bit count, a year range) is not a phone number: it needs 9-15
+    # digits and either a leading + or separators between its groups.
+    if not 9 <= digits <= 15 or not (text.startswith("+") or re.search(r"[\s.()-]", text)):
+        return text
+    return PLACEHOLDERS["phone"]
+
+
+def scrub_personal(text: str) -> tuple[str, Counter[str]]:
+    """The text with e-mail addresses, phone numbers and street addresses as placeholders."""
+    found: Counter[str] = Counter()
+    if "@" in text:
+        text, n = _EMAIL.subn(PLACEHOLDERS["email"], text)
+        found["email"] += n
+    if _DIGIT.search(text):  # phone numbers and street numbers both need one
+        phones = text.count(PLACEHOLDERS["phone"])
+        text = _PHONE.sub(_phone, text)
+        found["phone"] += text.count(PLACEHOLDERS["phone"]) - phones
+        text, n = _STREET.subn(PLACEHOLDERS["address"], text)
+        found["address"] += n
+    return text, +found
+
+
+def is_bare_link(text: str) -> bool:
+    """A line that is nothing but links."""
+    if "." not in text:
+        return False
+    rest = _URL.sub(" ", text)
+    return rest != text and not rest.strip(" \t<>()[]\"'.,!?:;-")
+
+
+def normalise(text: str) -> str:
+    """Text as compared for duplicates: case and spacing folded."""
+    return _SPACE.sub(" ", text).strip().casefold()
+
+
+@dataclass(slots=True, kw_only=True)
+class Tally:
+    """What the rules did: lines removed and lines changed per rule, and more per-kind detail."""
+
+    removed: Counter[str] = field(default_factory=Counter)
+    changed: Counter[str] = field(default_factory=Counter)
+    detail: Counter[str] = field(default_factory=Counter)  # e.g. personal.email, context.link
+
+    def merge(self, other: Tally) -> None:
+        """Add another tally's counts to this one."""
+        self.removed.update(other.removed)
+        self.changed.update(other.changed)
+        self.detail.update(other.detail)
+
+
+class LineRules:
+    """The per-line rules (all but moderation); `check` says what happens to one line."""
+
+    def __init__(
+        self,
+        *,
+        enabled: Collection[str] = RULES,
+        bots: Iterable[str] = (),
+        min_chars: int = 2,
+        context_patterns: Iterable[str] = DEFAULT_CONTEXT_PATTERNS,
+        duplicate_lookback: int = 200,
+    ) -> None:
+        unknown = set(enabled) - set(RULES)
+        if unknown:
+            raise ValueError(f"unknown rule(s) {sorted(unknown)}; known: {', '.join(RULES)}")
+        self.enabled = frozenset(enabled)
+        self.bots = frozenset(b.strip().casefold() for b in bots if b.strip())
+        self.min_chars = min_chars
+        patterns = list(context_patterns)
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"bad context pattern {pattern!r}: {exc}") from None
+        # One alternation is one scan of the line instead of one per pattern.
+        self.context = (
+            re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE | re.MULTILINE)
+            if patterns
+            else None
+        )
+        self._recent: deque[str] = deque(maxlen=duplicate_lookback)
+        self._recent_counts: Counter[str] = Counter()
+        self.tally = Tally()
+
+    def reset(self) -> None:
+        """Forget the recent lines (a new log or writing starts)."""
+        self._recent.clear()
+        self._recent_counts.clear()
+
+    def check(self, login: str, text: str) -> str | None:
+        """The line's text as it goes on (maybe scrubbed), or None when a rule removes it."""
+        on = self.enabled
+        stripped = text.strip()
+        if "bots" in on and login.casefold() in self.bots:
+            return self._drop("bots")
+        if "commands" in on and stripped.startswith("!"):
+            return self._drop("commands")
+        if "context" in on:
+            reason = self._lacks_context(stripped)
+            if reason:
+                self.tally.detail[f"context.{reason}"] += 1
+                return self._drop("context")
+        if "short" in on and len(stripped) < self.min_chars:
+            return self._drop("short")
+        if "duplicates" in on and self._seen(normalise(stripped)):
+            return self._drop("duplicates")
+        if "personal" in on:
+            scrubbed, found = scrub_personal(text)
+            if found:
+                self.tally.changed["personal"] += 1
+                for kind, n in found.items():
+                    self.tally.detail[f"personal.{kind}"] += n
+                return scrubbed
+        return text
+
+    def _drop(self, rule: str) -> str | None:
+        self.tally.removed[rule] += 1
+        return None
+
+    def _lacks_context(self, text: str) -> str:
+        if _ATTACHMENT.search(text):
+            return "attachment"
+        if is_bare_link(text):
+            return "link"
+        if self.context is not None and self.context.search(text):
+            return "reference"
+        return ""
+
+    def _seen(self, key: str) -> bool:
+        if not key:
+            return False
+        if self._recent_counts[key]:
+            return True
+        if len(self._recent) == self._recent.maxlen:
+            old = self._recent[0]
+            self._recent_counts[old] -= 1
+            if not self._recent_counts[old]:
+                del self._recent_counts[old]
+        self._recent.append(key)
+        self._recent_counts[key] += 1
+        return False
+
+
+@dataclass(slots=True)
+class _Held:
+    message: ChatMessage
+    removed: bool = False
+
+
+class ModerationBuffer:
+    """Holds lines until no later moderation can target them; deleted and banned lines go.
+
+    A line is released once a later event is `hold_s` newer than it, or when more than
+    `max_lines` wait (memory stays bounded on any log). With `enabled` false nothing waits.
+    """
+
+    def __init__(self, *, hold_s: float, max_lines: int, enabled: bool = True) -> None:
+        self.hold_s = hold_s
+        self.max_lines = max_lines
+        self.enabled = enabled
+        self.removed = 0
+        self.detail: Counter[str] = Counter()
+        self._held: deque[_Held] = deque()
+        self._by_id: dict[str, _Held] = {}
+
+    def add(self, message: ChatMessage) -> Iterator[ChatMessage]:
+        """Hold one line; yields the lines that are now safe, oldest first."""
+        if not self.enabled:
+            yield message
+            return
+        held = _Held(message)
+        self._held.append(held)
+        if message.id:
+            self._by_id[message.id] = held
+        yield from self._release(message.ts)
+
+    def moderate(self, event: Moderation) -> Iterator[ChatMessage]:
+        """Apply one moderation event to the held lines; yields the lines now safe."""
+        if self.enabled:
+            if event.kind == "delete":
+                self._delete(event)
+            elif event.kind in ("timeout", "ban") and event.target_login:
+                login = event.target_login.casefold()
+                for held in self._held:
+                    if not held.removed and held.message.login.casefold() == login:
+                        self._remove(held, event.kind)
+        yield from self._release(event.ts)
+
+    def flush(self) -> Iterator[ChatMessage]:
+        """Every line still held (the log ended)."""
+        while self._held:
+            yield from self._pop()
+
+    def _delete(self, event: Moderation) -> None:
+        target = self._by_id.get(event.target_message_id or "")
+        if target is None and event.text:  # no ids in this log: match sender and text
+            login = (event.target_login or "").casefold()
+            target = next(
+                (
+                    h
+                    for h in reversed(self._held)
+                    if h.message.text == event.text
+                    and (not login or h.message.login.casefold() == login)
+                ),
+                None,
+            )
+        if target is not None and not target.removed:
+            self._remove(target, "delete")
+
+    def _remove(self, held: _Held, kind: str) -> None:
+        held.removed = True
+        self.removed += 1
+        self.detail[f"moderated.{kind}"] += 1
+
+    def _release(self, now: float) -> Iterator[ChatMessage]:
+        while self._held and (
+            len(self._held) > self.max_lines or self._held[0].message.ts < now - self.hold_s
+        ):
+            yield from self._pop()
+
+    def _pop(self) -> Iterator[ChatMessage]:
+        held = self._held.popleft()
+        if held.message.id and self._by_id.get(held.message.id) is held:
+            del self._by_id[held.message.id]
+        if not held.removed:
+            yield held.message

@@ -1,0 +1,104 @@
+"""Opening prompts from instruction conversations (UltraChat-style) as windows for the twin.
+
+Each conversation's first user turn becomes one chat line from a viewer, rendered with
+`render_prompt` so the twin's turn is left open; a simulator may continue it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cohost.errors import InputError
+from cohost.events import ChatMessage, SimLine
+from cohost.pipeline.render import DEFAULT_FORMAT, ChatFormat, clean_name, clean_text, render_prompt
+from cohost.ports import SimRequest, Simulator
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Opening:
+    """The first user turn of one conversation, as a viewer's chat line."""
+
+    message: ChatMessage
+    source_line: int
+
+
+def first_user_turn(record: Any) -> str:
+    """The first user message of `{"messages": [{"role", "content"}...]}` or `{"prompt": ...}`."""
+    if not isinstance(record, dict):
+        return ""
+    messages = record.get("messages")
+    if isinstance(messages, list):
+        for turn in messages:
+            if isinstance(turn, dict) and turn.get("role") == "user":
+                content = turn.get("content")
+                return content if isinstance(content, str) else ""
+    prompt = record.get("prompt")
+    return prompt if isinstance(prompt, str) else ""
+
+
+def read_openings(
+    path: Path, *, viewer: str = "viewer", max_chars: int = 500
+) -> Iterator[Opening | int]:
+    """A JSONL file's openings, streamed; a skipped line (no user turn, too long) gives its number.
+
+    Twitch allows 500 characters per message: a longer opening is not chat and is skipped.
+    """
+    login = clean_name(viewer).lower()
+    try:
+        file = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    with file:
+        for number, raw in enumerate(file, 1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"not JSON: {exc.msg}", path=path, line=number) from None
+            text = clean_text(first_user_turn(record))
+            if not text or len(text) > max_chars:
+                yield number
+                continue
+            yield Opening(
+                message=ChatMessage(
+                    id=f"seed-{number}",
+                    channel="",
+                    login=login,
+                    display_name=viewer,
+                    text=text,
+                    ts=float(number),
+                ),
+                source_line=number,
+            )
+
+
+def seed_prompt(opening: Opening, twin: str, *, fmt: ChatFormat = DEFAULT_FORMAT) -> str:
+    """The opening as the simulator's prompt: one viewer line, then the twin's open turn."""
+    return render_prompt([opening.message], twin, fmt=fmt)
+
+
+def continuation(lines: Sequence[SimLine], twin: str, *, fmt: ChatFormat = DEFAULT_FORMAT) -> str:
+    """Simulated lines as the text after the prompt: the twin's first line's rest, then lines."""
+    if not lines or not lines[0].is_twin:
+        return ""
+    name = clean_name(twin)
+    first = fmt.line(name, clean_text(lines[0].text))[len(fmt.opening(name)) :]
+    rest = [fmt.line(clean_name(line.speaker), clean_text(line.text)) for line in lines[1:]]
+    return "\n".join([first, *rest]) + "\n"
+
+
+async def continue_opening(
+    simulator: Simulator, opening: Opening, twin: str, *, max_lines: int
+) -> list[SimLine]:
+    """The simulator's continuation of one opening."""
+    request = SimRequest(window=[opening.message], twin=twin, max_lines=max_lines)
+    stream = simulator.stream(request)
+    try:
+        return [line async for line in stream]
+    finally:
+        await stream.aclose()

@@ -1,0 +1,169 @@
+"""`cohost dataset …` end to end through the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cohost.cli import main
+
+
+def test_build_writes_examples_and_a_report(
+    rule_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out" / "train.jsonl"
+    rc = main(
+        [
+            "dataset",
+            "build",
+            str(rule_log),
+            "--twin",
+            "moss",
+            "--name",
+            "Moss",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert rc == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 2
+    assert all(set(r) == {"text"} and r["text"].splitlines()[-1].startswith("Moss: ") for r in rows)
+    report = json.loads((tmp_path / "out" / "train.jsonl.report.json").read_text())
+    assert report["rules"]["moderated"] == {"removed": 3, "changed": 0}
+    assert report["rules"]["personal"] == {"removed": 0, "changed": 2}
+    printed = capsys.readouterr().out
+    assert "moderated" in printed and "2 example(s)" in printed
+
+
+def test_build_rules_can_be_chosen(rule_log: Path, tmp_path: Path) -> None:
+    out = tmp_path / "t.jsonl"
+    rc = main(
+        [
+            "dataset",
+            "build",
+            str(rule_log),
+            "--twin",
+            "moss",
+            "--out",
+            str(out),
+            "--rules",
+            "bots,short,context",
+            "--no-context",
+        ]
+    )
+    assert rc == 0
+    report = json.loads((tmp_path / "t.jsonl.report.json").read_text())
+    assert report["rules_on"] == ["bots", "short"]
+    assert report["rules"]["bots"]["removed"] == 1
+    assert report["rules"]["context"]["removed"] == 0
+    assert report["rules"]["moderated"]["removed"] == 0
+
+
+def test_bad_input_is_a_clear_error(
+    rule_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], shared_data: Path
+) -> None:
+    out = str(tmp_path / "x.jsonl")
+    assert (
+        main(
+            ["dataset", "build", str(rule_log), "--twin", "moss", "--out", out, "--rules", "bogus"]
+        )
+        != 0
+    )
+    assert "unknown rule(s) ['bogus']" in capsys.readouterr().err
+    corpus = str(shared_data / "cornell")
+    assert (
+        main(
+            [
+                "dataset",
+                "cornell",
+                "--corpus",
+                corpus,
+                "--film",
+                "hackers",
+                "--character",
+                "dade",
+                "--out",
+                out,
+            ]
+        )
+        != 0
+    )
+    assert "its lines are not in" in capsys.readouterr().err
+
+
+def test_cornell_dpo_and_seed_commands(tmp_path: Path, shared_data: Path) -> None:
+    corpus = str(shared_data / "cornell")
+    out = tmp_path / "c.jsonl"
+    assert (
+        main(
+            [
+                "dataset",
+                "cornell",
+                "--corpus",
+                corpus,
+                "--film",
+                "10 things i hate about you",
+                "--character",
+                "Bianca",
+                "--twin",
+                "Moss",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert all(json.loads(r)["text"].endswith("\n") for r in out.read_text().splitlines())
+
+    feedback = tmp_path / "feedback.jsonl"
+    record = {
+        "verdict": "good",
+        "reply": "yes",
+        "message": {"login": "a", "text": "q?"},
+        "window": [],
+        "alternatives": ["no"],
+    }
+    feedback.write_text(json.dumps(record) + "\n")
+    pairs = tmp_path / "dpo.jsonl"
+    assert (
+        main(["dataset", "dpo", "--feedback", str(feedback), "--twin", "Moss", "--out", str(pairs)])
+        == 0
+    )
+    assert json.loads(pairs.read_text()) == {
+        "prompt": "Twitch chat. Moss is the streamer's co-host.\n\na: q?\nMoss:",
+        "chosen": " yes\n",
+        "rejected": " no\n",
+    }
+
+    convs = tmp_path / "convs.jsonl"
+    convs.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "do you paint your kits"}]}) + "\n"
+    )
+    writing = tmp_path / "me.md"
+    writing.write_text("I paint my kits with an airbrush.\n\nThe kits take weeks to paint.\n")
+    seeds = tmp_path / "seed.jsonl"
+    assert (
+        main(
+            [
+                "dataset",
+                "seed",
+                str(convs),
+                "--twin",
+                "Moss",
+                "--out",
+                str(seeds),
+                "--continue",
+                "--writings",
+                str(writing),
+            ]
+        )
+        == 0
+    )
+    row = json.loads(seeds.read_text())
+    assert row["prompt"].endswith("viewer: do you paint your kits\nMoss:")
+    assert row["completion"].startswith(" ")
+    assert "kits" in row["completion"]
