@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from cohost.chatlog import open_log
 from cohost.config import Settings
 from cohost.dataset.build import BuildOptions, DatasetBuilder
 from cohost.dataset.clean import RULES
-from cohost.events import ChatMessage
+from cohost.events import ChatEvent, ChatMessage
 from cohost.pipeline.render import render_example
 from tests.dataset.conftest import RULE_COUNTS, T0, clearmsg, privmsg, timeout
 
@@ -150,3 +151,17 @@ def test_writings_become_runs_of_the_twins_lines(tmp_path: Path) -> None:
         render_example([_msg(3, "moss", "Paint comes next.")], "Moss"),
     ]
     assert builder.report.tally.removed["context"] == 1
+
+
+def test_a_log_is_streamed_not_loaded(tmp_path: Path) -> None:
+    def endless() -> Iterator[ChatEvent]:
+        i = 0
+        while True:
+            i += 1
+            yield _msg(i, "moss" if i % 10 == 0 else f"viewer{i % 7}", f"line {i}")
+
+    builder = DatasetBuilder(BuildOptions.from_settings(Settings(), logins=["moss"], name="Moss"))
+    examples = builder.from_log(endless())
+    first = next(examples)  # an endless log still gives examples, once they are past the hold
+    assert first.endswith("Moss: line 10\n")
+    assert builder.report.messages <= 10 + Settings().dataset.moderation_hold_s + 1
