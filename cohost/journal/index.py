@@ -295,7 +295,10 @@ class IndexedJournal:
         """The k best chunks by cosine similarity, best first (no threshold, no recency)."""
         if not query.strip() or k <= 0:
             return []
-        vector = (await asyncio.to_thread(self._embedder.embed, [query]))[0]
-        hits = await asyncio.to_thread(self._vectors.search, vector, k=k)
+        # One trip to a worker thread for both steps: each hop costs on a busy machine.
+        hits = await asyncio.to_thread(self._embed_and_search, query, k)
         # The store's filter excludes secret chunks already; this is the second lock.
         return [hit for hit in hits if hit.tier is not Tier.SECRET]
+
+    def _embed_and_search(self, query: str, k: int) -> list[Hit]:
+        return self._vectors.search(self._embedder.embed([query])[0], k=k)
