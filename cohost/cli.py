@@ -136,7 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     _log_options(inspect)
     inspect.set_defaults(handler=_inspect)
 
-    for module in ("cohost.journal.cli", "cohost.speech_cli", "cohost.dataset.cli"):
+    for module in (
+        "cohost.journal.cli",
+        "cohost.speech_cli",
+        "cohost.dataset.cli",
+        "cohost.auth_cli",
+    ):
         # Optional command groups register themselves when their module is there.
         try:
             register = importlib.import_module(module).register

@@ -1,0 +1,393 @@
+"""Twitch chat through twitchio 3: EventSub `channel.chat.message` in, Helix send-chat-message out.
+
+The only module that imports twitchio. What it decides:
+- Chat in goes on a bounded queue; when the picker falls behind, the oldest message is dropped
+  and counted (keep the newest N; chat moves on).
+- The bot's own messages and the known bots are never queued.
+- twitchio reconnects a dropped EventSub websocket itself (jittered exponential backoff, at most
+  90 s) and resubscribes on the new session; `session_reconnect` migrations too. A watchdog
+  here covers what it leaves undone: when no chat subscription is alive for two checks in a
+  row (a resubscribe that failed), it subscribes again with its own jittered backoff.
+- A revoked or refused token is Permanent: `events()` raises it (the daemon exits with the
+  message; systemd decides), and so does `send_raw`. Anything else is Transient.
+- Replies go out with the app token when a client secret is set (Twitch shows the chat-bot
+  badge; the broadcaster must have granted channel:bot), otherwise with the bot's own token.
+- Tokens refreshed by twitchio are written back to the token store at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import warnings
+from collections.abc import AsyncGenerator, Collection
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+
+with warnings.catch_warnings():
+    # twitchio 3.3's web adapter (unused here) subclasses aiohttp's Application; aiohttp warns.
+    warnings.filterwarnings("ignore", "Inheritance class AiohttpAdapter", DeprecationWarning)
+    import twitchio
+    from twitchio.eventsub import ChatMessageSubscription
+    from twitchio.eventsub import websockets as eventsub_websockets
+    from twitchio.http import Route
+
+from cohost.auth import AuthError, StoredToken, TokenStore
+from cohost.chatsink import SendResult
+from cohost.config import TwitchSettings
+from cohost.errors import Permanent, Transient
+from cohost.events import ChatMessage, Role
+
+log = logging.getLogger(__name__)
+
+# Revocations that waiting cannot heal.
+_FATAL_REVOCATIONS = frozenset(
+    {"authorization_revoked", "user_removed", "version_removed", "moderator_removed"}
+)
+
+
+class TwitchUnavailable(Transient):
+    """Twitch could not be reached, failed, or refused one request."""
+
+
+def roles_of(message: twitchio.ChatMessage) -> frozenset[Role]:
+    """The chatter's roles from twitchio's badge booleans."""
+    chatter = message.chatter
+    roles: set[Role] = set()
+    if chatter.broadcaster:
+        roles.add(Role.BROADCASTER)
+    if chatter.moderator:
+        roles.add(Role.MODERATOR)
+    if chatter.vip:
+        roles.add(Role.VIP)
+    if chatter.subscriber or chatter.founder:
+        roles.add(Role.SUBSCRIBER)
+    return frozenset(roles)
+
+
+def is_emote_only(message: twitchio.ChatMessage) -> bool:
+    """Whether the message is nothing but emotes (from its fragments)."""
+    saw_emote = False
+    for fragment in message.fragments:
+        if fragment.type == "emote":
+            saw_emote = True
+        elif fragment.type != "text" or fragment.text.strip():
+            return False
+    return saw_emote
+
+
+def to_chat_message(message: twitchio.ChatMessage, *, ts: float) -> ChatMessage:
+    """The cohost event for one twitchio chat message (received at `ts`)."""
+    chatter = message.chatter
+    login = (chatter.name or "").lower()
+    reply = message.reply
+    parent_login = (reply.parent_user.name or "").lower() if reply is not None else ""
+    return ChatMessage(
+        id=message.id,
+        channel=(message.broadcaster.name or "").lower(),
+        login=login,
+        display_name=chatter.display_name or login,
+        text=message.text,
+        ts=ts,
+        user_id=chatter.id,
+        roles=roles_of(message),
+        badges=tuple((b.set_id, b.id) for b in message.badges),
+        # EventSub has no first-msg tag; a "user_intro" is a first-time chatter saying hello.
+        first_msg=message.type == "user_intro",
+        bits=message.cheer.bits if message.cheer is not None else 0,
+        emote_only=is_emote_only(message),
+        reply_parent_id=reply.parent_message_id if reply is not None else None,
+        reply_parent_login=parent_login or None,
+    )
+
+
+def backoff_delays(minimum: float, maximum: float) -> AsyncGenerator[float, None]:
+    """Full-jitter exponential delays: random in [0, min * 2^n], capped at max."""
+
+    async def delays() -> AsyncGenerator[float, None]:
+        attempt = 0
+        while True:
+            ceiling = min(maximum, minimum * 2**attempt)
+            yield random.uniform(minimum / 2, ceiling)
+            attempt = min(attempt + 1, 30)
+
+    return delays()
+
+
+def point_twitchio_at(settings: TwitchSettings) -> None:
+    """Set twitchio's base URLs (class attributes, shared by every client in the process)."""
+    Route.BASE = settings.api_base if settings.api_base.endswith("/") else settings.api_base + "/"
+    Route.ID_BASE = settings.id_base if settings.id_base.endswith("/") else settings.id_base + "/"
+    eventsub_websockets.WSS = settings.eventsub_url
+
+
+class TwitchChat:
+    """Twitch chat as a `ChatSource` and a `RawSender`; an async context manager."""
+
+    def __init__(
+        self,
+        settings: TwitchSettings,
+        store: TokenStore,
+        *,
+        known_bots: Collection[str] = (),
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.known_bots = frozenset(b.lower() for b in known_bots)
+        self.dropped = 0  # chat messages dropped because the queue was full
+        self.ignored = 0  # the bot's own and known bots' messages
+        self.resubscribed = 0  # subscriptions the watchdog had to make again
+        self._queue: asyncio.Queue[ChatMessage | Permanent] = asyncio.Queue(settings.queue_size)
+        self._client: twitchio.Client | None = None
+        self._bot: StoredToken | None = None
+        self._broadcaster_id = settings.broadcaster_id
+        self._fatal: Permanent | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        settings = self.settings
+        if not settings.client_id:
+            raise AuthError("COHOST_TWITCH__CLIENT_ID is not set")
+        bot = self.store.require("bot")
+        self._bot = bot
+        if not self._broadcaster_id:
+            broadcaster = self.store.load("broadcaster")
+            if broadcaster is None:
+                raise AuthError(
+                    "the channel is unknown: set COHOST_TWITCH__BROADCASTER_ID "
+                    "or run `cohost auth --broadcaster`"
+                )
+            self._broadcaster_id = broadcaster.user_id
+        point_twitchio_at(settings)
+        secret = settings.client_secret.get_secret_value() if settings.client_secret else None
+        client = twitchio.Client(
+            client_id=settings.client_id,
+            client_secret=secret,
+            bot_id=bot.user_id,
+            fetch_client_user=False,
+        )
+        self._client = client
+        client.add_listener(self._on_message, event="event_message")
+        client.add_listener(self._on_token_refreshed, event="event_token_refreshed")
+        client.add_listener(self._on_revoked, event="event_subscription_revoked")
+        try:
+            # Without a secret there is no app token: the bot's own token stands in for it.
+            app_token = None if secret else bot.access_token.get_secret_value()
+            await self._remote(
+                "login", client.login(token=app_token, load_tokens=False, save_tokens=False)
+            )
+            await self._remote(
+                "add token",
+                client.add_token(
+                    bot.access_token.get_secret_value(), bot.refresh_token.get_secret_value()
+                ),
+            )
+            await self._subscribe()
+        except BaseException:
+            await self._shutdown()
+            raise
+        self._watchdog = asyncio.create_task(self._watch(), name="twitch-watchdog")
+        log.info("reading chat of channel %s as %s", self._broadcaster_id, bot.login)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        self._closing = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+            self._watchdog = None
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self.settings.request_timeout_s):
+                    await self._client.close(save_tokens=False)
+            self._client = None
+
+    # --- chat in --------------------------------------------------------------------------
+
+    async def events(self) -> AsyncGenerator[ChatMessage, None]:
+        """Chat messages as they arrive; raises Permanent when the credentials fail."""
+        while True:
+            item = await self._queue.get()
+            if isinstance(item, Permanent):
+                raise item
+            yield item
+
+    def _put(self, item: ChatMessage | Permanent) -> None:
+        if self._queue.full():
+            # keep the newest N; chat moves on
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(item)
+
+    async def _on_message(self, message: twitchio.ChatMessage) -> None:
+        if message.broadcaster.id != self._broadcaster_id:
+            return
+        login = (message.chatter.name or "").lower()
+        bot = self._bot
+        if (bot is not None and message.chatter.id == bot.user_id) or login in self.known_bots:
+            self.ignored += 1
+            return
+        self._put(to_chat_message(message, ts=time.time()))
+
+    def _fail(self, error: Permanent) -> None:
+        if self._fatal is None:
+            self._fatal = error
+            log.error("twitch: %s", error)
+            self._put(error)
+
+    async def _on_revoked(self, payload: Any) -> None:
+        status = str(getattr(payload.status, "value", payload.status))
+        if status in _FATAL_REVOCATIONS:
+            self._fail(AuthError(f"Twitch revoked the chat subscription ({status}): "
+                                 "run `cohost auth` again"))  # fmt: skip
+
+    async def _on_token_refreshed(self, payload: Any) -> None:
+        bot = self._bot
+        if bot is None or str(payload.user_id) != bot.user_id:
+            return
+        self._bot = bot.renewed(
+            access_token=payload.token,
+            refresh_token=payload.refresh_token,
+            expires_in=float(payload.expires_in),
+            now=time.time(),
+        )
+        # Twitch rotates refresh tokens: the new pair is written before anything else runs, so
+        # that neither a crash nor a reader of the store sees the old, now useless, one.
+        self.store.save(self._bot)
+        log.info("twitch: refreshed token of %s stored", bot.login)
+
+    # --- subscriptions and the watchdog ---------------------------------------------------
+
+    async def _subscribe(self) -> None:
+        client, bot = self._client, self._bot
+        assert client is not None and bot is not None
+        subscription = ChatMessageSubscription(
+            broadcaster_user_id=self._broadcaster_id, user_id=bot.user_id
+        )
+        await self._remote(
+            "subscribe", client.subscribe_websocket(subscription, token_for=bot.user_id)
+        )
+
+    def _chat_subscribed(self) -> bool:
+        client = self._client
+        if client is None:
+            return False
+        return any(
+            str(getattr(s.type, "value", s.type)) == "channel.chat.message"
+            for s in client.websocket_subscriptions().values()
+        )
+
+    async def _watch(self) -> None:
+        missing = 0
+        while not self._closing and self._fatal is None:
+            await asyncio.sleep(self.settings.watch_interval_s)
+            if self._chat_subscribed():
+                missing = 0
+                continue
+            missing += 1
+            # twitchio empties the list while it resubscribes itself: wait for a second look.
+            if missing < 2:
+                continue
+            await self._resubscribe()
+            missing = 0
+
+    async def _resubscribe(self) -> None:
+        delays = backoff_delays(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
+        async with contextlib.aclosing(delays):
+            async for delay in delays:
+                if self._closing or self._chat_subscribed():
+                    return
+                try:
+                    await self._subscribe()
+                except Permanent as exc:
+                    self._fail(exc)
+                    return
+                except Transient as exc:
+                    log.warning("twitch: resubscribing failed (%s); next try in %.1f s", exc, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                self.resubscribed += 1
+                log.info("twitch: chat subscription renewed")
+                return
+
+    # --- chat out -------------------------------------------------------------------------
+
+    async def send_raw(self, text: str, *, reply_to: str | None) -> SendResult:
+        """Post one chat message as is (the rules live in cohost.chatsink)."""
+        client, bot = self._client, self._bot
+        if client is None or bot is None:
+            raise RuntimeError("TwitchChat.send_raw outside `async with`")
+        if self._fatal is not None:
+            raise self._fatal
+        token_for = None if self.settings.client_secret else bot.user_id
+        reply = await self._remote(
+            "send",
+            client.http.post_chat_message(
+                broadcaster_id=self._broadcaster_id,
+                sender_id=bot.user_id,
+                message=text,
+                token_for=token_for,
+                reply_to_message_id=reply_to,
+            ),
+        )
+        try:
+            data = reply["data"][0]
+            drop = data.get("drop_reason") or None
+            return SendResult(
+                is_sent=bool(data["is_sent"]),
+                message_id=data.get("message_id") or None,
+                drop_reason=(drop.get("code") or drop.get("message")) if drop else None,
+            )
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise TwitchUnavailable("Twitch sent a malformed send-chat-message reply") from None
+
+    # --- the edge -------------------------------------------------------------------------
+
+    async def _remote(self, what: str, call: Any) -> Any:
+        """Await a twitchio call within the timeout, translating its errors."""
+        try:
+            async with asyncio.timeout(self.settings.request_timeout_s):
+                return await call
+        except TimeoutError:
+            raise TwitchUnavailable(f"twitch {what}: no answer in "
+                                    f"{self.settings.request_timeout_s} s") from None  # fmt: skip
+        except twitchio.InvalidTokenException:
+            # Its message quotes the token: never pass it on.
+            raise AuthError(f"twitch {what}: the bot's token was refused and could not be "
+                            "refreshed; run `cohost auth` again") from None  # fmt: skip
+        except twitchio.HTTPException as exc:
+            raise _translate_http(what, exc) from None
+        except (aiohttp.ClientError, twitchio.WebsocketConnectionException, OSError) as exc:
+            raise TwitchUnavailable(f"twitch {what}: {type(exc).__name__}") from None
+
+
+def _translate_http(what: str, exc: twitchio.HTTPException) -> CohostErrorType:
+    # HTTPException's text holds the URL, with a refresh token or secret in its query string:
+    # only the status and Twitch's message are kept.
+    route = getattr(exc, "route", None)
+    path = str(getattr(route, "path", "") or "")
+    message = str(exc.extra.get("message", "")) if isinstance(exc.extra, dict) else ""
+    if exc.status == 401 or (path.startswith("oauth2/") and exc.status in (400, 403)):
+        return AuthError(f"twitch {what}: credentials refused (HTTP {exc.status} {message}); "
+                         "run `cohost auth` again")  # fmt: skip
+    return TwitchUnavailable(f"twitch {what}: HTTP {exc.status} {message}".rstrip())
+
+
+CohostErrorType = AuthError | TwitchUnavailable
