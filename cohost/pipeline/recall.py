@@ -12,13 +12,15 @@ about the message at all does not depend on its age; age only reorders the relev
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
 
+from cohost.config import JournalSettings
 from cohost.errors import Transient
 from cohost.events import ChatMessage, Hit, Tier
-from cohost.ports import Journal
+from cohost.ports import Clock, Journal
 
 log = logging.getLogger(__name__)
 
@@ -102,3 +104,55 @@ async def recall(
         now=now,
         recency_floor=recency_floor,
     )
+
+
+class RankedJournal:
+    """The Journal port with recall's threshold, recency weighting and time limit applied."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        clock: Clock,
+        *,
+        min_score: float,
+        recency_half_life_days: float,
+        recency_floor: float = 0.7,
+        timeout_s: float | None = None,
+    ) -> None:
+        self._journal = journal
+        self._clock = clock
+        self._min_score = min_score
+        self._half_life = recency_half_life_days
+        self._floor = recency_floor
+        self._timeout_s = timeout_s
+
+    @classmethod
+    def from_settings(
+        cls, journal: Journal, clock: Clock, settings: JournalSettings
+    ) -> RankedJournal:
+        """Wrapped as the journal settings say."""
+        return cls(
+            journal,
+            clock,
+            min_score=settings.recall_min_score,
+            recency_half_life_days=settings.recency_half_life_days,
+            recency_floor=settings.recency_floor,
+            timeout_s=settings.recall_timeout_s,
+        )
+
+    async def search(self, query: str, *, k: int) -> list[Hit]:
+        """The k best chunks, ranked; [] when the journal fails or is too slow."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await recall(
+                    self._journal,
+                    query,
+                    k=k,
+                    min_score=self._min_score,
+                    recency_half_life_days=self._half_life,
+                    recency_floor=self._floor,
+                    now=self._clock.now(),
+                )
+        except TimeoutError:
+            log.warning("journal recall took over %.1f s; answering without it", self._timeout_s)
+            return []

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import pytest
 
+from cohost.clock import VirtualClock
+from cohost.config import JournalSettings
 from cohost.errors import JournalUnavailable
 from cohost.events import Hit, Tier
-from cohost.pipeline.recall import DAY, OVERFETCH, build_query, rank, recall, recency_weight
+from cohost.pipeline.recall import (
+    DAY,
+    OVERFETCH,
+    RankedJournal,
+    build_query,
+    rank,
+    recall,
+    recency_weight,
+)
 from tests.fakes import message
 
 NOW = 1_800_000_000.0
@@ -28,13 +39,16 @@ def hit(entry_id: str, score: float, *, age_days: float = 0.0, tier: Tier = Tier
 class FakeJournal:
     """Returns canned hits and records what it was asked."""
 
-    def __init__(self, hits: list[Hit], *, fail: bool = False) -> None:
+    def __init__(self, hits: list[Hit], *, fail: bool = False, hang: bool = False) -> None:
         self.hits = hits
         self.fail = fail
+        self.hang = hang
         self.asked: list[tuple[str, int]] = []
 
     async def search(self, query: str, *, k: int) -> list[Hit]:
         self.asked.append((query, k))
+        if self.hang:
+            await asyncio.Event().wait()
         if self.fail:
             raise JournalUnavailable("the Qdrant server is down")
         return self.hits[:k]
@@ -106,3 +120,28 @@ async def test_recall_of_nothing_asks_nothing() -> None:
     assert await recall(journal, " ", k=3, min_score=0, recency_half_life_days=0, now=NOW) == []
     assert await recall(journal, "q", k=0, min_score=0, recency_half_life_days=0, now=NOW) == []
     assert journal.asked == []
+
+
+async def test_the_ranked_journal_applies_the_settings_and_the_clock() -> None:
+    journal = FakeJournal([hit("old", 0.9, age_days=400), hit("new", 0.8), hit("weak", 0.1)])
+    settings = JournalSettings(recall_min_score=0.3, recency_half_life_days=30, recency_floor=0.5)
+    ranked = RankedJournal.from_settings(journal, VirtualClock(NOW), settings)
+    hits = await ranked.search("q", k=3)
+    assert [h.entry_id for h in hits] == ["new", "old"]
+    assert math.isclose(
+        hits[1].score, 0.9 * recency_weight(400 * DAY, half_life_days=30, floor=0.5)
+    )
+
+
+async def test_the_ranked_journal_gives_up_after_its_time_limit(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ranked = RankedJournal(
+        FakeJournal([], hang=True),
+        VirtualClock(NOW),
+        min_score=0.0,
+        recency_half_life_days=0,
+        timeout_s=0.01,
+    )
+    assert await ranked.search("q", k=3) == []
+    assert "answering without it" in caplog.text
