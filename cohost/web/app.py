@@ -1,0 +1,790 @@
+"""The daemon's web app: OBS overlay, the streamer's dashboard, Prometheus metrics, health.
+
+Who may read or do what:
+- `/overlay` and its stream `/events` need no token. OBS loads them as a browser source that
+  cannot type a token, and they carry only the sentences the twin speaks out loud, which are
+  on stream anyway: never chat, journal titles, picks or private text (a whitelist below).
+- `/metrics` and `/healthz` need no token: counts and timings only, read-only; the daemon binds
+  loopback by default, so the scraper is a process on the same machine.
+- `/dashboard`, `/dashboard/events` and `/api/*` need the web token: it shows chat and journal
+  titles, and its controls steer the twin. Either `Authorization: Bearer TOKEN`, or the cookie
+  the page sets after the token is given once (a keyed hash of the token, HttpOnly,
+  SameSite=Strict). A cookie-authenticated write must also send `X-CSRF-Token` equal to the
+  CSRF cookie (double submit; the page gets the value in a meta tag).
+- Without a configured token the dashboard and the API refuse everything (503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import hashlib
+import hmac
+import html
+import json
+import logging
+import math
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Route
+
+from cohost.events import TurnTrace
+
+if TYPE_CHECKING:
+    from cohost.control import CommandResult  # only the results' fields are read
+
+log = logging.getLogger(__name__)
+
+AUTH_COOKIE = "cohost_dashboard"
+CSRF_COOKIE = "cohost_csrf"
+CSRF_HEADER = "x-csrf-token"
+COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie: enter the token once
+MAX_BODY_BYTES = 16 * 1024  # a command is one chat line; anything near this is not one
+MAX_COMMAND_CHARS = 500  # Twitch's own message limit
+KEEPALIVE_S = 15.0  # an SSE comment this often keeps proxies from closing an idle stream
+CLIENT_QUEUE = 256  # events waiting per browser; when full the oldest goes (a stale tab lags)
+MAX_TEXT = 600  # longest text field passed to a page
+DEFAULT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data:; form-action 'self'; base-uri 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+_STATIC_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+}
+
+
+class WebView(Protocol):
+    """What the web app needs from the daemon."""
+
+    def health(self) -> dict[str, object]:
+        """The daemon's summary, as /healthz shows it; its "state" holds TwinState's fields."""
+        ...
+
+    def metrics(self) -> Metrics:
+        """Counters and stage-time histograms for /metrics."""
+        ...
+
+    def subscribe(self, handler: Callable[[str, dict[str, object]], None]) -> Callable[[], None]:
+        """Call handler with every bus event (topic, payload); returns how to unsubscribe."""
+        ...
+
+    def recent_turns(self) -> list[dict[str, object]]:
+        """The last few turns as `trace_dict` dicts, oldest first."""
+        ...
+
+    async def command(self, text: str) -> CommandResult | None:
+        """Run one `!twin` line as the broadcaster, source "dashboard"."""
+        ...
+
+
+# ---- metrics -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Histogram:
+    """Observations in buckets: counts[i] are those <= bounds[i], the last count is +Inf."""
+
+    bounds: tuple[float, ...]
+    counts: tuple[int, ...]  # cumulative, len(bounds) + 1
+    sum: float
+
+    @property
+    def count(self) -> int:
+        return self.counts[-1] if self.counts else 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Metrics:
+    """Everything /metrics shows, taken at one moment."""
+
+    uptime_s: float = 0.0
+    events: int = 0
+    picks: int = 0
+    turns: Mapping[str, int] = field(default_factory=dict)
+    commands: int = 0
+    errors: int = 0
+    bus_drops: int = 0
+    sink_drops: int = 0
+    stages: Mapping[str, Histogram] = field(default_factory=dict)
+    turn: Histogram | None = None
+
+
+class _Series:
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # per bucket, the last one above every bound
+        self.sum = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, seconds)] += 1
+        self.sum += seconds
+
+    def frozen(self) -> Histogram:
+        running, cumulative = 0, []
+        for n in self.counts:
+            running += n
+            cumulative.append(running)
+        return Histogram(bounds=self.bounds, counts=tuple(cumulative), sum=self.sum)
+
+
+class MetricsRecorder:
+    """Stage and whole-turn times from each finished turn's trace; the daemon calls observe()."""
+
+    def __init__(self, bounds: Sequence[float] = DEFAULT_BUCKETS) -> None:
+        self.bounds = tuple(sorted(bounds))
+        self._stages: dict[str, _Series] = {}
+        self._turn = _Series(self.bounds)
+
+    def observe(self, trace: TurnTrace) -> None:
+        """Add the times of one turn's stages, and the turn's own span."""
+        for stage in trace.stages:
+            series = self._stages.get(stage.name)
+            if series is None:
+                series = self._stages[stage.name] = _Series(self.bounds)
+            series.add(max(0.0, stage.seconds))
+        if trace.stages:
+            start = min(s.start for s in trace.stages)
+            end = max(s.end for s in trace.stages)
+            self._turn.add(max(0.0, end - start))
+
+    def metrics(
+        self,
+        *,
+        uptime_s: float = 0.0,
+        events: int = 0,
+        picks: int = 0,
+        turns: Mapping[str, int] | None = None,
+        commands: int = 0,
+        errors: int = 0,
+        bus_drops: int = 0,
+        sink_drops: int = 0,
+    ) -> Metrics:
+        """A snapshot: the daemon's counters with these histograms."""
+        return Metrics(
+            uptime_s=uptime_s,
+            events=events,
+            picks=picks,
+            turns=dict(turns or {}),
+            commands=commands,
+            errors=errors,
+            bus_drops=bus_drops,
+            sink_drops=sink_drops,
+            stages={name: s.frozen() for name, s in sorted(self._stages.items())},
+            turn=self._turn.frozen(),
+        )
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def render_metrics(metrics: Metrics, *, extra: Mapping[str, float] | None = None) -> str:
+    """Prometheus text format 0.0.4 for one snapshot."""
+    out: list[str] = []
+
+    def scalar(name: str, kind: str, help_text: str, value: float) -> None:
+        out.extend((f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"))
+        out.append(f"{name} {_number(value)}")
+
+    def histogram(name: str, label: str, value: str, h: Histogram) -> None:
+        labels = f'{label}="{_label(value)}",' if label else ""
+        for bound, count in zip((*h.bounds, math.inf), h.counts, strict=True):
+            out.append(f'{name}_bucket{{{labels}le="{_number(bound)}"}} {count}')
+        bare = f"{{{labels.rstrip(',')}}}" if labels else ""
+        out.append(f"{name}_sum{bare} {_number(round(h.sum, 6))}")
+        out.append(f"{name}_count{bare} {h.count}")
+
+    scalar("cohost_uptime_seconds", "gauge", "Seconds since the daemon started.", metrics.uptime_s)
+    scalar("cohost_chat_events_total", "counter", "Chat events read.", metrics.events)
+    scalar("cohost_picks_total", "counter", "Messages picked for an answer.", metrics.picks)
+    out.extend(
+        (
+            "# HELP cohost_turns_total Turns finished, by outcome.",
+            "# TYPE cohost_turns_total counter",
+        )
+    )
+    for outcome, n in sorted(metrics.turns.items()):
+        out.append(f'cohost_turns_total{{outcome="{_label(outcome)}"}} {n}')
+    scalar("cohost_commands_total", "counter", "!twin commands handled.", metrics.commands)
+    scalar("cohost_errors_total", "counter", "Errors the daemon survived.", metrics.errors)
+    scalar("cohost_bus_dropped_total", "counter", "Bus events dropped.", metrics.bus_drops)
+    scalar("cohost_chat_dropped_total", "counter", "Chat posts dropped.", metrics.sink_drops)
+    out.extend(
+        (
+            "# HELP cohost_stage_seconds Time of each stage of a turn.",
+            "# TYPE cohost_stage_seconds histogram",
+        )
+    )
+    for name, h in sorted(metrics.stages.items()):
+        histogram("cohost_stage_seconds", "stage", name, h)
+    if metrics.turn is not None:
+        out.extend(
+            (
+                "# HELP cohost_turn_seconds From a turn's first stage to its last.",
+                "# TYPE cohost_turn_seconds histogram",
+            )
+        )
+        histogram("cohost_turn_seconds", "", "", metrics.turn)
+    for name, value in sorted((extra or {}).items()):
+        out.extend((f"# TYPE {name} gauge", f"{name} {_number(value)}"))
+    return "\n".join(out) + "\n"
+
+
+# ---- what may leave the daemon for a page ----------------------------------------------------
+
+
+def _text(value: object, limit: int = MAX_TEXT) -> str:
+    return str(value)[:limit] if value is not None else ""
+
+
+def _num(value: object) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float) and math.isfinite(value):
+        return round(float(value), 4)
+    return 0.0
+
+
+def _parts(value: object) -> dict[str, float]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {_text(k, 40): _num(v) for k, v in list(value.items())[:24]}
+
+
+def _hits(value: object) -> list[dict[str, object]]:
+    """Titles, tiers and scores only: a hit's text never reaches a page, whatever arrives."""
+    if not isinstance(value, list):
+        return []
+    return [
+        {
+            "title": _text(h.get("title"), 120),
+            "tier": _text(h.get("tier"), 16),
+            "score": _num(h.get("score")),
+        }
+        for h in value[:20]
+        if isinstance(h, Mapping)
+    ]
+
+
+def _lines(value: object) -> list[dict[str, object]]:
+    if not isinstance(value, list):
+        return []
+    return [
+        {
+            "speaker": _text(s.get("speaker"), 40),
+            "text": _text(s.get("text")),
+            "is_twin": bool(s.get("is_twin", False)),
+        }
+        for s in value[:40]
+        if isinstance(s, Mapping)
+    ]
+
+
+def overlay_event(topic: str, payload: Mapping[str, object]) -> dict[str, object] | None:
+    """What the public overlay may see of a bus event: spoken captions, and when they stop."""
+    if topic == "caption":
+        start, end = _num(payload.get("start")), _num(payload.get("end"))
+        return {
+            "turn_id": _text(payload.get("turn_id"), 40),
+            "text": _text(payload.get("text")),
+            "seconds": max(0.0, round(end - start, 3)),
+        }
+    if topic == "caption/cut" or (topic == "turn/end" and payload.get("outcome") == "cancelled"):
+        return {"turn_id": _text(payload.get("turn_id"), 40)}
+    return None
+
+
+def dashboard_event(topic: str, payload: Mapping[str, object]) -> dict[str, object] | None:
+    """What the dashboard may see of a bus event (a whitelist per topic; None: not shown)."""
+    turn_id = _text(payload.get("turn_id"), 40)
+    match topic:
+        case "chat" | "pick":
+            return {
+                "message_id": _text(payload.get("message_id"), 80),
+                "login": _text(payload.get("login"), 40),
+                "text": _text(payload.get("text")),
+                "picked": bool(payload.get("picked", False)),
+                "score": _num(payload.get("score")),
+                "parts": _parts(payload.get("parts")),
+                "reason": _text(payload.get("reason")),
+                "category": _text(payload.get("category"), 40),
+            }
+        case "turn/start":
+            return {"turn_id": turn_id, "message_id": _text(payload.get("message_id"), 80)}
+        case "turn/hits":
+            return {"turn_id": turn_id, "hits": _hits(payload.get("hits"))}
+        case "turn/simulated":
+            return {"turn_id": turn_id, "lines": _lines(payload.get("lines"))}
+        case "turn/reply":
+            return {"turn_id": turn_id, "reply": _text(payload.get("reply"))}
+        case "turn/end":
+            return {
+                "turn_id": turn_id,
+                "outcome": _text(payload.get("outcome"), 20),
+                "reason": _text(payload.get("reason")),
+            }
+        case "caption":
+            return overlay_event(topic, payload)
+        case "command":
+            return {
+                "command": _text(payload.get("command"), 40),
+                "login": _text(payload.get("login"), 40),
+                "accepted": bool(payload.get("accepted", False)),
+                "reason": _text(payload.get("reason")),
+            }
+    return None
+
+
+def turn_summary(trace: Mapping[str, Any]) -> dict[str, object]:
+    """A `trace_dict` cut down to what the dashboard shows; journal text never passes."""
+    decision = trace.get("decision")
+    decision = decision if isinstance(decision, Mapping) else {}
+    message = decision.get("message")
+    message = message if isinstance(message, Mapping) else {}
+    stages = trace.get("stages") if isinstance(trace.get("stages"), list) else []
+    guard = trace.get("guard") if isinstance(trace.get("guard"), list) else []
+    return {
+        "turn_id": _text(trace.get("turn_id"), 40),
+        "started": _num(trace.get("started")),
+        "outcome": _text(trace.get("outcome"), 20),
+        "reason": _text(trace.get("reason")),
+        "reply": _text(trace.get("reply")),
+        "message": {
+            "id": _text(message.get("id"), 80),
+            "login": _text(message.get("login"), 40),
+            "text": _text(message.get("text")),
+        },
+        "score": _num(decision.get("score")),
+        "parts": _parts(decision.get("parts")),
+        "why": _text(decision.get("reason")),
+        "hits": _hits(trace.get("hits")),
+        "sim_lines": _lines(trace.get("sim_lines")),
+        "stages": [
+            {
+                "name": _text(s.get("name"), 20),
+                "start_ms": _num(s.get("start_ms")),
+                "end_ms": _num(s.get("end_ms")),
+                "ms": _num(s.get("ms")),
+            }
+            for s in (stages or [])
+            if isinstance(s, Mapping)
+        ],
+        # rule and action only: a verdict's detail may quote what it stopped
+        "guard": [
+            {"rule": _text(g.get("rule"), 40), "action": _text(g.get("action"), 10)}
+            for g in (guard or [])
+            if isinstance(g, Mapping)
+        ],
+    }
+
+
+def _state(view: WebView) -> dict[str, object]:
+    health = view.health()
+    state = health.get("state")
+    return {
+        "state": dict(state) if isinstance(state, Mapping) else {},
+        "busy": bool(health.get("busy", False)),
+        "picks": health.get("picks", 0),
+        "turns": health.get("turns", {}),
+        "errors": health.get("errors", 0),
+        "uptime_s": health.get("uptime_s", 0),
+    }
+
+
+# ---- live streams ----------------------------------------------------------------------------
+
+Audience = Literal["overlay", "dashboard"]
+_FILTERS = {"overlay": overlay_event, "dashboard": dashboard_event}
+
+
+@dataclass(slots=True, eq=False)  # compared by identity: each browser is its own
+class _Client:
+    audience: Audience
+    queue: asyncio.Queue[tuple[str, dict[str, object]] | None]
+
+
+class StreamHub:
+    """Fans bus events out to the open SSE streams; subscribes once, on the first stream."""
+
+    def __init__(self, view: WebView) -> None:
+        self._view = view
+        self._clients: set[_Client] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self.dropped = 0
+        self.closed = False
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
+
+    def open(self, audience: Audience) -> _Client:
+        if self._unsubscribe is None:
+            self._loop = asyncio.get_running_loop()
+            self._unsubscribe = self._view.subscribe(self._on_event)
+        client = _Client(audience, asyncio.Queue(maxsize=CLIENT_QUEUE))
+        self._clients.add(client)
+        return client
+
+    def release(self, client: _Client) -> None:
+        self._clients.discard(client)
+
+    def close(self) -> None:
+        """End every stream (before the server stops: uvicorn waits for open responses)."""
+        self.closed = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for client in list(self._clients):
+            self._put(client, None)
+
+    def _on_event(self, topic: str, payload: dict[str, object]) -> None:
+        # Filtered here, on the publisher's side: a payload mutated later cannot leak later.
+        shown = {a: f(topic, payload) for a, f in _FILTERS.items()}
+        if self._loop is None or all(v is None for v in shown.values()):
+            return
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is listening
+            # the bus may publish from another thread (an MQTT listener)
+            self._loop.call_soon_threadsafe(self._fan_out, topic, shown)
+
+    def _fan_out(self, topic: str, shown: dict[str, dict[str, object] | None]) -> None:
+        for client in list(self._clients):
+            data = shown[client.audience]
+            if data is not None:
+                self._put(client, (topic, data))
+
+    def _put(self, client: _Client, item: tuple[str, dict[str, object]] | None) -> None:
+        if client.queue.full():
+            # keep the newest: a browser that stopped reading sees the present when it wakes
+            client.queue.get_nowait()
+            self.dropped += 1
+        client.queue.put_nowait(item)
+
+    async def stream(self, audience: Audience) -> AsyncIterator[str]:
+        """One browser's stream as SSE text."""
+        if self.closed:
+            return
+        client = self.open(audience)
+        try:
+            yield "retry: 2000\n\n"
+            while True:  # until close() queues the end, after whatever came before it
+                try:
+                    item = await asyncio.wait_for(client.queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    yield ": keepalive\n\n"
+                    continue
+                if item is None:
+                    return
+                topic, data = item
+                yield f"event: {topic}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+        finally:
+            self.release(client)
+
+
+# ---- auth ------------------------------------------------------------------------------------
+
+
+class _Auth:
+    def __init__(self, token: SecretStr | None) -> None:
+        value = token.get_secret_value().encode("utf-8") if token is not None else b""
+        self.secret = value
+        self.session = (
+            hmac.new(value, b"cohost dashboard session v1", hashlib.sha256).hexdigest()
+            if value
+            else ""
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.secret)
+
+    def good_token(self, given: str) -> bool:
+        return self.enabled and bool(given) and hmac.compare_digest(given.encode(), self.secret)
+
+    def how(self, request: Request) -> Literal["bearer", "cookie"] | None:
+        """How this request proved it holds the token, if it did."""
+        if not self.enabled:
+            return None
+        header = request.headers.get("authorization", "")
+        if header[:7].lower() == "bearer ":
+            return "bearer" if self.good_token(header[7:].strip()) else None
+        cookie = request.cookies.get(AUTH_COOKIE, "")
+        return "cookie" if cookie and hmac.compare_digest(cookie, self.session) else None
+
+
+def _set_cookie(request: Request, response: Response, key: str, value: str) -> None:
+    response.set_cookie(
+        key,
+        value,
+        max_age=COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def _secure(response: Response) -> Response:
+    response.headers.update(_HEADERS)
+    return response
+
+
+def _refuse(status: int, error: str) -> Response:
+    response = JSONResponse({"error": error}, status_code=status)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="cohost"'
+    return _secure(response)
+
+
+def _static_files() -> dict[str, tuple[bytes, str]]:
+    root = resources.files("cohost.web") / "static"
+    files: dict[str, tuple[bytes, str]] = {}
+    for item in root.iterdir():
+        suffix = "." + item.name.rsplit(".", 1)[-1]
+        if item.is_file() and suffix in _STATIC_TYPES:
+            files[item.name] = (item.read_bytes(), _STATIC_TYPES[suffix])
+    return files
+
+
+_LOGIN = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>Co-host dashboard</title>
+<link rel="stylesheet" href="/static/dashboard.css">
+</head>
+<body class="gate">
+<main>
+<h1>Co-host dashboard</h1>
+{notice}
+<form method="post" action="/dashboard/login" autocomplete="off">
+<input type="hidden" name="csrf" value="{csrf}">
+<label for="token">Token <span class="hint">(asked once on this browser)</span></label>
+<input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
+<button type="submit">Open</button>
+</form>
+</main>
+</body>
+</html>
+"""
+
+
+def create_web_app(
+    view: WebView, *, token: SecretStr | None, command_prefix: str = "!twin"
+) -> Starlette:
+    """The whole web app; `app.state.hub.close()` ends the live streams before a shutdown."""
+    auth = _Auth(token)
+    hub = StreamHub(view)
+    files = _static_files()
+    started = time.monotonic()
+
+    def static_response(name: str, replace: Mapping[str, str] | None = None) -> Response:
+        body, media_type = files[name]
+        text = body.decode("utf-8")
+        for key, value in (replace or {}).items():
+            text = text.replace(key, value)
+        return _secure(Response(text, media_type=media_type))
+
+    def login_page(request: Request, *, status: int, notice: str = "") -> Response:
+        csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+        body = _LOGIN.format(
+            notice=f'<p class="notice" role="alert">{html.escape(notice)}</p>' if notice else "",
+            csrf=html.escape(csrf),
+        )
+        response = HTMLResponse(body, status_code=status)
+        _set_cookie(request, response, CSRF_COOKIE, csrf)
+        return _secure(response)
+
+    def no_token_page() -> Response:
+        return _secure(
+            HTMLResponse(
+                "<!doctype html><title>Co-host dashboard</title><p>The dashboard is off: "
+                "set a web token (COHOST_WEB__TOKEN) and restart the daemon.</p>",
+                status_code=503,
+            )
+        )
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse(view.health())
+
+    async def metrics(request: Request) -> Response:
+        text = render_metrics(
+            view.metrics(),
+            extra={
+                "cohost_web_streams": hub.clients,
+                "cohost_web_stream_dropped": hub.dropped,
+                "cohost_web_uptime_seconds": round(time.monotonic() - started, 3),
+            },
+        )
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def overlay(request: Request) -> Response:
+        return static_response("overlay.html")
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in files:
+            return PlainTextResponse("not found", status_code=404)
+        return static_response(name)
+
+    def sse(audience: Audience) -> Response:
+        return StreamingResponse(
+            hub.stream(audience),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    async def overlay_events(request: Request) -> Response:
+        return sse("overlay")
+
+    async def root(request: Request) -> Response:
+        return RedirectResponse("/dashboard", status_code=303)
+
+    async def dashboard(request: Request) -> Response:
+        if not auth.enabled:
+            return no_token_page()
+        given = request.query_params.get("token")
+        if given is not None:
+            if not auth.good_token(given):
+                return login_page(request, status=401, notice="That token is not right.")
+            # trade the token in the address for a cookie, and get it out of the address bar
+            redirect = RedirectResponse("/dashboard", status_code=303)
+            _set_cookie(request, redirect, AUTH_COOKIE, auth.session)
+            return _secure(redirect)
+        if auth.how(request) is None:
+            return login_page(request, status=401)
+        csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+        response = static_response("dashboard.html", {"__CSRF__": html.escape(csrf)})
+        _set_cookie(request, response, CSRF_COOKIE, csrf)
+        return response
+
+    async def login(request: Request) -> Response:
+        if not auth.enabled:
+            return no_token_page()
+        form = await request.form(max_files=0, max_fields=4)
+        given = form.get("token")
+        csrf_form = form.get("csrf")
+        csrf_cookie = request.cookies.get(CSRF_COOKIE, "")
+        if not (
+            isinstance(csrf_form, str)
+            and csrf_cookie
+            and hmac.compare_digest(csrf_cookie, csrf_form)
+        ):
+            return login_page(request, status=403, notice="The form was stale; try again.")
+        if not (isinstance(given, str) and auth.good_token(given)):
+            return login_page(request, status=401, notice="That token is not right.")
+        response = RedirectResponse("/dashboard", status_code=303)
+        _set_cookie(request, response, AUTH_COOKIE, auth.session)
+        return _secure(response)
+
+    def refused(request: Request, *, writes: bool) -> Response | None:
+        if not auth.enabled:
+            return _refuse(503, "no web token is configured")
+        how = auth.how(request)
+        if how is None:
+            return _refuse(401, "this needs the web token")
+        if writes and how == "cookie":
+            cookie = request.cookies.get(CSRF_COOKIE, "")
+            header = request.headers.get(CSRF_HEADER, "")
+            if not cookie or not hmac.compare_digest(cookie, header):
+                return _refuse(403, "missing or stale CSRF token; reload the page")
+        return None
+
+    async def dashboard_events(request: Request) -> Response:
+        return refused(request, writes=False) or sse("dashboard")
+
+    async def api_state(request: Request) -> Response:
+        return refused(request, writes=False) or _secure(JSONResponse(_state(view)))
+
+    async def api_turns(request: Request) -> Response:
+        if (refusal := refused(request, writes=False)) is not None:
+            return refusal
+        return _secure(JSONResponse([turn_summary(t) for t in view.recent_turns()]))
+
+    async def api_command(request: Request) -> Response:
+        if (refusal := refused(request, writes=True)) is not None:
+            return refusal
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            return _refuse(415, "send JSON")
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return _refuse(400, "the body is not JSON")
+        command = body.get("command") if isinstance(body, dict) else None
+        if not isinstance(command, str) or not command.strip():
+            return _refuse(400, 'expected {"command": "pause"}')
+        command = " ".join(command.split())
+        if len(command) > MAX_COMMAND_CHARS:
+            return _refuse(400, "the command is too long")
+        if command.lower().startswith(command_prefix.lower() + " "):
+            command = command[len(command_prefix) + 1 :]
+        result = await view.command(f"{command_prefix} {command}")
+        if result is None:
+            return _refuse(400, "not a command")
+        return _secure(
+            JSONResponse(
+                {
+                    "accepted": result.accepted,
+                    "command": result.command,
+                    "reply": result.reply,
+                    "reason": result.reason,
+                    **_state(view),
+                },
+                status_code=200 if result.accepted else 409,
+            )
+        )
+
+    app = Starlette(
+        routes=[
+            Route("/", root, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+            Route("/overlay", overlay, methods=["GET"]),
+            Route("/events", overlay_events, methods=["GET"]),
+            Route("/static/{name}", static, methods=["GET"]),
+            Route("/dashboard", dashboard, methods=["GET"]),
+            Route("/dashboard/login", login, methods=["POST"]),
+            Route("/dashboard/events", dashboard_events, methods=["GET"]),
+            Route("/api/state", api_state, methods=["GET"]),
+            Route("/api/turns", api_turns, methods=["GET"]),
+            Route("/api/command", api_command, methods=["POST"]),
+        ],
+        max_body_size=MAX_BODY_BYTES,
+    )
+    app.state.hub = hub
+    return app

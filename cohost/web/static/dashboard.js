@@ -1,0 +1,249 @@
+// The streamer's dashboard: live turns and why, the twin's state, and its controls.
+// Everything shown goes in through textContent: chat text is never parsed as HTML.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const csrf = document.querySelector('meta[name="csrf"]').content;
+  const MAX_TURNS = 30;
+  const MAX_CHAT = 40;
+  const turns = new Map(); // turn_id -> turn, in arrival order
+  const picks = new Map(); // message_id -> pick event, to name the message a turn answers
+  let state = {};
+
+  function el(tag, cls, text) {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function clock(seconds) {
+    const d = seconds ? new Date(seconds * 1000) : new Date();
+    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  }
+
+  function fmtMs(ms) {
+    return ms >= 1000 ? (ms / 1000).toFixed(2) + " s" : Math.round(ms) + " ms";
+  }
+
+  // ---- state and controls ----------------------------------------------------------------
+
+  function renderState(data) {
+    state = data.state || {};
+    const pills = $("pills");
+    pills.replaceChildren();
+    const add = (text, warn) => pills.append(el("span", "pill" + (warn ? " warn" : ""), text));
+    add(state.paused ? "paused" : data.busy ? "answering" : "listening", state.paused);
+    add("voice " + (state.voice ? "on" : "off"), !state.voice);
+    add("chat " + (state.chat ? "on" : "off"), !state.chat);
+    add("topic: " + (state.topic || "none"));
+    add("rate: " + (state.rate_per_minute == null ? "default" : state.rate_per_minute + "/min"));
+    const pause = $("pause");
+    pause.textContent = state.paused ? "Resume" : "Pause";
+    pause.classList.toggle("on", !!state.paused);
+    $("voice").textContent = state.voice ? "Voice off" : "Voice on";
+    $("chat").textContent = state.chat ? "Chat off" : "Chat on";
+    document.body.dataset.paused = state.paused ? "1" : "0";
+  }
+
+  function commandFor(button) {
+    const toggle = button.dataset.toggle;
+    if (toggle === "paused") return state.paused ? "resume" : "pause";
+    if (toggle === "voice") return state.voice ? "voice off" : "voice on";
+    if (toggle === "chat") return state.chat ? "chat off" : "chat on";
+    return button.dataset.command;
+  }
+
+  function logCommand(who, command, accepted, reason) {
+    const li = el("li", accepted ? "" : "refused", clock() + "  " + who + ": " + command +
+      (accepted ? "" : " (refused: " + reason + ")"));
+    $("commands").prepend(li);
+    while ($("commands").children.length > MAX_CHAT) $("commands").lastElementChild.remove();
+    $("no-commands").hidden = true;
+  }
+
+  function notice(text, refused) {
+    const box = $("notice");
+    box.textContent = text;
+    box.className = "notice" + (refused ? " refused" : "");
+    box.hidden = false;
+  }
+
+  async function send(command, button) {
+    button.disabled = true;
+    try {
+      const response = await fetch("/api/command", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "content-type": "application/json", "x-csrf-token": csrf },
+        body: JSON.stringify({ command }),
+      });
+      if (response.status === 401) return location.reload();
+      const data = await response.json();
+      if (data.state) renderState(data);
+      logCommand("dashboard", command, !!data.accepted, data.reason || data.error || "");
+      const said = data.reply || data.reason || data.error || "";
+      notice("!twin " + command + (data.accepted ? ": done" : ": refused") +
+        (said ? " — " + said : ""), !data.accepted);
+    } catch (err) {
+      notice("!twin " + command + ": the daemon did not answer (" + err + ")", true);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  document.querySelectorAll(".controls button").forEach((button) => {
+    button.addEventListener("click", () => send(commandFor(button), button));
+  });
+
+  async function loadState() {
+    const response = await fetch("/api/state", { credentials: "same-origin" });
+    if (response.status === 401) return location.reload();
+    if (response.ok) renderState(await response.json());
+  }
+
+  // ---- turns -------------------------------------------------------------------------------
+
+  function turnFor(id) {
+    let turn = turns.get(id);
+    if (!turn) {
+      turn = { turn_id: id, started: Date.now() / 1000, outcome: "running", message: {},
+        parts: {}, hits: [], sim_lines: [], stages: [], reply: "", reason: "", why: "" };
+      turns.set(id, turn);
+      while (turns.size > MAX_TURNS) turns.delete(turns.keys().next().value);
+    }
+    return turn;
+  }
+
+  function renderTurn(turn) {
+    const node = $("turn-tpl").content.firstElementChild.cloneNode(true);
+    node.dataset.turn = turn.turn_id;
+    node.classList.toggle("running", turn.outcome === "running");
+    node.querySelector(".when").textContent = clock(turn.started);
+    const outcome = node.querySelector(".outcome");
+    outcome.textContent = turn.outcome;
+    outcome.classList.add(turn.outcome);
+    node.querySelector(".score").textContent =
+      turn.score ? "score " + Number(turn.score).toFixed(2) : "";
+    node.querySelector(".login").textContent = turn.message.login || "";
+    node.querySelector(".text").textContent = turn.message.text || "";
+    node.querySelector(".why").textContent = turn.why || "";
+    const parts = node.querySelector(".parts");
+    for (const [name, value] of Object.entries(turn.parts || {})) {
+      const sign = value > 0 ? "+" : "";
+      parts.append(el("li", "", name + " " + sign + Number(value).toFixed(2)));
+    }
+    const hits = node.querySelector(".hits");
+    for (const hit of turn.hits || []) {
+      const li = el("li", hit.tier, hit.title);
+      li.append(el("span", "tier", hit.tier));
+      hits.append(li);
+    }
+    node.querySelector(".hits-box").hidden = !(turn.hits || []).length;
+    const sim = node.querySelector(".sim");
+    for (const line of turn.sim_lines || []) {
+      const li = el("li", line.is_twin ? "twin" : "");
+      li.append(el("b", "", line.speaker), document.createTextNode(line.text));
+      sim.append(li);
+    }
+    node.querySelector(".sim-box").hidden = !(turn.sim_lines || []).length;
+    node.querySelector(".reply").textContent = turn.reply || "";
+    node.querySelector(".reply-box").hidden = !turn.reply;
+    node.querySelector(".reason").textContent = turn.reason || "";
+    const stages = node.querySelector(".stages");
+    const total = Math.max(1, ...(turn.stages || []).map((s) => s.end_ms));
+    for (const stage of turn.stages || []) {
+      const track = el("div", "track");
+      const span = el("div", "span");
+      span.style.left = (100 * stage.start_ms / total).toFixed(2) + "%";
+      span.style.width = (100 * stage.ms / total).toFixed(2) + "%";
+      track.append(span);
+      stages.append(el("span", "", stage.name), track, el("span", "ms", fmtMs(stage.ms)));
+    }
+    return node;
+  }
+
+  function renderTurns() {
+    const list = $("turns");
+    const nodes = [...turns.values()].reverse().map(renderTurn);
+    list.replaceChildren(...nodes);
+    $("empty").hidden = nodes.length > 0;
+  }
+
+  async function loadTurns() {
+    const response = await fetch("/api/turns", { credentials: "same-origin" });
+    if (!response.ok) return;
+    for (const summary of await response.json()) {
+      Object.assign(turnFor(summary.turn_id), summary);
+    }
+    renderTurns();
+  }
+
+  // ---- the live stream ---------------------------------------------------------------------
+
+  function chatLine(event) {
+    picks.set(event.message_id, event);
+    while (picks.size > 200) picks.delete(picks.keys().next().value);
+    const li = el("li", event.picked ? "picked" : "");
+    li.title = event.reason;
+    li.append(el("span", "cat", event.picked ? "picked" : event.category));
+    li.append(el("b", "login", event.login), document.createTextNode(" " + event.text));
+    const log = $("chat-log");
+    log.prepend(li);
+    $("no-chat").hidden = true;
+    while (log.children.length > MAX_CHAT) log.lastElementChild.remove();
+  }
+
+  const handlers = {
+    chat: chatLine,
+    pick: chatLine,
+    "turn/start": (e) => {
+      const turn = turnFor(e.turn_id);
+      const pick = picks.get(e.message_id);
+      if (pick) {
+        turn.message = { id: e.message_id, login: pick.login, text: pick.text };
+        turn.parts = pick.parts;
+        turn.score = pick.score;
+        turn.why = pick.reason;
+      }
+    },
+    "turn/hits": (e) => { turnFor(e.turn_id).hits = e.hits; },
+    "turn/simulated": (e) => { turnFor(e.turn_id).sim_lines = e.lines; },
+    "turn/reply": (e) => { turnFor(e.turn_id).reply = e.reply; },
+    "turn/end": (e) => {
+      const turn = turnFor(e.turn_id);
+      turn.outcome = e.outcome;
+      turn.reason = e.reason;
+      // stage times come with the finished trace, written just after this event
+      setTimeout(loadTurns, 600);
+    },
+    command: (e) => {
+      logCommand(e.login, e.command, e.accepted, e.reason);
+      loadState();
+    },
+  };
+
+  function connect() {
+    const events = new EventSource("/dashboard/events");
+    for (const [topic, handle] of Object.entries(handlers)) {
+      events.addEventListener(topic, (e) => {
+        handle(JSON.parse(e.data));
+        if (topic !== "chat" && topic !== "pick" && topic !== "command") renderTurns();
+      });
+    }
+    events.addEventListener("open", () => {
+      $("live").textContent = "live";
+      $("live").classList.add("up");
+      document.body.dataset.live = "1";
+    });
+    events.addEventListener("error", () => {
+      $("live").textContent = "reconnecting";
+      $("live").classList.remove("up");
+    });
+  }
+
+  loadState();
+  loadTurns();
+  connect();
+  setInterval(loadState, 10000);
+})();

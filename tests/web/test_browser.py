@@ -1,0 +1,236 @@
+"""The overlay and the dashboard in a real headless Chromium: what OBS and the streamer see."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from pydantic import SecretStr
+
+from cohost.trace import trace_dict
+from cohost.web.app import create_web_app
+from tests.web.test_app import CAPTION, PRIVATE, TOKEN, FakeView, sample_trace
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SIZES = [(1920, 1080), (1366, 768)]
+WAIT_MS = 10_000  # how long a page may take to show what was published (not a timing check)
+
+
+def _chromium() -> str:
+    """Debian's chromium; a skip where it is missing, a failure where CI must run this."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    reason = ""
+    if path is None:
+        reason = "chromium is not installed (apt-get install chromium, or scripts/setup --dev)"
+    elif importlib.util.find_spec("playwright") is None:
+        reason = "playwright is not installed (pip install -e '.[dev]')"
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    assert path is not None
+    return path
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[str, FakeView]]:
+    view = FakeView()
+    view.turns.append(trace_dict(sample_trace("seeded")))
+    app = create_web_app(view, token=SecretStr(TOKEN))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            threading.Event().wait(0.02)
+        yield f"http://127.0.0.1:{port}", view
+    finally:
+        # open event streams would hold uvicorn's shutdown: end them on the server's loop first
+        if server.servers:
+            loop = server.servers[0].get_loop()
+            loop.call_soon_threadsafe(app.state.hub.close)
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def publish_turn(view: FakeView) -> None:
+    """A live turn as the daemon publishes it, from the test's thread."""
+    bus = view.bus
+    bus.publish(
+        "pick",
+        {
+            "message_id": "m-live",
+            "login": "speedyfan",
+            "text": "twin, any tips for the mantis lords?",
+            "picked": True,
+            "score": 3.2,
+            "parts": {"address": 2.0, "question": 1.2},
+            "reason": "addressed the twin with a question",
+            "category": "picked",
+        },
+    )
+    bus.publish("turn/start", {"turn_id": "live", "message_id": "m-live"})
+    bus.publish(
+        "turn/hits",
+        {
+            "turn_id": "live",
+            "hits": [{"title": "Mantis lords notes", "tier": "public", "text": PRIVATE}],
+        },
+    )
+    bus.publish(
+        "turn/simulated",
+        {"turn_id": "live", "lines": [{"speaker": "twin", "text": "dash through, never jump"}]},
+    )
+    bus.publish("turn/reply", {"turn_id": "live", "reply": "Dash through them, never jump."})
+    bus.publish("turn/end", {"turn_id": "live", "outcome": "answered", "reason": ""})
+
+
+def test_overlay_shows_a_caption_and_lets_it_fade(served: tuple[str, FakeView]) -> None:
+    executable = _chromium()
+    from playwright import sync_api  # noqa: PLC0415 (after the check that it is there)
+
+    expect = sync_api.expect
+
+    url, view = served
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            for width, height in SIZES:
+                context = browser.new_context(viewport={"width": width, "height": height})
+                page = context.new_page()
+                page.goto(f"{url}/overlay")
+                page.wait_for_selector("body[data-live='1']", timeout=WAIT_MS)
+                background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+                assert background == "rgba(0, 0, 0, 0)"  # OBS shows the scene through it
+                view.bus.publish(
+                    "caption",
+                    {**CAPTION, "text": "Dash through them, never jump. Trust me on this one."},
+                )
+                page.wait_for_selector("#caption.shown", timeout=WAIT_MS)
+                expect(page.locator("#caption")).to_have_css("opacity", "1", timeout=WAIT_MS)
+                caption = page.locator("#caption")
+                assert (
+                    caption.inner_text() == "Dash through them, never jump. Trust me on this one."
+                )
+                box = caption.bounding_box()
+                assert box is not None
+                assert box["y"] + box["height"] <= height and box["y"] > height / 2  # lower half
+                assert box["width"] <= width * 0.8
+                page.screenshot(path=ARTIFACTS / f"overlay-{width}x{height}.png")
+                context.close()
+
+            # A short caption fades out after its end, without any other event.
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(f"{url}/overlay")
+            page.wait_for_selector("body[data-live='1']", timeout=WAIT_MS)
+            view.bus.publish("caption", {"turn_id": "t2", "text": "Hi!", "start": 0, "end": 0.6})
+            page.wait_for_selector("#caption.shown", timeout=WAIT_MS)
+            page.wait_for_selector("#caption:not(.shown)", state="attached", timeout=WAIT_MS)
+            # A skip cuts the caption of the turn it cancels.
+            view.bus.publish("caption", {**CAPTION, "start": 0, "end": 25})
+            page.wait_for_selector("#caption.shown", timeout=WAIT_MS)
+            view.bus.publish("turn/end", {"turn_id": "t1", "outcome": "cancelled", "reason": ""})
+            page.wait_for_selector("#caption:not(.shown)", state="attached", timeout=WAIT_MS)
+        finally:
+            browser.close()
+
+
+def test_dashboard_shows_turns_and_pauses_the_twin(served: tuple[str, FakeView]) -> None:
+    executable = _chromium()
+    from playwright import sync_api  # noqa: PLC0415 (after the check that it is there)
+
+    expect = sync_api.expect
+
+    url, view = served
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            # First visit: the page asks for the token in its own form.
+            context = browser.new_context(viewport={"width": 1920, "height": 1080})
+            page = context.new_page()
+            page.goto(f"{url}/dashboard")
+            assert page.locator("#turns").count() == 0
+            page.screenshot(path=ARTIFACTS / "dashboard-login-1920x1080.png")
+            page.locator("input[name=token]").fill(TOKEN)
+            page.get_by_role("button", name="Open").click()
+            page.wait_for_url(f"{url}/dashboard")
+
+            # The seeded turn: the message, why it was picked, what was recalled, stage times.
+            seeded = page.locator("li.turn[data-turn='seeded']")
+            seeded.wait_for(timeout=WAIT_MS)
+            text = seeded.inner_text()
+            for shown in (
+                "@twin what are you playing tonight?",
+                "asked the twin a question by name",
+                "address +3.00",
+                "Friday plans",
+                "private",
+                "Hollow Knight again, obviously.",
+                "simulate",
+                "1.20 s",
+            ):
+                assert shown in text, shown
+            page.wait_for_selector("body[data-live='1']", timeout=WAIT_MS)
+
+            # A live turn over the bus.
+            publish_turn(view)
+            live = page.locator("li.turn[data-turn='live']")
+            live.wait_for(timeout=WAIT_MS)
+            expect(live.locator(".reply")).to_have_text(
+                "Dash through them, never jump.", timeout=WAIT_MS
+            )
+            live_text = live.inner_text()
+            for shown in ("speedyfan", "mantis lords", "question +1.20", "Mantis lords notes"):
+                assert shown in live_text, shown
+            assert PRIVATE not in page.content()
+
+            # Pause: the command runs as the broadcaster and the page shows the new state.
+            assert page.locator("#pause").inner_text() == "Pause"
+            page.locator("#pause").click()
+            expect(page.locator("#pause")).to_have_text("Resume", timeout=WAIT_MS)
+            assert view.commands == ["!twin pause"]
+            assert view.state.paused is True
+            assert page.locator(".pill", has_text="paused").count() == 1
+            assert "!twin pause: done" in page.locator("#notice").inner_text()
+            page.screenshot(path=ARTIFACTS / "dashboard-1920x1080.png")
+            context.close()
+
+            # The laptop size, token through the address once.
+            context = browser.new_context(viewport={"width": 1366, "height": 768})
+            page = context.new_page()
+            page.goto(f"{url}/dashboard?token={TOKEN}")
+            page.wait_for_url(f"{url}/dashboard")
+            page.locator("li.turn[data-turn='seeded']").wait_for(timeout=WAIT_MS)
+            expect(page.locator("#pause")).to_have_text("Resume", timeout=WAIT_MS)
+            page.locator("#voice").click()
+            expect(page.locator("#voice")).to_have_text("Voice on", timeout=WAIT_MS)
+            assert view.commands == ["!twin pause", "!twin voice off"]
+            page.screenshot(path=ARTIFACTS / "dashboard-1366x768.png")
+            context.close()
+        finally:
+            browser.close()
