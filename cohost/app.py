@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from cohost.config import Settings
 from cohost.errors import SettingsError
 from cohost.pipeline.fuse import ExtractiveRewriter
-from cohost.pipeline.guard import Guard
+from cohost.pipeline.guard import Guard, default_rules
+from cohost.pipeline.privacy import privacy_rule_for
 from cohost.pipeline.simulate import MarkovSimulator, read_writings
 from cohost.ports import Rewriter, Simulator
 
@@ -126,5 +127,7 @@ def _markov(
 
 
 def build_guard(settings: Settings) -> Guard:
-    """The guard over settings."""
-    return Guard(settings.guard)
+    """The guard over settings: the content rules, then the journal's privacy rule."""
+    journal = settings.journal
+    privacy = privacy_rule_for(n=journal.privacy_run_words, mode=journal.privacy_mode)
+    return Guard(settings.guard, rules=[*default_rules(settings.guard), privacy])

@@ -36,6 +36,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             twin=args.twin,
             log_format=args.format,
             strict=args.strict,
+            journal=args.journal,
         )
     )
     report = result.report
@@ -114,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="0: as fast as possible (default); N: real time times N",
     )
     replay.add_argument("--twin", help="whose twin: their lines train it, chat calls it so")
+    replay.add_argument(
+        "--journal", type=Path, help="a folder of .tid files to recall from (indexed into --out)"
+    )
     _log_options(replay)
     replay.set_defaults(handler=_replay)
 
@@ -141,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         "cohost.speech_cli",
         "cohost.dataset.cli",
         "cohost.auth_cli",
+        "cohost.train.cli",
     ):
         # Optional command groups register themselves when their module is there.
         try:

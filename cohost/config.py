@@ -176,7 +176,6 @@ class TurnSettings(BaseModel):
         description="pipelined: fusion starts at the twin's first simulated line and speech at "
         "the first sentence; sequential: each stage waits for the last (the slow baseline)",
     )
-    recall_k: int = Field(4, ge=0, description="journal chunks recalled per turn")
 
 
 class WebSettings(BaseModel):

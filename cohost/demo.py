@@ -40,6 +40,9 @@ class _Printer:
         sys.stdout.flush()
 
     def trace(self, trace: TurnTrace) -> None:
+        if trace.hits:
+            recalled = ", ".join(f"{h.title} ({h.tier})" for h in trace.hits)
+            print(f"       {self._c('35', f'recalled: {recalled}')}")
         if trace.outcome == "answered":
             print(f"{self._c('36;1', f'[{DEMO_TWIN}]')} {trace.reply}")
         else:
@@ -74,6 +77,7 @@ async def run_demo(settings: Settings, *, speed: float = 12.0, out: Path | None 
         progress=False,
         on_decision=printer.decision,
         on_trace=printer.trace,
+        journal=files / "journal",
     )
     report = result.report
     print(

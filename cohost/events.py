@@ -169,6 +169,7 @@ class TurnTrace:
     turn_id: str
     decision: Decision
     started: float  # clock time (virtual in replay)
+    window: tuple[ChatMessage, ...] = ()  # the recent chat the turn saw
     hits: list[Hit] = field(default_factory=list)
     sim_lines: list[SimLine] = field(default_factory=list)
     reply: str = ""

@@ -23,6 +23,8 @@ from cohost.pipeline.conductor import Conductor
 from cohost.pipeline.deliver import CaptionSpeaker, RecordingSink
 from cohost.pipeline.pick import AnswerMemory, Picker
 from cohost.pipeline.turn import TurnOptions, TurnParts
+from cohost.ports import Journal
+from cohost.recall_wiring import folder_journal, recall_query
 from cohost.report import ReplayReport
 from cohost.state import TwinState
 from cohost.trace import TraceWriter
@@ -111,8 +113,13 @@ async def replay(
     progress: bool | None = None,
     on_decision: Callable[[Decision], None] | None = None,
     on_trace: Callable[[TurnTrace], None] | None = None,
+    journal: Path | None = None,
 ) -> ReplayResult:
-    """Replay one log into out_dir: traces.jsonl, report.json, report.md, captions.jsonl."""
+    """Replay one log into out_dir: traces.jsonl, report.json, report.md, captions.jsonl.
+
+    With `journal` (a folder of .tid files), turns recall from it through an index built from
+    those files into out_dir/index.
+    """
     settings = replay_settings(settings, twin)
     names = [settings.twin.name, *settings.twin.aliases] if settings.twin.streamer else []
     voices = _first_pass(
@@ -124,18 +131,31 @@ async def replay(
         settings, streamer_lines=voices.streamer_lines, chat_lines=voices.chat_lines
     )
     try:
-        return await _replay(
-            path,
-            out_dir,
-            settings,
-            models,
-            speed=speed,
-            log_format=log_format,
-            strict=strict,
-            progress=progress,
-            on_decision=on_decision,
-            on_trace=on_trace,
-        )
+        with ExitStack() as stack:
+            recaller = None
+            notes = list(models.notes)
+            if journal is not None:
+                recaller, index = stack.enter_context(
+                    folder_journal(settings, journal, out_dir / "index")
+                )
+                notes.append(
+                    f"journal: {index.vectors.count()} chunk(s) indexed from {journal} "
+                    f"({getattr(index.embedder, 'name', type(index.embedder).__name__)})"
+                )
+            return await _replay(
+                path,
+                out_dir,
+                settings,
+                models,
+                journal=recaller,
+                notes=notes,
+                speed=speed,
+                log_format=log_format,
+                strict=strict,
+                progress=progress,
+                on_decision=on_decision,
+                on_trace=on_trace,
+            )
     finally:
         await models.aclose()
 
@@ -146,6 +166,8 @@ async def _replay(
     settings: Settings,
     models: Models,
     *,
+    journal: Journal | None,
+    notes: list[str],
     speed: float,
     log_format: str | None,
     strict: bool,
@@ -160,7 +182,7 @@ async def _replay(
         format=log.format,
         twin=settings.twin.name,
         simulator=models.description,
-        notes=list(models.notes),
+        notes=notes,
     )
     result = ReplayResult(
         traces=out_dir / "traces.jsonl",
@@ -173,6 +195,7 @@ async def _replay(
         stale.unlink(missing_ok=True)
     clock = VirtualClock()
     bus = LocalBus()
+    state = TwinState(topic=" ".join(settings.picker.topic_words))
     with ExitStack() as stack:
         traces = stack.enter_context(TraceWriter(result.traces))
         speaker = CaptionSpeaker(clock, bus=bus, path=result.captions)
@@ -199,15 +222,17 @@ async def _replay(
                 speaker=speaker,
                 sink=RecordingSink(),
                 bus=bus,
+                journal=journal,
+                query_for=lambda message, window: recall_query(message, window, state.topic),
             ),
             options=TurnOptions(
                 twin=settings.twin.name,
                 mode=settings.turn.mode,
                 max_sim_lines=settings.simulator.max_lines,
                 lookahead_lines=models.look_ahead_lines,
-                recall_k=settings.turn.recall_k,
+                recall_k=settings.journal.recall_k,
             ),
-            state=TwinState(topic=" ".join(settings.picker.topic_words)),
+            state=state,
             memory=AnswerMemory.for_settings(settings.picker),
             window_size=settings.replay.window,
             inline=True,

@@ -47,6 +47,7 @@ def trace_dict(trace: TurnTrace) -> dict[str, Any]:
     """A whole turn as plain JSON types; stage times relative to the turn's first stage."""
     data: dict[str, Any] = _plain(trace)
     data["decision"] = decision_dict(trace.decision)
+    data["window"] = [{"login": m.login, "text": m.text, "ts": m.ts} for m in trace.window]
     origin = min((s.start for s in trace.stages), default=0.0)
     data["stages"] = [
         {

@@ -96,7 +96,10 @@ class Turn:
         self.decision = decision
         self.window = tuple(window)
         self.trace = TurnTrace(
-            turn_id=uuid.uuid4().hex[:12], decision=decision, started=parts.clock.now()
+            turn_id=uuid.uuid4().hex[:12],
+            decision=decision,
+            started=parts.clock.now(),
+            window=self.window,
         )
         self._stages = _Stages(parts.clock, self.trace)
 
