@@ -95,6 +95,8 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer
         "HF_HUB_OFFLINE": "1",
         "VLLM_NO_USAGE_STATS": "1",
         "VLLM_LOGGING_LEVEL": "INFO",
+        # POST /v1/load_lora_adapter: a freshly trained adapter without a second server
+        "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
     }
     command = [
         str(VLLM_PYTHON),
