@@ -18,12 +18,19 @@ class LocalBus:
         self.published = 0
         self.handler_errors = 0
 
-    def subscribe(self, handler: Handler) -> None:
+    def subscribe(self, handler: Handler) -> Callable[[], None]:
+        """Call handler with every event from now on; returns how to stop that."""
         self._handlers.append(handler)
+
+        def unsubscribe() -> None:
+            if handler in self._handlers:
+                self._handlers.remove(handler)
+
+        return unsubscribe
 
     def publish(self, topic: str, payload: dict[str, object]) -> None:
         self.published += 1
-        for handler in self._handlers:
+        for handler in tuple(self._handlers):  # a handler may unsubscribe while we deliver
             try:
                 handler(topic, payload)
             except Exception:

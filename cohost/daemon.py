@@ -13,30 +13,39 @@ import dataclasses
 import logging
 import signal
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any, Literal, TextIO
+from typing import Literal, TextIO
 
+from cohost.adapters.mqtt import MqttBus
 from cohost.app import Models, build_guard, build_models
 from cohost.bus import LocalBus
+from cohost.chatsink import TwitchRules
 from cohost.clock import RealClock
 from cohost.config import Settings
 from cohost.console import ConsoleSink, ConsoleSource
+from cohost.control import CommandResult, Controller
+from cohost.errors import Transient
 from cohost.events import ChatMessage, Decision, Role, TurnTrace
+from cohost.feedback import FeedbackStore
+from cohost.journal.index import Indexer
 from cohost.pipeline.conductor import Conductor
-from cohost.pipeline.deliver import CaptionSpeaker
 from cohost.pipeline.guard import Guard
 from cohost.pipeline.pick import AnswerMemory, Picker
 from cohost.pipeline.turn import TurnOptions, TurnParts
-from cohost.ports import Bus, ChatSink, ChatSource, Clock, Speaker
+from cohost.ports import ChatSink, ChatSource, Clock, Journal, Speaker
+from cohost.recall_wiring import recall_query
 from cohost.state import TwinState
 from cohost.trace import TraceWriter, trace_dict
+from cohost.web.app import Metrics, MetricsRecorder
 
 log = logging.getLogger(__name__)
 
 # How long shutdown waits for the web server before leaving it behind.
 STOP_TIMEOUT_S = 2.0
+RECENT_TURNS = 50  # what the dashboard shows on its first paint
 
 
 @dataclass(slots=True)
@@ -62,8 +71,11 @@ class Daemon:
         sink: ChatSink | None,
         clock: Clock,
         speaker: Speaker | None = None,
-        bus: Bus | None = None,
+        bus: LocalBus | None = None,
         traces: TraceWriter | None = None,
+        journal: Journal | None = None,
+        indexer: Indexer | None = None,
+        drops: Callable[[], tuple[int, int]] = lambda: (0, 0),
     ) -> None:
         self.settings = settings
         self.source = source
@@ -72,13 +84,23 @@ class Daemon:
         self.speaker = speaker
         self.bus = bus or LocalBus()
         self.traces = traces
+        self.journal = journal
+        self.indexer = indexer
+        self._drops = drops  # (bus drops, chat sink drops), for /metrics
+        self.recorder = MetricsRecorder()
+        self.recent: deque[dict[str, object]] = deque(maxlen=RECENT_TURNS)
         self.state = TwinState(topic=" ".join(settings.picker.topic_words))
         self.counters = Counters()
         self.guard: Guard = build_guard(settings)
         self.last_trace: TurnTrace | None = None
         self.conductor: Conductor | None = None
-        self.controller: Any = None  # cohost.control.Controller, when that module is there
+        audit = settings.data_dir / "audit"
+        audit.mkdir(parents=True, exist_ok=True)
+        self.controller = Controller(
+            settings.control, self.state, self, clock, audit / "commands.jsonl"
+        )
         self._stopping = asyncio.Event()
+        self._group: asyncio.TaskGroup | None = None
 
     # ---- the loops -------------------------------------------------------------------------
 
@@ -106,13 +128,15 @@ class Daemon:
                     speaker=self.speaker,
                     sink=self.sink,
                     bus=self.bus,
+                    journal=self.journal,
+                    query_for=lambda m, w: recall_query(m, w, self.state.topic),
                 ),
                 options=TurnOptions(
                     twin=settings.twin.name,
                     mode=settings.turn.mode,
                     max_sim_lines=settings.simulator.max_lines,
                     lookahead_lines=models.look_ahead_lines,
-                    recall_k=settings.turn.recall_k,
+                    recall_k=settings.journal.recall_k,
                 ),
                 state=self.state,
                 memory=AnswerMemory.for_settings(settings.picker),
@@ -122,7 +146,9 @@ class Daemon:
                 on_decision=self._decided,
                 on_trace=self._finished,
             )
-            self.controller = self._make_controller()
+            self._group = group
+            if self.indexer is not None:
+                indexer = group.create_task(self.indexer.run(), name="indexer")
             chat = group.create_task(self._chat_in(), name="chat-in")
             stop = group.create_task(self._stopping.wait(), name="stop")
             await asyncio.wait({chat, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -130,6 +156,8 @@ class Daemon:
                 await self.conductor.drain()
             chat.cancel()
             stop.cancel()
+            if self.indexer is not None:
+                indexer.cancel()
             await self.conductor.cancel_turn("the daemon is shutting down")
             if self.speaker is not None:
                 with contextlib.suppress(Exception):
@@ -154,34 +182,61 @@ class Daemon:
                     log.exception("handling a chat event failed")
 
     async def _command(self, message: ChatMessage) -> bool:
-        if self.controller is None:
-            return False
-        result = await self.controller.handle(
+        result = await self._control(
             message.text, login=message.login, role=message.role, source="chat"
         )
         if result is None:
             return False
+        if result.reply and self.sink is not None:
+            await self.sink.send(result.reply, reply_to=message.id)
+        return True
+
+    async def _control(
+        self, text: str, *, login: str, role: Role, source: Literal["chat", "mqtt", "dashboard"]
+    ) -> CommandResult | None:
+        """One `!twin` command from anywhere, through the one handler; published and counted."""
+        result = await self.controller.handle(text, login=login, role=role, source=source)
+        if result is None:
+            return None
         self.counters.commands += 1
         self.bus.publish(
             "command",
             {
                 "command": result.command,
-                "login": message.login,
+                "login": login,
+                "source": source,
                 "accepted": result.accepted,
                 "reason": result.reason,
             },
         )
-        if result.reply and self.sink is not None:
-            await self.sink.send(result.reply, reply_to=message.id)
-        return True
+        self.bus.publish("state", self._state_payload())
+        return result
 
-    def _make_controller(self) -> Any:
-        try:
-            from cohost.control import Controller  # noqa: PLC0415
-        except ModuleNotFoundError:
-            return None
-        audit = self.settings.data_dir / "audit" / "commands.jsonl"
-        return Controller(self.settings.control, self.state, self, self.clock, audit)
+    def mqtt_command(self, text: str, client_id: str) -> None:
+        """A command from the MQTT control topic (the bus already checked the client)."""
+        if self._group is None:
+            return
+        # The one allowed MQTT identity is the streamer's own automation.
+        self._group.create_task(
+            self._control(text, login=f"mqtt:{client_id}", role=Role.BROADCASTER, source="mqtt"),
+            name="mqtt-command",
+        )
+
+    async def command(self, text: str) -> CommandResult | None:
+        """A command from the dashboard, which only the token holder (the streamer) can use."""
+        return await self._control(
+            text, login="dashboard", role=Role.BROADCASTER, source="dashboard"
+        )
+
+    def _state_payload(self) -> dict[str, object]:
+        s = self.state
+        return {
+            "paused": s.paused,
+            "voice": s.voice,
+            "chat": s.chat,
+            "topic": s.topic,
+            "rate_per_minute": s.rate_per_minute,
+        }
 
     def _decided(self, decision: Decision) -> None:
         if decision.picked:
@@ -204,6 +259,8 @@ class Daemon:
     def _finished(self, trace: TurnTrace) -> None:
         self.last_trace = trace
         self.counters.turns[trace.outcome] = self.counters.turns.get(trace.outcome, 0) + 1
+        self.recorder.observe(trace)
+        self.recent.append(trace_dict(trace))
         if self.traces is not None:
             try:
                 self.traces.write(trace)
@@ -262,26 +319,22 @@ class Daemon:
 
         store = JournalStore(journal_dir(self.settings), self.settings.journal)
         entry = await asyncio.to_thread(store.add, text, tags=("cohost-note",))
+        if self.indexer is not None:
+            self.indexer.submit(entry.id)
         return entry.title
 
     def feedback(self, verdict: Literal["good", "bad"], *, login: str) -> str | None:
         trace = self.last_trace
         if trace is None or not trace.reply:
             return None
-        from cohost.feedback import FeedbackStore  # noqa: PLC0415
-
         store = FeedbackStore(self.settings.data_dir / "feedback" / "feedback.jsonl")
         store.record(trace_dict(trace), verdict, login)
         return trace.reply
 
     def status(self) -> str:
-        s = self.state
+        """What the daemon has done; the controller adds the state itself."""
         turns = ", ".join(f"{k} {v}" for k, v in sorted(self.counters.turns.items())) or "none"
-        return (
-            f"{'paused' if s.paused else 'running'}; voice {'on' if s.voice else 'off'}, "
-            f"chat {'on' if s.chat else 'off'}; topic: {s.topic or '-'}; "
-            f"{self.counters.picks} picks, turns: {turns}"
-        )
+        return f"{self.counters.picks} picks, turns: {turns}"
 
     def health(self) -> dict[str, object]:
         """What /healthz says."""
@@ -296,6 +349,29 @@ class Daemon:
             "errors": self.counters.errors,
             "busy": bool(self.conductor and self.conductor.busy),
         }
+
+    def metrics(self) -> Metrics:
+        """What /metrics shows."""
+        bus_drops, sink_drops = self._drops()
+        c = self.counters
+        return self.recorder.metrics(
+            uptime_s=time.time() - c.started,
+            events=c.events,
+            picks=c.picks,
+            turns=c.turns,
+            commands=c.commands,
+            errors=c.errors,
+            bus_drops=bus_drops,
+            sink_drops=sink_drops,
+        )
+
+    def subscribe(self, handler: Callable[[str, dict[str, object]], None]) -> Callable[[], None]:
+        """Every bus event to handler (the dashboard and overlay streams)."""
+        return self.bus.subscribe(handler)
+
+    def recent_turns(self) -> list[dict[str, object]]:
+        """The last turns' traces, oldest first."""
+        return list(self.recent)
 
 
 def _log_lines(settings: Settings) -> list[str]:
@@ -315,20 +391,28 @@ def _log_lines(settings: Settings) -> list[str]:
     return lines
 
 
-async def _serve_health(daemon: Daemon) -> Callable[[], Awaitable[None]]:
-    """The health endpoint on loopback; returns how to stop it."""
+async def _serve_web(daemon: Daemon) -> Callable[[], Awaitable[None]]:
+    """The web app (dashboard, overlay, metrics, health) on loopback; returns how to stop it."""
     import uvicorn  # noqa: PLC0415
 
-    from cohost.web.health import create_health_app  # noqa: PLC0415
+    from cohost.web.app import create_web_app  # noqa: PLC0415
 
-    web = daemon.settings.web
-    config = uvicorn.Config(
-        create_health_app(daemon.health), host=web.host, port=web.port, log_level="warning"
+    settings = daemon.settings
+    web = settings.web
+    if not _is_loopback(web.host):
+        log.warning(
+            "the web app binds %s, not loopback: anyone who can reach it sees /overlay and "
+            "/metrics; the dashboard still needs the token",
+            web.host,
+        )
+    app = create_web_app(daemon, token=web.token, command_prefix=settings.control.prefix)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=web.host, port=web.port, log_level="warning", lifespan="off")
     )
-    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(), name="web")
 
     async def stop() -> None:
+        app.state.hub.close()  # live streams never end on their own; uvicorn waits for them
         server.should_exit = True
         try:
             await asyncio.wait_for(task, STOP_TIMEOUT_S)
@@ -339,9 +423,39 @@ async def _serve_health(daemon: Daemon) -> Callable[[], Awaitable[None]]:
         await asyncio.sleep(0.02)
     if task.done():
         task.result()  # a port in use: say so now, not later
+        raise OSError(f"the web app could not listen on {web.host}:{web.port}")
     for sock in (s for srv in server.servers for s in srv.sockets):
-        log.info("health endpoint on http://%s:%s/healthz", *sock.getsockname()[:2])
+        host, port = sock.getsockname()[:2]
+        log.info("health endpoint on http://%s:%s/healthz", host, port)
+        log.info("dashboard on http://%s:%s/dashboard, overlay on /overlay", host, port)
     return stop
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress  # noqa: PLC0415
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _open_journal(
+    settings: Settings, stack: AsyncExitStack, clock: Clock
+) -> tuple[Journal | None, Indexer | None]:
+    """DATA_DIR's journal and its index; a journal that cannot open degrades to none."""
+    try:
+        from cohost.journal.wiring import journal_for, open_index  # noqa: PLC0415
+        from cohost.pipeline.recall import RankedJournal  # noqa: PLC0415
+
+        index = stack.enter_context(open_index(settings))
+    except (Transient, ModuleNotFoundError, OSError) as exc:
+        log.warning("answering without the journal: %s", exc)
+        return None, None
+    journal = RankedJournal.from_settings(journal_for(index), clock, settings.journal)
+    return journal, Indexer(index, maxsize=settings.journal.indexer_queue)
 
 
 async def run_daemon(
@@ -350,18 +464,64 @@ async def run_daemon(
     """Build the adapters, run the daemon, shut down in order; returns the exit status."""
     clock = RealClock()
     async with AsyncExitStack() as stack:
-        traces_dir = settings.data_dir / "traces"
-        traces = stack.enter_context(TraceWriter(traces_dir / f"{time.strftime('%Y-%m-%d')}.jsonl"))
+        traces = stack.enter_context(
+            TraceWriter(settings.data_dir / "traces" / f"{time.strftime('%Y-%m-%d')}.jsonl")
+        )
         bus = LocalBus()
-        speaker = CaptionSpeaker(clock, bus=bus)
-        if not console:
-            from cohost.errors import SettingsError  # noqa: PLC0415
+        daemons: list[Daemon] = []  # the MQTT control callback needs the daemon built below
+        mqtt: MqttBus | None = None
+        rules: TwitchRules | None = None
 
-            raise SettingsError(
-                "live Twitch chat is not wired into `cohost run` yet; use `cohost run --console`"
+        def on_control(text: str, client: str) -> None:
+            for daemon in daemons:
+                daemon.mqtt_command(text, client)
+
+        def drops() -> tuple[int, int]:
+            sink_drops = 0
+            if rules is not None:
+                counters = rules.counters.as_dict()
+                sink_drops = sum(counters.values()) - counters.get("sent", 0)
+            return (mqtt.dropped if mqtt is not None else 0), sink_drops
+
+        if settings.bus.mqtt_host:
+            b = settings.bus
+            mqtt = await stack.enter_async_context(
+                MqttBus(
+                    host=b.mqtt_host,
+                    port=b.mqtt_port,
+                    prefix=b.topic_prefix,
+                    client_id=b.client_id,
+                    username=b.username or None,
+                    password=b.password.get_secret_value() if b.password else None,
+                    control_client=b.control_client,
+                    on_control=on_control,
+                )
             )
-        source = ConsoleSource(clock, stream=stdin)
-        sink = ConsoleSink(settings.twin.name, stream=stdout)
+            bus.subscribe(mqtt.publish)
+        from cohost.adapters.speech import speaker_from_settings  # noqa: PLC0415
+
+        speaker = speaker_from_settings(settings, clock, bus=bus)
+        if isinstance(speaker, contextlib.AbstractAsyncContextManager):
+            await stack.enter_async_context(speaker)
+        journal, indexer = _open_journal(settings, stack, clock)
+        source: ChatSource
+        sink: ChatSink
+        if console:
+            source = ConsoleSource(clock, stream=stdin)
+            sink = ConsoleSink(settings.twin.name, stream=stdout)
+        else:
+            from cohost.adapters.twitch import TwitchChat  # noqa: PLC0415
+            from cohost.auth import TokenStore  # noqa: PLC0415
+
+            twitch = await stack.enter_async_context(
+                TwitchChat(
+                    settings.twitch,
+                    TokenStore.in_data_dir(settings.data_dir),
+                    known_bots=settings.picker.known_bots,
+                )
+            )
+            rules = TwitchRules.from_settings(twitch, clock, settings.sink)
+            source, sink = twitch, rules
         daemon = Daemon(
             settings,
             source=source,
@@ -370,13 +530,16 @@ async def run_daemon(
             speaker=speaker,
             bus=bus,
             traces=traces,
+            journal=journal,
+            indexer=indexer,
+            drops=drops,
         )
+        daemons.append(daemon)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, daemon.stop)
             stack.callback(loop.remove_signal_handler, sig)
         if settings.web.enabled:
-            stop_web = await _serve_health(daemon)
-            stack.push_async_callback(stop_web)
+            stack.push_async_callback(await _serve_web(daemon))
         await daemon.run(until_source_ends=console)
     return 0

@@ -1,0 +1,187 @@
+"""The whole daemon live on (a fake) Twitch: a real twitchio client, commands, Twitch's rules."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from twitchio.eventsub import websockets as eventsub_websockets
+from twitchio.http import Route
+
+from cohost.auth import TokenStore
+from cohost.config import Settings, load_settings
+from cohost.daemon import run_daemon
+from cohost.demo import demo_files
+from cohost.errors import Permanent
+from tests.adapters.test_twitch import stored
+from tests.support.fake_twitch import BOT_SCOPES, BROADCASTER_SCOPES, FakeTwitch
+
+WAIT_S = 30.0  # a guard against hanging, never a timing assertion
+
+
+@pytest.fixture(autouse=True)
+def _restore_twitchio_urls() -> Iterator[None]:
+    saved = (Route.BASE, Route.ID_BASE, eventsub_websockets.WSS)
+    yield
+    Route.BASE, Route.ID_BASE, eventsub_websockets.WSS = saved
+
+
+class Live:
+    """A fake Twitch, its accounts, and the daemon running against it."""
+
+    def __init__(self, fake: FakeTwitch, data_dir: Path) -> None:
+        self.fake = fake
+        self.data_dir = data_dir
+        self.bot = fake.add_user("twinbot", scopes=BOT_SCOPES)
+        self.streamer = fake.add_user("mossbyte", scopes=BROADCASTER_SCOPES)
+        self.viewer = fake.add_user("viewer42")
+        self.mod = fake.add_user("oakmod")
+        TokenStore.in_data_dir(data_dir).save(stored(self.bot, "bot"))
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": self.data_dir,
+            "twin": {
+                "name": "twinbot",
+                "streamer": self.streamer.login,
+                "bot_login": self.bot.login,
+                "writings": [str(demo_files() / "writing.md")],
+            },
+            "twitch": {
+                **self.fake.settings_overrides(),
+                "channel": self.streamer.login,
+                "broadcaster_id": self.streamer.user_id,
+                "bot_login": self.bot.login,
+                "bot_id": self.bot.user_id,
+                "watch_interval_s": 0.2,
+                "reconnect_min_s": 0.05,
+                "reconnect_max_s": 0.2,
+            },
+            "picker": {"min_gap_s": 0, "user_cooldown_s": 0, "replies_per_minute": 1000},
+            "web": {"enabled": False},
+            "journal": {"embedding_model": "hashing"},
+        }
+        for key, value in overrides.items():
+            values[key] = {**values.get(key, {}), **value}
+        return load_settings(**values)
+
+    def replies(self) -> list[str]:
+        return [s.text for s in self.fake.sent]
+
+    def audit(self) -> list[dict[str, Any]]:
+        path = self.data_dir / "audit" / "commands.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture
+async def live(tmp_path: Path) -> AsyncIterator[Live]:
+    async with FakeTwitch() as fake:
+        yield Live(fake, tmp_path / "data")
+
+
+async def _start(live: Live, **overrides: Any) -> asyncio.Task[int]:
+    task = asyncio.create_task(run_daemon(live.settings(**overrides), console=False))
+    async with asyncio.timeout(WAIT_S):
+        await live.fake.wait_for_subscriptions(1)
+    return task
+
+
+async def _stop(task: asyncio.Task[int]) -> None:
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def _sent(live: Live, count: int) -> None:
+    async with asyncio.timeout(WAIT_S):
+        await live.fake.wait_for_sent(count)
+
+
+async def test_chat_gets_a_threaded_reply_and_commands_follow_permissions(live: Live) -> None:
+    task = await _start(live)
+    try:
+        asked = await live.fake.push_chat(
+            chatter=live.viewer, text="twinbot how is gerald the sourdough starter doing?"
+        )
+        await _sent(live, 1)
+        reply = live.fake.sent[0]
+        assert reply.reply_parent_message_id == asked
+        assert reply.text.strip()
+
+        # a viewer may not pause the twin: refused, silently, and audited
+        await live.fake.push_chat(chatter=live.viewer, text="!twin pause")
+        # a moderator may
+        await live.fake.push_chat(chatter=live.mod, text="!twin pause", badges=[("moderator", "1")])
+        await _sent(live, 2)
+        assert live.replies()[1] == "paused"
+        await live.fake.push_chat(chatter=live.viewer, text="twinbot are you there? hello?")
+        await live.fake.push_chat(
+            chatter=live.mod, text="!twin status", badges=[("moderator", "1")]
+        )
+        await _sent(live, 3)
+        status = live.replies()[2]
+        assert status.startswith("paused") and "turns: answered 1" in status, "no reply paused"
+
+        # the broadcaster's long line arrives as two chat messages, both within 500 characters
+        long_text = " ".join(["This is one sentence the twin says about bread."] * 13)
+        assert len(long_text) > 600
+        await live.fake.push_chat(
+            chatter=live.streamer, text=f"!twin say {long_text}", badges=[("broadcaster", "1")]
+        )
+        await _sent(live, 5)
+        assert all(len(text) <= 500 for text in live.replies()[3:5])
+        assert " ".join(live.replies()[3:5]) == long_text
+        async with asyncio.timeout(WAIT_S):  # the audit line is written once `say` returns
+            while len(live.audit()) < 4:  # noqa: ASYNC110 (a file, not an event)
+                await asyncio.sleep(0.05)
+    finally:
+        await _stop(task)
+    audit = live.audit()
+    refused = [a for a in audit if not a["accepted"]]
+    assert refused[0]["login"] == "viewer42" and refused[0]["command"] == "pause"
+    assert [a["command"] for a in audit if a["accepted"]] == ["pause", "status", "say"]
+
+
+async def test_a_burst_never_breaks_the_send_limit(live: Live) -> None:
+    task = await _start(live, sink={"max_wait_s": 0.5})
+    try:
+        # 200 picks over a few seconds: each turn finishes before the next message comes
+        for i in range(200):
+            await live.fake.push_chat(chatter=live.viewer, text=f"twinbot question number {i}?")
+            await asyncio.sleep(0.03)
+        await _sent(live, 20)
+        await asyncio.sleep(1.0)  # let the daemon work through the rest of the burst
+    finally:
+        await _stop(task)
+    stamps = sorted(s.at for s in live.fake.sent)
+    # every 30 s window of the fake's clock holds at most 20 of the bot's messages
+    assert max(sum(1 for t in stamps if a <= t < a + 30) for a in stamps) <= 20
+    assert len(stamps) == 20
+
+
+async def test_a_dropped_websocket_reconnects_and_chat_goes_on(live: Live) -> None:
+    task = await _start(live)
+    try:
+        await live.fake.drop_websocket()
+        async with asyncio.timeout(WAIT_S):
+            await live.fake.wait_for_subscriptions(2)
+        await live.fake.push_chat(chatter=live.viewer, text="twinbot did you come back?")
+        await _sent(live, 1)
+    finally:
+        await _stop(task)
+
+
+async def test_a_revoked_token_stops_the_daemon_with_a_clear_error(live: Live) -> None:
+    task = await _start(live)
+    await live.fake.revoke_token(live.bot)
+    with pytest.raises(BaseException) as caught:  # a TaskGroup may wrap it
+        async with asyncio.timeout(WAIT_S):
+            await task
+    errors = (
+        caught.value.exceptions if isinstance(caught.value, BaseExceptionGroup) else (caught.value,)
+    )
+    assert any(isinstance(e, Permanent) for e in errors), errors
