@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,6 @@ class TrainOptions:
     gradient_checkpointing: bool | None = None  # None: on a CUDA device only
     logging_steps: int = 10
     progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
         """InputError for a value no run can use."""
@@ -189,7 +188,6 @@ def trainer_arguments(out: Path, options: TrainOptions) -> dict[str, Any]:
         "report_to": "none",
         "disable_tqdm": not options.progress,
         "model_init_kwargs": {"dtype": dtype},
-        **options.extra,
     }
 
 
