@@ -74,6 +74,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run_daemon(settings, console=args.console))
 
 
+def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from cohost.doctor import doctor  # noqa: PLC0415
+
+    return doctor(settings)
+
+
 def _console_defaults(settings: Settings) -> Settings:
     """Trying it at a terminal with nothing configured: the demo's twin, and says so."""
     from cohost.demo import DEMO_STREAMER, DEMO_TWIN, demo_files  # noqa: PLC0415
@@ -126,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--console", action="store_true", help="chat from this terminal instead of Twitch"
     )
     run.set_defaults(handler=_run)
+
+    check = commands.add_parser("doctor", help="check settings, tokens, servers, voice, disk")
+    check.set_defaults(handler=_doctor)
 
     demo = commands.add_parser("demo", help="the bundled sample stream, live on the terminal")
     demo.add_argument("--speed", type=float, default=12.0, help="how much faster than real time")

@@ -1,0 +1,59 @@
+"""`cohost doctor`: a line per check, failures named with what to do."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from cohost.cli import main
+from cohost.config import load_settings
+from cohost.doctor import check_bus, check_model, run_checks
+from tests.support.scripted_server import ScriptedServer, closed_port_url
+
+
+def test_defaults_pass_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = load_settings(data_dir=tmp_path / "data")
+    checks = {c.name: c for c in run_checks(settings)}
+    assert checks["data dir"].status == "ok"
+    assert checks["simulator"].status == "ok" and "embedded" in checks["simulator"].detail
+    assert checks["twitch token"].status == "warn"
+    assert "cohost auth" in checks["twitch token"].fix
+
+
+def test_unreachable_servers_fail_with_what_to_do(tmp_path: Path) -> None:
+    check = check_model("auto", closed_port_url(), "simulator", "COHOST_SIMULATOR__URL")
+    assert check.status == "fail"
+    assert "unreachable" in check.detail and "start the server" in check.line()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = load_settings(data_dir=tmp_path, bus={"mqtt_host": "127.0.0.1", "mqtt_port": port})
+    assert check_bus(settings).status == "fail"
+
+
+async def test_a_serving_model_is_ok() -> None:
+    async with ScriptedServer() as server:
+        import asyncio  # noqa: PLC0415
+
+        check = await asyncio.to_thread(
+            check_model, "openai", server.url, "rewriter", "COHOST_REWRITER__URL"
+        )
+    assert check.status == "ok" and "twin" in check.detail
+
+
+def test_cli_exit_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COHOST_DATA_DIR", str(tmp_path / "data"))
+    assert main(["doctor"]) == 0
+    monkeypatch.setenv("COHOST_SIMULATOR__URL", closed_port_url())
+    assert main(["doctor"]) == 1
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_speech_check_speaks(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path, speech={"engine": "espeak"})
+    check = {c.name: c for c in run_checks(settings)}["speech"]
+    assert check.status == "ok", check.line()
