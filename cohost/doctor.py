@@ -78,9 +78,7 @@ def check_model(kind: str, url: str, name: str, setting: str) -> Check:
     if not url:
         return Check(name, "fail", "kind is openai but no URL", f"set {setting}")
     try:
-        with urllib.request.urlopen(
-            url.rstrip("/") + "/models", timeout=NET_TIMEOUT_S
-        ) as response:
+        with urllib.request.urlopen(url.rstrip("/") + "/models", timeout=NET_TIMEOUT_S) as response:
             models = [m.get("id") for m in json.loads(response.read()).get("data", [])]
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
@@ -115,9 +113,7 @@ def check_vectors(settings: Settings) -> Check:
         return Check("qdrant", "ok", f"embedded ({journal.vector_engine})")
     url = journal.qdrant_url
     try:
-        with urllib.request.urlopen(
-            url.rstrip("/") + "/readyz", timeout=NET_TIMEOUT_S
-        ):
+        with urllib.request.urlopen(url.rstrip("/") + "/readyz", timeout=NET_TIMEOUT_S):
             return Check("qdrant", "ok", f"{url} is ready")
     except (OSError, ValueError) as exc:
         return Check("qdrant", "fail", f"{url} not ready ({exc})", "start Qdrant or fix the URL")

@@ -82,7 +82,9 @@ async def test_moderation_removes_messages_from_the_window() -> None:
         Moderation(kind="delete", channel="chan", ts=1000.0, target_message_id="3")
     )
     assert [m.id for m in conductor.window] == ["1", "2"]
-    await conductor.handle(Moderation(kind="timeout", channel="chan", ts=1000.0, target_login="bob"))
+    await conductor.handle(
+        Moderation(kind="timeout", channel="chan", ts=1000.0, target_login="bob")
+    )
     assert [m.id for m in conductor.window] == ["1"]
     await conductor.handle(Moderation(kind="clear", channel="chan", ts=1000.0))
     assert list(conductor.window) == []
