@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -15,6 +16,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings import SettingsError as SourceError  # a value a source cannot parse
 
 from cohost.errors import SettingsError
 
@@ -526,6 +528,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings(**overrides)
     except ValidationError as exc:
         raise SettingsError(describe_error(exc)) from None
+    except SourceError as exc:
+        raise SettingsError(f"invalid settings: {exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"config file {os.environ.get(CONFIG_FILE_ENV)}: {exc}") from None
 
 
 def _env_lines(model: type[BaseModel], prefix: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -63,7 +64,10 @@ def _line_format(sample: list[str]) -> str | None:
 def _csv_format(sample: list[str]) -> str | None:
     if not sample:
         return None
-    header = next(csv.reader([sample[0]]), [])
+    try:
+        header = next(csv.reader([sample[0]]), [])
+    except csv.Error:  # a stray CR or NUL: not a CSV header
+        return None
     return "csv" if len(header) >= 3 and match_schema(header) is not None else None
 
 
@@ -73,6 +77,8 @@ def detect_format(path: Path) -> str:
         head, complete = read_head(path)
     except OSError as exc:
         raise ChatLogError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    except (EOFError, zlib.error) as exc:  # a gzip stream cut short or corrupted
+        raise ChatLogError(f"cannot read: {exc}", path=path) from None
     if not head.strip():
         raise ChatLogError("the file is empty", path=path)
     suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]

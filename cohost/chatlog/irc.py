@@ -139,7 +139,7 @@ class IrcParser:
         if value:
             try:
                 self.last_ts = int(value) / 1000.0
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise BadLine(f"tmi-sent-ts is not a number: {value[:20]!r}") from None
         return self.last_ts
 

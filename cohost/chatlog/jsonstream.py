@@ -94,6 +94,8 @@ class JsonStream:
                 if self._fill():
                     continue
                 raise JsonShapeError(f"invalid JSON: {exc.msg}", self.line()) from None
+            except ValueError as exc:  # a number past Python's int digit limit (4300)
+                raise JsonShapeError(f"invalid JSON: {exc}", self.line()) from None
             # A number cut by the end of the buffer (`12` of `12.5`) may go on in the next chunk.
             if (
                 type(value) in (int, float)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -84,7 +85,7 @@ class ChatLog:
                 if type(event) is ChatMessage:
                     stats.messages += 1
                 yield event
-        except (OSError, EOFError) as exc:  # a broken gzip stream, a file gone while reading
+        except (OSError, EOFError, zlib.error) as exc:  # a broken gzip stream, a file gone
             raise ChatLogError(f"cannot read: {exc}", path=self.path) from None
         finally:
             self._file = None

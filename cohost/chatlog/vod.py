@@ -94,7 +94,10 @@ class CommentReader:
             offset = comment.get("content_offset_seconds")
             if not isinstance(offset, int | float):
                 raise BadLine("comment has neither created_at nor content_offset_seconds")
-            ts = (self.start or 0.0) + float(offset)
+            try:
+                ts = (self.start or 0.0) + float(offset)
+            except OverflowError:
+                raise BadLine("content_offset_seconds is out of range") from None
         badges: tuple[tuple[str, str], ...] = ()
         roles: frozenset[Role] = frozenset()
         user_badges = message.get("user_badges")

@@ -130,7 +130,8 @@ def format_tags(tags: Iterable[str]) -> str:
     for tag in tags:
         if not tag or "\n" in tag or "\r" in tag:
             raise ValueError(f"not a usable tag: {tag!r}")
-        if _NEEDS_BRACKETS.search(tag) or tag.startswith("[["):
+        # A no-break space at either end needs brackets too: a header value loses it when trimmed.
+        if _NEEDS_BRACKETS.search(tag) or tag.startswith("[[") or tag != tag.strip():
             if "]]" in tag:
                 raise ValueError(f"a tag with spaces cannot contain ']]': {tag!r}")
             parts.append(f"[[{tag}]]")

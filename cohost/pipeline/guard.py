@@ -31,7 +31,9 @@ _TEMPLATE = re.compile(
     r"|<\|[^|<>\n]{0,40}\|>"  # <|system|>, <|user|>, <|im_end|>, <|endoftext|>, <|eot_id|> ...
     r"|</?s>"  # Zephyr and Llama sequence marks
     r"|\[/?INST\]"
-    r"|<</?SYS>>",
+    r"|<</?SYS>>"
+    r"|<(?:start|end)_of_turn>"  # Gemma
+    r"|</?(?:bos|eos|pad|unk)>",
     re.IGNORECASE,
 )
 
@@ -141,11 +143,16 @@ def blocklist_rule(phrases: Sequence[str]) -> Rule:
     Masking one word would leave a sentence built around it, still saying what the streamer
     does not want said; a skipped reply costs nothing, and the trace tells them why.
     """
-    patterns = [(phrase, _phrase_pattern(phrase)) for phrase in phrases if phrase.strip()]
+    patterns = [
+        (phrase, _phrase_pattern(unicodedata.normalize("NFKC", phrase)))
+        for phrase in phrases
+        if phrase.strip()
+    ]
 
     def blocklist(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
+        folded = unicodedata.normalize("NFKC", text)  # fullwidth and styled letters read as plain
         for phrase, pattern in patterns:
-            if pattern.search(text):
+            if pattern.search(folded):
                 return text, GuardVerdict(
                     rule="blocklist", action="blocked", detail=f"says blocklisted {phrase!r}"
                 )
@@ -190,6 +197,10 @@ class Guard:
         messages, length_verdicts = self._messages(text)
         verdicts.extend(length_verdicts)
         if not messages:
+            if not any(v.action == "blocked" for v in verdicts):
+                verdicts.append(
+                    GuardVerdict(rule="empty", action="blocked", detail="nothing left to post")
+                )
             return GuardResult(text="", messages=[], verdicts=verdicts, blocked=True)
         if any(v.action == "changed" for v in length_verdicts):
             text = " ".join(messages)  # say out loud exactly what chat gets
