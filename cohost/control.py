@@ -12,7 +12,6 @@ Choices:
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from cohost.config import (
 from cohost.events import Role
 from cohost.ports import Clock
 from cohost.state import TwinState
+from cohost.trace import json_line
 
 log = logging.getLogger(__name__)
 
@@ -380,7 +380,7 @@ class Controller:
     def _audit(self, record: dict[str, object]) -> None:
         if self.audit_path is None:
             return
-        line = json.dumps(record, ensure_ascii=False) + "\n"
+        line = json_line(record)
         try:
             with self.audit_path.open("a", encoding="utf-8") as file:
                 file.write(line)

@@ -61,6 +61,15 @@ def trace_dict(trace: TurnTrace) -> dict[str, Any]:
     return data
 
 
+# Characters that str.splitlines() and some readers take as line ends; JSON may escape them.
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
+def json_line(data: object) -> str:
+    """One JSON Lines record: readable UTF-8, with no character any reader takes as a line end."""
+    return json.dumps(data, ensure_ascii=False).translate(_LINE_BREAKS) + "\n"
+
+
 class TraceWriter:
     """Appends traces as JSON lines, flushed per turn so a crash loses at most one."""
 
@@ -70,7 +79,7 @@ class TraceWriter:
         self._file: IO[str] = path.open("a", encoding="utf-8")
 
     def write(self, trace: TurnTrace) -> None:
-        self._file.write(json.dumps(trace_dict(trace), ensure_ascii=False) + "\n")
+        self._file.write(json_line(trace_dict(trace)))
         self._file.flush()
 
     def close(self) -> None:

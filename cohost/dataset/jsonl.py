@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cohost.errors import InputError
+from cohost.trace import json_line
 
 
 def write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> int:
@@ -18,7 +19,7 @@ def write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tmp.open("w", encoding="utf-8", newline="\n") as file:
             for record in records:
-                file.write(json.dumps(record, ensure_ascii=False) + "\n")
+                file.write(json_line(record))
                 count += 1
         tmp.replace(path)
     except OSError as exc:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO
 
 from cohost.events import Caption
 from cohost.ports import Bus, Clock
+from cohost.trace import json_line
 
 # An unhurried speaking pace, for caption end times when nothing is really spoken.
 WORDS_PER_SECOND = 2.6
@@ -32,7 +32,7 @@ class CaptionSpeaker:
         caption = Caption(turn_id=turn_id, text=sentence, start=start, end=start + seconds)
         self.captions.append(caption)
         if self._file is not None:
-            self._file.write(json.dumps(asdict(caption), ensure_ascii=False) + "\n")
+            self._file.write(json_line(asdict(caption)))
             self._file.flush()
         if self._bus is not None:
             self._bus.publish("caption", asdict(caption))
