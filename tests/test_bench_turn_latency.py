@@ -1,0 +1,61 @@
+"""The whole-turn latency bench's quick mode, run on the scripted server at tiny sizes."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.turn_latency import (
+    MODES,
+    Speeds,
+    TurnTiming,
+    floors,
+    key_figures,
+    percentile,
+    run_scripted,
+    summarise,
+)
+
+FAST = Speeds(sim_ttft_s=0.0, sim_tps=2000.0, rewrite_ttft_s=0.0, rewrite_tps=2000.0)
+
+
+async def test_quick_mode_returns_figures_for_both_modes() -> None:
+    report = await run_scripted(2, FAST)
+    for mode in MODES:
+        figures = report.modes[mode]
+        assert figures.outcomes == {"answered": 2}
+        assert set(figures.stats) == {"first audio", "chat post", "total"}
+        for stat in figures.stats.values():
+            assert stat.n == 2
+            assert 0 < stat.p50 <= stat.p90
+        for turn in figures.turns:
+            assert turn.first_audio_s is not None and turn.post_s is not None
+            assert turn.first_audio_s <= turn.post_s <= turn.total_s
+    # a warm-up and two timed turns per mode, each a simulation and a fusion
+    assert report.requests == 2 * 2 * 3
+    line = key_figures(report, None)
+    assert {"ttfa_pipelined_p50_ms", "ttfa_sequential_p50_ms", "ttfa_ratio", "overhead_p50_ms"} <= (
+        set(line)
+    )
+    assert "none" not in line.values()
+
+
+def test_floors_follow_the_token_counts() -> None:
+    # 10 tokens/s and no first-token delay: each floor is a count of tokens over ten
+    result = floors(Speeds(sim_ttft_s=0.0, sim_tps=10.0, rewrite_ttft_s=0.0, rewrite_tps=10.0))
+    piped, seq = result.by_mode["pipelined"], result.by_mode["sequential"]
+    # the turn fuses on the newline ending the look-ahead line; the sequential one on the 4th line
+    assert (result.sim_tokens["pipelined"], result.sim_tokens["sequential"]) == (24, 38)
+    # "Welcome back, ana!" is known to be finished when " Yes," arrives, the 4th reply token
+    assert result.first_sentence_tokens == 4
+    assert piped["first audio"] == pytest.approx((23 + 3) / 10)
+    assert seq["first audio"] == pytest.approx((37 + 3) / 10)
+    assert piped["chat post"] == pytest.approx((23 + result.reply_tokens) / 10)
+    assert result.waiting_baseline_first_audio == seq["chat post"]
+
+
+def test_percentiles_interpolate_between_ranks() -> None:
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile([0.0, 10.0], 90) == pytest.approx(9.0)
+    assert percentile([5.0], 90) == 5.0
+    silent = TurnTiming(first_audio_s=None, post_s=None, total_s=0.2, outcome="silent")
+    assert set(summarise([silent]).stats) == {"total"}
