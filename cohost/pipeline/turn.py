@@ -143,6 +143,8 @@ class Turn:
             with self._stages.stage("simulate"):
                 async with contextlib.aclosing(self._simulate()) as lines:
                     trace.sim_lines = [line async for line in lines]
+            if not self._has_twin_line():
+                return
             pieces = self._fuse(trace.sim_lines)
         else:
             pieces = self._pipelined()
@@ -163,11 +165,17 @@ class Turn:
             if speaker is not None:
                 await queue.put(None)  # the speaker finishes what is queued, then stops
 
+    def _has_twin_line(self) -> bool:
+        trace = self.trace
+        if any(line.is_twin for line in trace.sim_lines):
+            return True
+        trace.outcome = "silent"
+        trace.reason = trace.reason or "the simulator produced no line for the twin"
+        return False
+
     def _has_reply(self) -> bool:
         trace = self.trace
-        if not any(line.is_twin for line in trace.sim_lines):
-            trace.outcome = "silent"
-            trace.reason = trace.reason or "the simulator produced no line for the twin"
+        if not self._has_twin_line():
             return False
         if not trace.reply.strip():
             trace.outcome = "silent"
@@ -245,16 +253,28 @@ class Turn:
     async def _stream_reply(
         self, pieces: AsyncGenerator[str, None], queue: asyncio.Queue[str | None], speaking: bool
     ) -> str:
-        """Stream the reply through the guard sentence by sentence to the speaker."""
+        """Stream the reply through the guard sentence by sentence to the speaker.
+
+        The sequential baseline holds speech until the reply is whole, as the seed's pipeline did.
+        """
         buffer = SentenceBuffer()
         reply: list[str] = []
+        held: list[str] = []
+        hold = self.options.mode == "sequential"
+
+        async def out(sentences: list[str]) -> None:
+            for sentence in sentences:
+                if hold:
+                    held.append(sentence)
+                else:
+                    await self._queue_sentence(sentence, queue, speaking)
+
         fuse_start = self.parts.clock.monotonic()
         try:
             async with contextlib.aclosing(pieces) as stream:
                 async for piece in stream:
                     reply.append(piece)
-                    for sentence in buffer.feed(piece):
-                        await self._queue_sentence(sentence, queue, speaking)
+                    await out(buffer.feed(piece))
         except RewriterUnavailable as exc:
             if reply or not self.trace.sim_lines:
                 raise
@@ -263,10 +283,11 @@ class Turn:
             fallback = next((line.text for line in self.trace.sim_lines if line.is_twin), "")
             self.trace.reason = f"rewriter unavailable ({exc}); used the simulated twin line"
             reply.append(fallback)
-            buffer.feed(fallback)
+            await out(buffer.feed(fallback))
         finally:
             self._stages.mark("fuse", fuse_start)
-        for sentence in buffer.flush():
+        await out(buffer.flush())
+        for sentence in held:
             await self._queue_sentence(sentence, queue, speaking)
         return "".join(reply).strip()
 

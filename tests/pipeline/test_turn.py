@@ -183,3 +183,43 @@ async def test_cancelled_while_simulating_closes_the_simulation() -> None:
     assert rewriter.requests == []
     assert turn.trace.outcome == "cancelled"
     assert turn.trace.reason
+
+
+async def test_sequential_speaks_only_once_the_reply_is_whole() -> None:
+    speaker = RecordingSpeaker()
+    rewriter = ScriptedRewriter("First sentence here. Second one follows.", delay=0.01)
+    spoken_while_streaming: list[int] = []
+    original = rewriter.stream
+
+    async def watched(request):  # type: ignore[no-untyped-def]
+        async for piece in original(request):
+            spoken_while_streaming.append(len(speaker.said))
+            yield piece
+
+    rewriter.stream = watched  # type: ignore[method-assign]
+    trace = await make_turn(
+        ScriptedSimulator(LINES), rewriter, speaker=speaker, mode="sequential"
+    ).run()
+    assert trace.outcome == "answered"
+    assert set(spoken_while_streaming) == {0}  # nothing spoken before the reply was whole
+    assert speaker.said == ["First sentence here.", "Second one follows."]
+
+
+async def test_sequential_without_a_twin_line_does_not_fuse_or_speak() -> None:
+    only_viewers = [SimLine(speaker="viewer", text="hm", is_twin=False)]
+    speaker, rewriter = RecordingSpeaker(), ScriptedRewriter("Hello there. All good.")
+    trace = await make_turn(
+        ScriptedSimulator(only_viewers), rewriter, speaker=speaker, mode="sequential"
+    ).run()
+    assert trace.outcome == "silent"
+    assert rewriter.requests == [] and speaker.said == []
+
+
+async def test_rewriter_fallback_is_spoken_too() -> None:
+    speaker = RecordingSpeaker()
+    lines = [SimLine(speaker="twin", text="Gerald is fine. He is bubbly.", is_twin=True)]
+    trace = await make_turn(
+        ScriptedSimulator(lines), ScriptedRewriter("x", fail=True), speaker=speaker
+    ).run()
+    assert trace.outcome == "answered"
+    assert speaker.said == ["Gerald is fine.", "He is bubbly."]
