@@ -56,6 +56,7 @@ async def test_a_picked_message_is_answered_and_traced() -> None:
     assert [t.outcome for t in traces] == ["answered"]
     assert traces[0].decision.message.id == "a"
     assert list(conductor.window)[-1].id == "a"
+    assert decisions == [decision]
 
 
 async def test_paused_twin_decides_but_does_not_answer() -> None:
