@@ -48,9 +48,9 @@ def test_floors_follow_the_token_counts() -> None:
     # "Welcome back, ana!" is known to be finished when " Yes," arrives, the 4th reply token
     assert result.first_sentence_tokens == 4
     assert piped["first audio"] == pytest.approx((23 + 3) / 10)
-    assert seq["first audio"] == pytest.approx((37 + 3) / 10)
+    assert seq["first audio"] == pytest.approx((37 + result.reply_tokens) / 10)
     assert piped["chat post"] == pytest.approx((23 + result.reply_tokens) / 10)
-    assert result.waiting_baseline_first_audio == seq["chat post"]
+    assert seq["first audio"] == seq["chat post"]  # the baseline speaks after the whole reply
 
 
 def test_percentiles_interpolate_between_ranks() -> None:
