@@ -5,10 +5,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import logging
 from pathlib import Path
 from typing import IO, Any
 
 from cohost.events import ChatMessage, Decision, TurnTrace
+
+log = logging.getLogger(__name__)
 
 
 def _plain(value: Any) -> Any:
@@ -83,7 +86,11 @@ class TraceWriter:
         self._file.flush()
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError:
+            # a full disk refuses the last buffered trace again; the file is closed all the same
+            log.exception("closing the trace file %s failed", self.path)
 
     def __enter__(self) -> TraceWriter:
         return self

@@ -312,6 +312,9 @@ class Turn:
             # a failing voice degrades the turn to chat only
             self.trace.reason = f"speech failed: {exc}"
             log.warning("turn %s: speech failed: %s", self.trace.turn_id, exc)
+            # keep emptying the bounded queue: the reply stream must never wait on a dead voice
+            while await queue.get() is not None:
+                pass
         finally:
             if start is not None:
                 self._stages.mark("speak", start)
