@@ -71,7 +71,16 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.console and settings.twin.name == "twin" and not settings.twin.writings:
         settings = _console_defaults(settings)
-    return asyncio.run(run_daemon(settings, console=args.console))
+    try:
+        return asyncio.run(run_daemon(settings, console=args.console))
+    except BaseExceptionGroup as group:
+        # the daemon's TaskGroup wraps a revoked token: say it in one line, like any Permanent
+        permanent: BaseException | None = group.subgroup(Permanent)
+        while isinstance(permanent, BaseExceptionGroup):
+            permanent = permanent.exceptions[0]
+        if permanent is None:
+            raise
+        raise permanent from None
 
 
 def _doctor(args: argparse.Namespace, settings: Settings) -> int:
