@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import sys
 import threading
+from collections import deque
 from collections.abc import AsyncGenerator
 from typing import TextIO
 
@@ -82,7 +83,9 @@ class ConsoleSink:
     def __init__(self, twin: str, *, stream: TextIO | None = None) -> None:
         self._twin = twin
         self._stream = stream or sys.stdout
-        self.sent: list[str] = []
+        self.sent: deque[str] = deque(
+            maxlen=100
+        )  # the latest, for tests; hours of chat are not kept
 
     async def send(self, text: str, *, reply_to: str | None = None) -> None:
         self.sent.append(text)

@@ -107,7 +107,9 @@ class Daemon:
     async def run(self, *, until_source_ends: bool = False) -> None:
         """Run until stopped (or, for the console, until its input ends and the turn is done)."""
         settings = self.settings
-        models = build_models(settings, streamer_lines=_log_lines(settings))
+        # reading big logs must not hold the loop while Twitch's websocket waits for keepalives
+        lines = await asyncio.to_thread(_log_lines, settings)
+        models = build_models(settings, streamer_lines=lines)
         for note in models.notes:
             log.warning("%s", note)
         try:
@@ -260,6 +262,8 @@ class Daemon:
         self.last_trace = trace
         self.counters.turns[trace.outcome] = self.counters.turns.get(trace.outcome, 0) + 1
         self.recorder.observe(trace)
+        if trace.reason.startswith("unexpected "):
+            self.counters.errors += 1
         self.recent.append(trace_dict(trace))
         if self.traces is not None:
             try:
@@ -325,8 +329,8 @@ class Daemon:
 
     def feedback(self, verdict: Literal["good", "bad"], *, login: str) -> str | None:
         trace = self.last_trace
-        if trace is None or not trace.reply:
-            return None
+        if trace is None or trace.outcome != "answered":
+            return None  # only what was really said can be rated (and become training data)
         store = FeedbackStore(self.settings.data_dir / "feedback" / "feedback.jsonl")
         store.record(trace_dict(trace), verdict, login)
         return trace.reply

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections import deque
@@ -72,6 +71,8 @@ class Conductor:
         self._on_decision = on_decision
         self._on_trace = on_trace
         self._current: tuple[Turn, asyncio.Task[TurnTrace]] | None = None
+        # chat-in, a dashboard `ask` and an MQTT command may start turns at the same moment
+        self._starting = asyncio.Lock()
 
     @property
     def busy(self) -> bool:
@@ -125,6 +126,10 @@ class Conductor:
 
     async def start_turn(self, decision: Decision) -> TurnTrace | None:
         """Answer this decision now, cutting short any turn that is running."""
+        async with self._starting:
+            return await self._start_turn(decision)
+
+    async def _start_turn(self, decision: Decision) -> TurnTrace | None:
         await self.cancel_turn(f"cut short by a better pick from {decision.message.login}")
         self.memory.record(decision.message, self.parts.clock.now())
         options = dataclasses.replace(self.options, voice=self.state.voice, chat=self.state.chat)
@@ -167,15 +172,14 @@ class Conductor:
             return False
         turn.cancel_reason(reason)
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # wait() rather than await: a cancel aimed at *our* caller must still reach it
+        await asyncio.wait({task})
         return True
 
     async def drain(self) -> None:
         """Wait for the running turn to finish."""
         if self._current is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._current[1]
+            await asyncio.wait({self._current[1]})
 
     def forget(self) -> None:
         """Clear the recent window (`!twin forget`)."""

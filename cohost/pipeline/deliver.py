@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO
@@ -24,7 +25,7 @@ class CaptionSpeaker:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("a", encoding="utf-8")
-        self.captions: list[Caption] = []
+        self.captions: deque[Caption] = deque(maxlen=100)  # the latest; a stream runs for hours
 
     async def say(self, sentence: str, *, turn_id: str) -> None:
         start = self._clock.now()

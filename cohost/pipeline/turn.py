@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cohost.errors import RewriterUnavailable, SimulatorUnavailable, Transient
-from cohost.events import ChatMessage, Decision, Hit, SimLine, StageTime, TurnTrace
+from cohost.events import ChatMessage, Decision, Hit, SimLine, StageTime, Tier, TurnTrace
 from cohost.pipeline.guard import Guard
-from cohost.pipeline.sentences import SentenceBuffer
+from cohost.pipeline.sentences import SentenceBuffer, split_sentences
 from cohost.ports import (
     Bus,
     ChatSink,
@@ -125,12 +125,28 @@ class Turn:
             trace.outcome = "failed"
             trace.reason = f"{type(exc).__name__}: {exc}"
             log.warning("turn %s failed: %s", trace.turn_id, trace.reason)
+        except Exception as exc:
+            # a bug or an untranslated error in one part ends this turn, never the daemon
+            trace.outcome = "failed"
+            trace.reason = f"unexpected {type(exc).__name__}: {exc}"
+            log.exception("turn %s failed unexpectedly", trace.turn_id)
         finally:
             self._publish(
                 "turn/end",
-                {"turn_id": trace.turn_id, "outcome": trace.outcome, "reason": trace.reason},
+                {
+                    "turn_id": trace.turn_id,
+                    "outcome": trace.outcome,
+                    "reason": self._public_reason(),
+                },
             )
         return trace
+
+    def _public_reason(self) -> str:
+        """The reason as the bus may carry it: a privacy verdict names an entry, so not that."""
+        if self.trace.outcome != "blocked":
+            return self.trace.reason
+        rules = sorted({v.rule for v in self.trace.guard if v.action == "blocked"})
+        return f"blocked by the guard ({', '.join(rules)})"
 
     def cancel_reason(self, reason: str) -> None:
         """Say why the turn is about to be cancelled, for its trace."""
@@ -157,13 +173,21 @@ class Turn:
             try:
                 trace.reply = await self._stream_reply(pieces, queue, speaker is not None)
                 if self._has_reply():
-                    await self._post(trace.reply)
+                    said = await self._post(trace.reply)
+                    if self._holds_speech():
+                        for sentence in split_sentences(said):
+                            await self._queue_sentence(sentence, queue, speaker is not None)
             except Transient as exc:
                 trace.outcome = "failed"
                 trace.reason = f"{type(exc).__name__}: {exc}"
                 log.warning("turn %s failed: %s", trace.turn_id, trace.reason)
             if speaker is not None:
                 await queue.put(None)  # the speaker finishes what is queued, then stops
+
+    def _holds_speech(self) -> bool:
+        """Whether speech waits for the guarded whole reply (see `_stream_reply`)."""
+        private = any(hit.tier is not Tier.PUBLIC for hit in self.trace.hits)
+        return self.options.mode == "sequential" or private
 
     def _has_twin_line(self) -> bool:
         trace = self.trace
@@ -195,8 +219,16 @@ class Turn:
             "turn/hits",
             {
                 "turn_id": self.trace.turn_id,
-                # titles and tiers only: private text never goes onto the bus
-                "hits": [{"title": h.title, "tier": str(h.tier), "score": h.score} for h in hits],
+                # no text at all; titles of public entries only (a private title can tell a lot)
+                "hits": [
+                    {
+                        "entry_id": h.entry_id,
+                        "title": h.title if h.tier is Tier.PUBLIC else "(private entry)",
+                        "tier": str(h.tier),
+                        "score": h.score,
+                    }
+                    for h in hits
+                ],
             },
         )
         return hits
@@ -255,19 +287,19 @@ class Turn:
     ) -> str:
         """Stream the reply through the guard sentence by sentence to the speaker.
 
-        The sequential baseline holds speech until the reply is whole, as the seed's pipeline did.
+        Speech waits for the whole, guarded reply in the sequential baseline (as the seed's
+        pipeline did), and whenever a private journal entry was recalled: the privacy rule looks
+        for runs of words across sentences, which a sentence-by-sentence check cannot see.
         """
         buffer = SentenceBuffer()
         reply: list[str] = []
-        held: list[str] = []
-        hold = self.options.mode == "sequential"
+        hold = self._holds_speech()
 
         async def out(sentences: list[str]) -> None:
+            if hold:
+                return  # spoken from the guarded whole reply once it is there
             for sentence in sentences:
-                if hold:
-                    held.append(sentence)
-                else:
-                    await self._queue_sentence(sentence, queue, speaking)
+                await self._queue_sentence(sentence, queue, speaking)
 
         fuse_start = self.parts.clock.monotonic()
         try:
@@ -287,8 +319,6 @@ class Turn:
         finally:
             self._stages.mark("fuse", fuse_start)
         await out(buffer.flush())
-        for sentence in held:
-            await self._queue_sentence(sentence, queue, speaking)
         return "".join(reply).strip()
 
     async def _queue_sentence(
@@ -319,7 +349,8 @@ class Turn:
             if start is not None:
                 self._stages.mark("speak", start)
 
-    async def _post(self, reply: str) -> None:
+    async def _post(self, reply: str) -> str:
+        """Guard the whole reply and post it; returns what may be said ("" when blocked)."""
         trace = self.trace
         with self._stages.stage("guard"):
             result = self.parts.guard.check(reply, trace.hits)
@@ -327,7 +358,9 @@ class Turn:
         if result.blocked:
             trace.outcome = "blocked"
             trace.reason = "; ".join(v.detail for v in result.verdicts if v.action == "blocked")
-            return
+            # what the guard stopped goes nowhere: not the dashboard, not feedback, not training
+            trace.reply = ""
+            return ""
         trace.reply = result.text
         sink = self.parts.sink if self.options.chat else None
         if sink is not None:
@@ -337,6 +370,7 @@ class Turn:
                     trace.sent.append(text)
         trace.outcome = "answered"
         self._publish("turn/reply", {"turn_id": trace.turn_id, "reply": trace.reply})
+        return result.text
 
     def _publish(self, topic: str, payload: dict[str, object]) -> None:
         if self.parts.bus is not None:

@@ -10,7 +10,8 @@ from cohost.clock import VirtualClock
 from cohost.config import GuardSettings
 from cohost.events import Hit, SimLine, Tier
 from cohost.pipeline.deliver import RecordingSink
-from cohost.pipeline.guard import Guard
+from cohost.pipeline.guard import Guard, default_rules
+from cohost.pipeline.privacy import privacy_rule_for
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
 from tests.fakes import (
     RecordingSpeaker,
@@ -43,7 +44,10 @@ def make_turn(
     parts = TurnParts(
         simulator=simulator,
         rewriter=rewriter,
-        guard=Guard(guard or GuardSettings()),
+        guard=Guard(
+            guard or GuardSettings(),
+            rules=[*default_rules(guard or GuardSettings()), privacy_rule_for(n=8, mode="trim")],
+        ),
         clock=VirtualClock(1000.0),
         journal=journal,
         speaker=speaker,
@@ -223,3 +227,53 @@ async def test_rewriter_fallback_is_spoken_too() -> None:
     ).run()
     assert trace.outcome == "answered"
     assert speaker.said == ["Gerald is fine.", "He is bubbly."]
+
+
+PRIVATE = Hit(
+    entry_id="moving",
+    title="Moving to Berlin",
+    text="We moved to Berlin last spring and my sister hates it there.",
+    score=0.9,
+    tier=Tier.PRIVATE,
+)
+
+
+async def test_private_runs_across_sentences_are_never_spoken() -> None:
+    speaker, sink = RecordingSpeaker(), RecordingSink()
+    leaky = (
+        "Well. We moved to Berlin last spring. And my sister hates it there. Fun times all round."
+    )
+    trace = await make_turn(
+        ScriptedSimulator(LINES),
+        ScriptedRewriter(leaky),
+        speaker=speaker,
+        sink=sink,
+        journal=StaticJournal([PRIVATE]),
+    ).run()
+    spoken = " ".join(speaker.said).lower()
+    assert "moved to berlin last spring" not in spoken
+    assert "sister hates it there" not in spoken
+    assert "berlin" not in " ".join(text for text, _ in sink.sent).lower()
+    assert any(v.rule == "privacy" and v.action != "pass" for v in trace.guard)
+
+
+async def test_a_blocked_reply_keeps_no_text() -> None:
+    trace = await make_turn(
+        ScriptedSimulator(LINES),
+        ScriptedRewriter("you are a bananas person"),
+        guard=GuardSettings(blocklist=["bananas"]),
+    ).run()
+    assert trace.outcome == "blocked" and trace.reply == ""
+
+
+class BrokenJournal:
+    async def search(self, query: str, *, k: int) -> list[Hit]:
+        raise OSError("the index file vanished")
+
+
+async def test_an_unexpected_error_fails_the_turn_not_the_caller() -> None:
+    turn = make_turn(ScriptedSimulator(LINES), ScriptedRewriter("ok"))
+    turn.parts.journal = BrokenJournal()
+    trace = await turn.run()
+    assert trace.outcome == "failed"
+    assert "OSError" in trace.reason
