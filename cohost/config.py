@@ -254,12 +254,14 @@ class JournalSettings(BaseModel):
 
 
 class SpeechSettings(BaseModel):
-    """The voice: captions only, or TTS (pyttsx3, espeak-ng) into WAV files or a sound device."""
+    """The voice: captions only, or TTS (espeak-ng, piper, HTTP) into WAV files or a device."""
 
-    engine: Literal["captions", "espeak"] = Field(
+    engine: Literal["captions", "espeak", "piper", "http"] = Field(
         "captions",
         description="captions: caption events only, nothing is heard; "
-        "espeak: pyttsx3 over espeak-ng (the espeak-ng command as fallback)",
+        "espeak: pyttsx3 over espeak-ng (the espeak-ng command as fallback); "
+        "piper: a natural offline voice (the voice extra); "
+        "http: an ElevenLabs-style TTS server (cloned voices)",
     )
     output: Literal["wav", "device"] = Field(
         "wav", description="wav: one WAV file per sentence under wav_dir; device: play with aplay"
@@ -271,6 +273,22 @@ class SpeechSettings(BaseModel):
     rate: int = Field(175, ge=40, le=500, description="speaking rate in words per minute")
 
 
+    piper_voice: Path | None = Field(
+        None,
+        description="piper: a voice's .onnx file (its .onnx.json beside it); "
+        "empty: the bundled joe voice (CC0)",
+    )
+    http_url: str = Field(
+        "",
+        description="http: the TTS server's base URL; each sentence is POSTed as JSON "
+        '{"text", "voice_id"} to URL/v1/text-to-speech/VOICE_ID with the key in an xi-api-key '
+        "header, and the reply must be a WAV file",
+    )
+    http_api_key: SecretStr | None = Field(None, description="http: the TTS server's API key")
+    http_voice_id: str = Field("", description="http: the (cloned) voice to speak with")
+    http_timeout_s: float = Field(
+        15.0, gt=0, le=300, description="http: seconds one sentence's request may take"
+    )
 class BusSettings(BaseModel):
     """The event bus: in-process, or an MQTT broker."""
 

@@ -10,14 +10,15 @@ import os
 import shutil
 import tempfile
 import wave
+from abc import ABC, abstractmethod
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from cohost.config import Settings
-from cohost.errors import SpeakerUnavailable
+from cohost.errors import SettingsError, SpeakerUnavailable
 from cohost.events import Caption
 from cohost.pipeline.deliver import CaptionSpeaker
 from cohost.ports import Bus, Clock, Speaker
@@ -101,8 +102,8 @@ class Utterance:
     finished: bool = False
 
 
-class EspeakSpeaker:
-    """A Speaker over espeak-ng: synthesis on one worker thread, playback cut short by stop()."""
+class WavSpeaker(ABC):
+    """A Speaker that plays the WAV file each sentence is synthesised into; stop() cuts it short."""
 
     def __init__(
         self,
@@ -110,11 +111,8 @@ class EspeakSpeaker:
         *,
         output: Literal["wav", "device"] = "wav",
         wav_dir: Path | None = None,
-        voice: str = "",
-        rate: int = 175,
         bus: Bus | None = None,
         realtime: bool = True,
-        use_pyttsx3: bool = True,
     ) -> None:
         if output == "wav" and wav_dir is None:
             raise ValueError("output='wav' needs a wav_dir")
@@ -123,18 +121,18 @@ class EspeakSpeaker:
         self._clock = clock
         self._output = output
         self._wav_dir = wav_dir
-        self._voice = voice
-        self._rate = rate
         self._bus = bus
         self._realtime = realtime
-        self._pyttsx3_ok = use_pyttsx3
         self._numbers: dict[str, itertools.count[int]] = {}
         self._stop = asyncio.Event()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None  # device mode's scratch files
         self.recent: deque[Utterance] = deque(maxlen=64)  # the newest utterances, for inspection
-        self.fallbacks = 0  # sentences the espeak-ng command had to synthesise
 
-    async def __aenter__(self) -> EspeakSpeaker:
+    @abstractmethod
+    async def synthesize(self, text: str, path: Path) -> WavInfo:
+        """Write the text as a WAV file holding some audio; SpeakerUnavailable when it cannot."""
+
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -146,58 +144,6 @@ class EspeakSpeaker:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    async def synthesize(self, text: str, path: Path) -> WavInfo:
-        """Write the text as a WAV file: pyttsx3, checked and retried once, else espeak-ng."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if self._pyttsx3_ok:
-            loop = asyncio.get_running_loop()
-            for _ in range(2):  # ~1-3% of pyttsx3 runs write an empty file: one retry
-                try:
-                    async with asyncio.timeout(SYNTH_TIMEOUT_S):
-                        await loop.run_in_executor(
-                            _WORKER, _pyttsx3_save, text, path, self._rate, self._voice
-                        )
-                except TimeoutError:
-                    # the worker thread is stuck inside the engine: never use it again
-                    log.warning("pyttsx3 hung; using the espeak-ng command from now on")
-                    self._pyttsx3_ok = False
-                    break
-                except Exception as exc:
-                    log.warning("pyttsx3 failed (%s); using the espeak-ng command", exc)
-                    self._pyttsx3_ok = False
-                    break
-                if (info := _usable(path)) is not None:
-                    return info
-        self.fallbacks += 1
-        return await self._espeak_ng(text, path)
-
-    async def _espeak_ng(self, text: str, path: Path) -> WavInfo:
-        args = ["espeak-ng", "-s", str(self._rate), "-w", str(path)]
-        if self._voice:
-            args += ["-v", self._voice]
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *args,
-                "--",
-                text,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-            )
-        except FileNotFoundError as exc:
-            raise SpeakerUnavailable("espeak-ng is not installed") from exc
-        try:
-            async with asyncio.timeout(SYNTH_TIMEOUT_S):
-                _, err = await proc.communicate()
-        except TimeoutError as exc:
-            proc.kill()
-            await proc.wait()
-            raise SpeakerUnavailable("espeak-ng did not finish") from exc
-        info = _usable(path)
-        if proc.returncode != 0 or info is None:
-            detail = err.decode(errors="replace").strip()
-            raise SpeakerUnavailable(f"espeak-ng wrote no audio (exit {proc.returncode}) {detail}")
-        return info
 
     def _next_path(self, turn_id: str) -> Path:
         n = next(self._numbers.setdefault(turn_id, itertools.count(1)))
@@ -276,15 +222,115 @@ class EspeakSpeaker:
         self._stop.set()
 
 
+class EspeakSpeaker(WavSpeaker):
+    """A Speaker over espeak-ng: synthesis on one worker thread, playback cut short by stop()."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        output: Literal["wav", "device"] = "wav",
+        wav_dir: Path | None = None,
+        voice: str = "",
+        rate: int = 175,
+        bus: Bus | None = None,
+        realtime: bool = True,
+        use_pyttsx3: bool = True,
+    ) -> None:
+        super().__init__(clock, output=output, wav_dir=wav_dir, bus=bus, realtime=realtime)
+        self._voice = voice
+        self._rate = rate
+        self._pyttsx3_ok = use_pyttsx3
+        self.fallbacks = 0  # sentences the espeak-ng command had to synthesise
+
+    async def synthesize(self, text: str, path: Path) -> WavInfo:
+        """Write the text as a WAV file: pyttsx3, checked and retried once, else espeak-ng."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if self._pyttsx3_ok:
+            loop = asyncio.get_running_loop()
+            for _ in range(2):  # ~1-3% of pyttsx3 runs write an empty file: one retry
+                try:
+                    async with asyncio.timeout(SYNTH_TIMEOUT_S):
+                        await loop.run_in_executor(
+                            _WORKER, _pyttsx3_save, text, path, self._rate, self._voice
+                        )
+                except TimeoutError:
+                    # the worker thread is stuck inside the engine: never use it again
+                    log.warning("pyttsx3 hung; using the espeak-ng command from now on")
+                    self._pyttsx3_ok = False
+                    break
+                except Exception as exc:
+                    log.warning("pyttsx3 failed (%s); using the espeak-ng command", exc)
+                    self._pyttsx3_ok = False
+                    break
+                if (info := _usable(path)) is not None:
+                    return info
+        self.fallbacks += 1
+        return await self._espeak_ng(text, path)
+
+    async def _espeak_ng(self, text: str, path: Path) -> WavInfo:
+        args = ["espeak-ng", "-s", str(self._rate), "-w", str(path)]
+        if self._voice:
+            args += ["-v", self._voice]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *args,
+                "--",
+                text,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except FileNotFoundError as exc:
+            raise SpeakerUnavailable("espeak-ng is not installed") from exc
+        try:
+            async with asyncio.timeout(SYNTH_TIMEOUT_S):
+                _, err = await proc.communicate()
+        except TimeoutError as exc:
+            proc.kill()
+            await proc.wait()
+            raise SpeakerUnavailable("espeak-ng did not finish") from exc
+        info = _usable(path)
+        if proc.returncode != 0 or info is None:
+            detail = err.decode(errors="replace").strip()
+            raise SpeakerUnavailable(f"espeak-ng wrote no audio (exit {proc.returncode}) {detail}")
+        return info
+
+
 def speaker_from_settings(settings: Settings, clock: Clock, *, bus: Bus | None = None) -> Speaker:
-    """The speaker the settings ask for: captions only, or espeak-ng into files or a device."""
+    """The speaker the settings ask for: captions only, or a TTS engine into files or a device."""
     speech = settings.speech
+    wav_dir = speech.wav_dir or settings.data_dir / "speech"
     if speech.engine == "captions":
         return CaptionSpeaker(clock, bus=bus)
+    if speech.engine == "piper":
+        from cohost.adapters.piper_speech import PiperSpeaker  # noqa: PLC0415 (import cycle)
+
+        return PiperSpeaker(
+            clock, output=speech.output, wav_dir=wav_dir, model=speech.piper_voice, bus=bus
+        )
+    if speech.engine == "http":
+        from cohost.adapters.http_speech import HttpSpeaker  # noqa: PLC0415 (import cycle)
+
+        if not speech.http_url or not speech.http_voice_id:
+            raise SettingsError(
+                "COHOST_SPEECH__ENGINE=http needs COHOST_SPEECH__HTTP_URL "
+                "and COHOST_SPEECH__HTTP_VOICE_ID"
+            )
+
+        return HttpSpeaker(
+            clock,
+            url=speech.http_url,
+            voice_id=speech.http_voice_id,
+            api_key=speech.http_api_key,
+            timeout_s=speech.http_timeout_s,
+            output=speech.output,
+            wav_dir=wav_dir,
+            bus=bus,
+        )
     return EspeakSpeaker(
         clock,
         output=speech.output,
-        wav_dir=speech.wav_dir or settings.data_dir / "speech",
+        wav_dir=wav_dir,
         voice=speech.voice,
         rate=speech.rate,
         bus=bus,
