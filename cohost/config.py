@@ -151,8 +151,10 @@ class RewriterSettings(BaseModel):
         "HuggingFaceH4/zephyr-7b-beta", description="the instruction model's served name"
     )
     api_key: SecretStr | None = Field(None, description="bearer token (OpenAI needs one)")
-    where: Literal["local", "external"] = Field(
-        "local", description="external: the server is someone else's (OpenAI, a cloud)"
+    where: Literal["auto", "local", "external"] = Field(
+        "auto",
+        description="external: the server is someone else's (OpenAI, a cloud); auto: local "
+        "only when the URL's host is this machine (loopback)",
     )
     private_hits: Literal["redact", "allow", "block"] = Field(
         "redact",
@@ -271,8 +273,6 @@ class SpeechSettings(BaseModel):
     )
     voice: str = Field("", description="espeak-ng voice (e.g. en-us); empty: the default voice")
     rate: int = Field(175, ge=40, le=500, description="speaking rate in words per minute")
-
-
     piper_voice: Path | None = Field(
         None,
         description="piper: a voice's .onnx file (its .onnx.json beside it); "
@@ -289,6 +289,8 @@ class SpeechSettings(BaseModel):
     http_timeout_s: float = Field(
         15.0, gt=0, le=300, description="http: seconds one sentence's request may take"
     )
+
+
 class BusSettings(BaseModel):
     """The event bus: in-process, or an MQTT broker."""
 

@@ -31,6 +31,7 @@ from cohost.errors import Transient
 from cohost.events import ChatMessage, Decision, Role, TurnTrace
 from cohost.feedback import FeedbackStore
 from cohost.journal.index import Indexer
+from cohost.net import is_loopback
 from cohost.pipeline.conductor import Conductor
 from cohost.pipeline.guard import Guard
 from cohost.pipeline.pick import AnswerMemory, Picker
@@ -403,7 +404,7 @@ async def _serve_web(daemon: Daemon) -> Callable[[], Awaitable[None]]:
 
     settings = daemon.settings
     web = settings.web
-    if not _is_loopback(web.host):
+    if not is_loopback(web.host):
         log.warning(
             "the web app binds %s, not loopback: anyone who can reach it sees /overlay and "
             "/metrics; the dashboard still needs the token",
@@ -433,17 +434,6 @@ async def _serve_web(daemon: Daemon) -> Callable[[], Awaitable[None]]:
         log.info("health endpoint on http://%s:%s/healthz", host, port)
         log.info("dashboard on http://%s:%s/dashboard, overlay on /overlay", host, port)
     return stop
-
-
-def _is_loopback(host: str) -> bool:
-    import ipaddress  # noqa: PLC0415
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _open_journal(

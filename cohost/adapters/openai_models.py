@@ -22,6 +22,7 @@ from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 from cohost.config import RewriterSettings, SimulatorSettings
 from cohost.errors import RewriterUnavailable, SimulatorUnavailable, Transient
 from cohost.events import SimLine
+from cohost.net import url_is_local
 from cohost.pipeline.render import (
     DEFAULT_FORMAT,
     ChatFormat,
@@ -271,6 +272,13 @@ class OpenAISimulator(_Adapter):
             await chunks.aclose()
 
 
+def rewriter_where(settings: RewriterSettings) -> Literal["local", "external"]:
+    """Whether the rewriter is on this machine; `auto` trusts only a loopback URL."""
+    if settings.where != "auto":
+        return settings.where
+    return "local" if url_is_local(settings.url) else "external"
+
+
 class OpenAIRewriter(_Adapter):
     """An instruction model fusing simulation and journal notes through chat completions."""
 
@@ -311,7 +319,7 @@ class OpenAIRewriter(_Adapter):
             url=settings.url,
             model=settings.model,
             api_key=settings.api_key.get_secret_value() if settings.api_key else None,
-            where=settings.where,
+            where=rewriter_where(settings),
             private_hits=settings.private_hits,
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,

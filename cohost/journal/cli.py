@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import ipaddress
 import logging
 import sys
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from cohost.config import Settings
 from cohost.errors import InputError, SettingsError
 from cohost.journal.io import export_json, export_tid_folder, import_into
 from cohost.journal.store import JournalStore, journal_dir
+from cohost.net import is_loopback
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -146,7 +146,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from cohost.web.journal_page import create_journal_app  # noqa: PLC0415
 
     app = create_journal_app(_store(settings), token)
-    if not _is_loopback(host):
+    if not is_loopback(host):
         print(
             f"warning: serving on {host}: anyone who can reach it sees the page; use HTTPS "
             "in front of it (a reverse proxy) so the token never crosses a network in clear",
@@ -155,12 +155,3 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"journal page on http://{host}:{port}/?token=… (open it once with your token)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
