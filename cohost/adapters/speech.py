@@ -125,6 +125,7 @@ class WavSpeaker(ABC):
         self._realtime = realtime
         self._numbers: dict[str, itertools.count[int]] = {}
         self._stop = asyncio.Event()
+        self._one_voice = asyncio.Lock()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None  # device mode's scratch files
         self.recent: deque[Utterance] = deque(maxlen=64)  # the newest utterances, for inspection
 
@@ -160,6 +161,12 @@ class WavSpeaker(ABC):
 
     async def say(self, sentence: str, *, turn_id: str) -> None:
         """Synthesise one sentence, then play it (or wait its length); stop() cuts it short."""
+        # one voice: a turn's sentences and a `!twin say` take turns instead of talking over
+        # each other (two aplay processes on one device also fail)
+        async with self._one_voice:
+            await self._say(sentence, turn_id)
+
+    async def _say(self, sentence: str, turn_id: str) -> None:
         self._stop.clear()
         path = self._next_path(turn_id)
         info = await self.synthesize(sentence, path)
