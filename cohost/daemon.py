@@ -416,6 +416,14 @@ async def _serve_web(daemon: Daemon) -> Callable[[], Awaitable[None]]:
     )
     task = asyncio.create_task(server.serve(), name="web")
 
+    def ended(done: asyncio.Task[None]) -> None:
+        # the web server lives beside the daemon's TaskGroup: its death must not go unnoticed
+        if not done.cancelled() and done.exception() is not None and server.started:
+            log.error("the web app stopped: %s; shutting down", done.exception())
+            daemon.stop()
+
+    task.add_done_callback(ended)
+
     async def stop() -> None:
         app.state.hub.close()  # live streams never end on their own; uvicorn waits for them
         server.should_exit = True

@@ -126,6 +126,17 @@ def point_twitchio_at(settings: TwitchSettings) -> None:
     eventsub_websockets.WSS = settings.eventsub_url
 
 
+def _same_account(role: str, login: str, user_id: str, token: StoredToken) -> None:
+    """The stored token belongs to the account the settings name (when they name one)."""
+    if login and login.casefold() != token.login.casefold():
+        raise AuthError(
+            f"the stored {role} token is for {token.login}, but the settings say {login}: "
+            f"run `cohost auth{' --broadcaster' if role == 'broadcaster' else ''}` again"
+        )
+    if user_id and user_id != token.user_id:
+        raise AuthError(f"the stored {role} token is for user id {token.user_id}, not {user_id}")
+
+
 class TwitchChat:
     """Twitch chat as a `ChatSource` and a `RawSender`; an async context manager."""
 
@@ -158,8 +169,11 @@ class TwitchChat:
             raise AuthError("COHOST_TWITCH__CLIENT_ID is not set")
         bot = self.store.require("bot")
         self._bot = bot
+        _same_account("bot", settings.bot_login, settings.bot_id, bot)
         if not self._broadcaster_id:
             broadcaster = self.store.load("broadcaster")
+            if broadcaster is not None:
+                _same_account("broadcaster", settings.channel, "", broadcaster)
             if broadcaster is None:
                 raise AuthError(
                     "the channel is unknown: set COHOST_TWITCH__BROADCASTER_ID "

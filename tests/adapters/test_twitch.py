@@ -350,3 +350,10 @@ async def test_full_queue_keeps_the_newest(world: World) -> None:
         await events.aclose()
     assert got == ["message 3", "message 4"]
     assert chat.dropped == 3
+
+
+async def test_a_token_for_another_account_is_refused_clearly(world: World) -> None:
+    chat = world.chat(bot_login="somebody_else")
+    with pytest.raises(Permanent, match="stored bot token is for twinbot"):
+        async with chat:
+            pass
