@@ -275,6 +275,10 @@ async def soak(
                             text = f"chatting about {' '.join(rng.sample(words, 3))} {i}"
                         await fake.push_chat(chatter=rng.choice(viewers), text=text)
                         report.pushed += 1
+                        if i % 1000 == 0:
+                            # the scripted server records every request: the harness's memory,
+                            # not the daemon's, so it must not count in the RSS figures
+                            del server.requests[:]
                         await asyncio.sleep(0)  # the daemon reads as fast as it can
                     # let the daemon take what is queued and end the turn it runs
                     seen = -1
