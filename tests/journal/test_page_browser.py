@@ -2,75 +2,28 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
 from cohost.journal.store import JournalStore
 from cohost.web.journal_page import create_journal_app
+from tests.support.browser import ARTIFACTS, CHROMIUM_ARGS, chromium, serve
 
 TOKEN = "browser-test-token"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _chromium() -> str:
-    """Debian's chromium; a skip where it is missing, a failure where CI must run this."""
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    reason = ""
-    if path is None:
-        reason = "chromium is not installed (apt-get install chromium, or scripts/setup --dev)"
-    elif importlib.util.find_spec("playwright") is None:
-        reason = "playwright is not installed (pip install -e '.[dev]')"
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
-    assert path is not None
-    return path
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, JournalStore]]:
     store = JournalStore(tmp_path / "journal")
-    app = create_journal_app(store, SecretStr(TOKEN))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            threading.Event().wait(0.02)
-        yield f"http://127.0.0.1:{port}", store
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve(create_journal_app(store, SecretStr(TOKEN))) as url:
+        yield url, store
 
 
 def test_writing_an_entry_on_a_phone_and_a_desktop(server: tuple[str, JournalStore]) -> None:
-    executable = _chromium()
+    executable = chromium()
     from playwright import sync_api  # noqa: PLC0415 (after the check that it is there)
 
     url, store = server

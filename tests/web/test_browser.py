@@ -2,51 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-import socket
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
 from cohost.trace import trace_dict
 from cohost.web.app import create_web_app
+from tests.support.browser import ARTIFACTS, CHROMIUM_ARGS, chromium, serve
 from tests.web.test_app import CAPTION, PRIVATE, TOKEN, FakeView, sample_trace
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SIZES = [(1920, 1080), (1366, 768)]
 WAIT_MS = 10_000  # how long a page may take to show what was published (not a timing check)
-
-
-def _chromium() -> str:
-    """Debian's chromium; a skip where it is missing, a failure where CI must run this."""
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    reason = ""
-    if path is None:
-        reason = "chromium is not installed (apt-get install chromium, or scripts/setup --dev)"
-    elif importlib.util.find_spec("playwright") is None:
-        reason = "playwright is not installed (pip install -e '.[dev]')"
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
-    assert path is not None
-    return path
 
 
 @pytest.fixture
@@ -54,26 +21,8 @@ def served() -> Iterator[tuple[str, FakeView]]:
     view = FakeView()
     view.turns.append(trace_dict(sample_trace("seeded")))
     app = create_web_app(view, token=SecretStr(TOKEN))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            threading.Event().wait(0.02)
-        yield f"http://127.0.0.1:{port}", view
-    finally:
-        # open event streams would hold uvicorn's shutdown: end them on the server's loop first
-        if server.servers:
-            loop = server.servers[0].get_loop()
-            loop.call_soon_threadsafe(app.state.hub.close)
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve(app, before_stop=app.state.hub.close) as url:
+        yield url, view
 
 
 def publish_turn(view: FakeView) -> None:
@@ -109,7 +58,7 @@ def publish_turn(view: FakeView) -> None:
 
 
 def test_overlay_shows_a_caption_and_lets_it_fade(served: tuple[str, FakeView]) -> None:
-    executable = _chromium()
+    executable = chromium()
     from playwright import sync_api  # noqa: PLC0415 (after the check that it is there)
 
     expect = sync_api.expect
@@ -160,7 +109,7 @@ def test_overlay_shows_a_caption_and_lets_it_fade(served: tuple[str, FakeView]) 
 
 
 def test_dashboard_shows_turns_and_pauses_the_twin(served: tuple[str, FakeView]) -> None:
-    executable = _chromium()
+    executable = chromium()
     from playwright import sync_api  # noqa: PLC0415 (after the check that it is there)
 
     expect = sync_api.expect
