@@ -455,7 +455,10 @@ def vllm_server() -> Iterator[tuple[str, str]]:
         _signal_group,
         _tail,
     )
-    from tests.support.tiny_model import VLLM_PYTHON, ensure_tiny_model  # noqa: PLC0415
+    from tests.support.tiny_model import (  # noqa: PLC0415
+        ensure_tiny_model,
+        vllm_server_command,
+    )
 
     model = ensure_tiny_model()
     port = _free_port()
@@ -467,26 +470,7 @@ def vllm_server() -> Iterator[tuple[str, str]]:
         "HF_HUB_OFFLINE": "1",
         "VLLM_NO_USAGE_STATS": "1",
     }
-    command = [
-        str(VLLM_PYTHON),
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        str(model.base),
-        "--enable-lora",
-        "--lora-modules",
-        f"{TWIN}={model.lora}",
-        "--max-lora-rank",
-        "8",
-        "--kv-cache-memory-bytes",
-        "64M",
-        "--max-model-len",
-        "2048",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    command = vllm_server_command(model, port)
     with tempfile.TemporaryDirectory(prefix="bench-vllm-") as tmp:
         log = Path(tmp) / "vllm.log"
         with log.open("wb") as out:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,3 +17,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is absent (it ships beside the repository in CI only)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def twitchio_urls_restored() -> Iterator[None]:
+    """twitchio's Helix, OAuth and EventSub URLs as they were, after a test pointed them away."""
+    from twitchio.eventsub import websockets  # noqa: PLC0415 (only tests that talk to Twitch)
+    from twitchio.http import Route  # noqa: PLC0415
+
+    saved = (Route.BASE, Route.ID_BASE, websockets.WSS)
+    yield
+    Route.BASE, Route.ID_BASE, websockets.WSS = saved

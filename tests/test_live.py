@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from twitchio.eventsub import websockets as eventsub_websockets
-from twitchio.http import Route
 
 from cohost.auth import TokenStore
 from cohost.config import Settings, load_settings
@@ -23,11 +21,7 @@ from tests.support.fake_twitch import BOT_SCOPES, BROADCASTER_SCOPES, FakeTwitch
 WAIT_S = 30.0  # a guard against hanging, never a timing assertion
 
 
-@pytest.fixture(autouse=True)
-def _restore_twitchio_urls() -> Iterator[None]:
-    saved = (Route.BASE, Route.ID_BASE, eventsub_websockets.WSS)
-    yield
-    Route.BASE, Route.ID_BASE, eventsub_websockets.WSS = saved
+pytestmark = pytest.mark.usefixtures("twitchio_urls_restored")
 
 
 class Live:

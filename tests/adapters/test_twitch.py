@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import twitchio
-from twitchio.eventsub import websockets as eventsub_websockets
-from twitchio.http import Route
 
 from cohost.adapters.twitch import TwitchChat, backoff_delays, to_chat_message
 from cohost.auth import StoredToken, TokenStore
@@ -30,11 +28,7 @@ from tests.support.fake_twitch import (
 WAIT_S = 20.0  # a guard against hanging, never a timing assertion
 
 
-@pytest.fixture(autouse=True)
-def _restore_twitchio_urls() -> Iterator[None]:
-    saved = (Route.BASE, Route.ID_BASE, eventsub_websockets.WSS)
-    yield
-    Route.BASE, Route.ID_BASE, eventsub_websockets.WSS = saved
+pytestmark = pytest.mark.usefixtures("twitchio_urls_restored")
 
 
 class World:

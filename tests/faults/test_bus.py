@@ -11,13 +11,11 @@ import json
 import logging
 import re
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiomqtt
 import pytest
-from twitchio.eventsub import websockets as eventsub_websockets
-from twitchio.http import Route
 
 from tests.adapters.test_mqtt import Broker, broker  # noqa: F401 (a fixture)
 from tests.support.fake_twitch import FakeTwitch
@@ -28,11 +26,7 @@ RECONNECT_WAIT_S = 75.0
 BUFFER = 256  # MqttBus's default: the newest events it keeps while the broker is gone
 
 
-@pytest.fixture(autouse=True)
-def _restore_twitchio_urls() -> Iterator[None]:
-    saved = (Route.BASE, Route.ID_BASE, eventsub_websockets.WSS)
-    yield
-    Route.BASE, Route.ID_BASE, eventsub_websockets.WSS = saved
+pytestmark = pytest.mark.usefixtures("twitchio_urls_restored")
 
 
 @pytest.fixture

@@ -13,12 +13,10 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from twitchio.eventsub import websockets as eventsub_websockets
-from twitchio.http import Route
 
 from cohost.demo import demo_files
 from tests.support.fake_twitch import FakeTwitch
@@ -27,11 +25,7 @@ from tests.test_live import WAIT_S, Live, _sent, _start, _stop
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _restore_twitchio_urls() -> Iterator[None]:
-    saved = (Route.BASE, Route.ID_BASE, eventsub_websockets.WSS)
-    yield
-    Route.BASE, Route.ID_BASE, eventsub_websockets.WSS = saved
+pytestmark = pytest.mark.usefixtures("twitchio_urls_restored")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.tiny_model import REPO, VLLM_PYTHON, ensure_tiny_model
+from tests.support.tiny_model import REPO, ensure_tiny_model, vllm_server_command
 
 VLLM_READY = REPO / ".vllm-venv" / ".ready"
 START_TIMEOUT_S = 300.0  # ~40 s on a quiet machine; minutes when the cores are busy
@@ -98,26 +98,7 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer
         # POST /v1/load_lora_adapter: a freshly trained adapter without a second server
         "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
     }
-    command = [
-        str(VLLM_PYTHON),
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        str(model.base),
-        "--enable-lora",
-        "--lora-modules",
-        f"twin={model.lora}",
-        "--max-lora-rank",
-        "8",
-        "--kv-cache-memory-bytes",
-        "64M",
-        "--max-model-len",
-        "2048",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    command = vllm_server_command(model, port)
     with log.open("wb") as out:
         # A session of its own: vLLM forks an engine process, and both must go at the end.
         process = subprocess.Popen(

@@ -105,3 +105,27 @@ def ensure_tiny_model(cache: Path = CACHE, python: Path = VLLM_PYTHON) -> TinyMo
     subprocess.run([str(python), str(BUILDER), str(cache)], check=True, timeout=900)
     stamp.write_text(_stamp())
     return model
+
+
+def vllm_server_command(model: TinyModel, port: int) -> list[str]:
+    """The CPU vLLM server serving the tiny base model and its LoRA as `twin` on loopback."""
+    return [
+        str(VLLM_PYTHON),
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(model.base),
+        "--enable-lora",
+        "--lora-modules",
+        f"{TWIN}={model.lora}",
+        "--max-lora-rank",
+        "8",
+        "--kv-cache-memory-bytes",
+        "64M",
+        "--max-model-len",
+        "2048",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
