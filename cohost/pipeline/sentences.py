@@ -12,6 +12,8 @@ _TERMINAL = re.compile(r"[.!?…。！？‼⁉]+$")
 _ELLIPSIS = re.compile(r"(?:\.{2,}|…+)$")
 _DOTTED = re.compile(r"^(?:[a-z]\.){2,}$", re.IGNORECASE)
 _INITIAL = re.compile(r"^[A-Z]\.$")
+_CLAUSE_MARKS = (",", ";", ":", "—", "–")
+_DASHES = frozenset({"-", "--", "—", "–"})
 
 # Titles and Latin shorthands that sit inside a sentence.
 _NEVER_END = frozenset(
@@ -135,15 +137,24 @@ def chunk_for_chat(text: str, limit: int = 500) -> list[str]:
 class SentenceBuffer:
     """Collects a streamed reply and hands out each sentence as soon as it is complete."""
 
-    def __init__(self, *, max_chars: int | None = None) -> None:
+    def __init__(
+        self, *, max_chars: int | None = None, first_chunk_words: int | None = None
+    ) -> None:
         """max_chars: hand out a run-on sentence in parts of at most this many characters.
 
         Parts end between words; a single word longer than max_chars is cut.
+        first_chunk_words: the first part handed out may end at a clause (a comma, semicolon,
+        colon or dash) once it holds this many words, so speech starts before the first
+        sentence ends; every later part is a whole sentence.
         """
         if max_chars is not None and max_chars < 1:
             raise ValueError(f"max_chars must be positive, not {max_chars}")
+        if first_chunk_words is not None and first_chunk_words < 1:
+            raise ValueError(f"first_chunk_words must be positive, not {first_chunk_words}")
         self._text = ""
         self._max_chars = max_chars
+        self._first_chunk_words = first_chunk_words
+        self._handed_out = False
 
     def feed(self, piece: str) -> list[str]:
         """Add a piece of text; return the sentences it completed."""
@@ -153,9 +164,28 @@ class SentenceBuffer:
         done = [self._text[a:b] for a, b in spans[:-1]]
         if len(spans) > 1:
             self._text = self._text[spans[-1][0] :]
+        if not done and not self._handed_out and self._first_chunk_words is not None:
+            done = self._first_clause(self._first_chunk_words)
         if self._max_chars is not None:
             done.extend(self._cut_run_on(self._max_chars))
+        self._handed_out = self._handed_out or bool(done)
         return done
+
+    def _first_clause(self, min_words: int) -> list[str]:
+        text = self._text
+        for match in _TOKEN.finditer(text):
+            # The last word may still grow ("again," can become "again,000"): only a mark with
+            # whitespace after it is known to end a clause.
+            if match.end() == len(text):
+                break
+            token = match.group()
+            if token not in _DASHES and not token.rstrip(_CLOSERS).endswith(_CLAUSE_MARKS):
+                continue
+            head = text[: match.end()]
+            if len(words(head)) >= min_words:
+                self._text = text[match.end() :]
+                return [head.strip()]
+        return []
 
     def _cut_run_on(self, max_chars: int) -> list[str]:
         parts: list[str] = []

@@ -123,3 +123,80 @@ def test_buffer_cuts_run_on_text_at_word_boundaries() -> None:
     assert got and all(len(part) <= 12 for part in got)
     rest = buffer.flush()
     assert " ".join(got + rest) == "one two three four five six"
+
+
+def test_first_chunk_ends_at_a_clause_then_whole_sentences_follow() -> None:
+    buffer = SentenceBuffer(first_chunk_words=4)
+    assert buffer.feed("Okay so the long route,") == []  # the comma's word may still grow
+    assert buffer.feed(" chat") == ["Okay so the long route,"]
+    assert buffer.feed(" voted for it.") == []
+    assert buffer.feed(" Grab a snack,") == ["chat voted for it."]
+    assert buffer.feed(" this takes a while.") == []  # only the first chunk ends at a clause
+    assert buffer.flush() == ["Grab a snack, this takes a while."]
+
+
+def test_first_chunk_waits_for_enough_words() -> None:
+    buffer = SentenceBuffer(first_chunk_words=4)
+    assert buffer.feed("Hi chat, welcome") == []  # "Hi chat," is two words
+    assert buffer.feed(" back; it is") == ["Hi chat, welcome back;"]
+
+
+def test_a_short_first_sentence_is_the_first_chunk() -> None:
+    buffer = SentenceBuffer(first_chunk_words=4)
+    assert buffer.feed("Welcome back, ana! Yes, the long route again,") == ["Welcome back, ana!"]
+    assert buffer.feed(" chat voted.") == []
+    assert buffer.flush() == ["Yes, the long route again, chat voted."]
+
+
+@pytest.mark.parametrize(
+    ("pieces", "first"),
+    [
+        (["We had 1,", "000 viewers, wow"], "We had 1,000 viewers,"),  # no cut inside a number
+        (["So here is the thing - chat"], "So here is the thing -"),
+        (["Honestly this was the plan — chat"], "Honestly this was the plan —"),
+        (['She said "no way at all," then'], 'She said "no way at all,"'),
+        (["Three things for tonight: bread"], "Three things for tonight:"),
+    ],
+)
+def test_first_chunk_marks(pieces: list[str], first: str) -> None:
+    buffer = SentenceBuffer(first_chunk_words=4)
+    out = [chunk for piece in pieces for chunk in buffer.feed(piece)]
+    assert out == [first]
+
+
+def test_first_chunk_words_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="first_chunk_words"):
+        SentenceBuffer(first_chunk_words=0)
+
+
+_clause_text = st.lists(
+    st.sampled_from([*"abcXYZ019 .!?'\"\n,;:😂", " - ", " — ", "Mr. ", "1,000 ", "... "]),
+    max_size=120,
+).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=_clause_text,
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=12),
+    min_words=st.integers(min_value=1, max_value=6),
+)
+def test_buffer_with_a_first_clause_loses_nothing(
+    text: str, cuts: list[int], min_words: int
+) -> None:
+    buffer = SentenceBuffer(first_chunk_words=min_words)
+    out: list[str] = []
+    bounds = sorted({0, len(text), *(c for c in cuts if c <= len(text))})
+    for a, b in itertools.pairwise(bounds):
+        out.extend(buffer.feed(text[a:b]))
+    out.extend(buffer.flush())
+    assert all(chunk and chunk == chunk.strip() for chunk in out)
+    if not out:
+        assert not text.strip()
+        return
+    whole = text.lstrip()
+    assert whole.startswith(out[0])
+    # after the first chunk, the rest comes out as if split whole
+    assert out[1:] == split_sentences(whole[len(out[0]) :])
+    if out[0] != split_sentences(text)[0]:
+        assert len(words(out[0])) >= min_words
