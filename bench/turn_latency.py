@@ -18,7 +18,9 @@ The server runs on its own thread and event loop, as a model server would run ap
 pacing slack still counts in that overhead, so a second floor ("bare") is measured too: a plain
 aiohttp client reading the same streams up to the same tokens. On the real vLLM
 (the tiny Llama, its `twin` LoRA as simulator, the base model as rewriter) speeds vary with the
-text and the machine: only measured figures are reported there, no floor.
+text and the machine: only measured figures are reported there, no floor. Where the time to
+first audio goes at the floors is printed too, with what the first-audio target leaves the
+first spoken chunk.
 The key figures are printed last, on one line of name=value pairs.
 """
 
@@ -59,9 +61,12 @@ MODES: tuple[Mode, Mode] = ("pipelined", "sequential")
 FIGURES = ("first audio", "chat post", "total")
 
 TWIN = "twin"
-MAX_SIM_LINES = 4  # TurnOptions' default
+PRODUCT = TurnOptions(twin=TWIN)  # the turn's defaults, as the daemon runs it
+MAX_SIM_LINES = PRODUCT.max_sim_lines
 MAX_TWIN_LINES = 2  # the simulator's default
-LOOKAHEAD_LINES = 1  # TurnOptions' default
+LOOKAHEAD_LINES = PRODUCT.lookahead_lines
+FIRST_CHUNK_WORDS = PRODUCT.first_chunk_words
+TARGET_RATIO = 0.5
 BARE_READS = 10  # at most this many plain-client reads of each stream
 DEADLINES = Deadlines(first_token_s=30.0, stall_s=30.0, cap_s=120.0)  # a busy 2-core machine
 
@@ -150,8 +155,10 @@ class Floors:
 
     by_mode: dict[Mode, dict[str, float]]
     sim_tokens: dict[Mode, int]  # tokens the simulator reads before fusion starts
-    first_sentence_tokens: int  # reply tokens until the first sentence is known to be finished
+    first_chunk_tokens: int  # reply tokens until the first spoken chunk is known to be finished
     reply_tokens: int
+    # where the time to first audio goes: (what, seconds), adding up to its floor
+    parts: dict[Mode, list[tuple[str, float]]]
 
     @property
     def first_audio_ratio(self) -> float:
@@ -237,20 +244,31 @@ def _sim_stop_line(*, lookahead: int | None) -> int | None:
     return None
 
 
-def floors(speeds: Speeds) -> Floors:
-    """Each figure's floor at these speeds, from the scripted texts' token counts."""
+def floors(
+    speeds: Speeds,
+    *,
+    lookahead: int = LOOKAHEAD_LINES,
+    first_chunk_words: int | None = FIRST_CHUNK_WORDS,
+) -> Floors:
+    """Each figure's floor at these speeds, from the scripted texts' token counts.
+
+    lookahead and first_chunk_words: the pipelined turn's settings (the product's by default).
+    """
     sim = tokens_of(SIMULATION)
     newlines = [i for i, token in enumerate(sim) if token == "\n"]
+    twin_line = newlines[next(j for j, (speaker, _) in enumerate(SIM_LINES) if speaker == TWIN)]
     reply = tokens_of(REPLY)
-    buffer = SentenceBuffer()
-    # The turn hands a sentence to the speaker when the next one has started (or the reply ended).
+    buffer = SentenceBuffer(first_chunk_words=first_chunk_words)
+    # The turn hands a chunk to the speaker when the token after it has arrived (or the reply
+    # ended): only then is its last word known to be whole.
     first = next((i for i, token in enumerate(reply) if buffer.feed(token)), len(reply))
     rewrite_first = speeds.rewrite_ttft_s + first / speeds.rewrite_tps
     rewrite_all = speeds.rewrite_ttft_s + len(reply) / speeds.rewrite_tps  # [DONE] a gap later
     by_mode: dict[Mode, dict[str, float]] = {}
     sim_tokens: dict[Mode, int] = {}
+    parts: dict[Mode, list[tuple[str, float]]] = {}
     for mode in MODES:
-        line = _sim_stop_line(lookahead=LOOKAHEAD_LINES if mode == "pipelined" else None)
+        line = _sim_stop_line(lookahead=lookahead if mode == "pipelined" else None)
         last = newlines[line] if line is not None else len(sim)
         sim_tokens[mode] = last + 1 if line is not None else len(sim)
         simulated = speeds.sim_ttft_s + last / speeds.sim_tps
@@ -261,12 +279,33 @@ def floors(speeds: Speeds) -> Floors:
             "chat post": simulated + rewrite_all,
             "total": simulated + rewrite_all,  # speaker and sink return at once
         }
+        after = "look-ahead" if mode == "pipelined" else "rest of the simulation"
+        parts[mode] = [
+            ("simulator: to first token", speeds.sim_ttft_s),
+            (f"simulator: the twin's line, to token {twin_line + 1}", twin_line / speeds.sim_tps),
+            (f"simulator: {after}, to token {last + 1}", (last - twin_line) / speeds.sim_tps),
+            ("rewriter: to first token", speeds.rewrite_ttft_s),
+            (
+                f"rewriter: first chunk, known at token {first + 1}"
+                if mode == "pipelined"
+                else f"rewriter: whole reply, {len(reply)} tokens",
+                speaks_at - speeds.rewrite_ttft_s,
+            ),
+        ]
     return Floors(
         by_mode=by_mode,
         sim_tokens=sim_tokens,
-        first_sentence_tokens=first + 1 if first < len(reply) else len(reply),
+        first_chunk_tokens=first + 1 if first < len(reply) else len(reply),
         reply_tokens=len(reply),
+        parts=parts,
     )
+
+
+def first_chunk_budget(speeds: Speeds, *, lookahead: int) -> float:
+    """Seconds the first chunk's tokens may take for the floor ratio to meet the target."""
+    at = floors(speeds, lookahead=lookahead)
+    piped = at.by_mode["pipelined"]["first audio"] - at.parts["pipelined"][-1][1]
+    return TARGET_RATIO * at.by_mode["sequential"]["first audio"] - piped
 
 
 def _decision() -> Decision:
@@ -407,7 +446,7 @@ async def bare_floors(url: str, floors_: Floors, reads: int) -> dict[Mode, dict[
                     session, f"{url}/completions", sim_body, index, to_end=False
                 )
                 sim_at[mode].append(at)
-            index = floors_.first_sentence_tokens - 1
+            index = floors_.first_chunk_tokens - 1
             at, done = await _read_stream(
                 session, f"{url}/chat/completions", rewrite_body, index, to_end=True
             )
@@ -577,6 +616,8 @@ def key_figures(report: ScriptedReport, vllm: dict[Mode, ModeFigures] | None) ->
     floor = floors_.by_mode["sequential"]["first audio"]
     out["overhead_sequential_p50_ms"] = _ms(seq.p50 - floor) if seq else "none"
     out["ttfa_floor_ratio"] = f"{floors_.first_audio_ratio:.2f}"
+    no_lookahead = floors(report.speeds, lookahead=0)
+    out["ttfa_floor_ratio_no_lookahead"] = f"{no_lookahead.first_audio_ratio:.2f}"
     if vllm is not None:
         for mode in MODES:
             stat = vllm[mode].stats.get("first audio")
@@ -601,7 +642,8 @@ def print_scripted(report: ScriptedReport, turns: int) -> None:
         f"(pipelined fuses after {f.sim_tokens['pipelined']} tokens: the twin's line and "
         f"{LOOKAHEAD_LINES} look-ahead; sequential after {f.sim_tokens['sequential']}: "
         f"{MAX_SIM_LINES} lines or {MAX_TWIN_LINES} twin lines); reply {f.reply_tokens} tokens, "
-        f"its first sentence known at token {f.first_sentence_tokens}"
+        f"its first spoken chunk (a sentence, or a clause of {FIRST_CHUNK_WORDS}+ words) known at "
+        f"token {f.first_chunk_tokens}"
     )
     print(
         f"  {turns} turns a mode, alternating, after a warm-up turn each; the speaker stamps "
@@ -615,8 +657,10 @@ def print_scripted(report: ScriptedReport, turns: int) -> None:
     print_modes(report.modes, report)
     print(
         "  sequential speaks only once the whole reply is there (the seed's pipeline); pipelined "
-        "fuses at the twin's first line plus the look-ahead and speaks each finished sentence"
+        "fuses at the twin's first line plus the look-ahead and speaks the first clause or "
+        "sentence, then each finished sentence"
     )
+    print_floor_parts(report)
     r = ratio(report.modes, "first audio")
     piped = report.modes["pipelined"].stats.get("first audio")
     if r is not None and piped is not None:
@@ -631,6 +675,35 @@ def print_scripted(report: ScriptedReport, turns: int) -> None:
             f"  cohost overhead p50, pipelined first audio: {_ms(overhead)} ms over the floor "
             f"(target <= 50 ms: {'met' if overhead <= 0.050 else 'missed'}), {_ms(over_bare)} ms "
             "over a plain client reading the same streams"
+        )
+
+
+def print_floor_parts(report: ScriptedReport) -> None:
+    """Where the time to first audio goes at the floors, and what the target leaves."""
+    s, f = report.speeds, report.floors
+    print("  where the time to first audio goes, at the floors (ms):")
+    rows = [*zip(f.parts["pipelined"], f.parts["sequential"], strict=True)]
+    rows.append(
+        (
+            ("pipelined", f.by_mode["pipelined"]["first audio"]),
+            ("sequential", f.by_mode["sequential"]["first audio"]),
+        )
+    )
+    for (piped, piped_s), (seq, seq_s) in rows:
+        print(f"    {piped:<46} {_ms(piped_s):>5}   {seq:<46} {_ms(seq_s):>5}")
+    sentences_only = floors(s, first_chunk_words=None)
+    no_lookahead = floors(s, lookahead=0)
+    print(
+        f"  floor ratio {f.first_audio_ratio:.2f} (with whole sentences only: "
+        f"{sentences_only.first_audio_ratio:.2f}; with no look-ahead line: "
+        f"{no_lookahead.first_audio_ratio:.2f})"
+    )
+    for lookahead in sorted({LOOKAHEAD_LINES, 0}, reverse=True):
+        budget = first_chunk_budget(s, lookahead=lookahead)
+        print(
+            f"  the <= {TARGET_RATIO} target leaves the first chunk {_ms(budget)} ms "
+            f"({budget * s.rewrite_tps:.1f} tokens after the rewriter's first) with "
+            f"{lookahead} look-ahead line(s)"
         )
 
 

@@ -8,6 +8,7 @@ from bench.turn_latency import (
     MODES,
     Speeds,
     TurnTiming,
+    first_chunk_budget,
     floors,
     key_figures,
     percentile,
@@ -48,11 +49,45 @@ def test_floors_follow_the_token_counts() -> None:
     # the turn fuses on the newline ending the look-ahead line; the sequential one on the 4th line
     assert (result.sim_tokens["pipelined"], result.sim_tokens["sequential"]) == (24, 38)
     # "Welcome back, ana!" is known to be finished when " Yes," arrives, the 4th reply token
-    assert result.first_sentence_tokens == 4
+    # (its clause "Welcome back," is too short to be spoken alone)
+    assert result.first_chunk_tokens == 4
     assert piped["first audio"] == pytest.approx((23 + 3) / 10)
     assert seq["first audio"] == pytest.approx((37 + result.reply_tokens) / 10)
     assert piped["chat post"] == pytest.approx((23 + result.reply_tokens) / 10)
     assert seq["first audio"] == seq["chat post"]  # the baseline speaks after the whole reply
+
+
+def test_floor_parts_add_up_and_the_look_ahead_is_one_of_them() -> None:
+    speeds = Speeds()
+    result = floors(speeds)
+    for mode in MODES:
+        total = sum(seconds for _, seconds in result.parts[mode])
+        assert total == pytest.approx(result.by_mode[mode]["first audio"])
+    # without the look-ahead line the pipelined turn fuses on the twin's line's newline
+    early = floors(speeds, lookahead=0)
+    look_ahead = result.parts["pipelined"][2][1]
+    assert look_ahead == pytest.approx((23 - 12) / speeds.sim_tps)
+    assert early.by_mode["pipelined"]["first audio"] == pytest.approx(
+        result.by_mode["pipelined"]["first audio"] - look_ahead
+    )
+    assert early.by_mode["sequential"] == result.by_mode["sequential"]
+
+
+def test_first_chunk_budget_is_what_the_target_leaves() -> None:
+    speeds = Speeds()
+    result = floors(speeds, lookahead=0)
+    budget = first_chunk_budget(speeds, lookahead=0)
+    spent = result.parts["pipelined"][-1][1]
+    # spending exactly the budget on the first chunk gives the target ratio
+    piped = result.by_mode["pipelined"]["first audio"] - spent + budget
+    assert piped / result.by_mode["sequential"]["first audio"] == pytest.approx(0.5)
+
+
+def test_a_long_enough_first_clause_is_spoken_before_its_sentence_ends() -> None:
+    slow = Speeds(sim_ttft_s=0.0, sim_tps=10.0, rewrite_ttft_s=0.0, rewrite_tps=10.0)
+    # "Welcome back," has two words: with two enough, it goes when " ana!" arrives
+    assert floors(slow, first_chunk_words=2).first_chunk_tokens == 3
+    assert floors(slow, first_chunk_words=None).first_chunk_tokens == 4
 
 
 def test_percentiles_interpolate_between_ranks() -> None:
