@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 CHUNK = 1 << 16
 MAX_VALUE = 64 << 20  # one item larger than this is taken as broken JSON, not read on forever
 _SPACE = re.compile(r"[ \t\r\n]*")
 _NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
+_WS = frozenset(" \t\r\n")
+_NUMBERS = (int, float)
 
 
 class JsonShapeError(ValueError):
@@ -36,6 +38,7 @@ class JsonStream:
         self._eof = False
         self._line = 1  # line number at self._counted
         self._counted = 0
+        self._newlines = False  # whether the buffer holds a line break at all
         self._decoder = json.JSONDecoder()
 
     def _fill(self) -> bool:
@@ -53,6 +56,7 @@ class JsonStream:
         self._buf = self._buf[self._pos :] + data
         self._pos = 0
         self._counted = 0
+        self._newlines = "\n" in self._buf
         return True
 
     def line(self) -> int:
@@ -116,14 +120,51 @@ class JsonStream:
         if self.peek() == "]":
             self._pos += 1
             return
+        # `peek`, `line` and `_decode` inlined for the usual item (it starts at most one space
+        # after the comma and ends inside the buffer); anything else takes those methods.
+        # What raw_decode calls; typeshed leaves the attribute out of JSONDecoder.
+        scan: Callable[[str, int], tuple[object, int]] = self._decoder.scan_once  # type: ignore[attr-defined]
         index = 0
         while True:
             index += 1
-            if not self.peek():
-                raise JsonShapeError("the JSON ends early (truncated file?)", self.line())
-            line = self.line()
-            yield index, line, self._decode()
-            found = self.peek()
+            buf = self._buf
+            pos = self._pos
+            size = len(buf)
+            if pos < size and buf[pos] in _WS:
+                pos += 1
+            if pos >= size or buf[pos] in _WS:
+                self._pos = pos
+                if not self.peek():
+                    raise JsonShapeError("the JSON ends early (truncated file?)", self.line())
+                buf = self._buf
+                pos = self._pos
+            if self._newlines:  # a buffer without one (compact JSON) leaves the line as it is
+                self._line += buf.count("\n", self._counted, pos)
+                self._counted = pos
+            line = self._line
+            try:
+                value, end = scan(buf, pos)
+            except (StopIteration, json.JSONDecodeError):
+                # Cut by the end of the buffer, or broken: read on, then the careful path decodes
+                # the item or says what is wrong with it.
+                self._pos = pos
+                self._fill()
+                value = self._decode()
+            except ValueError:
+                self._pos = pos
+                value = self._decode()
+            else:
+                if type(value) in _NUMBERS and _NUMBER_TAIL.fullmatch(buf, end):
+                    self._pos = pos
+                    value = self._decode()
+                else:
+                    self._pos = end
+            yield index, line, value
+            buf = self._buf
+            pos = self._pos
+            found = buf[pos] if pos < len(buf) else ""
+            if not found or found in _WS:
+                found = self.peek()
             if found == ",":
                 self._pos += 1
             elif found == "]":

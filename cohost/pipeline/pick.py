@@ -39,6 +39,7 @@ TOPIC_CAP = 2  # topic words counted at most this often (PickerSettings.weight_t
 SUBSTANCE_WORDS = 5  # "some substance" (PickerSettings.weight_length says 5+ words)
 COPYPASTA_KEY_CHARS = 64  # texts equal in their first 64 letters/digits are the same paste
 _KEY_CACHE_MAX = 8192  # normalised keys of recent texts; cleared when full (chat moves on)
+_SCORED_MAX = 4096  # combinations of parts (only live topic words make new ones)
 
 # Known emote names for the emote-only check, on top of PickerSettings.emotes: Twitch globals
 # and the most used BTTV/FFZ/7TV ones. Matched case-sensitively, as chat renders them.
@@ -225,6 +226,7 @@ class Picker:
         self._labels = {name: f"{name} {value:+g}" for name, value in fixed}
         self._nothing = f"Not picked: nothing scored (the threshold is {self._threshold:g})."
         self._threshold_text = f"{self._threshold:g}"
+        self._scored: dict[tuple[tuple[str, float], ...], tuple[float, str, str | None]] = {}
 
     def decide(
         self,
@@ -306,39 +308,28 @@ class Picker:
         if not addressed and tokens and len(tokens[0]) > 1 and tokens[0].startswith("@"):
             parts.append(self._other)
 
-        if not parts:
-            if self._threshold > 0.0:
-                return Decision(
-                    message=message,
-                    picked=False,
-                    score=0.0,
-                    parts=(),
-                    reason=self._nothing,
-                    category="low_score",
-                )
-            score = 0.0
-        elif len(parts) == 1:
-            score = parts[0][1]
-        else:
-            score = 0.0
-            for _, value in parts:
-                score += value
-            score = round(score, 6)  # 0.6 + 0.1 + 0.2 should read 0.9
+        if not parts and self._threshold > 0.0:
+            return Decision(
+                message=message,
+                picked=False,
+                score=0.0,
+                parts=(),
+                reason=self._nothing,
+                category="low_score",
+            )
         frozen = tuple(parts)
-        labels = self._labels
-        explained = (
-            ", ".join([labels.get(name) or f"{name} {value:+g}" for name, value in frozen])
-            or "nothing scored"
-        )
-        if score < self._threshold - 1e-9:
+        # Few combinations of parts ever occur: their sum and wording are worked out once each.
+        scored = self._scored.get(frozen)
+        if scored is None:
+            scored = self._score(frozen)
+        score, explained, below = scored
+        if below is not None:
             return Decision(
                 message=message,
                 picked=False,
                 score=score,
                 parts=frozen,
-                reason=(
-                    f"Not picked: score {score:g} is below {self._threshold_text} ({explained})."
-                ),
+                reason=below,
                 category="low_score",
             )
 
@@ -373,6 +364,31 @@ class Picker:
             ),
             category="picked",
         )
+
+    def _score(self, parts: tuple[tuple[str, float], ...]) -> tuple[float, str, str | None]:
+        """The score of these parts, their wording, and the reason when it is below threshold."""
+        if not parts:
+            score = 0.0
+        elif len(parts) == 1:
+            score = parts[0][1]
+        else:
+            score = 0.0
+            for _, value in parts:
+                score += value
+            score = round(score, 6)  # 0.6 + 0.1 + 0.2 should read 0.9
+        labels = self._labels
+        explained = (
+            ", ".join([labels.get(name) or f"{name} {value:+g}" for name, value in parts])
+            or "nothing scored"
+        )
+        below: str | None = None
+        if score < self._threshold - 1e-9:
+            below = f"Not picked: score {score:g} is below {self._threshold_text} ({explained})."
+        if len(self._scored) >= _SCORED_MAX:
+            self._scored.clear()
+        scored = (score, explained, below)
+        self._scored[parts] = scored
+        return scored
 
     def _addressed(self, message: ChatMessage, lower: str) -> bool:
         for name in self._names:

@@ -167,6 +167,24 @@ def test_item_lines_are_counted() -> None:
     assert [(index, line) for index, line, _ in stream.items()] == [(1, 2), (2, 4)]
 
 
+@pytest.mark.parametrize("chunk", range(1, 41))
+@pytest.mark.parametrize("breaks", ["", " ", "\n", " \n ", "\r\n", "  \n\n"])
+def test_item_lines_follow_the_line_breaks_across_chunks(breaks: str, chunk: int) -> None:
+    # Compact stretches and broken ones, items with line breaks inside, chunks cutting anywhere:
+    # each item's line is the line it starts on.
+    items = ['{"a":\n[1,\n 2]}', '"x"', "12.5", "[\n]", '{"b": "c\\nd"}', "7", "{}"]
+    gaps = [breaks, "", " ", breaks, "\n", "", breaks, breaks]
+    text = "[" + ",".join(f"{gap}{item}" for gap, item in zip(gaps, items, strict=False)) + "]"
+    position = 0
+    expected = []
+    for index, item in enumerate(items, 1):
+        position = text.index(item, position)
+        expected.append((index, text.count("\n", 0, position) + 1))
+        position += len(item)
+    stream = JsonStream(io.StringIO(text), chunk=chunk)
+    assert [(index, line) for index, line, _ in stream.items()] == expected
+
+
 @pytest.mark.parametrize(
     ("text", "error"),
     [
