@@ -196,8 +196,9 @@ class StampingSink:
 
     calls: list[float] = field(default_factory=list)
 
-    async def send(self, text: str, *, reply_to: str | None = None) -> None:
+    async def send(self, text: str, *, reply_to: str | None = None) -> bool:
         self.calls.append(time.perf_counter())
+        return True
 
 
 def percentile(values: Sequence[float], q: float) -> float:

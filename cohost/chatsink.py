@@ -89,7 +89,8 @@ def neutralise(text: str) -> str:
     return text[start:]
 
 
-def _same_text_key(text: str) -> str:
+def same_text_key(text: str) -> str:
+    """Texts equal up to case and spacing have the same key (as Twitch compares them)."""
     return " ".join(text.casefold().split())
 
 
@@ -137,9 +138,12 @@ class TwitchRules:
         """Messages allowed per window now."""
         return MODERATOR_LIMIT if self.moderator else LIMIT
 
-    async def send(self, text: str, *, reply_to: str | None = None) -> None:
-        """Post text within the rules (split, stripped, rate-limited; see the module docstring)."""
-        await self.post(text, reply_to=reply_to)
+    async def send(self, text: str, *, reply_to: str | None = None) -> bool:
+        """Post text within the rules (split, stripped, rate-limited; see the module docstring).
+
+        False when none of it went out; the counters say why.
+        """
+        return bool(await self.post(text, reply_to=reply_to))
 
     async def post(self, text: str, *, reply_to: str | None = None) -> list[str]:
         """Like `send`, returning the messages that Twitch accepted, in order."""
@@ -162,7 +166,7 @@ class TwitchRules:
                     log.warning("chat message dropped: rate limit (%d per window)", self.limit)
                     continue
                 now = self.clock.now()
-                key = _same_text_key(part)
+                key = same_text_key(part)
                 self._forget_old(now)
                 if key in self._recent:
                     self.counters.dropped_duplicate += 1

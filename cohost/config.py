@@ -180,6 +180,23 @@ class TurnSettings(BaseModel):
         description="pipelined: fusion starts at the twin's first simulated line and speech at "
         "the first sentence; sequential: each stage waits for the last (the slow baseline)",
     )
+    hold: bool = Field(
+        False,
+        description="hold every reply on the dashboard until the streamer approves it "
+        "(`!twin hold on|off` switches it live); nothing is said or posted before that",
+    )
+    candidates: int = Field(
+        1,
+        ge=1,
+        le=4,
+        description="replies fused per turn; with more than one, the dashboard offers the others "
+        "to choose from (held: the choice is posted; live: it is stored as feedback)",
+    )
+    hold_expiry_s: float = Field(
+        120.0,
+        gt=0,
+        description="a held reply older than this can no longer be approved: chat has moved on",
+    )
 
 
 class WebSettings(BaseModel):
@@ -308,8 +325,8 @@ class BusSettings(BaseModel):
 
 
 ControlCommand = Literal[
-    "pause", "resume", "voice", "chat", "skip", "say", "ask", "topic", "rate", "forget", "note",
-    "good", "bad", "ignore", "unignore", "status", "help",
+    "pause", "resume", "voice", "chat", "hold", "skip", "say", "ask", "topic", "rate", "forget",
+    "note", "good", "bad", "ignore", "unignore", "status", "help",
 ]  # fmt: skip
 PermissionLevel = Literal["broadcaster", "moderator", "vip", "subscriber", "everyone"]
 CONTROL_COMMANDS: tuple[str, ...] = get_args(ControlCommand)
@@ -317,6 +334,7 @@ CONTROL_COMMANDS: tuple[str, ...] = get_args(ControlCommand)
 DEFAULT_PERMISSIONS: dict[str, PermissionLevel] = {
     **dict.fromkeys(CONTROL_COMMANDS, "moderator"),
     "note": "broadcaster",  # a journal entry speaks in the streamer's own voice
+    "hold": "broadcaster",  # whether replies need the streamer's approval is the streamer's call
     "help": "everyone",
 }
 # Seconds between two uses of a command (shared by everyone; the broadcaster is never held back).

@@ -87,6 +87,7 @@ class ConsoleSink:
             maxlen=100
         )  # the latest, for tests; hours of chat are not kept
 
-    async def send(self, text: str, *, reply_to: str | None = None) -> None:
+    async def send(self, text: str, *, reply_to: str | None = None) -> bool:
         self.sent.append(text)
         print(f"[{self._twin}] {text}", file=self._stream, flush=True)
+        return True

@@ -40,6 +40,7 @@ USAGE: dict[str, str] = {
     "resume": "resume",
     "voice": "voice on|off",
     "chat": "chat on|off",
+    "hold": "hold on|off",
     "skip": "skip",
     "say": "say TEXT",
     "ask": "ask QUESTION",
@@ -151,7 +152,7 @@ def parse_command(text: str, prefix: str = "!twin") -> ParsedCommand | None:
     elif name in _NEEDS_TEXT:
         if not raw:
             return bad(f"{name} needs some text")
-    elif name in ("voice", "chat"):
+    elif name in ("voice", "chat", "hold"):
         args = raw.lower()
         if args not in _SWITCH:
             return bad(f"{name} takes on or off")
@@ -284,6 +285,11 @@ class Controller:
             case "chat":
                 state.chat = _SWITCH[args]
                 return done(f"chat {args}")
+            case "hold":
+                state.hold = _SWITCH[args]
+                return done(
+                    f"hold {args}: replies {'wait for approval' if state.hold else 'go out'}"
+                )
             case "skip":
                 running = await self.actions.skip(f"!twin skip by {login}")
                 return done("skipped" if running else "nothing to skip")
@@ -341,6 +347,7 @@ class Controller:
             "paused" if state.paused else "live",
             f"voice {'on' if state.voice else 'off'}",
             f"chat {'on' if state.chat else 'off'}",
+            f"hold {'on' if state.hold else 'off'}",
             f"rate {rate}",
             f"topic: {state.topic or '-'}",
             f"ignoring {len(state.ignored)}",

@@ -21,6 +21,7 @@ from typing import Literal, TextIO
 
 from cohost.adapters.mqtt import MqttBus
 from cohost.app import Models, build_guard, build_models
+from cohost.approval import Approvals, ChoiceResult
 from cohost.bus import LocalBus
 from cohost.chatsink import TwitchRules
 from cohost.clock import RealClock
@@ -90,7 +91,7 @@ class Daemon:
         self._drops = drops  # (bus drops, chat sink drops), for /metrics
         self.recorder = MetricsRecorder()
         self.recent: deque[dict[str, object]] = deque(maxlen=RECENT_TURNS)
-        self.state = TwinState(topic=" ".join(settings.picker.topic_words))
+        self.state = TwinState(topic=" ".join(settings.picker.topic_words), hold=settings.turn.hold)
         self.counters = Counters()
         self.guard: Guard = build_guard(settings)
         self.last_trace: TurnTrace | None = None
@@ -99,6 +100,15 @@ class Daemon:
         audit.mkdir(parents=True, exist_ok=True)
         self.controller = Controller(
             settings.control, self.state, self, clock, audit / "commands.jsonl"
+        )
+        self.approvals = Approvals(
+            guard=self.guard,
+            clock=clock,
+            feedback=self._feedback_store(),
+            deliver=self._deliver_approved,
+            on_change=self._settled,
+            expiry_s=settings.turn.hold_expiry_s,
+            keep=RECENT_TURNS,
         )
         self._stopping = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
@@ -140,6 +150,7 @@ class Daemon:
                     max_sim_lines=settings.simulator.max_lines,
                     lookahead_lines=models.look_ahead_lines,
                     recall_k=settings.journal.recall_k,
+                    candidates=settings.turn.candidates,
                 ),
                 state=self.state,
                 memory=AnswerMemory.for_settings(settings.picker),
@@ -237,6 +248,7 @@ class Daemon:
             "paused": s.paused,
             "voice": s.voice,
             "chat": s.chat,
+            "hold": s.hold,
             "topic": s.topic,
             "rate_per_minute": s.rate_per_minute,
         }
@@ -266,13 +278,74 @@ class Daemon:
         if trace.reason.startswith("unexpected "):
             self.counters.errors += 1
         self.recent.append(trace_dict(trace))
-        if self.traces is not None:
-            try:
-                self.traces.write(trace)
-            except OSError:
-                # a full or read-only disk loses this trace, never the daemon
-                self.counters.errors += 1
-                log.exception("writing a trace failed")
+        self.approvals.add(trace)
+        self._write_trace(trace)
+
+    def _write_trace(self, trace: TurnTrace) -> None:
+        if self.traces is None:
+            return
+        try:
+            self.traces.write(trace)
+        except OSError:
+            # a full or read-only disk loses this trace, never the daemon
+            self.counters.errors += 1
+            log.exception("writing a trace failed")
+
+    def _settled(self, trace: TurnTrace) -> None:
+        """A held turn was approved, rejected or expired: its final outcome replaces "held".
+
+        The trace is written again; the later line for a turn id is the one that stands.
+        """
+        turns = self.counters.turns
+        turns["held"] = max(0, turns.get("held", 0) - 1)
+        turns[trace.outcome] = turns.get(trace.outcome, 0) + 1
+        data = trace_dict(trace)
+        for i, old in enumerate(self.recent):
+            if old.get("turn_id") == trace.turn_id:
+                self.recent[i] = data
+        if trace.outcome == "answered":
+            self.last_trace = trace  # `!twin good|bad` now rate what went out
+            if self.conductor is not None:
+                self.conductor.recent_replies.append(trace.reply)
+            self.bus.publish("turn/reply", {"turn_id": trace.turn_id, "reply": trace.reply})
+        self.bus.publish(
+            "turn/settled",
+            {"turn_id": trace.turn_id, "outcome": trace.outcome, "reason": trace.reason},
+        )
+        self._write_trace(trace)
+
+    async def _deliver_approved(self, trace: TurnTrace, text: str) -> list[str]:
+        """Post an approved reply under the message it answers, and speak it (per the state)."""
+        sent: list[str] = []
+        if self.sink is not None and self.state.chat:
+            for i, part in enumerate(self.guard.check(text, trace.hits).messages):
+                if await self.sink.send(
+                    part, reply_to=trace.decision.message.id if i == 0 else None
+                ):
+                    sent.append(part)
+        if self.speaker is not None and self.state.voice and self._group is not None:
+            # the dashboard's request returns now; the voice takes as long as it takes
+            self._group.create_task(self._speak(text, trace.turn_id), name="approved-speech")
+        return sent
+
+    async def _speak(self, text: str, turn_id: str) -> None:
+        assert self.speaker is not None
+        try:
+            await self.speaker.say(text, turn_id=turn_id)
+        except Exception:
+            # a dead voice degrades an approved reply to chat only
+            log.exception("speaking an approved reply failed")
+
+    async def choose(self, turn_id: str, choice: int) -> ChoiceResult:
+        """The dashboard approves a held reply, or picks the best of a turn's candidates."""
+        return await self.approvals.choose(turn_id, choice, login="dashboard")
+
+    async def reject(self, turn_id: str) -> ChoiceResult:
+        """The dashboard rejects a held reply."""
+        return await self.approvals.reject(turn_id, login="dashboard")
+
+    def _feedback_store(self) -> FeedbackStore:
+        return FeedbackStore(self.settings.data_dir / "feedback" / "feedback.jsonl")
 
     # ---- what `!twin` commands do (cohost.control.TwinActions) ------------------------------
 
@@ -332,8 +405,7 @@ class Daemon:
         trace = self.last_trace
         if trace is None or trace.outcome != "answered":
             return None  # only what was really said can be rated (and become training data)
-        store = FeedbackStore(self.settings.data_dir / "feedback" / "feedback.jsonl")
-        store.record(trace_dict(trace), verdict, login)
+        self._feedback_store().record(trace_dict(trace), verdict, login)
         return trace.reply
 
     def status(self) -> str:

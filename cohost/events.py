@@ -159,7 +159,7 @@ class StageTime:
         return self.end - self.start
 
 
-TurnOutcome = Literal["answered", "silent", "blocked", "cancelled", "failed"]
+TurnOutcome = Literal["answered", "held", "unsent", "silent", "blocked", "cancelled", "failed"]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -174,6 +174,7 @@ class TurnTrace:
     sim_lines: list[SimLine] = field(default_factory=list)
     reply: str = ""
     sent: list[str] = field(default_factory=list)  # chat messages as posted
+    alternatives: list[str] = field(default_factory=list)  # other guarded candidate replies
     spoken: list[str] = field(default_factory=list)
     guard: list[GuardVerdict] = field(default_factory=list)
     stages: list[StageTime] = field(default_factory=list)

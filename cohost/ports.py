@@ -36,8 +36,8 @@ class ChatSource(Protocol):
 class ChatSink(Protocol):
     """Where replies go: Twitch chat, a replay's record, the console."""
 
-    async def send(self, text: str, *, reply_to: str | None = None) -> None:
-        """Post one chat message (already within Twitch's rules)."""
+    async def send(self, text: str, *, reply_to: str | None = None) -> bool:
+        """Post one chat message; False when none of it went out (a limit, a refusal)."""
         ...
 
 
@@ -146,6 +146,7 @@ class FusionRequest:
     window: Sequence[ChatMessage]
     hits: Sequence[Hit]
     sim_lines: Sequence[SimLine]
+    avoid: Sequence[str] = ()  # replies the twin gave recently: saying one again is no answer
 
 
 class Rewriter(Protocol):

@@ -231,6 +231,7 @@ async def _replay(
                 max_sim_lines=settings.simulator.max_lines,
                 lookahead_lines=models.look_ahead_lines,
                 recall_k=settings.journal.recall_k,
+                candidates=settings.turn.candidates,
             ),
             state=state,
             memory=AnswerMemory.for_settings(settings.picker),

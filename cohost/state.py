@@ -12,6 +12,7 @@ class TwinState:
     paused: bool = False
     voice: bool = True
     chat: bool = True
+    hold: bool = False  # replies wait on the dashboard for the streamer's approval
     topic: str = ""
     ignored: set[str] = field(default_factory=set)
     rate_per_minute: int | None = None  # None: the picker's setting

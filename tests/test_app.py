@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +56,24 @@ def test_openai_kind_without_url_is_a_settings_error(tmp_path: Path) -> None:
         build_models(_settings(tmp_path, simulator={"kind": "openai"}))
 
 
-def _script(body: dict[str, Any]) -> Script:
-    if "messages" in body:  # the rewriter
-        return Script(text="The bread is rising nicely, thanks for asking!")
-    return Script(text=" bread is going great\nalice: nice\ntwin: yes\n", repeat=True)
+REPLIES = ["The bread is rising nicely, thanks for asking!", "Still rising, slowly but surely."]
+
+
+def _script() -> Callable[[dict[str, Any]], Script]:
+    rewrites = itertools.count()
+
+    def answer(body: dict[str, Any]) -> Script:
+        if "messages" in body:  # the rewriter; a model samples a new reply each time
+            return Script(text=REPLIES[next(rewrites) % len(REPLIES)])
+        return Script(text=" bread is going great\nalice: nice\ntwin: yes\n", repeat=True)
+
+    return answer
 
 
 async def test_replay_through_model_servers(tmp_path: Path) -> None:
     log = tmp_path / "chat.txt"
     log.write_text(CHAT)
-    async with ScriptedServer(_script) as server:
+    async with ScriptedServer(_script()) as server:
         settings = _settings(
             tmp_path,
             twin={"name": "twin", "streamer": "moss"},
@@ -75,9 +85,7 @@ async def test_replay_through_model_servers(tmp_path: Path) -> None:
         paths = [r.path for r in server.requests]
     report = json.loads(result.report_json.read_text())
     assert report["answered"] == 2, report
-    assert {r["reply"] for r in report["replies"]} == {
-        "The bread is rising nicely, thanks for asking!"
-    }
+    assert [r["reply"] for r in report["replies"]] == REPLIES
     assert paths.count("/v1/completions") == 2
     assert paths.count("/v1/chat/completions") == 2
     trace = json.loads(result.traces.read_text().splitlines()[0])

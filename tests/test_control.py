@@ -85,6 +85,8 @@ CASES: list[tuple[str, TwinState, TwinState, list[tuple[object, ...]], Role]] = 
     ("!twin resume", TwinState(paused=True), TwinState(), [], Role.MODERATOR),
     ("!twin voice off", TwinState(), TwinState(voice=False), [], Role.MODERATOR),
     ("!twin chat OFF", TwinState(), TwinState(chat=False), [], Role.MODERATOR),
+    ("!twin hold on", TwinState(), TwinState(hold=True), [], Role.BROADCASTER),
+    ("!twin hold off", TwinState(hold=True), TwinState(), [], Role.BROADCASTER),
     ("!twin skip", TwinState(), TwinState(), [("skip", "!twin skip by u")], Role.MODERATOR),
     ("!twin say hello   there", TwinState(), TwinState(), [("say", "hello there")], Role.MODERATOR),
     ("!twin ask why so slow?", TwinState(), TwinState(), [("ask", "why so slow?", "u")],

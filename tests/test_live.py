@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from cohost.auth import TokenStore
@@ -179,3 +180,56 @@ async def test_a_revoked_token_stops_the_daemon_with_a_clear_error(live: Live) -
         caught.value.exceptions if isinstance(caught.value, BaseExceptionGroup) else (caught.value,)
     )
     assert any(isinstance(e, Permanent) for e in errors), errors
+
+
+async def test_a_held_reply_goes_out_once_the_streamer_approves_it(live: Live) -> None:
+    from tests.test_daemon_web import TOKEN, _free_port  # noqa: PLC0415
+
+    async def turns_when(client: httpx.AsyncClient, outcome: str) -> list[dict[str, Any]]:
+        async with asyncio.timeout(WAIT_S):
+            while True:
+                try:
+                    turns: list[dict[str, Any]] = (
+                        await client.get("/api/turns", headers=bearer)
+                    ).json()
+                except httpx.TransportError:
+                    turns = []  # not listening yet
+                if any(t["outcome"] == outcome for t in turns):
+                    return turns
+                await asyncio.sleep(0.05)
+
+    port = _free_port()
+    task = await _start(
+        live, web={"enabled": True, "port": port, "token": TOKEN}, turn={"hold": True}
+    )
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            asked = await live.fake.push_chat(
+                chatter=live.viewer, text="twinbot how is gerald the sourdough starter doing?"
+            )
+            turns = await turns_when(client, "held")
+            [held] = [t for t in turns if t["outcome"] == "held"]
+            assert held["reply"] and live.fake.sent == []  # nothing went out on its own
+
+            approved = await client.post(
+                f"/api/turns/{held['turn_id']}/choose", json={"choice": 0}, headers=bearer
+            )
+            assert approved.status_code == 200, approved.text
+            async with asyncio.timeout(WAIT_S):
+                await live.fake.wait_for_reply_to(asked)
+            assert live.replies() == [held["reply"]]
+            again = await client.post(
+                f"/api/turns/{held['turn_id']}/choose", json={"choice": 0}, headers=bearer
+            )
+            assert again.status_code == 409
+            settled = await turns_when(client, "answered")
+            assert settled[0]["reason"] == "approved by dashboard"
+    finally:
+        await _stop(task)
+    [record] = [
+        json.loads(line)
+        for line in (live.data_dir / "feedback" / "feedback.jsonl").read_text().splitlines()
+    ]
+    assert record["verdict"] == "good" and record["reply"] == held["reply"]
+    assert record["sent"] == [held["reply"]]

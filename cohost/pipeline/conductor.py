@@ -15,6 +15,10 @@ from cohost.state import TwinState
 
 log = logging.getLogger(__name__)
 
+# The twin's replies that a new turn must not say again. Twitch refuses the same text within
+# 30 s; a few replies back also covers a slow chat, where repeating still sounds canned.
+RECENT_REPLIES = 8
+
 
 def notice_as_message(notice: UserNotice) -> ChatMessage | None:
     """A sub, resub or raid that carries the viewer's own words joins chat like a message."""
@@ -71,6 +75,7 @@ class Conductor:
         self._on_decision = on_decision
         self._on_trace = on_trace
         self._current: tuple[Turn, asyncio.Task[TurnTrace]] | None = None
+        self.recent_replies: deque[str] = deque(maxlen=RECENT_REPLIES)
         # chat-in, a dashboard `ask` and an MQTT command may start turns at the same moment
         self._starting = asyncio.Lock()
 
@@ -132,7 +137,13 @@ class Conductor:
     async def _start_turn(self, decision: Decision) -> TurnTrace | None:
         await self.cancel_turn(f"cut short by a better pick from {decision.message.login}")
         self.memory.record(decision.message, self.parts.clock.now())
-        options = dataclasses.replace(self.options, voice=self.state.voice, chat=self.state.chat)
+        options = dataclasses.replace(
+            self.options,
+            voice=self.state.voice,
+            chat=self.state.chat,
+            hold=self.state.hold,
+            avoid=tuple(self.recent_replies),
+        )
         turn = Turn(self.parts, options, decision, self.window)
         if self.inline:
             task = asyncio.ensure_future(turn.run())
@@ -160,6 +171,8 @@ class Conductor:
     def _finished(self, trace: TurnTrace) -> None:
         if self._current is not None and self._current[0].trace is trace:
             self._current = None
+        if trace.outcome in ("answered", "held") and trace.reply:
+            self.recent_replies.append(trace.reply)
         if self._on_trace is not None:
             self._on_trace(trace)
 

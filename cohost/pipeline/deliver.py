@@ -53,5 +53,6 @@ class RecordingSink:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str | None]] = []
 
-    async def send(self, text: str, *, reply_to: str | None = None) -> None:
+    async def send(self, text: str, *, reply_to: str | None = None) -> bool:
         self.sent.append((text, reply_to))
+        return True

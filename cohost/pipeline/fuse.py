@@ -11,6 +11,7 @@ import math
 import statistics
 from collections.abc import AsyncGenerator
 
+from cohost.chatsink import same_text_key
 from cohost.events import SimLine, Tier
 from cohost.pipeline.sentences import content_words, words
 from cohost.ports import FusionRequest
@@ -73,7 +74,9 @@ def parrots(line: SimLine, message_tokens: list[str]) -> bool:
 def rank_lines(request: FusionRequest, *, usual_words: float = 10.0) -> list[tuple[float, SimLine]]:
     """Every simulated twin line with its score, best first (ties keep simulation order).
 
-    Lines that parrot the viewer's message are left out: saying it back is no answer.
+    Lines that parrot the viewer's message are left out: saying it back is no answer; so are
+    the twin's own recent replies (`request.avoid`): a twin that repeats itself sounds canned,
+    and Twitch drops the same text sent twice within 30 s anyway.
     """
     names = set(words(f"{request.twin} {request.message.login} {request.message.display_name}"))
     # Addressing the twin by name is not a topic.
@@ -83,6 +86,7 @@ def rank_lines(request: FusionRequest, *, usual_words: float = 10.0) -> list[tup
     fact_words = {w for hit in informing for w in content_words(hit.text)} - names
     usual = usual_length(request, usual_words)
     message_tokens = words(request.message.text)
+    said = {same_text_key(text) for text in request.avoid}
     scored = [
         (
             score_line(
@@ -96,7 +100,10 @@ def rank_lines(request: FusionRequest, *, usual_words: float = 10.0) -> list[tup
             line,
         )
         for i, line in enumerate(request.sim_lines)
-        if line.is_twin and line.text.strip() and not parrots(line, message_tokens)
+        if line.is_twin
+        and line.text.strip()
+        and not parrots(line, message_tokens)
+        and same_text_key(line.text) not in said
     ]
     scored.sort(key=lambda item: (-item[0], item[1]))
     return [(score, line) for score, _, line in scored]

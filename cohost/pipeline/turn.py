@@ -10,9 +10,18 @@ from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from cohost.chatsink import same_text_key
 from cohost.errors import RewriterUnavailable, SimulatorUnavailable, Transient
-from cohost.events import ChatMessage, Decision, Hit, SimLine, StageTime, Tier, TurnTrace
-from cohost.pipeline.guard import Guard
+from cohost.events import (
+    ChatMessage,
+    Decision,
+    Hit,
+    SimLine,
+    StageTime,
+    Tier,
+    TurnTrace,
+)
+from cohost.pipeline.guard import Guard, GuardResult
 from cohost.pipeline.sentences import SentenceBuffer, split_sentences
 from cohost.ports import (
     Bus,
@@ -40,9 +49,15 @@ class TurnOptions:
     mode: Literal["pipelined", "sequential"] = "pipelined"
     max_sim_lines: int = 4
     lookahead_lines: int = 1  # simulated lines after the twin's first before fusion starts
+    # Speech may start at a clause (, ; : -) of the reply's first sentence once it has this
+    # many words; later chunks are whole sentences, for the voice's prosody. None: sentences only.
+    first_chunk_words: int | None = 5
     recall_k: int = 4
     voice: bool = True
     chat: bool = True
+    hold: bool = False  # the reply waits for approval: nothing is said or posted by the turn
+    candidates: int = 1  # replies to fuse; the others are offered on the dashboard
+    avoid: tuple[str, ...] = ()  # the twin's recent replies: never said again
 
 
 @dataclass(slots=True, kw_only=True)
@@ -173,10 +188,17 @@ class Turn:
             try:
                 trace.reply = await self._stream_reply(pieces, queue, speaker is not None)
                 if self._has_reply():
-                    said = await self._post(trace.reply)
-                    if self._holds_speech():
-                        for sentence in split_sentences(said):
-                            await self._queue_sentence(sentence, queue, speaker is not None)
+                    if self.options.hold:
+                        await self._hold(trace.reply)
+                    else:
+                        said = await self._post(trace.reply)
+                        if self._holds_speech():
+                            for sentence in split_sentences(said):
+                                await self._queue_sentence(sentence, queue, speaker is not None)
+                        if said and self.options.candidates > 1:
+                            # while the reply is spoken: the others cost the viewer no time
+                            trace.alternatives = await self._alternatives(said)
+                            self._publish_candidates("turn/candidates")
             except Transient as exc:
                 trace.outcome = "failed"
                 trace.reason = f"{type(exc).__name__}: {exc}"
@@ -185,9 +207,12 @@ class Turn:
                 await queue.put(None)  # the speaker finishes what is queued, then stops
 
     def _holds_speech(self) -> bool:
-        """Whether speech waits for the guarded whole reply (see `_stream_reply`)."""
+        """Whether speech waits for the guarded whole reply (see `_stream_reply`).
+
+        A reply held for approval is never spoken by the turn at all.
+        """
         private = any(hit.tier is not Tier.PUBLIC for hit in self.trace.hits)
-        return self.options.mode == "sequential" or private
+        return self.options.mode == "sequential" or private or self.options.hold
 
     def _has_twin_line(self) -> bool:
         trace = self.trace
@@ -239,15 +264,94 @@ class Turn:
         )
         return self.parts.simulator.stream(request)
 
-    def _fuse(self, sim_lines: Sequence[SimLine]) -> AsyncGenerator[str, None]:
+    def _fuse(
+        self, sim_lines: Sequence[SimLine], avoid: Sequence[str] = ()
+    ) -> AsyncGenerator[str, None]:
         request = FusionRequest(
             twin=self.options.twin,
             message=self.message,
             window=self.window,
             hits=self.trace.hits,
             sim_lines=tuple(sim_lines),
+            avoid=(*self.options.avoid, *avoid),
         )
         return self.parts.rewriter.stream(request)
+
+    async def _alternatives(self, reply: str) -> list[str]:
+        """Up to `candidates - 1` more guarded replies, each unlike the others and the reply.
+
+        Each fusion is told to avoid what came before (the embedded rewriter then takes the
+        next best simulated line; a model samples again). A failing rewriter or a blocked
+        candidate just means fewer of them: the turn's own reply stands.
+        """
+        found: list[str] = []
+        tried = [reply]  # what the next fusion must avoid: kept, blocked or repeated alike
+        with self._stages.stage("candidates"):
+            for _ in range(self.options.candidates - 1):
+                try:
+                    async with contextlib.aclosing(
+                        self._fuse(self.trace.sim_lines, avoid=tried)
+                    ) as pieces:
+                        text = "".join([piece async for piece in pieces]).strip()
+                except Transient as exc:
+                    log.info("turn %s: no more candidates: %s", self.trace.turn_id, exc)
+                    break
+                if not text:
+                    break  # the rewriter has nothing more to offer
+                tried.append(text)
+                checked = self.parts.guard.check(text, self.trace.hits)
+                keys = {same_text_key(t) for t in (reply, *found, *self.options.avoid)}
+                if not checked.blocked and same_text_key(checked.text) not in keys:
+                    found.append(checked.text)
+        return found
+
+    def _guarded(self, reply: str) -> GuardResult | None:
+        """The whole reply through the guard; None when it is blocked or a repeat."""
+        trace = self.trace
+        with self._stages.stage("guard"):
+            result = self.parts.guard.check(reply, trace.hits)
+        trace.guard.extend(result.verdicts)
+        if result.blocked:
+            trace.outcome = "blocked"
+            trace.reason = "; ".join(v.detail for v in result.verdicts if v.action == "blocked")
+            # what the guard stopped goes nowhere: not the dashboard, not feedback, not training
+            trace.reply = ""
+            return None
+        if self._repeats(result.text):
+            return None
+        trace.reply = result.text
+        return result
+
+    async def _hold(self, reply: str) -> None:
+        """Guard the reply and its alternatives, and leave them for the streamer to approve."""
+        trace = self.trace
+        result = self._guarded(reply)
+        if result is None:
+            return
+        if self.options.candidates > 1:
+            trace.alternatives = await self._alternatives(result.text)
+        trace.outcome = "held"
+        self._publish_candidates("turn/held")
+
+    def _publish_candidates(self, topic: str) -> None:
+        """The reply and its alternatives (guarded texts, the same that chat may see)."""
+        self._publish(
+            topic,
+            {
+                "turn_id": self.trace.turn_id,
+                "candidates": [self.trace.reply, *self.trace.alternatives],
+            },
+        )
+
+    def _repeats(self, text: str) -> bool:
+        """Whether the reply is one the twin gave recently; the turn then stays silent."""
+        key = same_text_key(text)
+        if not any(same_text_key(said) == key for said in self.options.avoid):
+            return False
+        self.trace.outcome = "silent"
+        self.trace.reason = "the reply repeats one the twin gave recently"
+        self.trace.reply = ""
+        return True
 
     async def _pipelined(self) -> AsyncGenerator[str, None]:
         """Simulate until the twin's first line plus the look-ahead, stop it, then fuse."""
@@ -285,13 +389,13 @@ class Turn:
     async def _stream_reply(
         self, pieces: AsyncGenerator[str, None], queue: asyncio.Queue[str | None], speaking: bool
     ) -> str:
-        """Stream the reply through the guard sentence by sentence to the speaker.
+        """Stream the reply through the guard to the speaker: a first clause, then sentences.
 
         Speech waits for the whole, guarded reply in the sequential baseline (as the seed's
         pipeline did), and whenever a private journal entry was recalled: the privacy rule looks
         for runs of words across sentences, which a sentence-by-sentence check cannot see.
         """
-        buffer = SentenceBuffer()
+        buffer = SentenceBuffer(first_chunk_words=self.options.first_chunk_words)
         reply: list[str] = []
         hold = self._holds_speech()
 
@@ -352,22 +456,19 @@ class Turn:
     async def _post(self, reply: str) -> str:
         """Guard the whole reply and post it; returns what may be said ("" when blocked)."""
         trace = self.trace
-        with self._stages.stage("guard"):
-            result = self.parts.guard.check(reply, trace.hits)
-        trace.guard.extend(result.verdicts)
-        if result.blocked:
-            trace.outcome = "blocked"
-            trace.reason = "; ".join(v.detail for v in result.verdicts if v.action == "blocked")
-            # what the guard stopped goes nowhere: not the dashboard, not feedback, not training
-            trace.reply = ""
+        result = self._guarded(reply)
+        if result is None:
             return ""
-        trace.reply = result.text
         sink = self.parts.sink if self.options.chat else None
         if sink is not None:
             with self._stages.stage("post"):
                 for i, text in enumerate(result.messages):
-                    await sink.send(text, reply_to=self.message.id if i == 0 else None)
-                    trace.sent.append(text)
+                    if await sink.send(text, reply_to=self.message.id if i == 0 else None):
+                        trace.sent.append(text)
+            if not trace.sent:
+                trace.outcome = "unsent"
+                trace.reason = "chat refused the reply (a rate limit, a duplicate or Twitch)"
+                return result.text  # chat is full, but the voice may still say it
         trace.outcome = "answered"
         self._publish("turn/reply", {"turn_id": trace.turn_id, "reply": trace.reply})
         return result.text

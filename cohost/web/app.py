@@ -48,6 +48,7 @@ from starlette.routing import Route
 from cohost.events import TurnTrace
 
 if TYPE_CHECKING:
+    from cohost.approval import ChoiceResult
     from cohost.control import CommandResult  # only the results' fields are read
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,14 @@ class WebView(Protocol):
 
     async def command(self, text: str) -> CommandResult | None:
         """Run one `!twin` line as the broadcaster, source "dashboard"."""
+        ...
+
+    async def choose(self, turn_id: str, choice: int) -> ChoiceResult:
+        """Approve candidate `choice` of a held turn, or rate it the best of a live one."""
+        ...
+
+    async def reject(self, turn_id: str) -> ChoiceResult:
+        """Reject a held turn's replies."""
         ...
 
 
@@ -279,6 +288,10 @@ def _num(value: object) -> float:
     return 0.0
 
 
+def _texts(value: object, limit: int = 8) -> list[str]:
+    return [_text(v) for v in value[:limit]] if isinstance(value, list) else []
+
+
 def _parts(value: object) -> dict[str, float]:
     if not isinstance(value, Mapping):
         return {}
@@ -351,7 +364,9 @@ def dashboard_event(topic: str, payload: Mapping[str, object]) -> dict[str, obje
             return {"turn_id": turn_id, "lines": _lines(payload.get("lines"))}
         case "turn/reply":
             return {"turn_id": turn_id, "reply": _text(payload.get("reply"))}
-        case "turn/end":
+        case "turn/held" | "turn/candidates":
+            return {"turn_id": turn_id, "candidates": _texts(payload.get("candidates"))}
+        case "turn/end" | "turn/settled":
             return {
                 "turn_id": turn_id,
                 "outcome": _text(payload.get("outcome"), 20),
@@ -383,6 +398,7 @@ def turn_summary(trace: Mapping[str, Any]) -> dict[str, object]:
         "outcome": _text(trace.get("outcome"), 20),
         "reason": _text(trace.get("reason")),
         "reply": _text(trace.get("reply")),
+        "alternatives": _texts(trace.get("alternatives")),
         "message": {
             "id": _text(message.get("id"), 80),
             "login": _text(message.get("login"), 40),
@@ -739,13 +755,10 @@ def create_web_app(
     async def api_command(request: Request) -> Response:
         if (refusal := refused(request, writes=True)) is not None:
             return refusal
-        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-            return _refuse(415, "send JSON")
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            return _refuse(400, "the body is not JSON")
-        command = body.get("command") if isinstance(body, dict) else None
+        body = await _json_body(request)
+        if isinstance(body, Response):
+            return body
+        command = body.get("command")
         if not isinstance(command, str) or not command.strip():
             return _refuse(400, 'expected {"command": "pause"}')
         command = " ".join(command.split())
@@ -769,6 +782,40 @@ def create_web_app(
             )
         )
 
+    async def _json_body(request: Request) -> dict[str, Any] | Response:
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            return _refuse(415, "send JSON")
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return _refuse(400, "the body is not JSON")
+        return body if isinstance(body, dict) else _refuse(400, "expected a JSON object")
+
+    def _choice_response(result: ChoiceResult) -> Response:
+        return _secure(
+            JSONResponse(
+                {"ok": result.ok, "outcome": result.outcome, "reason": result.reason},
+                status_code=200 if result.ok else 409,
+            )
+        )
+
+    async def api_choose(request: Request) -> Response:
+        if (refusal := refused(request, writes=True)) is not None:
+            return refusal
+        body = await _json_body(request)
+        if isinstance(body, Response):
+            return body
+        choice = body.get("choice")
+        if not isinstance(choice, int) or isinstance(choice, bool) or choice < 0:
+            return _refuse(400, 'expected {"choice": N}, N counting candidates from 0')
+        turn_id = request.path_params["turn_id"]
+        return _choice_response(await view.choose(turn_id, choice))
+
+    async def api_reject(request: Request) -> Response:
+        if (refusal := refused(request, writes=True)) is not None:
+            return refusal
+        return _choice_response(await view.reject(request.path_params["turn_id"]))
+
     app = Starlette(
         routes=[
             Route("/", root, methods=["GET"]),
@@ -783,6 +830,8 @@ def create_web_app(
             Route("/api/state", api_state, methods=["GET"]),
             Route("/api/turns", api_turns, methods=["GET"]),
             Route("/api/command", api_command, methods=["POST"]),
+            Route("/api/turns/{turn_id}/choose", api_choose, methods=["POST"]),
+            Route("/api/turns/{turn_id}/reject", api_reject, methods=["POST"]),
         ],
         max_body_size=MAX_BODY_BYTES,
     )

@@ -19,7 +19,7 @@ import pytest
 
 from tests.adapters.test_mqtt import Broker, broker  # noqa: F401 (a fixture)
 from tests.support.fake_twitch import FakeTwitch
-from tests.test_live import WAIT_S, Live, _sent, _start, _stop
+from tests.test_live import WAIT_S, Live, _start, _stop
 
 # The bus's reconnect backoff doubles up to 30 s while the broker is down: wait past that.
 RECONNECT_WAIT_S = 75.0
@@ -99,9 +99,14 @@ async def _health_url(caplog: pytest.LogCaptureFixture) -> str:
             await asyncio.sleep(0.05)
 
 
-async def _ask(live: Live, text: str, count: int) -> None:
-    await live.fake.push_chat(chatter=live.viewer, text=text)
-    await _sent(live, count)
+async def _ask(live: Live, text: str) -> None:
+    """Ask the twin, until its reply threaded under the question is posted.
+
+    Not a count of posts: the filler below may be picked and answered too.
+    """
+    asked = await live.fake.push_chat(chatter=live.viewer, text=text)
+    async with asyncio.timeout(WAIT_S):
+        await live.fake.wait_for_reply_to(asked)
 
 
 async def test_broker_down_at_start_then_killed_and_restarted(
@@ -117,7 +122,7 @@ async def test_broker_down_at_start_then_killed_and_restarted(
     try:
         health = await _health_url(caplog)
         # the daemon answers with no broker at all, and more events than the buffer holds
-        await _ask(live, "twinbot is the bread rising?", 1)
+        await _ask(live, "twinbot is the bread rising?")
         for i in range(BUFFER + 20):
             await live.fake.push_chat(chatter=live.mod, text=f"just chatting {i}")
         async with asyncio.timeout(WAIT_S):
@@ -129,17 +134,17 @@ async def test_broker_down_at_start_then_killed_and_restarted(
         broker.start()
         watcher = Watcher(broker.port)
         await watcher.until(lambda: watcher.connects == 1)
-        await _ask(live, "twinbot what are you baking next?", 2)
+        await _ask(live, "twinbot what are you baking next?")
         await watcher.wait_for_turn_on("twinbot what are you baking next?")
 
         # killed mid-run: chat is still answered; restarted: events resume again
         broker.stop()
-        await _ask(live, "twinbot does rye make it sour?", 3)
+        await _ask(live, "twinbot does rye make it sour?")
         assert not task.done()
         broker.start()
         watcher.events.clear()
         await watcher.until(lambda: watcher.connects == 2)
-        await _ask(live, "twinbot how long does it proof?", 4)
+        await _ask(live, "twinbot how long does it proof?")
         await watcher.wait_for_turn_on("twinbot how long does it proof?")
         assert not task.done()
         dropped = await asyncio.to_thread(_metric, health, "cohost_bus_dropped_total")

@@ -123,10 +123,19 @@ async def test_rewriter_fault_before_any_text_falls_back_to_the_simulated_line(
 
 
 async def test_rewriter_refused_falls_back_on_every_turn(tmp_path: Path) -> None:
-    async with ScriptedServer(FaultOnce("none", Script())) as server:
+    days = iter(range(1, 100))
+
+    def simulation(body: dict[str, Any]) -> Script:
+        # a new twin line each time: the twin would not say the same fallback line twice
+        return Script(text=f" bread is going great, day {next(days)}\nalice: nice\n", repeat=True)
+
+    async with ScriptedServer(simulation) as server:
         report, traces = await _replay(tmp_path, server.url, closed_port_url())
     assert report["turn_outcomes"] == {"answered": 2}, report
-    assert all(t["reply"] == "bread is going great" for t in traces)
+    assert [t["reply"] for t in traces] == [
+        "bread is going great, day 1",
+        "bread is going great, day 2",
+    ]
     assert all("rewriter unavailable" in t["reason"] for t in traces)
 
 

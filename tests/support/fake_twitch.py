@@ -385,6 +385,13 @@ class FakeTwitch:
         async with self._changed:
             await self._changed.wait_for(lambda: len(self.sent) >= count)
 
+    async def wait_for_reply_to(self, message_id: str) -> None:
+        """Until a chat message threaded under this one has been posted."""
+        async with self._changed:
+            await self._changed.wait_for(
+                lambda: any(s.reply_parent_message_id == message_id for s in self.sent)
+            )
+
     async def wait_for_sessions(self, count: int) -> None:
         """Until `count` websocket sessions have been welcomed in all."""
         async with self._changed:

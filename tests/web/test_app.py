@@ -15,6 +15,7 @@ import pytest
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
+from cohost.approval import ChoiceResult
 from cohost.bus import LocalBus
 from cohost.control import CommandResult
 from cohost.events import (
@@ -89,6 +90,7 @@ class FakeView:
         self.bus = LocalBus()
         self.state = TwinState(topic="hollow knight")
         self.commands: list[str] = []
+        self.choices: list[tuple[str, int | None]] = []
         self.turns: list[dict[str, object]] = []
         self.recorder = MetricsRecorder()
         self._handlers: list[Callable[[str, dict[str, object]], None]] = []
@@ -126,6 +128,8 @@ class FakeView:
             "voice off": ("voice", False),
             "chat on": ("chat", True),
             "chat off": ("chat", False),
+            "hold on": ("hold", True),
+            "hold off": ("hold", False),
         }
         if verb in flips:
             name, value = flips[verb]
@@ -134,6 +138,16 @@ class FakeView:
         if verb in ("skip", "good", "bad"):
             return CommandResult(accepted=True, command=verb, reply=None, reason="ok")
         return CommandResult(accepted=False, command=verb, reply=None, reason="unknown command")
+
+    async def choose(self, turn_id: str, choice: int) -> ChoiceResult:
+        self.choices.append((turn_id, choice))
+        if turn_id != "t1":
+            return ChoiceResult(ok=False, reason="no such turn to choose from (too old?)")
+        return ChoiceResult(ok=True, outcome="answered")
+
+    async def reject(self, turn_id: str) -> ChoiceResult:
+        self.choices.append((turn_id, None))
+        return ChoiceResult(ok=turn_id == "t1", outcome="silent")
 
 
 @pytest.fixture
@@ -546,3 +560,56 @@ async def test_the_command_prefix_follows_the_settings(view: FakeView) -> None:
         )
     assert view.commands == ["!bot pause"]
     assert r.status_code == 400  # the fake knows only !twin: a None result
+
+
+async def test_choosing_and_rejecting_candidates(app: Starlette, view: FakeView) -> None:
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    async with client(app) as c:
+        chosen = await c.post("/api/turns/t1/choose", json={"choice": 1}, headers=bearer)
+        gone = await c.post("/api/turns/t9/choose", json={"choice": 0}, headers=bearer)
+        rejected = await c.post("/api/turns/t1/reject", headers=bearer)
+        bad = [
+            await c.post("/api/turns/t1/choose", json=body, headers=bearer)
+            for body in ({"choice": -1}, {"choice": "1"}, {"choice": True}, {}, [1])
+        ]
+        form = await c.post("/api/turns/t1/choose", data={"choice": "1"}, headers=bearer)
+    assert chosen.status_code == 200 and chosen.json() == {
+        "ok": True,
+        "outcome": "answered",
+        "reason": "",
+    }
+    assert gone.status_code == 409 and gone.json()["reason"].startswith("no such turn")
+    assert rejected.status_code == 200 and rejected.json()["outcome"] == "silent"
+    assert [r.status_code for r in bad] == [400] * 5 and form.status_code == 415
+    assert view.choices == [("t1", 1), ("t9", 0), ("t1", None)]
+
+
+async def test_choosing_needs_the_token_and_the_csrf_header(app: Starlette, view: FakeView) -> None:
+    async with client(app) as c:
+        anonymous = [
+            await c.post("/api/turns/t1/choose", json={"choice": 0}),
+            await c.post("/api/turns/t1/reject"),
+        ]
+        csrf = await logged_in(c)
+        no_header = await c.post("/api/turns/t1/reject")
+        good = await c.post(
+            "/api/turns/t1/choose", json={"choice": 0}, headers={"X-CSRF-Token": csrf}
+        )
+    assert [r.status_code for r in anonymous] == [401, 401]
+    assert no_header.status_code == 403
+    assert good.status_code == 200 and view.choices == [("t1", 0)]
+
+
+async def test_held_turns_and_their_candidates_reach_the_page(
+    app: Starlette, view: FakeView
+) -> None:
+    trace = sample_trace()
+    trace.outcome = "held"
+    trace.alternatives = ["Hollow Knight, then maybe Celeste."]
+    view.turns = [trace_dict(trace)]
+    async with client(app) as c:
+        r = await c.get("/api/turns", headers={"Authorization": f"Bearer {TOKEN}"})
+    [turn] = r.json()
+    assert turn["outcome"] == "held"
+    assert turn["reply"] == "Hollow Knight again, obviously."
+    assert turn["alternatives"] == ["Hollow Knight, then maybe Celeste."]

@@ -183,3 +183,52 @@ def test_dashboard_shows_turns_and_pauses_the_twin(served: tuple[str, FakeView])
             context.close()
         finally:
             browser.close()
+
+
+def test_dashboard_holds_replies_for_approval(served: tuple[str, FakeView]) -> None:
+    executable = chromium()
+    from playwright import sync_api  # noqa: PLC0415 (after the check that it is there)
+
+    expect = sync_api.expect
+    url, view = served
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1920, "height": 1080})
+            page = context.new_page()
+            page.goto(f"{url}/dashboard?token={TOKEN}")
+            page.wait_for_selector("body[data-live='1']", timeout=WAIT_MS)
+
+            # Hold replies: the switch is a command, and the state shows it.
+            page.locator("#hold").click()
+            expect(page.locator("#hold")).to_have_text("Stop holding", timeout=WAIT_MS)
+            assert view.commands == ["!twin hold on"] and view.state.hold is True
+            assert page.locator(".pill", has_text="holding replies").count() == 1
+
+            # A held turn with three candidates; none of them went anywhere yet.
+            view.bus.publish("turn/start", {"turn_id": "t1", "message_id": "m-held"})
+            candidates = ["Dash, never jump.", "Learn their rhythm first.", "Nail upgrades help."]
+            view.bus.publish("turn/held", {"turn_id": "t1", "candidates": candidates})
+            held = page.locator("li.turn[data-turn='t1']")
+            expect(held.locator(".choices-h")).to_have_text(
+                "Waiting for your approval", timeout=WAIT_MS
+            )
+            expect(held.locator(".outcome")).to_have_text("held")
+            assert held.locator(".candidate").all_inner_texts() == candidates
+            assert held.locator(".reject").is_visible()
+            page.screenshot(path=ARTIFACTS / "dashboard-held-1920x1080.png")
+
+            # Approving the second candidate sends that choice to the daemon, once.
+            held.locator("li", has_text="Learn their rhythm first.").get_by_role(
+                "button", name="Approve"
+            ).click()
+            expect(page.locator("#notice")).to_contain_text(
+                "approved candidate 2: done", timeout=WAIT_MS
+            )
+            assert view.choices == [("t1", 1)]
+            expect(held.locator("button.choose")).to_have_count(0, timeout=WAIT_MS)
+            expect(held.locator(".outcome")).to_have_text("answered")
+            context.close()
+        finally:
+            browser.close()

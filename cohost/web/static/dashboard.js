@@ -36,6 +36,7 @@
     add(state.paused ? "paused" : data.busy ? "answering" : "listening", state.paused);
     add("voice " + (state.voice ? "on" : "off"), !state.voice);
     add("chat " + (state.chat ? "on" : "off"), !state.chat);
+    if (state.hold) add("holding replies", true);
     add("topic: " + (state.topic || "none"));
     add("rate: " + (state.rate_per_minute == null ? "default" : state.rate_per_minute + "/min"));
     const pause = $("pause");
@@ -43,6 +44,8 @@
     pause.classList.toggle("on", !!state.paused);
     $("voice").textContent = state.voice ? "Voice off" : "Voice on";
     $("chat").textContent = state.chat ? "Chat off" : "Chat on";
+    $("hold").textContent = state.hold ? "Stop holding" : "Hold replies";
+    $("hold").classList.toggle("on", !!state.hold);
     document.body.dataset.paused = state.paused ? "1" : "0";
   }
 
@@ -51,6 +54,7 @@
     if (toggle === "paused") return state.paused ? "resume" : "pause";
     if (toggle === "voice") return state.voice ? "voice off" : "voice on";
     if (toggle === "chat") return state.chat ? "chat off" : "chat on";
+    if (toggle === "hold") return state.hold ? "hold off" : "hold on";
     return button.dataset.command;
   }
 
@@ -95,6 +99,61 @@
   document.querySelectorAll(".controls button").forEach((button) => {
     button.addEventListener("click", () => send(commandFor(button), button));
   });
+
+  // ---- held replies and candidates ---------------------------------------------------------
+
+  async function decide(turn, path, body, button, what) {
+    button.disabled = true;
+    try {
+      const response = await fetch("/api/turns/" + encodeURIComponent(turn.turn_id) + path, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "content-type": "application/json", "x-csrf-token": csrf },
+        body: JSON.stringify(body),
+      });
+      if (response.status === 401) return location.reload();
+      const data = await response.json();
+      if (data.ok) {
+        turn.decided = what;
+        if (data.outcome) turn.outcome = data.outcome;
+      }
+      notice(what + (data.ok ? ": done" : ": refused") +
+        (data.reason || data.error ? " — " + (data.reason || data.error) : ""), !data.ok);
+    } catch (err) {
+      notice(what + ": the daemon did not answer (" + err + ")", true);
+    } finally {
+      renderTurns();
+      loadTurns();
+    }
+  }
+
+  function renderChoices(node, turn) {
+    const box = node.querySelector(".choices-box");
+    const held = turn.outcome === "held";
+    const candidates = turn.reply ? [turn.reply, ...(turn.alternatives || [])] : [];
+    box.hidden = !(held ? candidates.length : candidates.length > 1);
+    if (box.hidden) return;
+    node.querySelector(".reply-box").hidden = true; // the candidates show the reply
+    node.querySelector(".choices-h").textContent = turn.decided ? turn.decided
+      : held ? "Waiting for your approval" : "Candidates: which was best?";
+    const list = node.querySelector(".choices");
+    candidates.forEach((text, i) => {
+      const li = el("li", i === 0 && !held ? "sent" : "");
+      li.append(el("span", "candidate", text));
+      if (!turn.decided) {
+        const label = held ? "Approve" : "Best";
+        const button = el("button", "choose", label);
+        button.type = "button";
+        button.addEventListener("click", () => decide(turn, "/choose", { choice: i }, button,
+          (held ? "approved " : "rated best: ") + "candidate " + (i + 1)));
+        li.append(button);
+      }
+      list.append(li);
+    });
+    const reject = node.querySelector(".reject");
+    reject.hidden = !held || !!turn.decided;
+    reject.addEventListener("click", () => decide(turn, "/reject", {}, reject, "rejected"));
+  }
 
   async function loadState() {
     const response = await fetch("/api/state", { credentials: "same-origin" });
@@ -149,6 +208,7 @@
     node.querySelector(".sim-box").hidden = !(turn.sim_lines || []).length;
     node.querySelector(".reply").textContent = turn.reply || "";
     node.querySelector(".reply-box").hidden = !turn.reply;
+    renderChoices(node, turn);
     node.querySelector(".reason").textContent = turn.reason || "";
     const stages = node.querySelector(".stages");
     const total = Math.max(1, ...(turn.stages || []).map((s) => s.end_ms));
@@ -210,6 +270,21 @@
     "turn/hits": (e) => { turnFor(e.turn_id).hits = e.hits; },
     "turn/simulated": (e) => { turnFor(e.turn_id).sim_lines = e.lines; },
     "turn/reply": (e) => { turnFor(e.turn_id).reply = e.reply; },
+    "turn/held": (e) => {
+      const turn = turnFor(e.turn_id);
+      [turn.reply = "", ...turn.alternatives] = e.candidates;
+      turn.outcome = "held";
+    },
+    "turn/candidates": (e) => {
+      const turn = turnFor(e.turn_id);
+      [turn.reply = "", ...turn.alternatives] = e.candidates;
+    },
+    "turn/settled": (e) => {
+      const turn = turnFor(e.turn_id);
+      turn.outcome = e.outcome;
+      turn.reason = e.reason;
+      if (e.outcome !== "held") turn.decided = turn.decided || e.reason;
+    },
     "turn/end": (e) => {
       const turn = turnFor(e.turn_id);
       turn.outcome = e.outcome;

@@ -1,0 +1,127 @@
+"""Held replies, candidate replies, and a twin that does not repeat itself, in one turn."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from cohost.config import GuardSettings
+from cohost.events import SimLine
+from cohost.pipeline.deliver import RecordingSink
+from cohost.pipeline.fuse import ExtractiveRewriter
+from cohost.pipeline.turn import Turn
+from cohost.ports import Rewriter
+from tests.fakes import RecordingSpeaker, ScriptedRewriter, ScriptedSimulator
+from tests.pipeline.test_turn import make_turn
+
+# Three twin lines that all answer the question, in the order the extractive rewriter ranks them.
+FIRST = "gerald the starter lives on my counter"
+SECOND = "gerald is thriving and bubbly today"
+THIRD = "gerald doubled overnight, very proud"
+LINES = [
+    SimLine(speaker="twin", text=SECOND, is_twin=True),
+    SimLine(speaker="viewer", text="who is gerald", is_twin=False),
+    SimLine(speaker="twin", text=THIRD, is_twin=True),
+    SimLine(speaker="twin", text=FIRST, is_twin=True),
+]
+
+
+def turn_with(
+    rewriter: Rewriter,
+    *,
+    hold: bool = False,
+    candidates: int = 1,
+    avoid: tuple[str, ...] = (),
+    guard: GuardSettings | None = None,
+) -> tuple[Turn, RecordingSink, RecordingSpeaker]:
+    sink, speaker = RecordingSink(), RecordingSpeaker()
+    turn = make_turn(
+        ScriptedSimulator(LINES),
+        ScriptedRewriter(""),
+        speaker=speaker,
+        sink=sink,
+        mode="sequential",
+        guard=guard,
+    )
+    turn.parts.rewriter = rewriter
+    turn.options = dataclasses.replace(turn.options, hold=hold, candidates=candidates, avoid=avoid)
+    return turn, sink, speaker
+
+
+async def test_a_held_reply_is_neither_posted_nor_spoken() -> None:
+    turn, sink, speaker = turn_with(ExtractiveRewriter(), hold=True)
+    trace = await turn.run()
+    assert trace.outcome == "held", trace.reason
+    assert trace.reply == FIRST
+    assert sink.sent == [] and speaker.said == [] and trace.spoken == []
+    assert trace.alternatives == []
+
+
+async def test_held_candidates_are_distinct_guarded_lines() -> None:
+    turn, sink, _ = turn_with(ExtractiveRewriter(), hold=True, candidates=3)
+    trace = await turn.run()
+    assert trace.outcome == "held"
+    assert [trace.reply, *trace.alternatives] == [FIRST, SECOND, THIRD]
+    assert sink.sent == []
+    assert "candidates" in [s.name for s in trace.stages]
+
+
+async def test_live_candidates_come_after_the_reply_went_out() -> None:
+    turn, sink, speaker = turn_with(ExtractiveRewriter(), candidates=2)
+    trace = await turn.run()
+    assert trace.outcome == "answered"
+    assert sink.sent == [(FIRST, "m1")]
+    assert speaker.said == [FIRST]
+    assert trace.alternatives == [SECOND]
+
+
+async def test_fewer_candidates_when_the_rewriter_has_nothing_new() -> None:
+    # a rewriter that always says the same thing yields no alternatives, not duplicates
+    turn, _, _ = turn_with(ScriptedRewriter("gerald is fine"), hold=True, candidates=4)
+    trace = await turn.run()
+    assert trace.outcome == "held"
+    assert trace.reply == "gerald is fine" and trace.alternatives == []
+
+
+async def test_a_candidate_the_guard_blocks_is_left_out() -> None:
+    guard = GuardSettings(blocklist=["bubbly"])
+    turn, _, _ = turn_with(ExtractiveRewriter(), hold=True, candidates=3, guard=guard)
+    trace = await turn.run()
+    assert trace.reply == FIRST and trace.alternatives == [THIRD]
+
+
+async def test_the_twin_does_not_say_a_recent_reply_again() -> None:
+    rewriter = ExtractiveRewriter()
+    turn, sink, _ = turn_with(rewriter, avoid=("Gerald the starter  lives on my counter",))
+    trace = await turn.run()
+    assert trace.outcome == "answered"
+    assert sink.sent == [(SECOND, "m1")]
+
+
+async def test_a_repeated_reply_from_a_model_stays_silent() -> None:
+    # a model rewriter may ignore the hint; the turn itself will not post the same text again
+    turn, sink, speaker = turn_with(ScriptedRewriter("gerald is fine"), avoid=("Gerald is fine",))
+    trace = await turn.run()
+    assert trace.outcome == "silent"
+    assert trace.reason == "the reply repeats one the twin gave recently"
+    assert sink.sent == [] and speaker.said == [] and trace.reply == ""
+
+
+class RefusingSink:
+    """A chat that takes nothing, as Twitch does past its rate limit."""
+
+    def __init__(self) -> None:
+        self.tried: list[str] = []
+
+    async def send(self, text: str, *, reply_to: str | None = None) -> bool:
+        self.tried.append(text)
+        return False
+
+
+async def test_a_reply_chat_refused_is_unsent_not_answered() -> None:
+    turn, _, speaker = turn_with(ExtractiveRewriter())
+    sink = RefusingSink()
+    turn.parts.sink = sink
+    trace = await turn.run()
+    assert trace.outcome == "unsent" and "chat refused" in trace.reason
+    assert sink.tried == [FIRST] and trace.sent == []
+    assert speaker.said == [FIRST]  # the voice still says it

@@ -1,0 +1,126 @@
+"""Held replies and candidate choices: what goes out, what is stored as feedback, expiry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cohost.approval import Approvals
+from cohost.clock import VirtualClock
+from cohost.config import GuardSettings
+from cohost.events import TurnTrace
+from cohost.feedback import FeedbackStore
+from cohost.pipeline.guard import Guard
+from tests.fakes import message, picked
+
+
+class Harness:
+    def __init__(self, tmp_path: Path, *, blocklist: tuple[str, ...] = ()) -> None:
+        self.clock = VirtualClock(1000.0)
+        self.feedback = FeedbackStore(tmp_path / "feedback.jsonl")
+        self.delivered: list[tuple[str, str]] = []
+        self.changed: list[tuple[str, str]] = []
+        self.approvals = Approvals(
+            guard=Guard(GuardSettings(blocklist=list(blocklist))),
+            clock=self.clock,
+            feedback=self.feedback,
+            deliver=self.deliver,
+            on_change=lambda t: self.changed.append((t.turn_id, t.outcome)),
+            expiry_s=60.0,
+            keep=3,
+        )
+
+    async def deliver(self, trace: TurnTrace, text: str) -> list[str]:
+        self.delivered.append((trace.turn_id, text))
+        return [text]
+
+    def turn(self, turn_id: str, outcome: str, reply: str, *alternatives: str) -> TurnTrace:
+        trace = TurnTrace(
+            turn_id=turn_id,
+            decision=picked(message("twinbot how is gerald?", id=f"msg-{turn_id}")),
+            started=self.clock.now(),
+            reply=reply,
+            alternatives=list(alternatives),
+            outcome=outcome,  # type: ignore[arg-type]
+        )
+        self.approvals.add(trace)
+        return trace
+
+
+async def test_approving_a_held_candidate_sends_it_and_stores_the_preference(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path)
+    trace = h.turn("t1", "held", "gerald is fine", "gerald doubled", "gerald sleeps")
+    assert h.approvals.held() == [trace]
+    result = await h.approvals.choose("t1", 1, login="dashboard")
+    assert result.ok and result.outcome == "answered"
+    assert h.delivered == [("t1", "gerald doubled")]
+    assert trace.reply == "gerald doubled" and trace.sent == ["gerald doubled"]
+    assert trace.alternatives == ["gerald is fine", "gerald sleeps"]
+    assert h.changed == [("t1", "answered")]
+    assert h.approvals.held() == []
+    [record] = list(h.feedback.read())
+    assert record.verdict == "good" and record.reply == "gerald doubled"
+    assert record.alternatives == ["gerald is fine", "gerald sleeps"]
+    assert record.sent == ["gerald doubled"]
+    assert record.message.id == "msg-t1"
+    # a second click changes nothing
+    again = await h.approvals.choose("t1", 0, login="dashboard")
+    assert not again.ok and h.delivered == [("t1", "gerald doubled")]
+
+
+async def test_rejecting_sends_nothing_and_rates_every_candidate_bad(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    trace = h.turn("t1", "held", "gerald is fine", "gerald doubled")
+    result = await h.approvals.reject("t1", login="dashboard")
+    assert result.ok and trace.outcome == "silent" and trace.reason == "rejected by dashboard"
+    assert h.delivered == []
+    assert [(r.verdict, r.reply, r.sent) for r in h.feedback.read()] == [
+        ("bad", "gerald is fine", []),
+        ("bad", "gerald doubled", []),
+    ]
+    assert not (await h.approvals.choose("t1", 0, login="dashboard")).ok
+
+
+async def test_a_held_reply_expires(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    trace = h.turn("t1", "held", "gerald is fine")
+    h.clock.advance(59.0)
+    assert h.approvals.expires_in(trace) == 1.0
+    h.clock.advance(2.0)
+    result = await h.approvals.choose("t1", 0, login="dashboard")
+    assert not result.ok and result.outcome == "silent"
+    assert "expired after 60 s" in trace.reason
+    assert h.delivered == [] and h.changed == [("t1", "silent")]
+    assert list(h.feedback.read()) == []
+
+
+async def test_choosing_on_a_live_turn_only_stores_feedback(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    trace = h.turn("t1", "answered", "gerald is fine", "gerald doubled")
+    trace.sent = ["gerald is fine"]
+    result = await h.approvals.choose("t1", 1, login="dashboard")
+    assert result.ok and result.reason == "stored as feedback"
+    assert h.delivered == [] and trace.reply == "gerald is fine"
+    [record] = list(h.feedback.read())
+    assert record.reply == "gerald doubled" and record.alternatives == ["gerald is fine"]
+    assert record.sent == []  # the chosen alternative was never posted
+
+
+async def test_what_cannot_be_chosen_is_refused_with_a_reason(tmp_path: Path) -> None:
+    h = Harness(tmp_path, blocklist=("doubled",))
+    h.turn("t1", "held", "gerald is fine", "gerald doubled")
+    h.turn("t2", "answered", "no alternatives here")  # nothing to choose: not kept
+    assert (await h.approvals.choose("t1", 5, login="d")).reason == "no candidate 5 in this turn"
+    assert (await h.approvals.choose("t2", 0, login="d")).reason.startswith("no such turn")
+    blocked = await h.approvals.choose("t1", 1, login="d")
+    assert not blocked.ok and blocked.reason == "the guard blocks it now"
+    assert (await h.approvals.reject("nope", login="d")).reason.startswith("no such turn")
+    assert h.delivered == []
+
+
+async def test_only_the_newest_turns_are_kept(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    for i in range(5):
+        h.turn(f"t{i}", "held", f"reply {i}")
+    assert [t.turn_id for t in h.approvals.held()] == ["t2", "t3", "t4"]
