@@ -9,8 +9,10 @@ Delivery per topic (the first segment of the topic decides):
 | caption...   | 0   | no     | stale a second later: resending one is worse than losing |
 | anything else| 0   | no     | traces and metrics; the trace log is the record          |
 
-Backpressure: publish() never blocks or raises. Events wait in a buffer of the newest N; when it
-is full (broker gone, or slower than the turns) the oldest is dropped and counted.
+Backpressure: publish() never blocks or raises. Events wait in a buffer of N; when it is full
+(broker gone, or a raid's chat faster than the broker) the oldest QoS 0 event (chat, picks,
+captions) is dropped and counted, so turn and state events survive a flood; only a buffer full
+of QoS 1 events drops the oldest of those.
 
 Control: MQTT 3.1.1 carries no sender identity in a message, so a command names its sender —
 JSON `{"command": "pause", "args": "", "client": "<id>"}` — and only `control_client` is obeyed.
@@ -99,8 +101,9 @@ class MqttBus:
         self._password = password or None
         self._control_client = control_client
         self._on_control = on_control
-        # keep the newest N events; a turn never waits on the broker
-        self._buffer: deque[tuple[str, bytes]] = deque(maxlen=buffer)
+        # at most N events (see the module docstring); a turn never waits on the broker
+        self._buffer: deque[tuple[str, bytes]] = deque()
+        self._limit = buffer
         self._wake = asyncio.Event()
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
@@ -152,10 +155,20 @@ class MqttBus:
             self.dropped += 1
             log.warning("bus event on %s is not JSON; dropped", topic)
             return
-        if len(self._buffer) == self._buffer.maxlen:
-            self.dropped += 1
+        self._make_room()
         self._buffer.append((topic, data))
         self._wake.set()
+
+    def _make_room(self) -> None:
+        """With the buffer full, drop one event: the oldest that is QoS 0, else the oldest."""
+        if len(self._buffer) < self._limit:
+            return
+        self.dropped += 1
+        for i, (queued, _) in enumerate(self._buffer):
+            if topic_policy(queued)[0] == 0:
+                del self._buffer[i]
+                return
+        self._buffer.popleft()
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self._backoff_max_s, self._backoff_base_s * 2**attempt)
@@ -206,7 +219,7 @@ class MqttBus:
                     timeout=self._timeout_s,
                 )
             except aiomqtt.MqttError:
-                if len(self._buffer) == self._buffer.maxlen:
+                if len(self._buffer) >= self._limit:
                     self.dropped += 1
                 else:
                     self._buffer.appendleft((topic, data))  # sent again after the reconnect

@@ -162,6 +162,27 @@ async def test_broker_gone_drops_without_blocking_then_reconnects(broker: Broker
     assert bus.sent == 9  # the newest 8 waited out the outage, then the new one
 
 
+def test_a_full_buffer_drops_chat_before_turns() -> None:
+    # never connected: every event waits in the buffer, as during an outage
+    bus = _bus(1, buffer=8)
+    for i in range(50):
+        bus.publish("turn/end" if i % 10 == 0 else "chat", {"n": i})
+    bus.publish("state", {"paused": False})
+    waiting = [(topic, json.loads(data)) for topic, data in bus._buffer]
+    # the five turn events and the state survive the flood; chat fills what is left, newest
+    assert [e for e in waiting if e[0] != "chat"] == [
+        ("turn/end", {"n": n}) for n in (0, 10, 20, 30, 40)
+    ] + [("state", {"paused": False})]
+    assert [e[1] for e in waiting if e[0] == "chat"] == [{"n": 48}, {"n": 49}]
+    assert bus.dropped == 51 - 8
+
+    # a buffer of nothing but QoS 1 events drops the oldest of those
+    for i in range(10):
+        bus.publish("turn/reply", {"r": i})
+    kept = [json.loads(data) for _, data in bus._buffer]
+    assert kept == [{"r": i} for i in range(2, 10)]
+
+
 def test_policy_and_control_parsing() -> None:
     assert topic_policy("state/voice") == (1, True)
     assert topic_policy("turn/reply") == (1, False)
