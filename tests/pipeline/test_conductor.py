@@ -148,3 +148,17 @@ async def test_cancel_turn_for_skip() -> None:
     assert traces[0].outcome == "cancelled"
     assert traces[0].reason == "!twin skip from a moderator"
     assert sink.sent == []
+
+
+async def test_each_turn_is_told_the_replies_it_must_not_repeat() -> None:
+    rewriter = ScriptedRewriter("sure thing")
+    state = TwinState(hold=True)
+    conductor, sink, _, traces, clock = make(rewriter=rewriter, state=state)
+    await conductor.handle(message("twin, what are we playing?", ts=1000.0, id="a"))
+    clock.advance(5)
+    state.hold = False
+    await conductor.handle(message("twin, is it any good?", ts=1005.0, id="b"))
+    assert [r.avoid for r in rewriter.requests] == [(), ("sure thing",)]
+    # the held reply counts as said: the same text now stays silent, and nothing is posted
+    assert [t.outcome for t in traces] == ["held", "silent"]
+    assert sink.sent == []
