@@ -136,7 +136,12 @@ async def test_closing_the_simulation_aborts_it_on_the_server(vllm_server: VllmS
         request = SimRequest(window=WINDOW, twin="twin", max_lines=100)
         async with aclosing(sim.stream(request)) as lines:
             first = await anext(lines)
-            assert vllm_server.metric("vllm:num_requests_running") == 1  # still generating
+            # still generating; the gauge is refreshed as the engine reports, so allow it a moment
+            for _ in range(20):
+                if vllm_server.metric("vllm:num_requests_running") == 1:
+                    break
+                await asyncio.sleep(0.05)
+            assert vllm_server.metric("vllm:num_requests_running") == 1
     assert first.is_twin
     for _ in range(100):
         if vllm_server.metric("vllm:num_requests_running") == 0:
