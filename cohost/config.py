@@ -180,6 +180,13 @@ class TurnSettings(BaseModel):
         description="pipelined: fusion starts at the twin's first simulated line and speech at "
         "the first sentence; sequential: each stage waits for the last (the slow baseline)",
     )
+    first_chunk_words: int = Field(
+        5,
+        ge=0,
+        description="pipelined: speech may start at a comma, semicolon, colon or dash of the "
+        "reply's first sentence once it has this many words (later chunks are whole sentences); "
+        "0: whole sentences only",
+    )
     hold: bool = Field(
         False,
         description="hold every reply on the dashboard until the streamer approves it "

@@ -151,6 +151,7 @@ class Daemon:
                     lookahead_lines=models.look_ahead_lines,
                     recall_k=settings.journal.recall_k,
                     candidates=settings.turn.candidates,
+                    first_chunk_words=settings.turn.first_chunk_words or None,
                 ),
                 state=self.state,
                 memory=AnswerMemory.for_settings(settings.picker),

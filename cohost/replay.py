@@ -232,6 +232,7 @@ async def _replay(
                 lookahead_lines=models.look_ahead_lines,
                 recall_k=settings.journal.recall_k,
                 candidates=settings.turn.candidates,
+                first_chunk_words=settings.turn.first_chunk_words or None,
             ),
             state=state,
             memory=AnswerMemory.for_settings(settings.picker),
