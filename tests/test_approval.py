@@ -124,3 +124,17 @@ async def test_only_the_newest_turns_are_kept(tmp_path: Path) -> None:
     for i in range(5):
         h.turn(f"t{i}", "held", f"reply {i}")
     assert [t.turn_id for t in h.approvals.held()] == ["t2", "t3", "t4"]
+
+
+async def test_a_choice_becomes_a_dpo_pair(tmp_path: Path) -> None:
+    from cohost.dataset.dpo import dpo_pairs, read_feedback  # noqa: PLC0415
+
+    h = Harness(tmp_path)
+    h.turn("t1", "held", "gerald is fine", "gerald doubled overnight")
+    assert (await h.approvals.choose("t1", 1, login="dashboard")).ok
+    records, skipped = read_feedback(tmp_path / "feedback.jsonl")
+    assert skipped == 0
+    [pair] = list(dpo_pairs(records, "twinbot"))
+    assert "gerald doubled overnight" in pair["chosen"]
+    assert "gerald is fine" in pair["rejected"]
+    assert "twinbot how is gerald?" in pair["prompt"]
