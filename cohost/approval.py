@@ -8,9 +8,14 @@ candidate then only stores feedback. Every choice is feedback: the chosen reply 
 the others as its `alternatives` (a DPO preference pair), a rejected one is `bad`.
 Choices:
 - A held reply expires after `turn.hold_expiry_s`: approving an answer to a question chat asked
-  minutes ago would read as a non sequitur. Expired turns become `silent`, with the reason.
-- The chosen text is guarded again when it goes out (cheap, and the blocklist may have grown).
-- Only the last `keep` turns can be chosen from; older ones are gone from memory.
+  minutes ago would read as a non sequitur. `run()` settles expired turns as `silent`; so does
+  `close()` for those still waiting when the daemon stops, and `add()` for a held turn pushed
+  out by newer ones.
+- The chosen text is guarded again when it goes out (cheap, and the blocklist may have grown);
+  the verdicts join the turn's trace.
+- An approved reply that chat refused ends `unsent`; the streamer's verdict is stored anyway:
+  it says which reply was better, whatever Twitch did with it.
+- `trace.decided` says what the streamer (or the clock) did; a turn is decided once.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ from cohost.trace import trace_dict
 
 log = logging.getLogger(__name__)
 
+# How often `run()` looks for expired held replies, at most.
+EXPIRY_CHECK_S = 1.0
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChoiceResult:
@@ -39,8 +47,11 @@ class ChoiceResult:
     reason: str = ""
 
 
-# Posts and speaks an approved reply for this turn; returns the chat messages that went out.
-Deliver = Callable[[TurnTrace, str], Awaitable[list[str]]]
+# Posts and speaks an approved reply for this turn; returns the chat messages that went out,
+# or None when chat was not tried (switched off, or no chat at all).
+Deliver = Callable[[TurnTrace, str], Awaitable[list[str] | None]]
+# Told of every decided turn, and whether it had been held (its outcome changed then).
+OnDecided = Callable[[TurnTrace, bool], None]
 
 
 class Approvals:
@@ -53,7 +64,7 @@ class Approvals:
         clock: Clock,
         feedback: FeedbackStore,
         deliver: Deliver,
-        on_change: Callable[[TurnTrace], None],
+        on_decided: OnDecided,
         expiry_s: float,
         keep: int = 50,
     ) -> None:
@@ -61,11 +72,10 @@ class Approvals:
         self.clock = clock
         self.feedback = feedback
         self.deliver = deliver
-        self.on_change = on_change
+        self.on_decided = on_decided
         self.expiry_s = expiry_s
         self.keep = keep
         self._turns: OrderedDict[str, TurnTrace] = OrderedDict()
-        self._chosen: set[str] = set()  # turns whose candidates were already judged
 
     def add(self, trace: TurnTrace) -> None:
         """Remember a finished turn if it has something to choose (held, or alternatives)."""
@@ -73,20 +83,35 @@ class Approvals:
             return
         self._turns[trace.turn_id] = trace
         while len(self._turns) > self.keep:
-            self._turns.popitem(last=False)
+            _, oldest = self._turns.popitem(last=False)
+            if oldest.outcome == "held":
+                self._settle(oldest, "newer held replies pushed it out before it was approved")
 
     def held(self) -> list[TurnTrace]:
         """Held turns still waiting, oldest first (expired ones are settled on the way)."""
-        self._expire()
+        self.expire()
         return [t for t in self._turns.values() if t.outcome == "held"]
 
     def expires_in(self, trace: TurnTrace) -> float:
         """Seconds until a held reply can no longer be approved (0 when past)."""
         return max(0.0, trace.started + self.expiry_s - self.clock.now())
 
+    async def run(self) -> None:
+        """Settle held replies as they expire, until cancelled."""
+        while True:
+            waiting = self.held()
+            wait = min((self.expires_in(t) for t in waiting), default=EXPIRY_CHECK_S)
+            await self.clock.sleep(min(max(wait, 0.01), EXPIRY_CHECK_S))
+
+    def close(self) -> None:
+        """The daemon stops: every reply still held is settled, so its trace says so."""
+        for trace in list(self._turns.values()):
+            if trace.outcome == "held":
+                self._settle(trace, "the daemon stopped before it was approved")
+
     async def choose(self, turn_id: str, choice: int, *, login: str) -> ChoiceResult:
         """Take candidate `choice` (0 is the turn's own reply): approve it, or rate it best."""
-        self._expire()
+        self.expire()
         trace = self._turns.get(turn_id)
         if trace is None:
             return ChoiceResult(ok=False, reason="no such turn to choose from (too old?)")
@@ -95,53 +120,68 @@ class Approvals:
             return ChoiceResult(
                 ok=False, outcome=trace.outcome, reason=f"no candidate {choice} in this turn"
             )
-        if turn_id in self._chosen:
-            return ChoiceResult(ok=False, outcome=trace.outcome, reason="already chosen")
-        if trace.outcome not in ("held", "answered"):
-            return ChoiceResult(ok=False, outcome=trace.outcome, reason=trace.reason)
+        if trace.decided:
+            return ChoiceResult(ok=False, outcome=trace.outcome, reason=trace.decided)
         chosen = candidates[choice]
         others = candidates[:choice] + candidates[choice + 1 :]
-        if trace.outcome == "answered":
+        if trace.outcome != "held":
             # already out in chat: the choice is a judgement only
-            self._chosen.add(turn_id)
+            trace.decided = f"candidate {choice + 1} rated best by {login}"
             self._verdict(trace, chosen, "good", others, login=login)
+            self.on_decided(trace, False)
             return ChoiceResult(ok=True, outcome=trace.outcome, reason="stored as feedback")
         checked = self.guard.check(chosen, trace.hits)
+        trace.guard.extend(checked.verdicts)
         if checked.blocked:
             return ChoiceResult(ok=False, outcome=trace.outcome, reason="the guard blocks it now")
-        self._chosen.add(turn_id)
+        # decided before the first await: a second click, or a reject, finds it taken
+        trace.decided = f"candidate {choice + 1} approved by {login}"
         trace.reply = checked.text
         trace.alternatives = others
-        trace.outcome = "answered"
-        trace.reason = f"approved by {login}"
-        trace.sent = await self.deliver(trace, checked.text)
+        try:
+            sent = await self.deliver(trace, checked.text)
+        except Exception as exc:
+            log.exception("delivering the approved reply of turn %s failed", trace.turn_id)
+            trace.outcome = "failed"
+            trace.reason = f"approved by {login}; sending it failed: {exc}"
+        else:
+            trace.sent = sent or []
+            refused = sent is not None and not sent
+            trace.outcome = "unsent" if refused else "answered"
+            trace.reason = f"approved by {login}" + ("; chat refused it" if refused else "")
         self._verdict(trace, checked.text, "good", others, login=login)
-        self.on_change(trace)
-        return ChoiceResult(ok=True, outcome=trace.outcome)
+        self.on_decided(trace, True)
+        ok = trace.outcome == "answered"
+        return ChoiceResult(ok=ok, outcome=trace.outcome, reason="" if ok else trace.reason)
 
     async def reject(self, turn_id: str, *, login: str) -> ChoiceResult:
         """Reject a held turn's replies: nothing goes out, each becomes `bad` feedback."""
-        self._expire()
+        self.expire()
         trace = self._turns.get(turn_id)
         if trace is None:
             return ChoiceResult(ok=False, reason="no such turn to reject (too old?)")
-        if trace.outcome != "held":
-            return ChoiceResult(ok=False, outcome=trace.outcome, reason="only a held reply")
-        self._chosen.add(turn_id)
+        if trace.outcome != "held" or trace.decided:
+            return ChoiceResult(
+                ok=False, outcome=trace.outcome, reason=trace.decided or "only a held reply"
+            )
         for text in [trace.reply, *trace.alternatives]:
             self._verdict(trace, text, "bad", [], login=login)
-        trace.outcome = "silent"
-        trace.reason = f"rejected by {login}"
-        self.on_change(trace)
+        self._settle(trace, f"rejected by {login}")
         return ChoiceResult(ok=True, outcome=trace.outcome)
 
-    def _expire(self) -> None:
-        for trace in self._turns.values():
-            if trace.outcome == "held" and self.expires_in(trace) <= 0:
-                trace.outcome = "silent"
-                trace.reason = f"held for approval and expired after {self.expiry_s:g} s"
-                log.info("turn %s: %s", trace.turn_id, trace.reason)
-                self.on_change(trace)
+    def expire(self) -> None:
+        """Settle every held reply past its expiry."""
+        for trace in list(self._turns.values()):
+            if trace.outcome == "held" and not trace.decided and self.expires_in(trace) <= 0:
+                self._settle(trace, f"held for approval and expired after {self.expiry_s:g} s")
+
+    def _settle(self, trace: TurnTrace, why: str) -> None:
+        """A held turn ends without going out: silent, with why."""
+        trace.outcome = "silent"
+        trace.reason = why
+        trace.decided = trace.decided or why
+        log.info("turn %s: %s", trace.turn_id, why)
+        self.on_decided(trace, True)
 
     def _verdict(
         self,

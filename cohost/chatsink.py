@@ -32,7 +32,7 @@ from typing import Protocol
 
 from cohost.config import ChatSinkSettings
 from cohost.errors import Transient
-from cohost.pipeline.sentences import chunk_for_chat
+from cohost.pipeline.sentences import chunk_for_chat, same_text_key
 from cohost.ports import Clock
 
 log = logging.getLogger(__name__)
@@ -87,11 +87,6 @@ def neutralise(text: str) -> str:
     while start < len(text) and (text[start] in _COMMAND_CHARS or text[start].isspace()):
         start += 1
     return text[start:]
-
-
-def same_text_key(text: str) -> str:
-    """Texts equal up to case and spacing have the same key (as Twitch compares them)."""
-    return " ".join(text.casefold().split())
 
 
 class TwitchRules:

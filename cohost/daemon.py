@@ -57,7 +57,8 @@ class Counters:
     started: float = field(default_factory=time.time)
     events: int = 0
     picks: int = 0
-    turns: dict[str, int] = field(default_factory=dict)
+    turns: dict[str, int] = field(default_factory=dict)  # by outcome when the turn ended
+    settled: dict[str, int] = field(default_factory=dict)  # held turns, by final outcome
     commands: int = 0
     errors: int = 0
 
@@ -106,12 +107,13 @@ class Daemon:
             clock=clock,
             feedback=self._feedback_store(),
             deliver=self._deliver_approved,
-            on_change=self._settled,
+            on_decided=self._judged,
             expiry_s=settings.turn.hold_expiry_s,
             keep=RECENT_TURNS,
         )
         self._stopping = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
+        self._speech: set[asyncio.Task[None]] = set()  # approved replies being spoken
 
     # ---- the loops -------------------------------------------------------------------------
 
@@ -164,6 +166,7 @@ class Daemon:
             self._group = group
             if self.indexer is not None:
                 indexer = group.create_task(self.indexer.run(), name="indexer")
+            approvals = group.create_task(self.approvals.run(), name="approvals")
             chat = group.create_task(self._chat_in(), name="chat-in")
             stop = group.create_task(self._stopping.wait(), name="stop")
             await asyncio.wait({chat, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -173,10 +176,14 @@ class Daemon:
             stop.cancel()
             if self.indexer is not None:
                 indexer.cancel()
+            approvals.cancel()
             await self.conductor.cancel_turn("the daemon is shutting down")
+            self._stop_approved_speech()
             if self.speaker is not None:
                 with contextlib.suppress(Exception):
                     await self.speaker.stop()
+            self.approvals.close()
+        self._group = None
 
     def stop(self) -> None:
         """Ask the daemon to shut down (signal handlers call this)."""
@@ -292,18 +299,20 @@ class Daemon:
             self.counters.errors += 1
             log.exception("writing a trace failed")
 
-    def _settled(self, trace: TurnTrace) -> None:
-        """A held turn was approved, rejected or expired: its final outcome replaces "held".
+    def _judged(self, trace: TurnTrace, was_held: bool) -> None:
+        """The streamer (or the clock) decided a turn's candidates; see `cohost.approval`.
 
-        The trace is written again; the later line for a turn id is the one that stands.
+        A held turn's final outcome replaces "held": counted in `settled`, published, and its
+        trace written again (see `cohost.trace`: the later line for a turn id stands).
         """
-        turns = self.counters.turns
-        turns["held"] = max(0, turns.get("held", 0) - 1)
-        turns[trace.outcome] = turns.get(trace.outcome, 0) + 1
         data = trace_dict(trace)
         for i, old in enumerate(self.recent):
             if old.get("turn_id") == trace.turn_id:
                 self.recent[i] = data
+        if not was_held:
+            return  # a live turn's candidates were only rated
+        settled = self.counters.settled
+        settled[trace.outcome] = settled.get(trace.outcome, 0) + 1
         if trace.outcome == "answered":
             self.last_trace = trace  # `!twin good|bad` now rate what went out
             if self.conductor is not None:
@@ -311,14 +320,23 @@ class Daemon:
             self.bus.publish("turn/reply", {"turn_id": trace.turn_id, "reply": trace.reply})
         self.bus.publish(
             "turn/settled",
-            {"turn_id": trace.turn_id, "outcome": trace.outcome, "reason": trace.reason},
+            {
+                "turn_id": trace.turn_id,
+                "outcome": trace.outcome,
+                "reason": trace.reason,
+                "decided": trace.decided,
+            },
         )
         self._write_trace(trace)
 
-    async def _deliver_approved(self, trace: TurnTrace, text: str) -> list[str]:
-        """Post an approved reply under the message it answers, and speak it (per the state)."""
-        sent: list[str] = []
+    async def _deliver_approved(self, trace: TurnTrace, text: str) -> list[str] | None:
+        """Post an approved reply under the message it answers, and speak it (per the state).
+
+        Returns the messages chat took, or None when chat was not tried.
+        """
+        sent: list[str] | None = None
         if self.sink is not None and self.state.chat:
+            sent = []
             for i, part in enumerate(self.guard.check(text, trace.hits).messages):
                 if await self.sink.send(
                     part, reply_to=trace.decision.message.id if i == 0 else None
@@ -326,8 +344,14 @@ class Daemon:
                     sent.append(part)
         if self.speaker is not None and self.state.voice and self._group is not None:
             # the dashboard's request returns now; the voice takes as long as it takes
-            self._group.create_task(self._speak(text, trace.turn_id), name="approved-speech")
+            task = self._group.create_task(self._speak(text, trace.turn_id), name="approved-speech")
+            self._speech.add(task)
+            task.add_done_callback(self._speech.discard)
         return sent
+
+    def _stop_approved_speech(self) -> None:
+        for task in list(self._speech):
+            task.cancel()
 
     async def _speak(self, text: str, turn_id: str) -> None:
         assert self.speaker is not None
@@ -353,6 +377,7 @@ class Daemon:
     async def skip(self, reason: str) -> bool:
         assert self.conductor is not None
         cancelled = await self.conductor.cancel_turn(reason)
+        self._stop_approved_speech()
         if self.speaker is not None:
             await self.speaker.stop()
         return cancelled
@@ -441,6 +466,8 @@ class Daemon:
             errors=c.errors,
             bus_drops=bus_drops,
             sink_drops=sink_drops,
+            settled=c.settled,
+            held=len(self.approvals.held()),
         )
 
     def subscribe(self, handler: Callable[[str, dict[str, object]], None]) -> Callable[[], None]:

@@ -175,6 +175,7 @@ class TurnTrace:
     reply: str = ""
     sent: list[str] = field(default_factory=list)  # chat messages as posted
     alternatives: list[str] = field(default_factory=list)  # other guarded candidate replies
+    decided: str = ""  # what the streamer (or expiry) did with the candidates, once decided
     spoken: list[str] = field(default_factory=list)
     guard: list[GuardVerdict] = field(default_factory=list)
     stages: list[StageTime] = field(default_factory=list)

@@ -146,7 +146,9 @@ class FusionRequest:
     window: Sequence[ChatMessage]
     hits: Sequence[Hit]
     sim_lines: Sequence[SimLine]
-    avoid: Sequence[str] = ()  # replies the twin gave recently: saying one again is no answer
+    # Replies the twin gave recently, and candidates already tried (the guard may have blocked
+    # one for quoting the journal): steer away from them, never send them anywhere.
+    avoid: Sequence[str] = ()
 
 
 class Rewriter(Protocol):

@@ -1,4 +1,9 @@
-"""Turn traces and decisions as JSON: one object per line, readable without cohost."""
+"""Turn traces and decisions as JSON: one object per line, readable without cohost.
+
+A turn is written when it ends. A turn held for approval (outcome "held") is written again once
+the streamer approves or rejects it, or it expires: the later line for a `turn_id` stands, and
+its `decided` field says what happened. Readers that count turns keep the last line per id.
+"""
 
 from __future__ import annotations
 

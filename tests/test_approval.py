@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from cohost.approval import Approvals
@@ -19,18 +20,25 @@ class Harness:
         self.feedback = FeedbackStore(tmp_path / "feedback.jsonl")
         self.delivered: list[tuple[str, str]] = []
         self.changed: list[tuple[str, str]] = []
+        self.chat: bool | None = True  # True: chat takes it; False: refuses it; None: chat off
         self.approvals = Approvals(
             guard=Guard(GuardSettings(blocklist=list(blocklist))),
             clock=self.clock,
             feedback=self.feedback,
             deliver=self.deliver,
-            on_change=lambda t: self.changed.append((t.turn_id, t.outcome)),
+            on_decided=lambda t, held: self.changed.append((t.turn_id, t.outcome)),
             expiry_s=60.0,
             keep=3,
         )
 
-    async def deliver(self, trace: TurnTrace, text: str) -> list[str]:
+    async def deliver(self, trace: TurnTrace, text: str) -> list[str] | None:
         self.delivered.append((trace.turn_id, text))
+        if self.chat is None:
+            return None
+        if not self.chat:
+            if text == "boom":
+                raise RuntimeError("the sink broke")
+            return []
         return [text]
 
     def turn(self, turn_id: str, outcome: str, reply: str, *alternatives: str) -> TurnTrace:
@@ -57,6 +65,8 @@ async def test_approving_a_held_candidate_sends_it_and_stores_the_preference(
     assert h.delivered == [("t1", "gerald doubled")]
     assert trace.reply == "gerald doubled" and trace.sent == ["gerald doubled"]
     assert trace.alternatives == ["gerald is fine", "gerald sleeps"]
+    assert trace.decided == "candidate 2 approved by dashboard"
+    assert trace.reason == "approved by dashboard"
     assert h.changed == [("t1", "answered")]
     assert h.approvals.held() == []
     [record] = list(h.feedback.read())
@@ -102,6 +112,7 @@ async def test_choosing_on_a_live_turn_only_stores_feedback(tmp_path: Path) -> N
     result = await h.approvals.choose("t1", 1, login="dashboard")
     assert result.ok and result.reason == "stored as feedback"
     assert h.delivered == [] and trace.reply == "gerald is fine"
+    assert trace.outcome == "answered" and trace.decided == "candidate 2 rated best by dashboard"
     [record] = list(h.feedback.read())
     assert record.reply == "gerald doubled" and record.alternatives == ["gerald is fine"]
     assert record.sent == []  # the chosen alternative was never posted
@@ -121,9 +132,64 @@ async def test_what_cannot_be_chosen_is_refused_with_a_reason(tmp_path: Path) ->
 
 async def test_only_the_newest_turns_are_kept(tmp_path: Path) -> None:
     h = Harness(tmp_path)
-    for i in range(5):
-        h.turn(f"t{i}", "held", f"reply {i}")
+    traces = [h.turn(f"t{i}", "held", f"reply {i}") for i in range(5)]
     assert [t.turn_id for t in h.approvals.held()] == ["t2", "t3", "t4"]
+    # the ones pushed out are settled, not left "held" for ever
+    assert [(t.outcome, t.decided.split(" before")[0]) for t in traces[:2]] == [
+        ("silent", "newer held replies pushed it out")
+    ] * 2
+    assert h.changed == [("t0", "silent"), ("t1", "silent")]
+
+
+async def test_an_approved_reply_chat_refused_is_unsent(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.chat = False
+    trace = h.turn("t1", "held", "gerald is fine", "boom")
+    result = await h.approvals.choose("t1", 0, login="dashboard")
+    assert not result.ok and result.outcome == "unsent"
+    assert trace.reason == "approved by dashboard; chat refused it" and trace.sent == []
+    [record] = list(h.feedback.read())  # the verdict stands: it was the better reply
+    assert record.verdict == "good" and record.sent == []
+
+
+async def test_an_approved_reply_with_chat_off_is_answered(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.chat = None  # chat switched off: the voice says it
+    trace = h.turn("t1", "held", "gerald is fine")
+    assert (await h.approvals.choose("t1", 0, login="dashboard")).ok
+    assert trace.outcome == "answered" and trace.sent == []
+
+
+async def test_a_delivery_that_breaks_settles_the_turn_as_failed(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.chat = False
+    trace = h.turn("t1", "held", "boom")
+    result = await h.approvals.choose("t1", 0, login="dashboard")
+    assert not result.ok and trace.outcome == "failed"
+    assert "sending it failed: the sink broke" in trace.reason
+    assert h.changed == [("t1", "failed")]
+    assert not (await h.approvals.choose("t1", 0, login="dashboard")).ok
+
+
+async def test_expiry_runs_on_its_own_and_close_settles_the_rest(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    first = h.turn("t1", "held", "gerald is fine")
+    h.clock.advance(30.0)
+    second = h.turn("t2", "held", "gerald doubled")
+    runner = asyncio.create_task(h.approvals.run())
+    try:
+        async with asyncio.timeout(5):
+            while first.outcome == "held":
+                h.clock.advance(1.0)
+                await asyncio.sleep(0)
+    finally:
+        runner.cancel()
+    assert first.outcome == "silent" and "expired after 60 s" in first.reason
+    assert second.outcome == "held"
+    h.approvals.close()
+    assert second.outcome == "silent"
+    assert second.reason == "the daemon stopped before it was approved"
+    assert h.changed == [("t1", "silent"), ("t2", "silent")]
 
 
 async def test_a_choice_becomes_a_dpo_pair(tmp_path: Path) -> None:

@@ -225,6 +225,11 @@ async def test_a_held_reply_goes_out_once_the_streamer_approves_it(live: Live) -
             assert again.status_code == 409
             settled = await turns_when(client, "answered")
             assert settled[0]["reason"] == "approved by dashboard"
+            assert settled[0]["decided"] == "candidate 1 approved by dashboard"
+            metrics = (await client.get("/metrics")).text
+            assert 'cohost_turns_total{outcome="held"} 1' in metrics
+            assert 'cohost_turns_settled_total{outcome="answered"} 1' in metrics
+            assert "cohost_turns_held 0" in metrics
     finally:
         await _stop(task)
     [record] = [
@@ -233,3 +238,11 @@ async def test_a_held_reply_goes_out_once_the_streamer_approves_it(live: Live) -
     ]
     assert record["verdict"] == "good" and record["reply"] == held["reply"]
     assert record["sent"] == [held["reply"]]
+    # the turn's trace: written when it was held, again when it was approved
+    [trace_file] = (live.data_dir / "traces").iterdir()
+    lines = [json.loads(line) for line in trace_file.read_text().splitlines()]
+    mine = [t for t in lines if t["turn_id"] == held["turn_id"]]
+    assert [(t["outcome"], t["decided"]) for t in mine] == [
+        ("held", ""),
+        ("answered", "candidate 1 approved by dashboard"),
+    ]

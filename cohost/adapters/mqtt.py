@@ -219,10 +219,12 @@ class MqttBus:
                     timeout=self._timeout_s,
                 )
             except aiomqtt.MqttError:
-                if len(self._buffer) >= self._limit:
-                    self.dropped += 1
+                # sent again after the reconnect, unless it is the least worth keeping
+                if len(self._buffer) < self._limit or qos > 0:
+                    self._make_room()
+                    self._buffer.appendleft((topic, data))
                 else:
-                    self._buffer.appendleft((topic, data))  # sent again after the reconnect
+                    self.dropped += 1
                 raise
             self.sent += 1
 

@@ -11,9 +11,8 @@ import math
 import statistics
 from collections.abc import AsyncGenerator
 
-from cohost.chatsink import same_text_key
 from cohost.events import SimLine, Tier
-from cohost.pipeline.sentences import content_words, words
+from cohost.pipeline.sentences import content_words, same_text_key, words
 from cohost.ports import FusionRequest
 
 # Shared words count by their square root: the first one shows the line is on topic, more of

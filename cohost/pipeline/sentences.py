@@ -204,3 +204,8 @@ class SentenceBuffer:
         rest = split_sentences(self._text)
         self._text = ""
         return rest
+
+
+def same_text_key(text: str) -> str:
+    """Texts equal up to case and spacing have the same key (as Twitch compares them)."""
+    return " ".join(text.casefold().split())

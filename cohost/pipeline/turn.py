@@ -10,7 +10,6 @@ from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from cohost.chatsink import same_text_key
 from cohost.errors import RewriterUnavailable, SimulatorUnavailable, Transient
 from cohost.events import (
     ChatMessage,
@@ -22,7 +21,7 @@ from cohost.events import (
     TurnTrace,
 )
 from cohost.pipeline.guard import Guard, GuardResult
-from cohost.pipeline.sentences import SentenceBuffer, split_sentences
+from cohost.pipeline.sentences import SentenceBuffer, same_text_key, split_sentences
 from cohost.ports import (
     Bus,
     ChatSink,
@@ -129,8 +128,12 @@ class Turn:
         try:
             await self._run()
         except asyncio.CancelledError:
-            trace.outcome = "cancelled"
-            trace.reason = trace.reason or "cancelled before it finished"
+            if trace.outcome in ("answered", "held"):
+                # cut short while making candidates: the reply itself stands
+                trace.reason = trace.reason or "cancelled while making candidates"
+            else:
+                trace.outcome = "cancelled"
+                trace.reason = trace.reason or "cancelled before it finished"
             if self.parts.speaker is not None:
                 with contextlib.suppress(Exception):
                     await self.parts.speaker.stop()
@@ -195,7 +198,7 @@ class Turn:
                         if self._holds_speech():
                             for sentence in split_sentences(said):
                                 await self._queue_sentence(sentence, queue, speaker is not None)
-                        if said and self.options.candidates > 1:
+                        if trace.outcome == "answered" and self.options.candidates > 1:
                             # while the reply is spoken: the others cost the viewer no time
                             trace.alternatives = await self._alternatives(said)
                             self._publish_candidates("turn/candidates")
@@ -300,6 +303,7 @@ class Turn:
                     break  # the rewriter has nothing more to offer
                 tried.append(text)
                 checked = self.parts.guard.check(text, self.trace.hits)
+                self.trace.guard.extend(checked.verdicts)
                 keys = {same_text_key(t) for t in (reply, *found, *self.options.avoid)}
                 if not checked.blocked and same_text_key(checked.text) not in keys:
                     found.append(checked.text)
@@ -328,9 +332,9 @@ class Turn:
         result = self._guarded(reply)
         if result is None:
             return
+        trace.outcome = "held"  # a cancel from here on keeps the reply for approval
         if self.options.candidates > 1:
             trace.alternatives = await self._alternatives(result.text)
-        trace.outcome = "held"
         self._publish_candidates("turn/held")
 
     def _publish_candidates(self, topic: str) -> None:
@@ -345,8 +349,7 @@ class Turn:
 
     def _repeats(self, text: str) -> bool:
         """Whether the reply is one the twin gave recently; the turn then stays silent."""
-        key = same_text_key(text)
-        if not any(same_text_key(said) == key for said in self.options.avoid):
+        if not self._is_repeat(text):
             return False
         self.trace.outcome = "silent"
         self.trace.reason = "the reply repeats one the twin gave recently"
@@ -398,12 +401,17 @@ class Turn:
         buffer = SentenceBuffer(first_chunk_words=self.options.first_chunk_words)
         reply: list[str] = []
         hold = self._holds_speech()
+        waiting: list[str] = []  # sentences held back while the reply may still be a repeat
 
-        async def out(sentences: list[str]) -> None:
+        async def out(sentences: list[str], *, final: bool = False) -> None:
             if hold:
                 return  # spoken from the guarded whole reply once it is there
-            for sentence in sentences:
-                await self._queue_sentence(sentence, queue, speaking)
+            waiting.extend(sentences)
+            text = "".join(reply)
+            if self._may_repeat(text) if not final else self._is_repeat(text):
+                return
+            while waiting:
+                await self._queue_sentence(waiting.pop(0), queue, speaking)
 
         fuse_start = self.parts.clock.monotonic()
         try:
@@ -422,8 +430,17 @@ class Turn:
             await out(buffer.feed(fallback))
         finally:
             self._stages.mark("fuse", fuse_start)
-        await out(buffer.flush())
+        await out(buffer.flush(), final=True)
         return "".join(reply).strip()
+
+    def _may_repeat(self, text: str) -> bool:
+        """Whether the reply so far begins one of the twin's recent replies."""
+        key = same_text_key(text)
+        return any(same_text_key(said).startswith(key) for said in self.options.avoid)
+
+    def _is_repeat(self, text: str) -> bool:
+        key = same_text_key(text)
+        return any(same_text_key(said) == key for said in self.options.avoid)
 
     async def _queue_sentence(
         self, sentence: str, queue: asyncio.Queue[str | None], speaking: bool

@@ -140,6 +140,8 @@ class Metrics:
     errors: int = 0
     bus_drops: int = 0
     sink_drops: int = 0
+    settled: Mapping[str, int] = field(default_factory=dict)  # held turns, by final outcome
+    held: int = 0  # held replies waiting for the streamer now
     stages: Mapping[str, Histogram] = field(default_factory=dict)
     turn: Histogram | None = None
 
@@ -193,9 +195,13 @@ class MetricsRecorder:
         errors: int = 0,
         bus_drops: int = 0,
         sink_drops: int = 0,
+        settled: Mapping[str, int] | None = None,
+        held: int = 0,
     ) -> Metrics:
         """A snapshot: the daemon's counters with these histograms."""
         return Metrics(
+            settled=dict(settled or {}),
+            held=held,
             uptime_s=uptime_s,
             events=events,
             picks=picks,
@@ -248,6 +254,16 @@ def render_metrics(metrics: Metrics, *, extra: Mapping[str, float] | None = None
     )
     for outcome, n in sorted(metrics.turns.items()):
         out.append(f'cohost_turns_total{{outcome="{_label(outcome)}"}} {n}')
+    out.extend(
+        (
+            "# HELP cohost_turns_settled_total Held turns approved, rejected or expired, "
+            "by final outcome.",
+            "# TYPE cohost_turns_settled_total counter",
+        )
+    )
+    for outcome, n in sorted(metrics.settled.items()):
+        out.append(f'cohost_turns_settled_total{{outcome="{_label(outcome)}"}} {n}')
+    scalar("cohost_turns_held", "gauge", "Held replies waiting for approval.", metrics.held)
     scalar("cohost_commands_total", "counter", "!twin commands handled.", metrics.commands)
     scalar("cohost_errors_total", "counter", "Errors the daemon survived.", metrics.errors)
     scalar("cohost_bus_dropped_total", "counter", "Bus events dropped.", metrics.bus_drops)
@@ -371,6 +387,7 @@ def dashboard_event(topic: str, payload: Mapping[str, object]) -> dict[str, obje
                 "turn_id": turn_id,
                 "outcome": _text(payload.get("outcome"), 20),
                 "reason": _text(payload.get("reason")),
+                "decided": _text(payload.get("decided")),
             }
         case "caption":
             return overlay_event(topic, payload)
@@ -399,6 +416,7 @@ def turn_summary(trace: Mapping[str, Any]) -> dict[str, object]:
         "reason": _text(trace.get("reason")),
         "reply": _text(trace.get("reply")),
         "alternatives": _texts(trace.get("alternatives")),
+        "decided": _text(trace.get("decided")),
         "message": {
             "id": _text(message.get("id"), 80),
             "login": _text(message.get("login"), 40),

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from collections.abc import AsyncGenerator
+
+import pytest
 
 from cohost.config import GuardSettings
 from cohost.events import SimLine
 from cohost.pipeline.deliver import RecordingSink
 from cohost.pipeline.fuse import ExtractiveRewriter
 from cohost.pipeline.turn import Turn
-from cohost.ports import Rewriter
+from cohost.ports import FusionRequest, Rewriter
 from tests.fakes import RecordingSpeaker, ScriptedRewriter, ScriptedSimulator
 from tests.pipeline.test_turn import make_turn
 
@@ -32,6 +36,7 @@ def turn_with(
     candidates: int = 1,
     avoid: tuple[str, ...] = (),
     guard: GuardSettings | None = None,
+    mode: str = "sequential",
 ) -> tuple[Turn, RecordingSink, RecordingSpeaker]:
     sink, speaker = RecordingSink(), RecordingSpeaker()
     turn = make_turn(
@@ -39,7 +44,7 @@ def turn_with(
         ScriptedRewriter(""),
         speaker=speaker,
         sink=sink,
-        mode="sequential",
+        mode=mode,
         guard=guard,
     )
     turn.parts.rewriter = rewriter
@@ -125,3 +130,59 @@ async def test_a_reply_chat_refused_is_unsent_not_answered() -> None:
     assert trace.outcome == "unsent" and "chat refused" in trace.reason
     assert sink.tried == [FIRST] and trace.sent == []
     assert speaker.said == [FIRST]  # the voice still says it
+
+
+async def test_pipelined_never_speaks_a_held_reply() -> None:
+    # pipelined with only public hits streams speech sentence by sentence: hold must stop that
+    reply = "Gerald is thriving. He doubled overnight, very proud of him!"
+    turn, sink, speaker = turn_with(ScriptedRewriter(reply), hold=True, mode="pipelined")
+    trace = await turn.run()
+    assert trace.outcome == "held" and trace.reply == reply
+    assert speaker.said == [] and sink.sent == []
+
+
+async def test_pipelined_never_speaks_a_repeat_but_speaks_what_diverges() -> None:
+    said = "Gerald is thriving. He doubled overnight, very proud of him!"
+    turn, sink, speaker = turn_with(ScriptedRewriter(said), avoid=(said,), mode="pipelined")
+    trace = await turn.run()
+    assert trace.outcome == "silent" and speaker.said == [] and sink.sent == []
+
+    # the same opening, then something new: held back while it could be a repeat, then said
+    new = "Gerald is thriving. He ate rye today!"
+    turn, sink, speaker = turn_with(ScriptedRewriter(new), avoid=(said,), mode="pipelined")
+    trace = await turn.run()
+    assert trace.outcome == "answered"
+    assert speaker.said == ["Gerald is thriving.", "He ate rye today!"]
+
+
+class SlowSecondRewriter(ExtractiveRewriter):
+    """The extractive rewriter, stalling on every fusion after the first (a slow candidate)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.stalled = asyncio.Event()
+
+    async def stream(self, request: FusionRequest) -> AsyncGenerator[str, None]:
+        self.calls += 1
+        if self.calls > 1:
+            self.stalled.set()
+            await asyncio.Event().wait()  # until cancelled
+        async for piece in super().stream(request):
+            yield piece
+
+
+async def test_a_cancel_while_making_candidates_keeps_the_reply() -> None:
+    for hold in (False, True):
+        rewriter = SlowSecondRewriter()
+        turn, sink, _ = turn_with(rewriter, hold=hold, candidates=3)
+        task = asyncio.create_task(turn.run())
+        await rewriter.stalled.wait()  # the reply is made; the second candidate hangs
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        trace = turn.trace
+        assert trace.outcome == ("held" if hold else "answered"), trace.reason
+        assert trace.reply == FIRST and trace.alternatives == []
+        assert trace.reason == "cancelled while making candidates"
+        assert sink.sent == ([] if hold else [(FIRST, "m1")])

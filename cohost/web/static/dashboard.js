@@ -283,7 +283,7 @@
       const turn = turnFor(e.turn_id);
       turn.outcome = e.outcome;
       turn.reason = e.reason;
-      if (e.outcome !== "held") turn.decided = turn.decided || e.reason;
+      turn.decided = e.decided || turn.decided;
     },
     "turn/end": (e) => {
       const turn = turnFor(e.turn_id);
