@@ -128,6 +128,28 @@ def no_command_prefix(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVe
     )
 
 
+# Letters of other scripts drawn like Latin ones: "ѕlur" with a Cyrillic s must read as "slur".
+# Applied after casefolding, so each maps the small letter (its capital folds to it).
+_LOOKALIKES = str.maketrans(
+    {
+        **dict(zip("авекмнорстухіјѕԁԛԝӏ", "abekmhopctyxijsdqwl", strict=True)),  # Cyrillic
+        **dict(zip("αβεζηικμνορτυχ", "abezhikmvoptux", strict=True)),  # Greek
+    }
+)
+
+
+def skeleton(text: str) -> str:
+    """Text as a blocklist sees it: compatibility forms, accents, zalgo and look-alikes folded.
+
+    Fullwidth and styled letters become plain (NFKD), combining marks go (accents, zalgo
+    stacks, overlays), case folds, and Cyrillic and Greek look-alikes become Latin. For
+    matching only: what is said keeps its own letters.
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return bare.casefold().translate(_LOOKALIKES)
+
+
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     parts = phrase.split()
     body = r"\s+".join(re.escape(part) for part in parts)
@@ -143,14 +165,10 @@ def blocklist_rule(phrases: Sequence[str]) -> Rule:
     Masking one word would leave a sentence built around it, still saying what the streamer
     does not want said; a skipped reply costs nothing, and the trace tells them why.
     """
-    patterns = [
-        (phrase, _phrase_pattern(unicodedata.normalize("NFKC", phrase)))
-        for phrase in phrases
-        if phrase.strip()
-    ]
+    patterns = [(phrase, _phrase_pattern(skeleton(phrase))) for phrase in phrases if phrase.strip()]
 
     def blocklist(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
-        folded = unicodedata.normalize("NFKC", text)  # fullwidth and styled letters read as plain
+        folded = skeleton(text)
         for phrase, pattern in patterns:
             if pattern.search(folded):
                 return text, GuardVerdict(

@@ -13,6 +13,7 @@ from typing import Any
 from cohost.chatlog import open_log
 from cohost.config import Settings, load_settings
 from cohost.events import ChatMessage
+from cohost.pipeline.guard import skeleton
 from cohost.replay import ReplayResult, replay
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "hostile_chat.txt"
@@ -114,7 +115,8 @@ async def test_nothing_unsafe_comes_out_of_a_replay(tmp_path: Path) -> None:
     for text in said:
         assert text.lstrip(BEFORE_COMMAND)[:1] not in ("!", "/", "."), text
         assert not TEMPLATE_TOKEN.search(text), text
-        assert not BLOCKED.search(_normal(text)), text
+        # look-alike letters and marks count: "zorblеflux" with a Cyrillic е is still said
+        assert not BLOCKED.search(skeleton(text)), text
     for trace in outputs.traces:
         for message in trace.get("sent") or []:
             assert 0 < len(message) <= 500

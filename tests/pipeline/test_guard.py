@@ -129,6 +129,38 @@ def test_blocklist_respects_word_boundaries(text: str) -> None:
     assert verdict.action == "pass"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "oh \u0455lur",  # Cyrillic dze for s
+        "oh sl\u0443r",  # Cyrillic u for y... as a look-alike of the Latin letter it replaces
+        "oh \u0405LUR",  # Cyrillic capital dze
+        "oh s\u0338l\u0338u\u0338r\u0338",  # combining overlays
+        "oh s\u0301\u0300\u0302lur",  # a zalgo stack
+        "oh \uff53\uff4c\uff55\uff52",  # fullwidth
+        "oh \U0001d42c\U0001d425\U0001d42e\U0001d42b",  # mathematical bold
+        "oh sl\u00fcr",  # an accent
+    ],
+)
+def test_blocklist_sees_through_look_alikes_and_marks(text: str) -> None:
+    rule = blocklist_rule(["slur", "slyr"])
+    _, verdict = rule(text, ())
+    assert verdict.action == "blocked", text
+
+
+def test_blocklist_folding_does_not_invent_matches() -> None:
+    rule = blocklist_rule(["slur"])
+    for text in ["slurp it", "\u0441\u043b\u0443\u0440 (Cyrillic, not a look-alike)", "s l u r"]:
+        assert rule(text, ())[1].action == "pass", text
+    # a listed word in another script is matched in that script
+    assert (
+        blocklist_rule(["\u0441\u043b\u043e\u0432\u043e"])("\u0421\u041b\u041e\u0412\u041e", ())[
+            1
+        ].action
+        == "blocked"
+    )
+
+
 def test_blocklist_phrase_of_symbols_matches_inside_words() -> None:
     _, verdict = blocklist_rule([":("])("sad:((", ())
     assert verdict.action == "blocked"
