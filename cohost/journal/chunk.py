@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from cohost.pipeline.sentences import split_sentences
+
 _PARAGRAPH = re.compile(r"\n[ \t]*\n+")
-# A sentence ends at . ! ? or … (closing quotes and brackets stay with it) before whitespace.
-_SENTENCE_END = re.compile(r"([.!?…]+[\"'”’)\]]*)\s+")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,8 +36,7 @@ def sentences(paragraph: str) -> list[str]:
     """A paragraph's sentences; each line is at least one (journal lines are often thoughts)."""
     found: list[str] = []
     for line in paragraph.splitlines():
-        marked = _SENTENCE_END.sub("\\1\n", line.strip())
-        found.extend(part.strip() for part in marked.split("\n") if part.strip())
+        found.extend(part.strip() for part in split_sentences(line) if part.strip())
     return found
 
 
