@@ -32,6 +32,7 @@ from typing import Protocol
 
 from cohost.config import ChatSinkSettings
 from cohost.errors import Transient
+from cohost.pipeline.guard import strip_command_prefix
 from cohost.pipeline.sentences import chunk_for_chat, same_text_key
 from cohost.ports import Clock
 
@@ -42,7 +43,6 @@ LIMIT = 20
 MODERATOR_LIMIT = 100
 DUPLICATE_S = 30.0
 MAX_CHARS = 500
-_COMMAND_CHARS = "!/."
 _MIN_SLEEP_S = 0.001  # float rounding must never make the waiting loop spin without time passing
 
 
@@ -79,14 +79,6 @@ class SinkCounters:
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-def neutralise(text: str) -> str:
-    """The text without leading command characters (`!`, `/`, `.`) or spaces."""
-    start = 0
-    while start < len(text) and (text[start] in _COMMAND_CHARS or text[start].isspace()):
-        start += 1
-    return text[start:]
 
 
 class TwitchRules:
@@ -149,7 +141,7 @@ class TwitchRules:
         posted: list[str] = []
         async with self._lock:
             for i, raw in enumerate(parts):
-                part = neutralise(raw)
+                part = strip_command_prefix(raw)
                 if part != raw:
                     self.counters.neutralised += 1
                 if not part:

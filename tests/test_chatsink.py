@@ -6,10 +6,11 @@ import asyncio
 
 import pytest
 
-from cohost.chatsink import SendResult, TwitchRules, neutralise
+from cohost.chatsink import SendResult, TwitchRules
 from cohost.clock import VirtualClock
 from cohost.config import ChatSinkSettings
 from cohost.errors import Transient
+from cohost.pipeline.guard import strip_command_prefix
 from cohost.ports import ChatSink
 
 
@@ -193,10 +194,11 @@ async def test_a_transient_sender_error_is_counted_not_raised() -> None:
     assert len(sender.sent) == 1
 
 
-def test_neutralise() -> None:
-    assert neutralise("\u3000/w user hi") == "w user hi"
-    assert neutralise("hi /ban x") == "hi /ban x"
-    assert neutralise("") == ""
+def test_strip_command_prefix() -> None:
+    assert strip_command_prefix("\u3000/w user hi") == "w user hi"
+    assert strip_command_prefix("hi /ban x") == "hi /ban x"
+    assert strip_command_prefix('"\u200b/ban x"') == '"ban x"'
+    assert strip_command_prefix("") == ""
 
 
 def test_built_from_settings_and_a_chat_sink() -> None:

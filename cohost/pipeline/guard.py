@@ -103,7 +103,8 @@ def strip_template_tokens(text: str, hits: Sequence[Hit] = ()) -> tuple[str, Gua
     )
 
 
-def _strip_command(text: str) -> str:
+def strip_command_prefix(text: str) -> str:
+    """The text without leading `!`, `/` or `.`, even behind spaces, quotes or zero-width marks."""
     while True:
         lead = _LEADING.match(text)
         end = lead.end() if lead else 0
@@ -116,7 +117,7 @@ def _strip_command(text: str) -> str:
 
 def no_command_prefix(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
     """No leading `!`, `/` or `.` (even behind spaces, quotes or zero-width characters)."""
-    cleaned = _strip_command(text)
+    cleaned = strip_command_prefix(text)
     if cleaned == text.strip():
         return cleaned, _pass("command_prefix")
     if not cleaned.strip(_QUOTES_AND_SPACE):
@@ -231,7 +232,7 @@ class Guard:
         # Every message after a split starts fresh: a sentence there must not run a command.
         messages: list[str] = []
         for number, chunk in enumerate(chunks, 1):
-            cleaned = _strip_command(chunk)
+            cleaned = strip_command_prefix(chunk)
             if cleaned != chunk:
                 verdicts.append(
                     GuardVerdict(
