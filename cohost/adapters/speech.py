@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import gc
 import itertools
 import logging
 import os
@@ -70,6 +72,19 @@ def _usable(path: Path) -> WavInfo | None:
 # same engine: so one worker thread per process, shared by every speaker, makes all the calls.
 _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
 _engine: Any = None
+
+
+@atexit.register
+def _release_engine() -> None:
+    """Drop the engine while the interpreter is still whole.
+
+    pyttsx3's finaliser needs modules that are gone at interpreter teardown and prints an
+    ignored AttributeError there; released here, it runs cleanly.
+    """
+    global _engine  # noqa: PLW0603
+    if _engine is not None:
+        _engine = None
+        gc.collect()  # the engine and its driver proxy refer to each other
 
 
 def _pyttsx3_save(text: str, path: Path, rate: int, voice: str) -> None:
