@@ -451,6 +451,8 @@ class Daemon:
             "commands": self.counters.commands,
             "errors": self.counters.errors,
             "busy": bool(self.conductor and self.conductor.busy),
+            "held": len(self.approvals.held()),
+            "hold_expiry_s": self.settings.turn.hold_expiry_s,
         }
 
     def metrics(self) -> Metrics:

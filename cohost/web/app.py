@@ -456,6 +456,8 @@ def _state(view: WebView) -> dict[str, object]:
         "turns": health.get("turns", {}),
         "errors": health.get("errors", 0),
         "uptime_s": health.get("uptime_s", 0),
+        "held": health.get("held", 0),
+        "hold_expiry_s": health.get("hold_expiry_s", 0),
     }
 
 

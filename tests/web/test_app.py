@@ -106,7 +106,15 @@ class FakeView:
 
     def health(self) -> dict[str, object]:
         state = dataclasses.asdict(self.state) | {"ignored": sorted(self.state.ignored)}
-        return {"ok": True, "state": state, "busy": False, "picks": 1, "turns": {}, "errors": 0}
+        return {
+            "ok": True,
+            "state": state,
+            "busy": False,
+            "picks": 1,
+            "turns": {},
+            "errors": 0,
+            "hold_expiry_s": 120.0,
+        }
 
     def metrics(self) -> Metrics:
         return self.recorder.metrics(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -212,7 +213,8 @@ def test_dashboard_holds_replies_for_approval(served: tuple[str, FakeView]) -> N
             view.bus.publish("turn/held", {"turn_id": "t1", "candidates": candidates})
             held = page.locator("li.turn[data-turn='t1']")
             expect(held.locator(".choices-h")).to_have_text(
-                "Waiting for your approval", timeout=WAIT_MS
+                re.compile(r"Waiting for your approval \(expires in (2:00|1:[0-5]\d)\)"),
+                timeout=WAIT_MS,
             )
             expect(held.locator(".outcome")).to_have_text("held")
             assert held.locator(".candidate").all_inner_texts() == candidates

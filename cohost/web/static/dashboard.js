@@ -9,6 +9,7 @@
   const turns = new Map(); // turn_id -> turn, in arrival order
   const picks = new Map(); // message_id -> pick event, to name the message a turn answers
   let state = {};
+  let holdExpiry = 0; // seconds a held reply waits for approval (from /api/state)
 
   function el(tag, cls, text) {
     const node = document.createElement(tag);
@@ -30,6 +31,7 @@
 
   function renderState(data) {
     state = data.state || {};
+    holdExpiry = Number(data.hold_expiry_s) || 0;
     const pills = $("pills");
     pills.replaceChildren();
     const add = (text, warn) => pills.append(el("span", "pill" + (warn ? " warn" : ""), text));
@@ -37,6 +39,7 @@
     add("voice " + (state.voice ? "on" : "off"), !state.voice);
     add("chat " + (state.chat ? "on" : "off"), !state.chat);
     if (state.hold) add("holding replies", true);
+    if (data.held) add(data.held + " waiting for approval", true);
     add("topic: " + (state.topic || "none"));
     add("rate: " + (state.rate_per_minute == null ? "default" : state.rate_per_minute + "/min"));
     const pause = $("pause");
@@ -134,8 +137,13 @@
     box.hidden = !(held ? candidates.length : candidates.length > 1);
     if (box.hidden) return;
     node.querySelector(".reply-box").hidden = true; // the candidates show the reply
-    node.querySelector(".choices-h").textContent = turn.decided ? turn.decided
+    const heading = node.querySelector(".choices-h");
+    heading.textContent = turn.decided ? turn.decided
       : held ? "Waiting for your approval" : "Candidates: which was best?";
+    if (held && !turn.decided && holdExpiry) {
+      heading.dataset.expires = String(Number(turn.started) + holdExpiry);
+      countdown(heading);
+    }
     const list = node.querySelector(".choices");
     candidates.forEach((text, i) => {
       const li = el("li", i === 0 && !held ? "sent" : "");
@@ -154,6 +162,17 @@
     reject.hidden = !held || !!turn.decided;
     reject.addEventListener("click", () => decide(turn, "/reject", {}, reject, "rejected"));
   }
+
+  // A held reply's heading counts down to its expiry; only the text changes, never the buttons.
+  function countdown(heading) {
+    const left = Math.round(Number(heading.dataset.expires) - Date.now() / 1000);
+    heading.textContent = left > 0
+      ? "Waiting for your approval (expires in " + Math.floor(left / 60) + ":" +
+        String(left % 60).padStart(2, "0") + ")"
+      : "Waiting for your approval (expired)";
+  }
+
+  setInterval(() => document.querySelectorAll(".choices-h[data-expires]").forEach(countdown), 1000);
 
   async function loadState() {
     const response = await fetch("/api/state", { credentials: "same-origin" });
