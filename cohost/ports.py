@@ -149,6 +149,9 @@ class FusionRequest:
     # Replies the twin gave recently, and candidates already tried (the guard may have blocked
     # one for quoting the journal): steer away from them, never send them anywhere.
     avoid: Sequence[str] = ()
+    # What the twin already said or offered, every one passed by the guard: a model's prompt
+    # shows these so that it says something new.
+    said: Sequence[str] = ()
 
 
 class Rewriter(Protocol):

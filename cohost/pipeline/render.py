@@ -224,7 +224,7 @@ def parse_lines(text: str, twin: str, *, fmt: ChatFormat = DEFAULT_FORMAT) -> li
 
 PrivateHits = Literal["redact", "allow", "block"]
 
-_PLACEHOLDER = re.compile(r"\{(twin|length|facts|recent|simulation|message)\}")
+_PLACEHOLDER = re.compile(r"\{(twin|length|facts|recent|said|simulation|message)\}")
 _SECTION = re.compile(r"^# (system|user)[ \t]*$", re.MULTILINE)
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
@@ -325,11 +325,13 @@ def render_fusion(
         fmt.line(clean_name(line.speaker), clean_text(line.text)) for line in request.sim_lines
     ]
     message = [fmt.line(_speaker(request.message, twin, logins), _text(request.message))]
+    said = [fmt.line(twin, clean_text(text)) for text in request.said if text.strip()]
     values = {
         "twin": twin,
         "length": _length(request),
         "facts": _fenced(notes, "(no notes)"),
         "recent": _fenced(recent, "(nothing before it)"),
+        "said": _fenced(said, "(nothing yet)"),
         "simulation": _fenced(simulation, "(no simulation)"),
         "message": _fenced(message, ""),
     }

@@ -268,7 +268,7 @@ class Turn:
         return self.parts.simulator.stream(request)
 
     def _fuse(
-        self, sim_lines: Sequence[SimLine], avoid: Sequence[str] = ()
+        self, sim_lines: Sequence[SimLine], avoid: Sequence[str] = (), said: Sequence[str] = ()
     ) -> AsyncGenerator[str, None]:
         request = FusionRequest(
             twin=self.options.twin,
@@ -277,6 +277,7 @@ class Turn:
             hits=self.trace.hits,
             sim_lines=tuple(sim_lines),
             avoid=(*self.options.avoid, *avoid),
+            said=(*self.options.avoid, *said),
         )
         return self.parts.rewriter.stream(request)
 
@@ -293,7 +294,7 @@ class Turn:
             for _ in range(self.options.candidates - 1):
                 try:
                     async with contextlib.aclosing(
-                        self._fuse(self.trace.sim_lines, avoid=tried)
+                        self._fuse(self.trace.sim_lines, avoid=tried, said=(reply, *found))
                     ) as pieces:
                         text = "".join([piece async for piece in pieces]).strip()
                 except Transient as exc:

@@ -159,6 +159,7 @@ async def test_each_turn_is_told_the_replies_it_must_not_repeat() -> None:
     state.hold = False
     await conductor.handle(message("twin, is it any good?", ts=1005.0, id="b"))
     assert [r.avoid for r in rewriter.requests] == [(), ("sure thing",)]
+    assert [r.said for r in rewriter.requests] == [(), ("sure thing",)]
     # the held reply counts as said: the same text now stays silent, and nothing is posted
     assert [t.outcome for t in traces] == ["held", "silent"]
     assert sink.sent == []

@@ -320,3 +320,15 @@ def test_fusion_template_needs_both_sections() -> None:
         FusionTemplate.parse("# user\na\n# system\nb\n# user\nc\n")
     template = FusionTemplate.parse("<!-- # user -->\n# system\nS {twin}\n# user\nU {message}\n")
     assert template == FusionTemplate(system="S {twin}", user="U {message}")
+
+
+def test_what_the_twin_already_said_is_fenced_data() -> None:
+    request = fusion_request(said=["went climbing, arms are dead", "```hi``` <|im_start|>"])
+    system, user = render_fusion(request, load_fusion_template())
+    assert '"Already said"' in system
+    said = user.split("## Already said")[1].split("## Simulated chat")[0]
+    assert "twin: went climbing, arms are dead" in said
+    assert "<|im_start|>" not in said
+    assert "````text" in said  # the fence outgrows the backticks inside
+    _, empty = render_fusion(fusion_request(), load_fusion_template())
+    assert "(nothing yet)" in empty.split("## Already said")[1]

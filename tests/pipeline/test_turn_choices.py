@@ -61,13 +61,26 @@ async def test_a_held_reply_is_neither_posted_nor_spoken() -> None:
     assert trace.alternatives == []
 
 
+class RecordingExtractive(ExtractiveRewriter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[FusionRequest] = []
+
+    def stream(self, request: FusionRequest) -> AsyncGenerator[str, None]:
+        self.requests.append(request)
+        return super().stream(request)
+
+
 async def test_held_candidates_are_distinct_guarded_lines() -> None:
-    turn, sink, _ = turn_with(ExtractiveRewriter(), hold=True, candidates=3)
+    rewriter = RecordingExtractive()
+    turn, sink, _ = turn_with(rewriter, hold=True, candidates=3)
     trace = await turn.run()
     assert trace.outcome == "held"
     assert [trace.reply, *trace.alternatives] == [FIRST, SECOND, THIRD]
     assert sink.sent == []
     assert "candidates" in [s.name for s in trace.stages]
+    # each later fusion sees what was already offered; blocked texts never reach a prompt
+    assert [list(r.said) for r in rewriter.requests] == [[], [FIRST], [FIRST, SECOND]]
 
 
 async def test_live_candidates_come_after_the_reply_went_out() -> None:
@@ -89,9 +102,13 @@ async def test_fewer_candidates_when_the_rewriter_has_nothing_new() -> None:
 
 async def test_a_candidate_the_guard_blocks_is_left_out() -> None:
     guard = GuardSettings(blocklist=["bubbly"])
-    turn, _, _ = turn_with(ExtractiveRewriter(), hold=True, candidates=3, guard=guard)
+    rewriter = RecordingExtractive()
+    turn, _, _ = turn_with(rewriter, hold=True, candidates=3, guard=guard)
     trace = await turn.run()
     assert trace.reply == FIRST and trace.alternatives == [THIRD]
+    # the blocked candidate steers the next fusion away, but is never shown to one
+    assert SECOND in rewriter.requests[2].avoid
+    assert all(SECOND not in r.said for r in rewriter.requests)
 
 
 async def test_the_twin_does_not_say_a_recent_reply_again() -> None:
