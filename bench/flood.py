@@ -87,6 +87,7 @@ class FloodReport:
     seconds: float
     freshness_s: float
     picks: int = 0
+    chat_full: int = 0  # picks the conductor held back: chat full, no voice, no turn spent
     answers: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     sends: int = 0
@@ -186,6 +187,8 @@ async def flood(count: int, seconds: float, *, seed: int = 1) -> FloodReport:
         traces: list[TurnTrace] = []
 
         def decided(decision: Decision) -> None:
+            if decision.category == "chat_full":
+                report.chat_full += 1
             if decision.picked:
                 report.picks += 1
                 picked_at[decision.message.id] = clock.now()
@@ -211,6 +214,7 @@ async def flood(count: int, seconds: float, *, seed: int = 1) -> FloodReport:
             inline=True,
             on_decision=decided,
             on_trace=traces.append,
+            chat_ready=sink.can_post_soon,  # as the daemon wires it
         )
         burst = raid(count, seconds, seed=seed)
         started = loop.time()
@@ -249,6 +253,7 @@ def print_report(r: FloodReport) -> None:
         f"picks {r.picks}, turns {r.outcomes}, messages answered in chat {r.answers}, "
         f"sends {r.sends}"
     )
+    print(f"held back while chat was full (no voice: no turn spent): {r.chat_full}")
     print(f"sink counters: {r.sink}")
     print(
         f"max age of an answered message: {r.max_age_at_pick_s:.2f} s when its turn started, "
@@ -261,7 +266,8 @@ def print_report(r: FloodReport) -> None:
         f"(growth {growth(r):+.1%}); peak {r.peak_rss_mb:.1f} MiB"
     )
     print(
-        f"messages={r.messages} picks={r.picks} answers={r.answers} sends={r.sends} "
+        f"messages={r.messages} picks={r.picks} chat_full={r.chat_full} answers={r.answers} "
+        f"sends={r.sends} "
         f"max_age_pick_s={r.max_age_at_pick_s:.2f} max_age_send_s={r.max_age_at_send_s:.2f} "
         f"freshness_s={r.freshness_s:g} max_sends_30s={r.max_sends_per_window} "
         f"dropped_rate={r.sink.get('dropped_rate', 0)} peak_rss_mb={r.peak_rss_mb:.1f} "

@@ -187,17 +187,27 @@ class TwitchRules:
         self.counters.sent += 1
         return True
 
+    def _free_at(self, now: float) -> float:
+        """When the next message may go (now, or when enough old sends leave the window)."""
+        sent = self._sent_at
+        while sent and sent[0] + self.window_s <= now:
+            sent.popleft()
+        if len(sent) < self.limit:
+            return now
+        return sent[len(sent) - self.limit] + self.window_s
+
+    def can_post_soon(self) -> bool:
+        """Whether a reply started now could go out within `max_wait_s` (rate limit only)."""
+        now = self.clock.now()
+        return self._free_at(now) <= now + self.max_wait_s
+
     async def _wait_for_slot(self, deadline: float) -> bool:
         """Sleep until a message may go without breaking the limit; False past the deadline."""
         while True:
             now = self.clock.now()
-            sent = self._sent_at
-            while sent and sent[0] + self.window_s <= now:
-                sent.popleft()
-            if len(sent) < self.limit:
+            free_at = self._free_at(now)
+            if free_at <= now:
                 return True
-            # The slot frees when enough of the oldest sends leave the window.
-            free_at = sent[len(sent) - self.limit] + self.window_s
             if free_at > deadline:
                 return False
             await self.clock.sleep(max(free_at - now, _MIN_SLEEP_S))

@@ -162,6 +162,7 @@ class Daemon:
                 group=group,
                 on_decision=self._decided,
                 on_trace=self._finished,
+                chat_ready=self.sink.can_post_soon if isinstance(self.sink, TwitchRules) else None,
             )
             self._group = group
             if self.indexer is not None:

@@ -210,3 +210,14 @@ def test_built_from_settings_and_a_chat_sink() -> None:
     assert sink.limit == 100
     assert sink.max_wait_s == 3.0
     assert sink.counters.as_dict()["sent"] == 0
+
+
+async def test_can_post_soon_follows_the_rate_limit() -> None:
+    sink, _, clock = make()
+    assert sink.can_post_soon()
+    for i in range(20):
+        await sink.send(f"message {i}")
+    # the window is full for 31 s; a reply could not go out within max_wait_s (10 s)
+    assert not sink.can_post_soon()
+    clock.advance(22)
+    assert sink.can_post_soon()  # a slot frees within the next 10 s

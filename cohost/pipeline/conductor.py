@@ -59,6 +59,7 @@ class Conductor:
         preempt_margin: float = 1.5,
         on_decision: Callable[[Decision], None] | None = None,
         on_trace: Callable[[TurnTrace], None] | None = None,
+        chat_ready: Callable[[], bool] | None = None,
     ) -> None:
         if not inline and group is None:
             raise ValueError("a conductor that runs turns as tasks needs a TaskGroup")
@@ -74,6 +75,8 @@ class Conductor:
         self._group = group
         self._on_decision = on_decision
         self._on_trace = on_trace
+        # whether chat could take a reply soon (Twitch's rate limit); None: always
+        self._chat_ready = chat_ready
         self._current: tuple[Turn, asyncio.Task[TurnTrace]] | None = None
         self.recent_replies: deque[str] = deque(maxlen=RECENT_REPLIES)
         # chat-in, a dashboard `ask` and an MQTT command may start turns at the same moment
@@ -117,6 +120,14 @@ class Conductor:
             return dataclasses.replace(
                 decision, picked=False, category="paused", reason="the twin is paused"
             )
+        if self._nowhere_to_say_it():
+            return dataclasses.replace(
+                decision,
+                picked=False,
+                category="chat_full",
+                reason="no voice is on and chat is at Twitch's rate limit: "
+                "an answer could go nowhere, so no turn is spent on it",
+            )
         if self.busy and self._current is not None:
             current = self._current[0].decision
             if decision.score < current.score + self.preempt_margin:
@@ -128,6 +139,18 @@ class Conductor:
                     f"({decision.score:.2f}) is not enough better to cut it short",
                 )
         return decision
+
+    def _nowhere_to_say_it(self) -> bool:
+        """Chat is the only way out and it is full (a raid): a turn now would be thrown away.
+
+        With chat switched off too, turns still run: the dashboard shows what the twin would
+        have said (a dry run).
+        """
+        state = self.state
+        voice = state.voice and self.parts.speaker is not None
+        if voice or state.hold or not state.chat or self._chat_ready is None:
+            return False
+        return not self._chat_ready()
 
     async def start_turn(self, decision: Decision) -> TurnTrace | None:
         """Answer this decision now, cutting short any turn that is running."""

@@ -14,10 +14,11 @@ def test_max_per_window_counts_the_busiest_window() -> None:
 
 async def test_a_burst_answers_nothing_stale_and_keeps_the_send_limit() -> None:
     report = await flood(600, 1.5, seed=3)
-    assert report.picks > LIMIT  # more wanted out than Twitch allows: the sink must hold back
+    # more wanted out than Twitch allows: with no voice, the conductor holds picks back
+    assert report.picks + report.chat_full > LIMIT
+    assert report.chat_full > 0
     assert 0 < report.sends <= report.picks
     assert report.max_sends_per_window <= LIMIT
     assert report.max_age_at_pick_s <= report.freshness_s
     assert report.max_age_at_send_s <= report.freshness_s
-    assert report.sink["dropped_rate"] > 0
     assert sum(report.outcomes.values()) == report.picks  # every pick ended with a trace

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from cohost.clock import VirtualClock
 from cohost.config import GuardSettings, PickerSettings, TwinSettings
@@ -13,7 +14,7 @@ from cohost.pipeline.guard import Guard
 from cohost.pipeline.pick import Picker
 from cohost.pipeline.turn import TurnOptions, TurnParts
 from cohost.state import TwinState
-from tests.fakes import ScriptedRewriter, ScriptedSimulator, message
+from tests.fakes import RecordingSpeaker, ScriptedRewriter, ScriptedSimulator, message
 
 LINES = [SimLine(speaker="twin", text="sure thing", is_twin=True)]
 
@@ -24,6 +25,7 @@ def make(
     group: asyncio.TaskGroup | None = None,
     rewriter: ScriptedRewriter | None = None,
     state: TwinState | None = None,
+    chat_ready: Callable[[], bool] | None = None,
 ) -> tuple[Conductor, RecordingSink, list[Decision], list[TurnTrace], VirtualClock]:
     clock = VirtualClock(1000.0)
     sink = RecordingSink()
@@ -44,6 +46,7 @@ def make(
         group=group,
         on_decision=decisions.append,
         on_trace=traces.append,
+        chat_ready=chat_ready,
     )
     return conductor, sink, decisions, traces, clock
 
@@ -163,3 +166,27 @@ async def test_each_turn_is_told_the_replies_it_must_not_repeat() -> None:
     # the held reply counts as said: the same text now stays silent, and nothing is posted
     assert [t.outcome for t in traces] == ["held", "silent"]
     assert sink.sent == []
+
+
+async def test_no_turn_is_spent_when_chat_is_full_and_the_voice_is_off() -> None:
+    state = TwinState(voice=False)
+    full = [True]
+    conductor, sink, _, traces, clock = make(state=state, chat_ready=lambda: not full[0])
+    decision = await conductor.handle(message("twin, what are we playing?", ts=1000.0, id="a"))
+    assert decision is not None and not decision.picked
+    assert decision.category == "chat_full" and "rate limit" in decision.reason
+    assert traces == [] and sink.sent == []
+
+    # with a voice that is on, or replies held, or chat free again, the turn runs
+    conductor.parts.speaker = RecordingSpeaker()
+    for change in ({"voice": True}, {"hold": True}, {}):
+        for name, value in change.items():
+            setattr(state, name, value)
+        full[0] = bool(change)
+        clock.advance(60)
+        decision = await conductor.handle(
+            message(f"twin, {change}?", ts=clock.now(), id=f"{change}")
+        )
+        assert decision is not None and decision.picked, change
+        state.voice, state.hold = False, False
+    assert len(traces) == 3
