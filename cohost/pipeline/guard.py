@@ -130,25 +130,66 @@ def no_command_prefix(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVe
 
 
 # Letters of other scripts drawn like Latin ones: "ѕlur" with a Cyrillic s must read as "slur".
-# Applied after casefolding, so each maps the small letter (its capital folds to it).
+# Applied after casefolding, so each maps the small letter (its capital folds to it), and only
+# inside a word that mixes them with Latin letters: a Russian "но" stays "но" (it is a word,
+# not a spoof of "ho"); the cost is that a spoof written wholly in look-alikes gets through.
 _LOOKALIKES = str.maketrans(
     {
         **dict(zip("авекмнорстухіјѕԁԛԝӏ", "abekmhopctyxijsdqwl", strict=True)),  # Cyrillic
         **dict(zip("αβεζηικμνορτυχ", "abezhikmvoptux", strict=True)),  # Greek
     }
 )
+_LOOKALIKE_LETTERS = frozenset(chr(code) for code in _LOOKALIKES)
+_WORD = re.compile(r"\w+")
+_MARKS = frozenset({"Mn", "Me"})
+_ZALGO_MARKS = 3  # a letter under this many marks is spam, not spelling (Vietnamese uses 2)
+_ALPHABETIC_END = 0x0530  # Latin, Greek, Cyrillic: scripts whose marks are only decoration
+
+
+def _fold_marks(decomposed: str) -> str:
+    """Keep accents that belong to a letter; drop zalgo stacks and marks that compose nothing.
+
+    A Latin, Greek or Cyrillic letter under `_ZALGO_MARKS` marks or more loses them all; under
+    fewer, it keeps those that compose with it (ñ, ü, ặ, й stay themselves, so "año" never
+    reads as "ano") and loses the rest (overlays, enclosing marks, joiners). Other scripts
+    keep every mark: there they spell. A single accent on a letter therefore still hides a
+    blocklisted word from the fold ("slür"); telling that from a real word needs the language.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(decomposed):
+        base = decomposed[i]
+        j = i + 1
+        while j < len(decomposed) and unicodedata.category(decomposed[j]) in _MARKS:
+            j += 1
+        marks = decomposed[i + 1 : j]
+        if not marks or ord(base) >= _ALPHABETIC_END:
+            out.append(decomposed[i:j])
+        elif len(marks) < _ZALGO_MARKS:
+            composed = unicodedata.normalize("NFC", base + marks)
+            out.append("".join(c for c in composed if unicodedata.category(c) not in _MARKS))
+        else:
+            out.append(base)
+        i = j
+    return "".join(out)
+
+
+def _unspoof(match: re.Match[str]) -> str:
+    word = match.group()
+    if _LOOKALIKE_LETTERS.isdisjoint(word) or not any("a" <= c <= "z" for c in word):
+        return word
+    return word.translate(_LOOKALIKES)
 
 
 def skeleton(text: str) -> str:
-    """Text as a blocklist sees it: compatibility forms, accents, zalgo and look-alikes folded.
+    """Text as a blocklist sees it: styled letters, zalgo and look-alike spoofs folded.
 
-    Fullwidth and styled letters become plain (NFKD), combining marks go (accents, zalgo
-    stacks, overlays), case folds, and Cyrillic and Greek look-alikes become Latin. For
-    matching only: what is said keeps its own letters.
+    Fullwidth and styled letters become plain (NFKD), marks are folded (`_fold_marks`), case
+    folds, and Cyrillic or Greek look-alikes inside a Latin word become Latin. For matching
+    only: what is said keeps its own letters.
     """
-    decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return bare.casefold().translate(_LOOKALIKES)
+    folded = _fold_marks(unicodedata.normalize("NFKD", text)).casefold()
+    return _WORD.sub(_unspoof, unicodedata.normalize("NFC", folded))
 
 
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:
@@ -166,7 +207,8 @@ def blocklist_rule(phrases: Sequence[str]) -> Rule:
     Masking one word would leave a sentence built around it, still saying what the streamer
     does not want said; a skipped reply costs nothing, and the trace tells them why.
     """
-    patterns = [(phrase, _phrase_pattern(skeleton(phrase))) for phrase in phrases if phrase.strip()]
+    # an entry that folds to nothing (only marks) cannot be matched: left out, not a crash
+    patterns = [(p, _phrase_pattern(skeleton(p))) for p in phrases if skeleton(p).split()]
 
     def blocklist(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
         folded = skeleton(text)

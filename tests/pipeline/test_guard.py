@@ -139,7 +139,9 @@ def test_blocklist_respects_word_boundaries(text: str) -> None:
         "oh s\u0301\u0300\u0302lur",  # a zalgo stack
         "oh \uff53\uff4c\uff55\uff52",  # fullwidth
         "oh \U0001d42c\U0001d425\U0001d42e\U0001d42b",  # mathematical bold
-        "oh sl\u00fcr",  # an accent
+        "oh s\u034flur",  # a combining grapheme joiner
+        "oh s\ufe00lur",  # a variation selector
+        "oh s\u20ddl\u20ddur",  # enclosing marks
     ],
 )
 def test_blocklist_sees_through_look_alikes_and_marks(text: str) -> None:
@@ -148,10 +150,35 @@ def test_blocklist_sees_through_look_alikes_and_marks(text: str) -> None:
     assert verdict.action == "blocked", text
 
 
-def test_blocklist_folding_does_not_invent_matches() -> None:
-    rule = blocklist_rule(["slur"])
-    for text in ["slurp it", "\u0441\u043b\u0443\u0440 (Cyrillic, not a look-alike)", "s l u r"]:
-        assert rule(text, ())[1].action == "pass", text
+@pytest.mark.parametrize(
+    ("listed", "text"),
+    [
+        ("slur", "slurp it"),
+        ("slur", "s l u r"),
+        ("slur", "\u0441\u043b\u0443\u0440 is Cyrillic throughout, not a spoof"),
+        ("ho", "\u043d\u043e \u043e\u043d \u043d\u0435"),  # Russian: but he not
+        ("c\u1eb7c", "ch\u00e0o c\u00e1c b\u1ea1n"),  # Vietnamese: hello everyone
+        ("l\u1ed3n", "to l\u1edbn"),  # Vietnamese: big
+        ("\u0111\u0129", "\u0111i ch\u01a1i"),  # Vietnamese: go out
+        ("ano", "feliz a\u00f1o"),  # Spanish
+        ("co\u00f1o", "un cono"),  # Spanish
+        ("schwul", "heute ist es schw\u00fcl"),  # German: humid
+        ("\u3070\u304b", "\u306f\u304b"),  # Japanese: the dakuten spells
+    ],
+)
+def test_blocklist_folding_does_not_invent_matches(listed: str, text: str) -> None:
+    # accents that spell stay; look-alikes count only inside a Latin word
+    assert blocklist_rule([listed])(text, ())[1].action == "pass"
+
+
+def test_blocklist_folding_keeps_the_words_it_should_match() -> None:
+    assert blocklist_rule(["c\u1eb7c"])("\u0111\u1ed3 C\u1eb6C", ())[1].action == "blocked"
+    assert blocklist_rule(["\u3070\u304b"])("\u3070\u304b", ())[1].action == "blocked"
+    # an entry that folds to nothing is left out instead of failing the guard at start
+    assert blocklist_rule(["\u0301"])("anything", ())[1].action == "pass"
+
+
+def test_blocklist_in_another_script() -> None:
     # a listed word in another script is matched in that script
     assert (
         blocklist_rule(["\u0441\u043b\u043e\u0432\u043e"])("\u0421\u041b\u041e\u0412\u041e", ())[
