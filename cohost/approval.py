@@ -92,6 +92,12 @@ class Approvals:
         self.expire()
         return [t for t in self._turns.values() if t.outcome == "held"]
 
+    def waiting(self) -> int:
+        """Held replies not yet decided or expired; changes nothing (for health and metrics)."""
+        return sum(
+            1 for t in self._turns.values() if t.outcome == "held" and self.expires_in(t) > 0
+        )
+
     def expires_in(self, trace: TurnTrace) -> float:
         """Seconds until a held reply can no longer be approved (0 when past)."""
         return max(0.0, trace.started + self.expiry_s - self.clock.now())

@@ -32,7 +32,7 @@ from typing import Protocol
 
 from cohost.config import ChatSinkSettings
 from cohost.errors import Transient
-from cohost.pipeline.guard import strip_command_prefix
+from cohost.pipeline.guard import QUOTES_AND_SPACE, strip_command_prefix
 from cohost.pipeline.sentences import chunk_for_chat, same_text_key
 from cohost.ports import Clock
 
@@ -43,6 +43,7 @@ LIMIT = 20
 MODERATOR_LIMIT = 100
 DUPLICATE_S = 30.0
 MAX_CHARS = 500
+TURN_ALLOWANCE_S = 5.0  # from a pick to its reply reaching the sink, generously (see figures)
 _MIN_SLEEP_S = 0.001  # float rounding must never make the waiting loop spin without time passing
 
 
@@ -144,7 +145,7 @@ class TwitchRules:
                 part = strip_command_prefix(raw)
                 if part != raw:
                     self.counters.neutralised += 1
-                if not part:
+                if not part.strip(QUOTES_AND_SPACE):
                     self.counters.dropped_empty += 1
                     log.info("chat message dropped: nothing left after command characters")
                     continue
@@ -196,10 +197,13 @@ class TwitchRules:
             return now
         return sent[len(sent) - self.limit] + self.window_s
 
-    def can_post_soon(self) -> bool:
-        """Whether a reply started now could go out within `max_wait_s` (rate limit only)."""
+    def can_post_soon(self, turn_s: float = TURN_ALLOWANCE_S) -> bool:
+        """Whether a reply picked now could still go out (the rate limit only).
+
+        It reaches the sink `turn_s` or so from now, and may wait `max_wait_s` there.
+        """
         now = self.clock.now()
-        return self._free_at(now) <= now + self.max_wait_s
+        return self._free_at(now) <= now + turn_s + self.max_wait_s
 
     async def _wait_for_slot(self, deadline: float) -> bool:
         """Sleep until a message may go without breaking the limit; False past the deadline."""

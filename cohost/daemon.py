@@ -317,7 +317,7 @@ class Daemon:
         if trace.outcome == "answered":
             self.last_trace = trace  # `!twin good|bad` now rate what went out
             if self.conductor is not None:
-                self.conductor.recent_replies.append(trace.reply)
+                self.conductor.recent_replies.append(trace.reply)  # said now
             self.bus.publish("turn/reply", {"turn_id": trace.turn_id, "reply": trace.reply})
         self.bus.publish(
             "turn/settled",
@@ -452,7 +452,7 @@ class Daemon:
             "commands": self.counters.commands,
             "errors": self.counters.errors,
             "busy": bool(self.conductor and self.conductor.busy),
-            "held": len(self.approvals.held()),
+            "held": self.approvals.waiting(),
             "hold_expiry_s": self.settings.turn.hold_expiry_s,
         }
 
@@ -470,7 +470,7 @@ class Daemon:
             bus_drops=bus_drops,
             sink_drops=sink_drops,
             settled=c.settled,
-            held=len(self.approvals.held()),
+            held=self.approvals.waiting(),
         )
 
     def subscribe(self, handler: Callable[[str, dict[str, object]], None]) -> Callable[[], None]:

@@ -162,8 +162,9 @@ async def test_leading_command_characters_are_neutralised(text: str, sent: str) 
 async def test_a_reply_that_is_only_command_characters_is_dropped() -> None:
     sink, sender, _ = make()
     await sink.send(" /!. ")
+    await sink.send('"/"')  # quotes around a bare command character: nothing to say either
     assert sender.sent == []
-    assert sink.counters.dropped_empty == 1
+    assert sink.counters.dropped_empty == 2
 
 
 async def test_every_part_of_a_split_reply_is_neutralised() -> None:

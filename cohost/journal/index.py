@@ -18,7 +18,7 @@ from typing import Protocol
 
 from cohost.errors import JournalFormatError
 from cohost.events import Hit, Tier
-from cohost.journal.chunk import ChunkSpec, split_text
+from cohost.journal.chunk import CHUNKER_VERSION, ChunkSpec, split_text
 from cohost.journal.store import Entry
 from cohost.ports import Chunk, Embedder, IndexedEntry, VectorStore
 
@@ -86,7 +86,7 @@ class JournalIndex:
         name = model_id or str(getattr(embedder, "name", type(embedder).__name__))
         self._fingerprint = json.dumps(
             [name, embedder.dimension, self.spec.min_words, self.spec.max_words,
-             self.spec.overlap_words]
+             self.spec.overlap_words, CHUNKER_VERSION]
         )  # fmt: skip
 
     def open(self) -> bool:

@@ -120,7 +120,8 @@ class Conductor:
             return dataclasses.replace(
                 decision, picked=False, category="paused", reason="the twin is paused"
             )
-        if self._nowhere_to_say_it():
+        streamer = any(name == "broadcaster" for name, _ in decision.parts)
+        if not streamer and self._nowhere_to_say_it():
             return dataclasses.replace(
                 decision,
                 picked=False,
@@ -194,8 +195,8 @@ class Conductor:
     def _finished(self, trace: TurnTrace) -> None:
         if self._current is not None and self._current[0].trace is trace:
             self._current = None
-        if trace.outcome in ("answered", "held") and trace.reply:
-            self.recent_replies.append(trace.reply)
+        if trace.outcome == "answered" and trace.reply:
+            self.recent_replies.append(trace.reply)  # said; a held reply is not, until approved
         if self._on_trace is not None:
             self._on_trace(trace)
 
@@ -218,13 +219,15 @@ class Conductor:
             await asyncio.wait({self._current[1]})
 
     def forget(self) -> None:
-        """Clear the recent window (`!twin forget`)."""
+        """Clear the recent window and what the twin said (`!twin forget`)."""
         self.window.clear()
+        self.recent_replies.clear()
 
     def _moderate(self, event: Moderation) -> None:
         """Deleted messages and timed-out users leave the window, and no turn answers them."""
         if event.kind == "clear":
             self.window.clear()
+            self.recent_replies.clear()  # cleared chat is not shown to a model again
             gone = None
         elif event.kind == "delete":
             gone = lambda m: m.id == event.target_message_id  # noqa: E731

@@ -41,7 +41,7 @@ _COMMAND_CHARS = "!/."
 # What may sit before a command character and still leave it "first" to a chat bot.
 _ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad\u180e")
 _LEADING = re.compile(r"^[\s\"'“”‘’«»„`*_~\u200b-\u200f\u2060\ufeff\u00ad\u180e]*")
-_QUOTES_AND_SPACE = " \t\r\n\"'“”‘’«»„`*_~"
+QUOTES_AND_SPACE = " \t\r\n\"'“”‘’«»„`*_~"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,7 +120,7 @@ def no_command_prefix(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVe
     cleaned = strip_command_prefix(text)
     if cleaned == text.strip():
         return cleaned, _pass("command_prefix")
-    if not cleaned.strip(_QUOTES_AND_SPACE):
+    if not cleaned.strip(QUOTES_AND_SPACE):
         return "", GuardVerdict(
             rule="command_prefix", action="blocked", detail="nothing left but a command prefix"
         )
@@ -283,7 +283,7 @@ class Guard:
                         detail=f"removed a command character at the start of message {number}",
                     )
                 )
-            if cleaned.strip(_QUOTES_AND_SPACE):
+            if cleaned.strip(QUOTES_AND_SPACE):
                 messages.append(cleaned)
         kept = messages[: max(0, self.settings.max_messages)]
         dropped = len(messages) - len(kept)

@@ -325,7 +325,7 @@ def render_fusion(
         fmt.line(clean_name(line.speaker), clean_text(line.text)) for line in request.sim_lines
     ]
     message = [fmt.line(_speaker(request.message, twin, logins), _text(request.message))]
-    said = [fmt.line(twin, clean_text(text)) for text in request.said if text.strip()]
+    said = [fmt.line(twin, text) for text in map(clean_text, request.said) if text.strip()]
     values = {
         "twin": twin,
         "length": _length(request),

@@ -158,14 +158,30 @@ async def test_each_turn_is_told_the_replies_it_must_not_repeat() -> None:
     state = TwinState(hold=True)
     conductor, sink, _, traces, clock = make(rewriter=rewriter, state=state)
     await conductor.handle(message("twin, what are we playing?", ts=1000.0, id="a"))
-    clock.advance(5)
     state.hold = False
-    await conductor.handle(message("twin, is it any good?", ts=1005.0, id="b"))
-    assert [r.avoid for r in rewriter.requests] == [(), ("sure thing",)]
-    assert [r.said for r in rewriter.requests] == [(), ("sure thing",)]
-    # the held reply counts as said: the same text now stays silent, and nothing is posted
-    assert [t.outcome for t in traces] == ["held", "silent"]
-    assert sink.sent == []
+    for i, text in enumerate(["twin, is it any good?", "twin, and the music?"]):
+        clock.advance(5)
+        await conductor.handle(message(text, ts=clock.now(), id=f"b{i}"))
+    # a held reply is not said until approved; an answered one is, and is not said again
+    assert [r.avoid for r in rewriter.requests] == [(), (), ("sure thing",)]
+    assert [r.said for r in rewriter.requests] == [(), (), ("sure thing",)]
+    assert [t.outcome for t in traces] == ["held", "answered", "silent"]
+    assert sink.sent == [("sure thing", "b0")]
+    # `!twin forget` forgets what was said too
+    conductor.forget()
+    assert list(conductor.recent_replies) == []
+
+
+async def test_the_streamer_is_answered_even_when_chat_is_full() -> None:
+    state = TwinState(voice=False)
+    conductor, *_ = make(state=state, chat_ready=lambda: False)
+    streamer = message("twin, what do you think?", ts=1000.0, id="s", login="mossbyte")
+    conductor.picker = Picker(
+        PickerSettings(min_gap_s=0, user_cooldown_s=0),
+        TwinSettings(name="twin", streamer="mossbyte"),
+    )
+    decision = await conductor.handle(streamer)
+    assert decision is not None and decision.picked, decision
 
 
 async def test_no_turn_is_spent_when_chat_is_full_and_the_voice_is_off() -> None:

@@ -10,6 +10,8 @@
   const picks = new Map(); // message_id -> pick event, to name the message a turn answers
   let state = {};
   let holdExpiry = 0; // seconds a held reply waits for approval (from /api/state)
+  let skew = 0; // the daemon's clock minus this browser's, in seconds
+  const serverNow = () => Date.now() / 1000 + skew;
 
   function el(tag, cls, text) {
     const node = document.createElement(tag);
@@ -31,7 +33,12 @@
 
   function renderState(data) {
     state = data.state || {};
-    holdExpiry = Number(data.hold_expiry_s) || 0;
+    if (data.server_time) skew = Number(data.server_time) - Date.now() / 1000;
+    const expiry = Number(data.hold_expiry_s) || 0;
+    if (expiry !== holdExpiry) {
+      holdExpiry = expiry;
+      renderTurns(); // held turns drawn before the state arrived get their countdown
+    }
     const pills = $("pills");
     pills.replaceChildren();
     const add = (text, warn) => pills.append(el("span", "pill" + (warn ? " warn" : ""), text));
@@ -165,7 +172,7 @@
 
   // A held reply's heading counts down to its expiry; only the text changes, never the buttons.
   function countdown(heading) {
-    const left = Math.round(Number(heading.dataset.expires) - Date.now() / 1000);
+    const left = Math.round(Number(heading.dataset.expires) - serverNow());
     heading.textContent = left > 0
       ? "Waiting for your approval (expires in " + Math.floor(left / 60) + ":" +
         String(left % 60).padStart(2, "0") + ")"
@@ -185,7 +192,7 @@
   function turnFor(id) {
     let turn = turns.get(id);
     if (!turn) {
-      turn = { turn_id: id, started: Date.now() / 1000, outcome: "running", message: {},
+      turn = { turn_id: id, started: serverNow(), outcome: "running", message: {},
         parts: {}, hits: [], sim_lines: [], stages: [], reply: "", reason: "", why: "" };
       turns.set(id, turn);
       while (turns.size > MAX_TURNS) turns.delete(turns.keys().next().value);
@@ -293,6 +300,7 @@
       const turn = turnFor(e.turn_id);
       [turn.reply = "", ...turn.alternatives] = e.candidates;
       turn.outcome = "held";
+      loadState(); // the count of replies waiting
     },
     "turn/candidates": (e) => {
       const turn = turnFor(e.turn_id);
@@ -303,6 +311,7 @@
       turn.outcome = e.outcome;
       turn.reason = e.reason;
       turn.decided = e.decided || turn.decided;
+      loadState();
     },
     "turn/end": (e) => {
       const turn = turnFor(e.turn_id);
