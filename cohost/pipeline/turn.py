@@ -231,7 +231,13 @@ class Turn:
             return False
         if not trace.reply.strip():
             trace.outcome = "silent"
-            trace.reason = trace.reason or "the rewriter produced nothing"
+            said = {same_text_key(text) for text in self.options.avoid}
+            twin = [same_text_key(line.text) for line in trace.sim_lines if line.is_twin]
+            if twin and all(line in said for line in twin):
+                why = "every simulated twin line repeats a recent reply"
+            else:
+                why = "the rewriter produced nothing"
+            trace.reason = trace.reason or why
             return False
         return True
 

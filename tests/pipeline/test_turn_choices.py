@@ -203,3 +203,10 @@ async def test_a_cancel_while_making_candidates_keeps_the_reply() -> None:
         assert trace.reply == FIRST and trace.alternatives == []
         assert trace.reason == "cancelled while making candidates"
         assert sink.sent == ([] if hold else [(FIRST, "m1")])
+
+
+async def test_silence_says_when_every_twin_line_was_said_already() -> None:
+    turn, sink, _ = turn_with(ExtractiveRewriter(), avoid=(FIRST, SECOND, THIRD))
+    trace = await turn.run()
+    assert trace.outcome == "silent" and sink.sent == []
+    assert trace.reason == "every simulated twin line repeats a recent reply"
