@@ -14,9 +14,8 @@ from pathlib import Path
 from cohost.clock import RealClock
 from cohost.config import Settings
 from cohost.events import ChatMessage
-from cohost.journal.index import IndexedJournal, JournalIndex
-from cohost.journal.store import JournalStore
-from cohost.journal.wiring import chunk_spec, make_embedder
+from cohost.journal.index import JournalIndex
+from cohost.journal.wiring import journal_for, open_index
 from cohost.pipeline.recall import RankedJournal, build_query
 
 log = logging.getLogger(__name__)
@@ -39,22 +38,10 @@ def folder_journal(
     """A journal over `folder`, indexed (from the files) into `index_dir` before use."""
     from cohost.adapters.qdrant_edge import EdgeVectorStore  # noqa: PLC0415
 
-    vectors = EdgeVectorStore(index_dir)
-    index = JournalIndex(
-        JournalStore(folder, settings.journal),
-        make_embedder(settings),
-        vectors,
-        spec=chunk_spec(settings),
-    )
-    try:
+    with open_index(settings, folder=folder, vectors=EdgeVectorStore(index_dir)) as index:
         index.sync()
         # Load the model now: loading it inside the first turn's recall would blow its time limit.
         index.embedder.embed(["warm-up"])
         # Recency is measured on the wall clock, not the turn's: a replay of a 2017 log still
         # asks how old an entry is today.
-        ranked = RankedJournal.from_settings(
-            IndexedJournal(index.embedder, vectors), RealClock(), settings.journal
-        )
-        yield ranked, index
-    finally:
-        vectors.close()
+        yield RankedJournal.from_settings(journal_for(index), RealClock(), settings.journal), index

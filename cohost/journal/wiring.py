@@ -56,11 +56,20 @@ def chunk_spec(settings: Settings) -> ChunkSpec:
 
 
 @contextmanager
-def open_index(settings: Settings, *, embedder: Embedder | None = None) -> Iterator[JournalIndex]:
-    """A ready JournalIndex over the journal files, closed on exit."""
-    vectors = make_vector_store(settings)
+def open_index(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    folder: Path | None = None,
+    vectors: VectorStore | None = None,
+) -> Iterator[JournalIndex]:
+    """A ready JournalIndex over the journal files, closed on exit.
+
+    Defaults: DATA_DIR's journal, and the vector store the settings name.
+    """
+    vectors = vectors or make_vector_store(settings)
     index = JournalIndex(
-        JournalStore(journal_dir(settings), settings.journal),
+        JournalStore(folder or journal_dir(settings), settings.journal),
         embedder or make_embedder(settings),
         vectors,
         spec=chunk_spec(settings),
