@@ -95,6 +95,10 @@ class TwinActions(Protocol):
         """Post (and speak) this text as the twin."""
         ...
 
+    async def silence(self) -> None:
+        """Stop speech now and for the rest of the running turn (`voice off`)."""
+        ...
+
     async def ask(self, question: str, *, login: str) -> None:
         """Answer this question now, as a turn."""
         ...
@@ -281,6 +285,8 @@ class Controller:
                 return done("resumed")
             case "voice":
                 state.voice = _SWITCH[args]
+                if not state.voice:
+                    await self.actions.silence()
                 return done(f"voice {args}")
             case "chat":
                 state.chat = _SWITCH[args]

@@ -383,6 +383,13 @@ class Daemon:
             await self.speaker.stop()
         return cancelled
 
+    async def silence(self) -> None:
+        if self.conductor is not None:
+            self.conductor.silence_turn()
+        self._stop_approved_speech()
+        if self.speaker is not None:
+            await self.speaker.stop()
+
     async def say(self, text: str) -> None:
         checked = self.guard.check(text)
         if checked.blocked:

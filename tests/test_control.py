@@ -39,6 +39,9 @@ class FakeActions:
     async def say(self, text: str) -> None:
         self._call("say", text)
 
+    async def silence(self) -> None:
+        self._call("silence")
+
     async def ask(self, question: str, *, login: str) -> None:
         self._call("ask", question, login)
 
@@ -83,7 +86,7 @@ def files_in(folder: Path) -> list[Path]:
 CASES: list[tuple[str, TwinState, TwinState, list[tuple[object, ...]], Role]] = [
     ("!twin pause", TwinState(), TwinState(paused=True), [], Role.MODERATOR),
     ("!twin resume", TwinState(paused=True), TwinState(), [], Role.MODERATOR),
-    ("!twin voice off", TwinState(), TwinState(voice=False), [], Role.MODERATOR),
+    ("!twin voice off", TwinState(), TwinState(voice=False), [("silence",)], Role.MODERATOR),
     ("!twin chat OFF", TwinState(), TwinState(chat=False), [], Role.MODERATOR),
     ("!twin hold on", TwinState(), TwinState(hold=True), [], Role.BROADCASTER),
     ("!twin hold off", TwinState(hold=True), TwinState(), [], Role.BROADCASTER),

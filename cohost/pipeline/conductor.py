@@ -218,6 +218,11 @@ class Conductor:
         if self._current is not None:
             await asyncio.wait({self._current[1]})
 
+    def silence_turn(self) -> None:
+        """The running turn says nothing more (`voice off`); its reply still goes to chat."""
+        if self._current is not None and not self._current[1].done():
+            self._current[0].silence()
+
     def forget(self) -> None:
         """Clear the recent window and what the twin said (`!twin forget`)."""
         self.window.clear()

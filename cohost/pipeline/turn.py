@@ -116,6 +116,7 @@ class Turn:
             window=self.window,
         )
         self._stages = _Stages(parts.clock, self.trace)
+        self._silenced = False
 
     @property
     def message(self) -> ChatMessage:
@@ -458,10 +459,16 @@ class Turn:
         if not checked.blocked and checked.text.strip():
             await queue.put(checked.text)
 
+    def silence(self) -> None:
+        """Say nothing more (`voice off`); the reply still goes to chat. Stop the speaker too."""
+        self._silenced = True
+
     async def _speak(self, speaker: Speaker, queue: asyncio.Queue[str | None]) -> None:
         start: float | None = None
         try:
             while (sentence := await queue.get()) is not None:
+                if self._silenced:
+                    continue  # drained, never said: the reply stream must not wait on it
                 if start is None:
                     start = self.parts.clock.monotonic()
                 await speaker.say(sentence, turn_id=self.trace.turn_id)

@@ -210,3 +210,32 @@ async def test_silence_says_when_every_twin_line_was_said_already() -> None:
     trace = await turn.run()
     assert trace.outcome == "silent" and sink.sent == []
     assert trace.reason == "every simulated twin line repeats a recent reply"
+
+
+class GatedSpeaker(RecordingSpeaker):
+    """Speaks each sentence only when the test lets it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def say(self, sentence: str, *, turn_id: str) -> None:
+        self.started.set()
+        await self.go.wait()
+        await super().say(sentence, turn_id=turn_id)
+
+
+async def test_voice_off_mid_reply_says_nothing_more_but_posts() -> None:
+    reply = "Gerald is thriving. He doubled overnight. He smells of rye. He is huge."
+    turn, sink, _ = turn_with(ScriptedRewriter(reply), mode="pipelined")
+    speaker = GatedSpeaker()
+    turn.parts.speaker = speaker
+    task = asyncio.create_task(turn.run())
+    await speaker.started.wait()  # the first sentence is being said
+    turn.silence()
+    speaker.go.set()
+    trace = await task
+    assert trace.outcome == "answered"
+    assert speaker.said == ["Gerald is thriving."]  # the one already playing, nothing after
+    assert sink.sent == [(reply, "m1")]
