@@ -332,8 +332,8 @@ class BusSettings(BaseModel):
 
 
 ControlCommand = Literal[
-    "pause", "resume", "voice", "chat", "hold", "skip", "say", "ask", "topic", "rate", "forget",
-    "note", "good", "bad", "ignore", "unignore", "status", "help",
+    "pause", "resume", "voice", "chat", "hold", "approve", "reject", "skip", "say", "ask",
+    "topic", "rate", "forget", "note", "good", "bad", "ignore", "unignore", "status", "help",
 ]  # fmt: skip
 PermissionLevel = Literal["broadcaster", "moderator", "vip", "subscriber", "everyone"]
 CONTROL_COMMANDS: tuple[str, ...] = get_args(ControlCommand)

@@ -41,6 +41,8 @@ USAGE: dict[str, str] = {
     "voice": "voice on|off",
     "chat": "chat on|off",
     "hold": "hold on|off",
+    "approve": "approve [N]",
+    "reject": "reject",
     "skip": "skip",
     "say": "say TEXT",
     "ask": "ask QUESTION",
@@ -59,7 +61,8 @@ USAGE: dict[str, str] = {
 MAX_RATE = 60
 _LOGIN = re.compile(r"[a-z0-9_]{1,25}")
 _NUMBER = re.compile(r"[0-9]{1,3}")  # ASCII only: int() would also read other scripts' digits
-_NO_ARGS = frozenset({"pause", "resume", "skip", "forget", "good", "bad", "status"})
+_NO_ARGS = frozenset({"pause", "resume", "skip", "forget", "good", "bad", "status", "reject"})
+MAX_CANDIDATES = 4  # as `turn.candidates` allows
 _NEEDS_TEXT = frozenset({"say", "ask", "note"})
 _SWITCH = {"on": True, "off": False}
 
@@ -105,6 +108,14 @@ class TwinActions(Protocol):
 
     def forget(self) -> None:
         """Clear the recent chat window."""
+        ...
+
+    async def approve_held(self, choice: int, *, login: str) -> tuple[bool, str]:
+        """Send candidate `choice` (from 0) of the newest held reply; whether it went, and why."""
+        ...
+
+    async def reject_held(self, *, login: str) -> tuple[bool, str]:
+        """Drop the newest held reply; whether there was one, and what happened."""
         ...
 
     async def note(self, text: str) -> str:
@@ -166,6 +177,11 @@ def parse_command(text: str, prefix: str = "!twin") -> ParsedCommand | None:
             return bad(f"rate takes a number from 0 to {MAX_RATE}, or default")
         if args != "default":
             args = str(int(args))
+    elif name == "approve":
+        args = raw or "1"
+        if not (_NUMBER.fullmatch(args) and 1 <= int(args) <= MAX_CANDIDATES):
+            return bad(f"approve takes a candidate's number, 1 to {MAX_CANDIDATES}")
+        args = str(int(args))
     elif name in ("ignore", "unignore"):
         args = raw.removeprefix("@").lower()
         if not _LOGIN.fullmatch(args):
@@ -296,6 +312,14 @@ class Controller:
                 return done(
                     f"hold {args}: replies {'wait for approval' if state.hold else 'go out'}"
                 )
+            case "approve" | "reject":
+                if name == "approve":
+                    ok, said = await self.actions.approve_held(int(args) - 1, login=login)
+                else:
+                    ok, said = await self.actions.reject_held(login=login)
+                if not ok:
+                    return CommandResult(accepted=False, command=name, reply=said, reason=said)
+                return done(said)
             case "skip":
                 running = await self.actions.skip(f"!twin skip by {login}")
                 return done("skipped" if running else "nothing to skip")

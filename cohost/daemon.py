@@ -362,6 +362,22 @@ class Daemon:
             # a dead voice degrades an approved reply to chat only
             log.exception("speaking an approved reply failed")
 
+    async def approve_held(self, choice: int, *, login: str) -> tuple[bool, str]:
+        """`!twin approve [N]`: the newest held reply's candidate N goes out."""
+        held = self.approvals.held()
+        if not held:
+            return False, "nothing is held"
+        result = await self.approvals.choose(held[-1].turn_id, choice, login=login)
+        return result.ok, "approved" if result.ok else f"not approved: {result.reason}"
+
+    async def reject_held(self, *, login: str) -> tuple[bool, str]:
+        """`!twin reject`: the newest held reply is dropped."""
+        held = self.approvals.held()
+        if not held:
+            return False, "nothing is held"
+        result = await self.approvals.reject(held[-1].turn_id, login=login)
+        return result.ok, "rejected" if result.ok else f"not rejected: {result.reason}"
+
     async def choose(self, turn_id: str, choice: int) -> ChoiceResult:
         """The dashboard approves a held reply, or picks the best of a turn's candidates."""
         return await self.approvals.choose(turn_id, choice, login="dashboard")

@@ -42,6 +42,14 @@ class FakeActions:
     async def silence(self) -> None:
         self._call("silence")
 
+    async def approve_held(self, choice: int, *, login: str) -> tuple[bool, str]:
+        self._call("approve", choice, login)
+        return True, "approved"
+
+    async def reject_held(self, *, login: str) -> tuple[bool, str]:
+        self._call("reject", login)
+        return True, "rejected"
+
     async def ask(self, question: str, *, login: str) -> None:
         self._call("ask", question, login)
 
@@ -90,6 +98,9 @@ CASES: list[tuple[str, TwinState, TwinState, list[tuple[object, ...]], Role]] = 
     ("!twin chat OFF", TwinState(), TwinState(chat=False), [], Role.MODERATOR),
     ("!twin hold on", TwinState(), TwinState(hold=True), [], Role.BROADCASTER),
     ("!twin hold off", TwinState(hold=True), TwinState(), [], Role.BROADCASTER),
+    ("!twin approve", TwinState(), TwinState(), [("approve", 0, "u")], Role.MODERATOR),
+    ("!twin approve 3", TwinState(), TwinState(), [("approve", 2, "u")], Role.MODERATOR),
+    ("!twin reject", TwinState(), TwinState(), [("reject", "u")], Role.MODERATOR),
     ("!twin skip", TwinState(), TwinState(), [("skip", "!twin skip by u")], Role.MODERATOR),
     ("!twin say hello   there", TwinState(), TwinState(), [("say", "hello there")], Role.MODERATOR),
     ("!twin ask why so slow?", TwinState(), TwinState(), [("ask", "why so slow?", "u")],
@@ -386,6 +397,10 @@ async def test_no_audit_path_writes_nothing(tmp_path: Path) -> None:
         ("!twin pause now", "pause", "now", "pause takes no arguments"),
         ("!twin voice", "voice", "", "voice takes on or off"),
         ("!twin voice maybe", "voice", "maybe", "voice takes on or off"),
+        ("!twin approve 5", "approve", "5", "approve takes a candidate's number, 1 to 4"),
+        ("!twin approve two", "approve", "two", "approve takes a candidate's number, 1 to 4"),
+        ("!twin approve 0", "approve", "0", "approve takes a candidate's number, 1 to 4"),
+        ("!twin reject all", "reject", "all", "reject takes no arguments"),
         ("!twin say", "say", "", "say needs some text"),
         ("!twin note   ", "note", "", "note needs some text"),
         ("!twin rate -1", "rate", "-1", "rate takes a number from 0 to 60, or default"),

@@ -246,3 +246,48 @@ async def test_a_held_reply_goes_out_once_the_streamer_approves_it(live: Live) -
         ("held", ""),
         ("answered", "candidate 1 approved by dashboard"),
     ]
+
+
+async def test_moderators_approve_and_reject_held_replies_from_chat(live: Live) -> None:
+    task = await _start(live, turn={"hold": True, "candidates": 2})
+    mod = {"chatter": live.mod, "badges": [("moderator", "1")]}
+    try:
+        await live.fake.push_chat(chatter=live.viewer, text="twinbot is gerald the starter ok?")
+        async with asyncio.timeout(WAIT_S):
+            while not await _held(task, live):  # noqa: ASYNC110 (the daemon's state)
+                await asyncio.sleep(0.05)
+        assert live.fake.sent == []
+        await live.fake.push_chat(text="!twin reject", **mod)
+        await _sent(live, 1)
+        assert live.replies() == ["rejected"]
+        await live.fake.push_chat(text="!twin approve", **mod)
+        await _sent(live, 2)
+        assert live.replies()[1] == "nothing is held"
+
+        asked = await live.fake.push_chat(
+            chatter=live.viewer, text="twinbot what will you bake next?"
+        )
+        async with asyncio.timeout(WAIT_S):
+            while not await _held(task, live):  # noqa: ASYNC110 (the daemon's state)
+                await asyncio.sleep(0.05)
+        await live.fake.push_chat(text="!twin approve 1", **mod)
+        async with asyncio.timeout(WAIT_S):
+            await live.fake.wait_for_reply_to(asked)
+            while len(live.audit()) < 3:  # noqa: ASYNC110 (a file, written once `approve` returns)
+                await asyncio.sleep(0.05)
+    finally:
+        await _stop(task)
+    audit = [(a["command"], a["accepted"]) for a in live.audit()]
+    assert audit == [("reject", True), ("approve", False), ("approve", True)]
+
+
+async def _held(task: asyncio.Task[int], live: Live) -> bool:
+    """Whether a held turn is on record (the daemon writes each trace as a turn ends)."""
+    assert not task.done()
+    folder = live.data_dir / "traces"
+    lines = [line for path in folder.glob("*.jsonl") for line in path.read_text().splitlines()]
+    outcomes: dict[str, str] = {}
+    for line in lines:
+        trace = json.loads(line)
+        outcomes[trace["turn_id"]] = trace["outcome"]
+    return "held" in outcomes.values()
