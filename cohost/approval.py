@@ -124,7 +124,7 @@ class Approvals:
         candidates = [trace.reply, *trace.alternatives]
         if not 0 <= choice < len(candidates):
             return ChoiceResult(
-                ok=False, outcome=trace.outcome, reason=f"no candidate {choice} in this turn"
+                ok=False, outcome=trace.outcome, reason=f"no candidate {choice + 1} in this turn"
             )
         if trace.decided:
             return ChoiceResult(ok=False, outcome=trace.outcome, reason=trace.decided)
@@ -174,6 +174,12 @@ class Approvals:
             self._verdict(trace, text, "bad", [], login=login)
         self._settle(trace, f"rejected by {login}")
         return ChoiceResult(ok=True, outcome=trace.outcome)
+
+    def moderated(self, gone: Callable[[TurnTrace], bool], why: str) -> None:
+        """Held replies to messages moderation removed (deleted, timed out, cleared) go."""
+        for trace in list(self._turns.values()):
+            if trace.outcome == "held" and not trace.decided and gone(trace):
+                self._settle(trace, why)
 
     def expire(self) -> None:
         """Settle every held reply past its expiry."""

@@ -29,7 +29,7 @@ from cohost.config import Settings
 from cohost.console import ConsoleSink, ConsoleSource
 from cohost.control import CommandResult, Controller
 from cohost.errors import Transient
-from cohost.events import ChatMessage, Decision, Role, TurnTrace
+from cohost.events import ChatMessage, Decision, Moderation, Role, TurnTrace
 from cohost.feedback import FeedbackStore
 from cohost.journal.index import Indexer
 from cohost.net import is_loopback
@@ -197,6 +197,8 @@ class Daemon:
                 self.counters.events += 1
                 if isinstance(event, ChatMessage) and await self._command(event):
                     continue
+                if isinstance(event, Moderation):
+                    self._moderate_held(event)
                 try:
                     await self.conductor.handle(event)
                 except Exception:
@@ -290,6 +292,21 @@ class Daemon:
         self.approvals.add(trace)
         self._write_trace(trace)
 
+    def _moderate_held(self, event: Moderation) -> None:
+        """Held replies to what moderation removed are never approved."""
+        if event.kind == "clear":
+            self.approvals.moderated(lambda t: True, "chat was cleared before it was approved")
+        elif event.kind == "delete":
+            self.approvals.moderated(
+                lambda t: t.decision.message.id == event.target_message_id,
+                "the message it answered was deleted",
+            )
+        else:
+            self.approvals.moderated(
+                lambda t: t.decision.message.login == event.target_login,
+                f"{event.target_login} was timed out or banned",
+            )
+
     def _write_trace(self, trace: TurnTrace) -> None:
         if self.traces is None:
             return
@@ -362,20 +379,35 @@ class Daemon:
             # a dead voice degrades an approved reply to chat only
             log.exception("speaking an approved reply failed")
 
-    async def approve_held(self, choice: int, *, login: str) -> tuple[bool, str]:
-        """`!twin approve [N]`: the newest held reply's candidate N goes out."""
+    def _the_held_turn(self) -> tuple[str | None, str]:
+        """The one held reply a chat command means, or why there is none to take.
+
+        With two or more waiting, "the newest" could change between reading and typing (or a
+        second mod's command would take the next one): the dashboard picks among them.
+        """
         held = self.approvals.held()
         if not held:
-            return False, "nothing is held"
-        result = await self.approvals.choose(held[-1].turn_id, choice, login=login)
+            return None, "nothing is held"
+        if len(held) > 1:
+            return None, f"{len(held)} replies are held: choose on the dashboard"
+        return held[0].turn_id, ""
+
+    async def approve_held(self, choice: int, *, login: str) -> tuple[bool, str]:
+        """`!twin approve [N]`: candidate N of the held reply goes out."""
+        turn_id, why = self._the_held_turn()
+        if turn_id is None:
+            return False, why
+        result = await self.approvals.choose(turn_id, choice, login=login)
+        if result.outcome == "unsent":
+            return True, "approved, but chat refused it"  # the verdict is stored all the same
         return result.ok, "approved" if result.ok else f"not approved: {result.reason}"
 
     async def reject_held(self, *, login: str) -> tuple[bool, str]:
-        """`!twin reject`: the newest held reply is dropped."""
-        held = self.approvals.held()
-        if not held:
-            return False, "nothing is held"
-        result = await self.approvals.reject(held[-1].turn_id, login=login)
+        """`!twin reject`: the held reply is dropped."""
+        turn_id, why = self._the_held_turn()
+        if turn_id is None:
+            return False, why
+        result = await self.approvals.reject(turn_id, login=login)
         return result.ok, "rejected" if result.ok else f"not rejected: {result.reason}"
 
     async def choose(self, turn_id: str, choice: int) -> ChoiceResult:

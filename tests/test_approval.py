@@ -122,7 +122,7 @@ async def test_what_cannot_be_chosen_is_refused_with_a_reason(tmp_path: Path) ->
     h = Harness(tmp_path, blocklist=("doubled",))
     h.turn("t1", "held", "gerald is fine", "gerald doubled")
     h.turn("t2", "answered", "no alternatives here")  # nothing to choose: not kept
-    assert (await h.approvals.choose("t1", 5, login="d")).reason == "no candidate 5 in this turn"
+    assert (await h.approvals.choose("t1", 5, login="d")).reason == "no candidate 6 in this turn"
     assert (await h.approvals.choose("t2", 0, login="d")).reason.startswith("no such turn")
     blocked = await h.approvals.choose("t1", 1, login="d")
     assert not blocked.ok and blocked.reason == "the guard blocks it now"

@@ -140,6 +140,7 @@ class WavSpeaker(ABC):
         self._realtime = realtime
         self._numbers: dict[str, itertools.count[int]] = {}
         self._stop = asyncio.Event()
+        self._stops = 0  # how often stop() was called: a say() waiting through one never starts
         self._one_voice = asyncio.Lock()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None  # device mode's scratch files
         self.recent: deque[Utterance] = deque(maxlen=64)  # the newest utterances, for inspection
@@ -178,7 +179,10 @@ class WavSpeaker(ABC):
         """Synthesise one sentence, then play it (or wait its length); stop() cuts it short."""
         # one voice: a turn's sentences and a `!twin say` take turns instead of talking over
         # each other (two aplay processes on one device also fail)
+        stops = self._stops
         async with self._one_voice:
+            if self._stops != stops:
+                return  # stopped while it waited for the voice: it was never to be said
             await self._say(sentence, turn_id)
 
     async def _say(self, sentence: str, turn_id: str) -> None:
@@ -240,7 +244,8 @@ class WavSpeaker(ABC):
             )
 
     async def stop(self) -> None:
-        """Cut the sentence being played; the next say() speaks again."""
+        """Cut the sentence being played and drop those waiting; a later say() speaks again."""
+        self._stops += 1
         self._stop.set()
 
 

@@ -67,7 +67,7 @@ def open_index(
 
     Defaults: DATA_DIR's journal, and the vector store the settings name.
     """
-    vectors = vectors or make_vector_store(settings)
+    vectors = make_vector_store(settings) if vectors is None else vectors
     index = JournalIndex(
         JournalStore(folder or journal_dir(settings), settings.journal),
         embedder or make_embedder(settings),

@@ -129,17 +129,20 @@ def no_command_prefix(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVe
     )
 
 
-# Letters of other scripts drawn like Latin ones: "ѕlur" with a Cyrillic s must read as "slur".
-# Applied after casefolding, so each maps the small letter (its capital folds to it), and only
-# inside a word that mixes them with Latin letters: a Russian "но" stays "но" (it is a word,
-# not a spoof of "ho"); the cost is that a spoof written wholly in look-alikes gets through.
-_LOOKALIKES = str.maketrans(
-    {
-        **dict(zip("авекмнорстухіјѕԁԛԝӏ", "abekmhopctyxijsdqwl", strict=True)),  # Cyrillic
-        **dict(zip("αβεζηικμνορτυχ", "abezhikmvoptux", strict=True)),  # Greek
-    }
+# Letters drawn alike in Latin, Cyrillic and Greek. A word that mixes scripts is a spoof: it is
+# read in the script most of its letters are in ("ѕlur" with a Cyrillic s reads "slur", "cука"
+# with a Latin c reads "сука"). A word in one script stays as it is: a Russian "но" is a word,
+# not a spoof of "ho"; the cost is that a spoof written wholly in look-alikes gets through.
+# Applied after casefolding, so each maps small letters (capitals fold to them).
+_CYRILLIC_LATIN = dict(zip("авекмнорстухіјѕԁԛԝӏ", "abekmhopctyxijsdqwl", strict=True))
+_GREEK_LATIN = dict(zip("αβεζηικμνορτυχ", "abezhikmvoptux", strict=True))
+_TO_LATIN = str.maketrans({**_CYRILLIC_LATIN, **_GREEK_LATIN})
+_TO_CYRILLIC = str.maketrans(
+    {latin: cyr for cyr, latin in _CYRILLIC_LATIN.items() if cyr in "авекмнорстухіѕ"}
 )
-_LOOKALIKE_LETTERS = frozenset(chr(code) for code in _LOOKALIKES)
+_TO_GREEK = str.maketrans(
+    {latin: greek for greek, latin in _GREEK_LATIN.items() if greek in "αβεικνορτυχ"}
+)
 _WORD = re.compile(r"\w+")
 _MARKS = frozenset({"Mn", "Me"})
 _ZALGO_MARKS = 3  # a letter under this many marks is spam, not spelling (Vietnamese uses 2)
@@ -174,22 +177,56 @@ def _fold_marks(decomposed: str) -> str:
     return "".join(out)
 
 
+_LOOKALIKE = (
+    frozenset(_CYRILLIC_LATIN)
+    | frozenset(_GREEK_LATIN)
+    | frozenset(_CYRILLIC_LATIN.values())
+    | frozenset(_GREEK_LATIN.values())
+)
+
+
+def _script(char: str) -> str:
+    if "a" <= char <= "z":
+        return "latin"
+    if "\u0400" <= char <= "\u04ff":
+        return "cyrillic"
+    if "\u0370" <= char <= "\u03ff":
+        return "greek"
+    return ""
+
+
 def _unspoof(match: re.Match[str]) -> str:
+    """A word mixing scripts, read in the script its telling letters belong to.
+
+    Telling letters have no look-alike elsewhere (л, r, λ): "cлoвo" is Cyrillic however many
+    Latin letters stand in it. Without any, the script with the most letters wins, Latin on
+    a tie.
+    """
     word = match.group()
-    if _LOOKALIKE_LETTERS.isdisjoint(word) or not any("a" <= c <= "z" for c in word):
-        return word
-    return word.translate(_LOOKALIKES)
+    telling = {"latin": 0, "cyrillic": 0, "greek": 0}
+    letters = dict(telling)
+    for char in word:
+        if script := _script(char):
+            letters[script] += 1
+            if char not in _LOOKALIKE:
+                telling[script] += 1
+    if sum(1 for n in letters.values() if n) < 2:
+        return word  # one script (or none of these): a word, not a spoof
+    script = max(("latin", "cyrillic", "greek"), key=lambda name: (telling[name], letters[name]))
+    table = {"latin": _TO_LATIN, "cyrillic": _TO_CYRILLIC, "greek": _TO_GREEK}[script]
+    return word.translate(table)
 
 
 def skeleton(text: str) -> str:
     """Text as a blocklist sees it: styled letters, zalgo and look-alike spoofs folded.
 
-    Fullwidth and styled letters become plain (NFKD), marks are folded (`_fold_marks`), case
-    folds, and Cyrillic or Greek look-alikes inside a Latin word become Latin. For matching
-    only: what is said keeps its own letters.
+    Case folds first (so "İ" brings no stray mark), fullwidth and styled letters become plain
+    (NFKD), marks are folded (`_fold_marks`), and a word mixing Latin, Cyrillic and Greek
+    look-alikes is read in its main script (`_unspoof`). For matching only: what is said
+    keeps its own letters.
     """
-    folded = _fold_marks(unicodedata.normalize("NFKD", text)).casefold()
-    return _WORD.sub(_unspoof, unicodedata.normalize("NFC", folded))
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    return _WORD.sub(_unspoof, unicodedata.normalize("NFC", _fold_marks(decomposed)))
 
 
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:
@@ -198,7 +235,7 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     # Word boundaries only where the phrase has a word character: ":(" matches in "sad:(".
     before = r"(?<!\w)" if re.match(r"\w", parts[0]) else ""
     after = r"(?!\w)" if re.search(r"\w$", parts[-1]) else ""
-    return re.compile(before + body + after, re.IGNORECASE)
+    return re.compile(before + body + after)  # both sides casefolded: "ı" is not "i"
 
 
 def blocklist_rule(phrases: Sequence[str]) -> Rule:

@@ -458,7 +458,7 @@ def _state(view: WebView) -> dict[str, object]:
         "uptime_s": health.get("uptime_s", 0),
         "held": health.get("held", 0),
         "hold_expiry_s": health.get("hold_expiry_s", 0),
-        "server_time": time.time(),  # turn times are the daemon's clock, not the browser's
+        "server_time": time.time(),  # turns are stamped by this process, not the browser
     }
 
 

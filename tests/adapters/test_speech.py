@@ -119,6 +119,19 @@ async def test_stop_cuts_a_long_sentence(tmp_path: Path) -> None:
     await _speaker_say_short(speaker)
 
 
+async def test_stop_also_drops_a_sentence_waiting_for_the_voice(tmp_path: Path) -> None:
+    # `voice off` while another sentence waits for the voice: that one must not start after
+    bus = LocalBus()
+    speaker = _speaker(tmp_path, bus)
+    task, seconds = await _start_long(speaker, bus)
+    waiting = asyncio.create_task(speaker.say(SHORT, turn_id="waiting"))
+    await asyncio.sleep(0.05)  # it is queued behind the long one
+    await speaker.stop()
+    await asyncio.wait_for(asyncio.gather(task, waiting), seconds)
+    assert [u.turn_id for u in speaker.recent] == ["long"]
+    await _speaker_say_short(speaker)  # a later sentence speaks again
+
+
 async def _speaker_say_short(speaker: EspeakSpeaker) -> None:
     await speaker.say(SHORT, turn_id="after")
     assert speaker.recent[-1].finished

@@ -142,10 +142,11 @@ def test_blocklist_respects_word_boundaries(text: str) -> None:
         "oh s\u034flur",  # a combining grapheme joiner
         "oh s\ufe00lur",  # a variation selector
         "oh s\u20ddl\u20ddur",  # enclosing marks
+        "oh SL\u0130R",  # a Turkish capital dotted I, whose lower case brings a mark
     ],
 )
 def test_blocklist_sees_through_look_alikes_and_marks(text: str) -> None:
-    rule = blocklist_rule(["slur", "slyr"])
+    rule = blocklist_rule(["slur", "slyr", "slir"])
     _, verdict = rule(text, ())
     assert verdict.action == "blocked", text
 
@@ -164,11 +165,26 @@ def test_blocklist_sees_through_look_alikes_and_marks(text: str) -> None:
         ("co\u00f1o", "un cono"),  # Spanish
         ("schwul", "heute ist es schw\u00fcl"),  # German: humid
         ("\u3070\u304b", "\u306f\u304b"),  # Japanese: the dakuten spells
+        ("nazi", "naz\u0131"),  # a dotless i is another letter
+        ("heck", "\u043d\u0435\u0441\u043a"),  # all Cyrillic: a word, not a spoof
     ],
 )
 def test_blocklist_folding_does_not_invent_matches(listed: str, text: str) -> None:
     # accents that spell stay; look-alikes count only inside a Latin word
     assert blocklist_rule([listed])(text, ())[1].action == "pass"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "c\u043b\u043e\u0432\u043e",  # a Latin c in a Cyrillic word
+        "c\u043bo\u0432o",  # Latin c and o's: the л still says Cyrillic
+        "C\u041bOBO",  # capitals
+    ],
+)
+def test_a_cyrillic_entry_sees_through_latin_look_alikes(text: str) -> None:
+    listed = "\u0441\u043b\u043e\u0432\u043e"
+    assert blocklist_rule([listed])(f"oh {text}!", ())[1].action == "blocked"
 
 
 def test_blocklist_folding_keeps_the_words_it_should_match() -> None:

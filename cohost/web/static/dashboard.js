@@ -300,7 +300,7 @@
       const turn = turnFor(e.turn_id);
       [turn.reply = "", ...turn.alternatives] = e.candidates;
       turn.outcome = "held";
-      loadState(); // the count of replies waiting
+      loadState().catch(() => {}); // the count of replies waiting; the next poll retries
     },
     "turn/candidates": (e) => {
       const turn = turnFor(e.turn_id);
@@ -311,7 +311,7 @@
       turn.outcome = e.outcome;
       turn.reason = e.reason;
       turn.decided = e.decided || turn.decided;
-      loadState();
+      loadState().catch(() => {});
     },
     "turn/end": (e) => {
       const turn = turnFor(e.turn_id);
