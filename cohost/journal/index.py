@@ -8,13 +8,15 @@ are never chunked, embedded or stored. Everything here blocks except `Indexer.ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from cohost.errors import JournalFormatError
 from cohost.events import Hit, Tier
@@ -254,7 +256,7 @@ class Indexer:
         """Warm the model, sync the index with the files, then index what is submitted."""
         try:
             # Loading a model takes seconds: better here than in the first turn's recall.
-            await asyncio.to_thread(self._index.embedder.embed, ["warm-up"])
+            await off_loop(self._index.embedder.embed, ["warm-up"])
         except Exception:
             self.failures += 1
             log.exception("could not load the embedding model")
@@ -269,7 +271,7 @@ class Indexer:
                 continue
             self._pending.discard(entry_id)
             try:
-                self.indexed += await asyncio.to_thread(self._index.index_id, entry_id)
+                self.indexed += await off_loop(self._index.index_id, entry_id)
             except Exception:
                 self.failures += 1
                 log.exception("could not index journal entry %s; the next rescan retries", entry_id)
@@ -278,10 +280,45 @@ class Indexer:
 
     async def _sync(self) -> None:
         try:
-            await asyncio.to_thread(self._index.sync)
+            await off_loop(self._index.sync)
         except Exception:
             self.failures += 1
             log.exception("could not sync the journal index with the files")
+
+
+_T = TypeVar("_T")
+
+
+async def off_loop(fn: Callable[..., _T], *args: object) -> _T:
+    """Run blocking index work (a model load, an embedding, a reindex) on a daemon thread.
+
+    Unlike `asyncio.to_thread`, the process does not wait for it at exit: SIGTERM while the
+    model loads or a big journal reindexes must not hold the daemon up for minutes. What the
+    thread was writing is only the index, which is rebuilt from the files whenever it is
+    stale or broken; journal files themselves are never written here.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_T] = loop.create_future()
+
+    def deliver(result: _T | None, error: BaseException | None) -> None:
+        if future.done():
+            return  # the awaiting task was cancelled
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def work() -> None:
+        try:
+            outcome: tuple[_T | None, BaseException | None] = (fn(*args), None)
+        except BaseException as exc:  # handed to the awaiting task, whatever it is
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(deliver, *outcome)
+
+    name = f"index-{getattr(fn, '__name__', 'work')}"
+    threading.Thread(target=work, name=name, daemon=True).start()
+    return await future
 
 
 class IndexedJournal:
@@ -296,7 +333,7 @@ class IndexedJournal:
         if not query.strip() or k <= 0:
             return []
         # One trip to a worker thread for both steps: each hop costs on a busy machine.
-        hits = await asyncio.to_thread(self._embed_and_search, query, k)
+        hits = await off_loop(self._embed_and_search, query, k)
         # The store's filter excludes secret chunks already; this is the second lock.
         return [hit for hit in hits if hit.tier is not Tier.SECRET]
 

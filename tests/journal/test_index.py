@@ -6,6 +6,8 @@ import asyncio
 import itertools
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +21,7 @@ from cohost.events import Hit, Tier
 from cohost.journal.chunk import ChunkSpec, sentences, split_text
 from cohost.journal.cli import run_journal
 from cohost.journal.hashing import HashingEmbedder
-from cohost.journal.index import IndexedJournal, Indexer, JournalIndex, embedding_text
+from cohost.journal.index import IndexedJournal, Indexer, JournalIndex, embedding_text, off_loop
 from cohost.journal.store import JournalStore, journal_dir
 from cohost.ports import Chunk, IndexedEntry
 
@@ -473,3 +475,27 @@ def test_cli_reports_an_index_held_by_another_process(
         assert "another process" in capsys.readouterr().err
     finally:
         holder.close()
+
+
+async def test_off_loop_hands_back_results_and_errors() -> None:
+    assert await off_loop(sum, [1, 2, 3]) == 6
+    with pytest.raises(ZeroDivisionError):
+        await off_loop(divmod, 1, 0)
+
+
+def test_exit_does_not_wait_for_index_work(tmp_path: Path) -> None:
+    # SIGTERM while a model loads or a journal reindexes: the process must not wait for it
+    script = (
+        "import asyncio, time\n"
+        "from cohost.journal.index import off_loop\n"
+        "async def main():\n"
+        "    work = asyncio.ensure_future(off_loop(time.sleep, 600))\n"
+        "    await asyncio.sleep(0.1)\n"
+        "    work.cancel()\n"
+        "asyncio.run(main())\n"
+        "print('done')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr
