@@ -375,7 +375,8 @@ class Turn:
                         trace.sim_lines.append(line)
                         if after_twin >= 0:
                             after_twin += 1
-                        elif line.is_twin:
+                        elif line.is_twin and not self._is_repeat(line.text):
+                            # a line the twin said already is no answer: simulate on
                             after_twin = 0
                         if after_twin >= self.options.lookahead_lines:
                             break  # enough to fuse; aclosing stops the simulation now

@@ -105,8 +105,19 @@ async def _ask(live: Live, text: str) -> None:
     Not a count of posts: the filler below may be picked and answered too.
     """
     asked = await live.fake.push_chat(chatter=live.viewer, text=text)
-    async with asyncio.timeout(WAIT_S):
-        await live.fake.wait_for_reply_to(asked)
+    try:
+        async with asyncio.timeout(WAIT_S):
+            await live.fake.wait_for_reply_to(asked)
+    except TimeoutError:
+        traces = [
+            json.loads(line)
+            for path in (live.data_dir / "traces").glob("*.jsonl")
+            for line in path.read_text().splitlines()
+        ]
+        seen = [(t["decision"]["message"]["text"], t["outcome"], t["reason"]) for t in traces]
+        raise AssertionError(
+            f"no reply to {text!r}; turns: {seen}; sent: {live.replies()}"
+        ) from None
 
 
 async def test_broker_down_at_start_then_killed_and_restarted(
@@ -114,7 +125,7 @@ async def test_broker_down_at_start_then_killed_and_restarted(
     broker: Broker,  # noqa: F811 (the fixture)
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="cohost.daemon")
+    caplog.set_level(logging.INFO, logger="cohost")
     broker.stop()  # down before the daemon starts
     bus = {"mqtt_host": "127.0.0.1", "mqtt_port": broker.port}
     task = await _start(live, bus=bus, web={"enabled": True, "port": 0})

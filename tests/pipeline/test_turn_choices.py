@@ -239,3 +239,13 @@ async def test_voice_off_mid_reply_says_nothing_more_but_posts() -> None:
     assert trace.outcome == "answered"
     assert speaker.said == ["Gerald is thriving."]  # the one already playing, nothing after
     assert sink.sent == [(reply, "m1")]
+
+
+async def test_pipelined_simulates_past_a_twin_line_it_said_already() -> None:
+    # the twin's first simulated line repeats a recent reply: the simulation goes on for a new one
+    rewriter = RecordingExtractive()
+    turn, sink, _ = turn_with(rewriter, avoid=(SECOND,), mode="pipelined")
+    trace = await turn.run()
+    assert trace.outcome == "answered"
+    assert [line.text for line in trace.sim_lines if line.is_twin][:2] == [SECOND, THIRD]
+    assert sink.sent and sink.sent[0][0] in (THIRD, FIRST)
