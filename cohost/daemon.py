@@ -33,7 +33,7 @@ from cohost.events import ChatMessage, Decision, Moderation, Role, TurnTrace
 from cohost.feedback import FeedbackStore
 from cohost.journal.index import Indexer
 from cohost.net import is_loopback
-from cohost.pipeline.conductor import Conductor
+from cohost.pipeline.conductor import Conductor, removed_by
 from cohost.pipeline.guard import Guard
 from cohost.pipeline.pick import AnswerMemory, Picker
 from cohost.pipeline.turn import TurnOptions, TurnParts
@@ -294,18 +294,12 @@ class Daemon:
 
     def _moderate_held(self, event: Moderation) -> None:
         """Held replies to what moderation removed are never approved."""
-        if event.kind == "clear":
-            self.approvals.moderated(lambda t: True, "chat was cleared before it was approved")
-        elif event.kind == "delete":
-            self.approvals.moderated(
-                lambda t: t.decision.message.id == event.target_message_id,
-                "the message it answered was deleted",
-            )
-        else:
-            self.approvals.moderated(
-                lambda t: t.decision.message.login == event.target_login,
-                f"{event.target_login} was timed out or banned",
-            )
+        gone = removed_by(event)
+        why = {
+            "clear": "chat was cleared before it was approved",
+            "delete": "the message it answered was deleted",
+        }.get(event.kind, f"{event.target_login} was timed out or banned")
+        self.approvals.moderated(lambda t: gone(t.decision.message), why)
 
     def _write_trace(self, trace: TurnTrace) -> None:
         if self.traces is None:

@@ -37,6 +37,15 @@ def notice_as_message(notice: UserNotice) -> ChatMessage | None:
     )
 
 
+def removed_by(event: Moderation) -> Callable[[ChatMessage], bool]:
+    """Which messages a moderation event takes out of chat (all of them for a clear)."""
+    if event.kind == "clear":
+        return lambda m: True
+    if event.kind == "delete":
+        return lambda m: m.id == event.target_message_id
+    return lambda m: m.login == event.target_login
+
+
 class Conductor:
     """Keeps the recent window, asks the picker, and runs turns.
 
@@ -230,21 +239,17 @@ class Conductor:
 
     def _moderate(self, event: Moderation) -> None:
         """Deleted messages and timed-out users leave the window, and no turn answers them."""
+        gone = removed_by(event)
         if event.kind == "clear":
             self.window.clear()
             self.recent_replies.clear()  # cleared chat is not shown to a model again
-            gone = None
-        elif event.kind == "delete":
-            gone = lambda m: m.id == event.target_message_id  # noqa: E731
         else:
-            gone = lambda m: m.login == event.target_login  # noqa: E731
-        if gone is not None:
             kept = [m for m in self.window if not gone(m)]
             self.window.clear()
             self.window.extend(kept)
         if self._current is not None and not self._current[1].done():
             answering = self._current[0].message
-            if gone is None or gone(answering):
+            if gone(answering):
                 turn, task = self._current
                 turn.cancel_reason(f"moderation ({event.kind}) removed the message being answered")
                 task.cancel()

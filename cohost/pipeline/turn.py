@@ -117,6 +117,7 @@ class Turn:
         )
         self._stages = _Stages(parts.clock, self.trace)
         self._silenced = False
+        self._said_keys: frozenset[str] = frozenset()  # set when the turn runs
 
     @property
     def message(self) -> ChatMessage:
@@ -126,6 +127,8 @@ class Turn:
         """Run the whole turn; cancellation ends it cleanly, records why, then propagates."""
         trace = self.trace
         self._publish("turn/start", {"turn_id": trace.turn_id, "message_id": self.message.id})
+        # the recent replies as compared, once per turn: the reply stream checks them per piece
+        self._said_keys = frozenset(same_text_key(text) for text in self.options.avoid)
         try:
             await self._run()
         except asyncio.CancelledError:
@@ -232,9 +235,8 @@ class Turn:
             return False
         if not trace.reply.strip():
             trace.outcome = "silent"
-            said = {same_text_key(text) for text in self.options.avoid}
-            twin = [same_text_key(line.text) for line in trace.sim_lines if line.is_twin]
-            if twin and all(line in said for line in twin):
+            twin = [line.text for line in trace.sim_lines if line.is_twin]
+            if twin and all(self._is_repeat(text) for text in twin):
                 why = "every simulated twin line repeats a recent reply"
             else:
                 why = "the rewriter produced nothing"
@@ -312,8 +314,9 @@ class Turn:
                 tried.append(text)
                 checked = self.parts.guard.check(text, self.trace.hits)
                 self.trace.guard.extend(checked.verdicts)
-                keys = {same_text_key(t) for t in (reply, *found, *self.options.avoid)}
-                if not checked.blocked and same_text_key(checked.text) not in keys:
+                key = same_text_key(checked.text)
+                new = key not in self._said_keys and key not in map(same_text_key, (reply, *found))
+                if not checked.blocked and new:
                     found.append(checked.text)
         return found
 
@@ -445,11 +448,10 @@ class Turn:
     def _may_repeat(self, text: str) -> bool:
         """Whether the reply so far begins one of the twin's recent replies."""
         key = same_text_key(text)
-        return any(same_text_key(said).startswith(key) for said in self.options.avoid)
+        return any(said.startswith(key) for said in self._said_keys)
 
     def _is_repeat(self, text: str) -> bool:
-        key = same_text_key(text)
-        return any(same_text_key(said) == key for said in self.options.avoid)
+        return same_text_key(text) in self._said_keys
 
     async def _queue_sentence(
         self, sentence: str, queue: asyncio.Queue[str | None], speaking: bool
@@ -461,7 +463,10 @@ class Turn:
             await queue.put(checked.text)
 
     def silence(self) -> None:
-        """Say nothing more (`voice off`); the reply still goes to chat. Stop the speaker too."""
+        """Say nothing more (`voice off`); the reply still goes to chat.
+
+        The sentence already playing is the caller's to cut (`Speaker.stop`).
+        """
         self._silenced = True
 
     async def _speak(self, speaker: Speaker, queue: asyncio.Queue[str | None]) -> None:

@@ -774,8 +774,6 @@ def create_web_app(
         return _secure(JSONResponse([turn_summary(t) for t in view.recent_turns()]))
 
     async def api_command(request: Request) -> Response:
-        if (refusal := refused(request, writes=True)) is not None:
-            return refusal
         body = await _json_body(request)
         if isinstance(body, Response):
             return body
@@ -804,6 +802,9 @@ def create_web_app(
         )
 
     async def _json_body(request: Request) -> dict[str, Any] | Response:
+        """A state-changing request's JSON object, or the response refusing it."""
+        if (refusal := refused(request, writes=True)) is not None:
+            return refusal
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             return _refuse(415, "send JSON")
         try:
@@ -821,8 +822,6 @@ def create_web_app(
         )
 
     async def api_choose(request: Request) -> Response:
-        if (refusal := refused(request, writes=True)) is not None:
-            return refusal
         body = await _json_body(request)
         if isinstance(body, Response):
             return body

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -24,6 +26,21 @@ def served() -> Iterator[tuple[str, FakeView]]:
     app = create_web_app(view, token=SecretStr(TOKEN))
     with serve(app, before_stop=app.state.hub.close) as url:
         yield url, view
+
+
+@contextlib.contextmanager
+def _browser() -> Iterator[tuple[Any, Any]]:
+    """Headless Chromium through Playwright, and Playwright's `expect`; closed afterwards."""
+    executable = chromium()
+    from playwright import sync_api  # noqa: PLC0415 (after the check that it is there)
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser, sync_api.expect
+        finally:
+            browser.close()
 
 
 def publish_turn(view: FakeView) -> None:
@@ -59,178 +76,147 @@ def publish_turn(view: FakeView) -> None:
 
 
 def test_overlay_shows_a_caption_and_lets_it_fade(served: tuple[str, FakeView]) -> None:
-    executable = chromium()
-    from playwright import sync_api  # noqa: PLC0415 (after the check that it is there)
-
-    expect = sync_api.expect
-
     url, view = served
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            for width, height in SIZES:
-                context = browser.new_context(viewport={"width": width, "height": height})
-                page = context.new_page()
-                page.goto(f"{url}/overlay")
-                page.wait_for_selector("body[data-live='1']", timeout=WAIT_MS)
-                background = page.evaluate("getComputedStyle(document.body).backgroundColor")
-                assert background == "rgba(0, 0, 0, 0)"  # OBS shows the scene through it
-                view.bus.publish(
-                    "caption",
-                    {**CAPTION, "text": "Dash through them, never jump. Trust me on this one."},
-                )
-                page.wait_for_selector("#caption.shown", timeout=WAIT_MS)
-                expect(page.locator("#caption")).to_have_css("opacity", "1", timeout=WAIT_MS)
-                caption = page.locator("#caption")
-                assert (
-                    caption.inner_text() == "Dash through them, never jump. Trust me on this one."
-                )
-                box = caption.bounding_box()
-                assert box is not None
-                assert box["y"] + box["height"] <= height and box["y"] > height / 2  # lower half
-                assert box["width"] <= width * 0.8
-                page.screenshot(path=ARTIFACTS / f"overlay-{width}x{height}.png")
-                context.close()
-
-            # A short caption fades out after its end, without any other event.
-            page = browser.new_page(viewport={"width": 1366, "height": 768})
+    with _browser() as (browser, expect):
+        for width, height in SIZES:
+            context = browser.new_context(viewport={"width": width, "height": height})
+            page = context.new_page()
             page.goto(f"{url}/overlay")
             page.wait_for_selector("body[data-live='1']", timeout=WAIT_MS)
-            view.bus.publish("caption", {"turn_id": "t2", "text": "Hi!", "start": 0, "end": 0.6})
+            background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            assert background == "rgba(0, 0, 0, 0)"  # OBS shows the scene through it
+            view.bus.publish(
+                "caption",
+                {**CAPTION, "text": "Dash through them, never jump. Trust me on this one."},
+            )
             page.wait_for_selector("#caption.shown", timeout=WAIT_MS)
-            page.wait_for_selector("#caption:not(.shown)", state="attached", timeout=WAIT_MS)
-            # A skip cuts the caption of the turn it cancels.
-            view.bus.publish("caption", {**CAPTION, "start": 0, "end": 25})
-            page.wait_for_selector("#caption.shown", timeout=WAIT_MS)
-            view.bus.publish("turn/end", {"turn_id": "t1", "outcome": "cancelled", "reason": ""})
-            page.wait_for_selector("#caption:not(.shown)", state="attached", timeout=WAIT_MS)
-        finally:
-            browser.close()
+            expect(page.locator("#caption")).to_have_css("opacity", "1", timeout=WAIT_MS)
+            caption = page.locator("#caption")
+            assert caption.inner_text() == "Dash through them, never jump. Trust me on this one."
+            box = caption.bounding_box()
+            assert box is not None
+            assert box["y"] + box["height"] <= height and box["y"] > height / 2  # lower half
+            assert box["width"] <= width * 0.8
+            page.screenshot(path=ARTIFACTS / f"overlay-{width}x{height}.png")
+            context.close()
+
+        # A short caption fades out after its end, without any other event.
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(f"{url}/overlay")
+        page.wait_for_selector("body[data-live='1']", timeout=WAIT_MS)
+        view.bus.publish("caption", {"turn_id": "t2", "text": "Hi!", "start": 0, "end": 0.6})
+        page.wait_for_selector("#caption.shown", timeout=WAIT_MS)
+        page.wait_for_selector("#caption:not(.shown)", state="attached", timeout=WAIT_MS)
+        # A skip cuts the caption of the turn it cancels.
+        view.bus.publish("caption", {**CAPTION, "start": 0, "end": 25})
+        page.wait_for_selector("#caption.shown", timeout=WAIT_MS)
+        view.bus.publish("turn/end", {"turn_id": "t1", "outcome": "cancelled", "reason": ""})
+        page.wait_for_selector("#caption:not(.shown)", state="attached", timeout=WAIT_MS)
 
 
 def test_dashboard_shows_turns_and_pauses_the_twin(served: tuple[str, FakeView]) -> None:
-    executable = chromium()
-    from playwright import sync_api  # noqa: PLC0415 (after the check that it is there)
-
-    expect = sync_api.expect
-
     url, view = served
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            # First visit: the page asks for the token in its own form.
-            context = browser.new_context(viewport={"width": 1920, "height": 1080})
-            page = context.new_page()
-            page.goto(f"{url}/dashboard")
-            assert page.locator("#turns").count() == 0
-            page.screenshot(path=ARTIFACTS / "dashboard-login-1920x1080.png")
-            page.locator("input[name=token]").fill(TOKEN)
-            page.get_by_role("button", name="Open").click()
-            page.wait_for_url(f"{url}/dashboard")
+    with _browser() as (browser, expect):
+        # First visit: the page asks for the token in its own form.
+        context = browser.new_context(viewport={"width": 1920, "height": 1080})
+        page = context.new_page()
+        page.goto(f"{url}/dashboard")
+        assert page.locator("#turns").count() == 0
+        page.screenshot(path=ARTIFACTS / "dashboard-login-1920x1080.png")
+        page.locator("input[name=token]").fill(TOKEN)
+        page.get_by_role("button", name="Open").click()
+        page.wait_for_url(f"{url}/dashboard")
 
-            # The seeded turn: the message, why it was picked, what was recalled, stage times.
-            seeded = page.locator("li.turn[data-turn='seeded']")
-            seeded.wait_for(timeout=WAIT_MS)
-            text = seeded.inner_text()
-            for shown in (
-                "@twin what are you playing tonight?",
-                "asked the twin a question by name",
-                "address +3.00",
-                "Friday plans",
-                "private",
-                "Hollow Knight again, obviously.",
-                "simulate",
-                "1.20 s",
-            ):
-                assert shown in text, shown
-            page.wait_for_selector("body[data-live='1']", timeout=WAIT_MS)
+        # The seeded turn: the message, why it was picked, what was recalled, stage times.
+        seeded = page.locator("li.turn[data-turn='seeded']")
+        seeded.wait_for(timeout=WAIT_MS)
+        text = seeded.inner_text()
+        for shown in (
+            "@twin what are you playing tonight?",
+            "asked the twin a question by name",
+            "address +3.00",
+            "Friday plans",
+            "private",
+            "Hollow Knight again, obviously.",
+            "simulate",
+            "1.20 s",
+        ):
+            assert shown in text, shown
+        page.wait_for_selector("body[data-live='1']", timeout=WAIT_MS)
 
-            # A live turn over the bus.
-            publish_turn(view)
-            live = page.locator("li.turn[data-turn='live']")
-            live.wait_for(timeout=WAIT_MS)
-            expect(live.locator(".reply")).to_have_text(
-                "Dash through them, never jump.", timeout=WAIT_MS
-            )
-            live_text = live.inner_text()
-            for shown in ("speedyfan", "mantis lords", "question +1.20", "Mantis lords notes"):
-                assert shown in live_text, shown
-            assert PRIVATE not in page.content()
+        # A live turn over the bus.
+        publish_turn(view)
+        live = page.locator("li.turn[data-turn='live']")
+        live.wait_for(timeout=WAIT_MS)
+        expect(live.locator(".reply")).to_have_text(
+            "Dash through them, never jump.", timeout=WAIT_MS
+        )
+        live_text = live.inner_text()
+        for shown in ("speedyfan", "mantis lords", "question +1.20", "Mantis lords notes"):
+            assert shown in live_text, shown
+        assert PRIVATE not in page.content()
 
-            # Pause: the command runs as the broadcaster and the page shows the new state.
-            assert page.locator("#pause").inner_text() == "Pause"
-            page.locator("#pause").click()
-            expect(page.locator("#pause")).to_have_text("Resume", timeout=WAIT_MS)
-            assert view.commands == ["!twin pause"]
-            assert view.state.paused is True
-            assert page.locator(".pill", has_text="paused").count() == 1
-            assert "!twin pause: done" in page.locator("#notice").inner_text()
-            page.screenshot(path=ARTIFACTS / "dashboard-1920x1080.png")
-            context.close()
+        # Pause: the command runs as the broadcaster and the page shows the new state.
+        assert page.locator("#pause").inner_text() == "Pause"
+        page.locator("#pause").click()
+        expect(page.locator("#pause")).to_have_text("Resume", timeout=WAIT_MS)
+        assert view.commands == ["!twin pause"]
+        assert view.state.paused is True
+        assert page.locator(".pill", has_text="paused").count() == 1
+        assert "!twin pause: done" in page.locator("#notice").inner_text()
+        page.screenshot(path=ARTIFACTS / "dashboard-1920x1080.png")
+        context.close()
 
-            # The laptop size, token through the address once.
-            context = browser.new_context(viewport={"width": 1366, "height": 768})
-            page = context.new_page()
-            page.goto(f"{url}/dashboard?token={TOKEN}")
-            page.wait_for_url(f"{url}/dashboard")
-            page.locator("li.turn[data-turn='seeded']").wait_for(timeout=WAIT_MS)
-            expect(page.locator("#pause")).to_have_text("Resume", timeout=WAIT_MS)
-            page.locator("#voice").click()
-            expect(page.locator("#voice")).to_have_text("Voice on", timeout=WAIT_MS)
-            assert view.commands == ["!twin pause", "!twin voice off"]
-            page.screenshot(path=ARTIFACTS / "dashboard-1366x768.png")
-            context.close()
-        finally:
-            browser.close()
+        # The laptop size, token through the address once.
+        context = browser.new_context(viewport={"width": 1366, "height": 768})
+        page = context.new_page()
+        page.goto(f"{url}/dashboard?token={TOKEN}")
+        page.wait_for_url(f"{url}/dashboard")
+        page.locator("li.turn[data-turn='seeded']").wait_for(timeout=WAIT_MS)
+        expect(page.locator("#pause")).to_have_text("Resume", timeout=WAIT_MS)
+        page.locator("#voice").click()
+        expect(page.locator("#voice")).to_have_text("Voice on", timeout=WAIT_MS)
+        assert view.commands == ["!twin pause", "!twin voice off"]
+        page.screenshot(path=ARTIFACTS / "dashboard-1366x768.png")
+        context.close()
 
 
 def test_dashboard_holds_replies_for_approval(served: tuple[str, FakeView]) -> None:
-    executable = chromium()
-    from playwright import sync_api  # noqa: PLC0415 (after the check that it is there)
-
-    expect = sync_api.expect
     url, view = served
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1920, "height": 1080})
-            page = context.new_page()
-            page.goto(f"{url}/dashboard?token={TOKEN}")
-            page.wait_for_selector("body[data-live='1']", timeout=WAIT_MS)
+    with _browser() as (browser, expect):
+        context = browser.new_context(viewport={"width": 1920, "height": 1080})
+        page = context.new_page()
+        page.goto(f"{url}/dashboard?token={TOKEN}")
+        page.wait_for_selector("body[data-live='1']", timeout=WAIT_MS)
 
-            # Hold replies: the switch is a command, and the state shows it.
-            page.locator("#hold").click()
-            expect(page.locator("#hold")).to_have_text("Stop holding", timeout=WAIT_MS)
-            assert view.commands == ["!twin hold on"] and view.state.hold is True
-            assert page.locator(".pill", has_text="holding replies").count() == 1
+        # Hold replies: the switch is a command, and the state shows it.
+        page.locator("#hold").click()
+        expect(page.locator("#hold")).to_have_text("Stop holding", timeout=WAIT_MS)
+        assert view.commands == ["!twin hold on"] and view.state.hold is True
+        assert page.locator(".pill", has_text="holding replies").count() == 1
 
-            # A held turn with three candidates; none of them went anywhere yet.
-            view.bus.publish("turn/start", {"turn_id": "t1", "message_id": "m-held"})
-            candidates = ["Dash, never jump.", "Learn their rhythm first.", "Nail upgrades help."]
-            view.bus.publish("turn/held", {"turn_id": "t1", "candidates": candidates})
-            held = page.locator("li.turn[data-turn='t1']")
-            expect(held.locator(".choices-h")).to_have_text(
-                re.compile(r"Waiting for your approval \(expires in (2:00|1:[0-5]\d)\)"),
-                timeout=WAIT_MS,
-            )
-            expect(held.locator(".outcome")).to_have_text("held")
-            assert held.locator(".candidate").all_inner_texts() == candidates
-            assert held.locator(".reject").is_visible()
-            page.screenshot(path=ARTIFACTS / "dashboard-held-1920x1080.png")
+        # A held turn with three candidates; none of them went anywhere yet.
+        view.bus.publish("turn/start", {"turn_id": "t1", "message_id": "m-held"})
+        candidates = ["Dash, never jump.", "Learn their rhythm first.", "Nail upgrades help."]
+        view.bus.publish("turn/held", {"turn_id": "t1", "candidates": candidates})
+        held = page.locator("li.turn[data-turn='t1']")
+        expect(held.locator(".choices-h")).to_have_text(
+            re.compile(r"Waiting for your approval \(expires in (2:00|1:[0-5]\d)\)"),
+            timeout=WAIT_MS,
+        )
+        expect(held.locator(".outcome")).to_have_text("held")
+        assert held.locator(".candidate").all_inner_texts() == candidates
+        assert held.locator(".reject").is_visible()
+        page.screenshot(path=ARTIFACTS / "dashboard-held-1920x1080.png")
 
-            # Approving the second candidate sends that choice to the daemon, once.
-            held.locator("li", has_text="Learn their rhythm first.").get_by_role(
-                "button", name="Approve"
-            ).click()
-            expect(page.locator("#notice")).to_contain_text(
-                "approved candidate 2: done", timeout=WAIT_MS
-            )
-            assert view.choices == [("t1", 1)]
-            expect(held.locator("button.choose")).to_have_count(0, timeout=WAIT_MS)
-            expect(held.locator(".outcome")).to_have_text("answered")
-            context.close()
-        finally:
-            browser.close()
+        # Approving the second candidate sends that choice to the daemon, once.
+        held.locator("li", has_text="Learn their rhythm first.").get_by_role(
+            "button", name="Approve"
+        ).click()
+        expect(page.locator("#notice")).to_contain_text(
+            "approved candidate 2: done", timeout=WAIT_MS
+        )
+        assert view.choices == [("t1", 1)]
+        expect(held.locator("button.choose")).to_have_count(0, timeout=WAIT_MS)
+        expect(held.locator(".outcome")).to_have_text("answered")
+        context.close()
