@@ -130,9 +130,13 @@ def finished(server: VllmServer) -> float:
 
 
 async def test_closing_the_simulation_aborts_it_on_the_server(vllm_server: VllmServer) -> None:
+    for _ in range(100):  # earlier tests' requests are all counted before this one starts
+        if vllm_server.metric("vllm:num_requests_running") == 0:
+            break
+        await asyncio.sleep(0.1)
     finished_before = finished(vllm_server)
-    # 480 tokens take seconds on this CPU; the simulation is closed after its first line.
-    async with simulator(vllm_server, max_tokens=480, max_twin_lines=100) as sim:
+    # 1,500 tokens take many seconds on this CPU; the simulation is closed after its first line.
+    async with simulator(vllm_server, max_tokens=1500, max_twin_lines=100) as sim:
         request = SimRequest(window=WINDOW, twin="twin", max_lines=100)
         async with aclosing(sim.stream(request)) as lines:
             first = await anext(lines)
