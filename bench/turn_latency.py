@@ -3,24 +3,26 @@
     .venv/bin/python -m bench.turn_latency --quick  # scripted server, 5 turns a mode, < 1 min
     .venv/bin/python -m bench.turn_latency          # 30 turns a mode, then a real vLLM if set up
 
-A whole `Turn` runs (recall off, simulate over `/v1/completions`, fuse over chat completions,
-guard, speak, post) with the real OpenAI adapters. Per mode and turn it measures, from the moment
-`Turn.run()` is called: the first `Speaker.say()` call (time to first audio), the first
-`ChatSink.send()` call (time to chat post) and the return of `run()` (total). The speaker stamps
-each call and returns at once, as the sink does: the figures are cohost's pipeline, not the
-length of the audio. Modes alternate turn by turn after one warm-up turn each, so drift on a busy
-machine hits both alike.
+A whole `Turn` runs (recall from a journal that answers in a fixed time, simulate over
+`/v1/completions`, fuse over chat completions, guard, speak, post) with the real OpenAI
+adapters. Per mode and turn it measures, from the moment `Turn.run()` is called: the first
+`Speaker.say()` call (time to first audio), the first `ChatSink.send()` call (time to chat post)
+and the return of `run()` (total). The speaker stamps each call and returns at once, as the sink
+does: the figures are cohost's pipeline, not the length of the audio. Modes alternate turn by
+turn after one warm-up turn each, so drift on a busy machine hits both alike.
 
 On the scripted server the model speeds are fixed (the serving thread sends token i at
 TTFT + i / rate and ends the stream one token gap after the last), so the floor of each figure
 follows from the scripted texts' token counts; cohost's overhead is measured minus floor.
 The server runs on its own thread and event loop, as a model server would run apart; its own
 pacing slack still counts in that overhead, so a second floor ("bare") is measured too: a plain
-aiohttp client reading the same streams up to the same tokens. On the real vLLM
-(the tiny Llama, its `twin` LoRA as simulator, the base model as rewriter) speeds vary with the
-text and the machine: only measured figures are reported there, no floor. Where the time to
-first audio goes at the floors is printed too, with what the first-audio target leaves the
-first spoken chunk.
+aiohttp client reading the same streams up to the same tokens. The issue's speeds run first,
+then the same speeds with the rewriter's first token as fast as the simulator's (a local
+rewriter). On the real vLLM (the tiny Llama, its `twin` LoRA as simulator, the base model as
+rewriter) speeds vary with the text and the machine: only measured figures are reported there,
+no floor. Where the time to first audio goes at the floors is printed too, with what the
+first-audio target leaves the first spoken chunk and the slowest rewriter first token that
+still meets it.
 The key figures are printed last, on one line of name=value pairs.
 """
 
@@ -39,7 +41,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cohost.adapters.openai_models import Deadlines, OpenAIRewriter, OpenAISimulator
 from cohost.clock import RealClock
 from cohost.config import GuardSettings
-from cohost.events import ChatMessage, Decision
+from cohost.events import ChatMessage, Decision, Hit, Tier
 from cohost.pipeline.guard import Guard
 from cohost.pipeline.sentences import SentenceBuffer
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
@@ -93,6 +95,13 @@ SIM_LINES = (
     ("ana", "f"),
 )
 SIMULATION = chat_text(SIM_LINES)
+NOTE = Hit(
+    entry_id="tonight",
+    title="Tonight",
+    text="Chat voted for the long route of the cursed map again tonight.",
+    score=0.8,
+    tier=Tier.PUBLIC,
+)
 REPLY = (
     "Welcome back, ana! Yes, the long route again, chat voted for it and I regret nothing yet. "
     "Grab a snack, this one takes a while."
@@ -107,6 +116,14 @@ class Speeds:
     sim_tps: float = 150.0
     rewrite_ttft_s: float = 0.300
     rewrite_tps: float = 80.0
+    # The journal's answer, embedding included: the edge engine's p50 at 10k entries with the
+    # machine under load (docs/figures.md). Both modes recall, as the daemon does.
+    recall_s: float = 0.023
+
+
+# The issue's speeds but for the rewriter's first token, as fast as the simulator's: an
+# instruction model on a local vLLM beside the LoRA rather than an API across the internet.
+LOCAL_REWRITER = Speeds(rewrite_ttft_s=Speeds().sim_ttft_s)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,6 +192,17 @@ class ScriptedReport:
     modes: dict[Mode, ModeFigures]
     bare: dict[Mode, dict[str, float]]  # the floors as a plain HTTP client meets them
     requests: int  # requests the server saw by the turns (both models, warm-up included)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimedJournal:
+    """A Journal that answers every query with the same public note after a fixed time."""
+
+    seconds: float
+
+    async def search(self, query: str, *, k: int) -> list[Hit]:
+        await asyncio.sleep(self.seconds)
+        return [NOTE][:k]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -273,15 +301,23 @@ def floors(
         last = newlines[line] if line is not None else len(sim)
         sim_tokens[mode] = last + 1 if line is not None else len(sim)
         simulated = speeds.sim_ttft_s + last / speeds.sim_tps
+        # the sequential baseline recalls first; a pipelined turn recalls while it simulates
+        if mode == "pipelined":
+            fused_at = max(simulated, speeds.recall_s)
+            recall = ("journal: recall, beyond the simulation", fused_at - simulated)
+        else:
+            fused_at = speeds.recall_s + simulated
+            recall = ("journal: recall", speeds.recall_s)
         # the sequential baseline speaks only once the whole reply is there
         speaks_at = rewrite_first if mode == "pipelined" else rewrite_all
         by_mode[mode] = {
-            "first audio": simulated + speaks_at,
-            "chat post": simulated + rewrite_all,
-            "total": simulated + rewrite_all,  # speaker and sink return at once
+            "first audio": fused_at + speaks_at,
+            "chat post": fused_at + rewrite_all,
+            "total": fused_at + rewrite_all,  # speaker and sink return at once
         }
         after = "look-ahead" if mode == "pipelined" else "rest of the simulation"
         parts[mode] = [
+            recall,
             ("simulator: to first token", speeds.sim_ttft_s),
             (f"simulator: the twin's line, to token {twin_line + 1}", twin_line / speeds.sim_tps),
             (f"simulator: {after}, to token {last + 1}", (last - twin_line) / speeds.sim_tps),
@@ -309,6 +345,18 @@ def first_chunk_budget(speeds: Speeds, *, lookahead: int) -> float:
     return TARGET_RATIO * at.by_mode["sequential"]["first audio"] - piped
 
 
+def breakeven_rewriter_ttft(speeds: Speeds) -> float:
+    """The slowest rewriter first token (s) at which the floors still meet the target ratio.
+
+    The rewriter's time to first token adds to both modes alike, so with A and B the floors
+    without it, (A + T) / (B + T) <= r holds while T <= (r * B - A) / (1 - r).
+    """
+    at = floors(replace(speeds, rewrite_ttft_s=0.0))
+    piped = at.by_mode["pipelined"]["first audio"]
+    seq = at.by_mode["sequential"]["first audio"]
+    return (TARGET_RATIO * seq - piped) / (1 - TARGET_RATIO)
+
+
 def _decision() -> Decision:
     return Decision(
         message=ASKED,
@@ -320,7 +368,9 @@ def _decision() -> Decision:
     )
 
 
-async def time_turn(simulator: OpenAISimulator, rewriter: OpenAIRewriter, mode: Mode) -> TurnTiming:
+async def time_turn(
+    simulator: OpenAISimulator, rewriter: OpenAIRewriter, mode: Mode, recall_s: float
+) -> TurnTiming:
     """One whole turn with a stamping speaker and sink."""
     speaker, sink = StampingSpeaker(), StampingSink()
     parts = TurnParts(
@@ -328,6 +378,7 @@ async def time_turn(simulator: OpenAISimulator, rewriter: OpenAIRewriter, mode: 
         rewriter=rewriter,
         guard=Guard(GuardSettings()),
         clock=RealClock(),
+        journal=TimedJournal(seconds=recall_s),
         speaker=speaker,
         sink=sink,
     )
@@ -348,16 +399,16 @@ async def time_turn(simulator: OpenAISimulator, rewriter: OpenAIRewriter, mode: 
 
 
 async def time_modes(
-    simulator: OpenAISimulator, rewriter: OpenAIRewriter, turns: int
+    simulator: OpenAISimulator, rewriter: OpenAIRewriter, turns: int, recall_s: float
 ) -> dict[Mode, ModeFigures]:
     """`turns` turns per mode, alternating, after one warm-up turn per mode."""
     for mode in MODES:
-        await time_turn(simulator, rewriter, mode)
+        await time_turn(simulator, rewriter, mode, recall_s)
     timings: dict[Mode, list[TurnTiming]] = {mode: [] for mode in MODES}
     for i in range(turns):
         # alternate which mode goes first, so neither always follows the other
         for mode in MODES if i % 2 == 0 else MODES[::-1]:
-            timings[mode].append(await time_turn(simulator, rewriter, mode))
+            timings[mode].append(await time_turn(simulator, rewriter, mode, recall_s))
     return {mode: summarise(timings[mode]) for mode in MODES}
 
 
@@ -432,8 +483,13 @@ async def _read_stream(
     return at, end
 
 
-async def bare_floors(url: str, floors_: Floors, reads: int) -> dict[Mode, dict[str, float]]:
-    """Each figure's floor as a plain HTTP client meets it: the server's own pacing included."""
+async def bare_floors(
+    url: str, floors_: Floors, reads: int, recall_s: float
+) -> dict[Mode, dict[str, float]]:
+    """Each figure's floor as a plain HTTP client meets it: the server's own pacing included.
+
+    Recall is not read, it is the scripted journal's fixed time, counted as the floors count it.
+    """
     sim_at: dict[Mode, list[float]] = {mode: [] for mode in MODES}
     first: list[float] = []
     end: list[float] = []
@@ -458,6 +514,10 @@ async def bare_floors(url: str, floors_: Floors, reads: int) -> dict[Mode, dict[
     out: dict[Mode, dict[str, float]] = {}
     for mode in MODES:
         simulated = statistics.median(sim_at[mode][1:])
+        if mode == "pipelined":
+            simulated = max(simulated, recall_s)
+        else:
+            simulated += recall_s
         out[mode] = {
             "first audio": simulated + (first_p50 if mode == "pipelined" else end_p50),
             "chat post": simulated + end_p50,
@@ -476,9 +536,9 @@ async def run_scripted(turns: int, speeds: Speeds = Speeds()) -> ScriptedReport:
             ) as simulator,
             OpenAIRewriter(url=server.url, model="rewriter", deadlines=DEADLINES) as rewriter,
         ):
-            modes = await time_modes(simulator, rewriter, turns)
+            modes = await time_modes(simulator, rewriter, turns, speeds.recall_s)
         requests = len(server.requests)
-        bare = await bare_floors(server.url, floors_, min(turns, BARE_READS))
+        bare = await bare_floors(server.url, floors_, min(turns, BARE_READS), speeds.recall_s)
     return ScriptedReport(speeds=speeds, floors=floors_, modes=modes, bare=bare, requests=requests)
 
 
@@ -552,7 +612,7 @@ async def run_vllm(turns: int) -> dict[Mode, ModeFigures]:
             ) as simulator,
             OpenAIRewriter(url=url, model=base, deadlines=DEADLINES) as rewriter,
         ):
-            return await time_modes(simulator, rewriter, turns)
+            return await time_modes(simulator, rewriter, turns, Speeds().recall_s)
 
 
 def _ms(seconds: float) -> str:
@@ -593,7 +653,11 @@ def ratio(modes: dict[Mode, ModeFigures], figure: str) -> float | None:
     return piped.p50 / seq.p50
 
 
-def key_figures(report: ScriptedReport, vllm: dict[Mode, ModeFigures] | None) -> dict[str, str]:
+def key_figures(
+    report: ScriptedReport,
+    vllm: dict[Mode, ModeFigures] | None,
+    local: ScriptedReport | None = None,
+) -> dict[str, str]:
     """The one-line summary: name -> value."""
     out: dict[str, str] = {}
     modes, floors_ = report.modes, report.floors
@@ -619,6 +683,11 @@ def key_figures(report: ScriptedReport, vllm: dict[Mode, ModeFigures] | None) ->
     out["ttfa_floor_ratio"] = f"{floors_.first_audio_ratio:.2f}"
     no_lookahead = floors(report.speeds, lookahead=0)
     out["ttfa_floor_ratio_no_lookahead"] = f"{no_lookahead.first_audio_ratio:.2f}"
+    out["rewriter_ttft_breakeven_ms"] = _ms(breakeven_rewriter_ttft(report.speeds))
+    if local is not None:
+        r = ratio(local.modes, "first audio")
+        out["ttfa_ratio_local_rewriter"] = f"{r:.2f}" if r is not None else "none"
+        out["ttfa_floor_ratio_local_rewriter"] = f"{local.floors.first_audio_ratio:.2f}"
     if vllm is not None:
         for mode in MODES:
             stat = vllm[mode].stats.get("first audio")
@@ -636,7 +705,7 @@ def print_scripted(report: ScriptedReport, turns: int) -> None:
     print(
         f"scripted server: simulator {_ms(s.sim_ttft_s)} ms to first token, {s.sim_tps:.0f} "
         f"tokens/s; rewriter {_ms(s.rewrite_ttft_s)} ms to first token, {s.rewrite_tps:.0f} "
-        "tokens/s"
+        f"tokens/s; the journal recalls one public note in {_ms(s.recall_s)} ms"
     )
     print(
         f"  texts: simulation {len(tokens_of(SIMULATION))} tokens in {len(SIM_LINES)} lines "
@@ -706,6 +775,28 @@ def print_floor_parts(report: ScriptedReport) -> None:
             f"({budget * s.rewrite_tps:.1f} tokens after the rewriter's first) with "
             f"{lookahead} look-ahead line(s)"
         )
+    print(
+        f"  the floors meet the target while the rewriter's first token comes within "
+        f"{_ms(breakeven_rewriter_ttft(s))} ms (it is {_ms(s.rewrite_ttft_s)} ms here): it adds "
+        "to both modes, and no pipeline can start the rewriter before the twin's line exists"
+    )
+
+
+def print_local(report: ScriptedReport) -> None:
+    """The run with a local rewriter: only its first token is faster."""
+    s = report.speeds
+    print(
+        f"\nscripted server, a local rewriter: the same speeds but the rewriter's first token "
+        f"after {_ms(s.rewrite_ttft_s)} ms (as a vLLM beside the LoRA would answer)"
+    )
+    print_modes(report.modes, report)
+    r = ratio(report.modes, "first audio")
+    if r is not None:
+        print(
+            f"  time to first audio, pipelined/sequential: {r:.2f} (target <= 0.5: "
+            f"{'met' if r <= 0.5 else 'missed'}; floors alone give "
+            f"{report.floors.first_audio_ratio:.2f})"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -717,6 +808,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     turns = args.turns or (5 if args.quick else 30)
     report = asyncio.run(run_scripted(turns))
     print_scripted(report, turns)
+    local = asyncio.run(run_scripted(turns, LOCAL_REWRITER))
+    print_local(local)
     vllm: dict[Mode, ModeFigures] | None = None
     if not args.quick:
         from tests.integration.conftest import VLLM_READY  # noqa: PLC0415
@@ -732,7 +825,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print("\nreal CPU vLLM skipped: .vllm-venv is absent (scripts/setup-vllm builds it)")
     print()
-    print(" ".join(f"{k}={v}" for k, v in key_figures(report, vllm).items()))
+    print(" ".join(f"{k}={v}" for k, v in key_figures(report, vllm, local).items()))
     return 0
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bench.turn_latency import (
+    LOCAL_REWRITER,
     MODES,
     Speeds,
     TurnTiming,
+    breakeven_rewriter_ttft,
     first_chunk_budget,
     floors,
     key_figures,
@@ -16,7 +20,7 @@ from bench.turn_latency import (
     summarise,
 )
 
-FAST = Speeds(sim_ttft_s=0.0, sim_tps=2000.0, rewrite_ttft_s=0.0, rewrite_tps=2000.0)
+FAST = Speeds(sim_ttft_s=0.0, sim_tps=2000.0, rewrite_ttft_s=0.0, rewrite_tps=2000.0, recall_s=0.0)
 
 
 async def test_quick_mode_returns_figures_for_both_modes() -> None:
@@ -44,7 +48,8 @@ async def test_quick_mode_returns_figures_for_both_modes() -> None:
 
 def test_floors_follow_the_token_counts() -> None:
     # 10 tokens/s and no first-token delay: each floor is a count of tokens over ten
-    result = floors(Speeds(sim_ttft_s=0.0, sim_tps=10.0, rewrite_ttft_s=0.0, rewrite_tps=10.0))
+    speeds = Speeds(sim_ttft_s=0.0, sim_tps=10.0, rewrite_ttft_s=0.0, rewrite_tps=10.0, recall_s=0)
+    result = floors(speeds)
     piped, seq = result.by_mode["pipelined"], result.by_mode["sequential"]
     # the turn fuses on the newline ending the look-ahead line; the sequential one on the 4th line
     assert (result.sim_tokens["pipelined"], result.sim_tokens["sequential"]) == (24, 38)
@@ -65,7 +70,7 @@ def test_floor_parts_add_up_and_the_look_ahead_is_one_of_them() -> None:
         assert total == pytest.approx(result.by_mode[mode]["first audio"])
     # without the look-ahead line the pipelined turn fuses on the twin's line's newline
     early = floors(speeds, lookahead=0)
-    look_ahead = result.parts["pipelined"][2][1]
+    look_ahead = result.parts["pipelined"][3][1]
     assert look_ahead == pytest.approx((23 - 12) / speeds.sim_tps)
     assert early.by_mode["pipelined"]["first audio"] == pytest.approx(
         result.by_mode["pipelined"]["first audio"] - look_ahead
@@ -81,6 +86,18 @@ def test_first_chunk_budget_is_what_the_target_leaves() -> None:
     # spending exactly the budget on the first chunk gives the target ratio
     piped = result.by_mode["pipelined"]["first audio"] - spent + budget
     assert piped / result.by_mode["sequential"]["first audio"] == pytest.approx(0.5)
+
+
+def test_the_breakeven_rewriter_first_token_gives_the_target_ratio() -> None:
+    speeds = Speeds()
+    breakeven = breakeven_rewriter_ttft(speeds)
+    assert 0 < breakeven < speeds.rewrite_ttft_s  # the 300 ms rewriter cannot meet it
+    at = floors(replace(speeds, rewrite_ttft_s=breakeven))
+    assert at.first_audio_ratio == pytest.approx(0.5)
+    assert floors(replace(speeds, rewrite_ttft_s=breakeven * 1.1)).first_audio_ratio > 0.5
+    # the local rewriter differs from the speeds only in its first token
+    assert replace(LOCAL_REWRITER, rewrite_ttft_s=speeds.rewrite_ttft_s) == speeds
+    assert floors(LOCAL_REWRITER).first_audio_ratio <= 0.5
 
 
 def test_a_long_enough_first_clause_is_spoken_before_its_sentence_ends() -> None:

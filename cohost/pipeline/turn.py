@@ -118,6 +118,7 @@ class Turn:
         self._stages = _Stages(parts.clock, self.trace)
         self._silenced = False
         self._said_keys: frozenset[str] = frozenset()  # set when the turn runs
+        self._fuse_start: float | None = None  # when the reply's fusion was asked for
 
     @property
     def message(self) -> ChatMessage:
@@ -176,8 +177,8 @@ class Turn:
 
     async def _run(self) -> None:
         trace = self.trace
-        trace.hits = await self._recall()
         if self.options.mode == "sequential":
+            trace.hits = await self._recall()
             with self._stages.stage("simulate"):
                 async with contextlib.aclosing(self._simulate()) as lines:
                     trace.sim_lines = [line async for line in lines]
@@ -188,6 +189,7 @@ class Turn:
             pieces = self._pipelined()
         speaker = self.parts.speaker if self.options.voice else None
         queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=SPEECH_AHEAD)
+        unexpected: Exception | None = None
         async with asyncio.TaskGroup() as group:
             if speaker is not None:
                 group.create_task(self._speak(speaker, queue), name="speak")
@@ -210,8 +212,12 @@ class Turn:
                 trace.outcome = "failed"
                 trace.reason = f"{type(exc).__name__}: {exc}"
                 log.warning("turn %s failed: %s", trace.turn_id, trace.reason)
+            except Exception as exc:
+                unexpected = exc  # raised below, where no TaskGroup wraps it
             if speaker is not None:
                 await queue.put(None)  # the speaker finishes what is queued, then stops
+        if unexpected is not None:
+            raise unexpected
 
     def _holds_speech(self) -> bool:
         """Whether speech waits for the guarded whole reply (see `_stream_reply`).
@@ -279,6 +285,8 @@ class Turn:
     def _fuse(
         self, sim_lines: Sequence[SimLine], avoid: Sequence[str] = (), said: Sequence[str] = ()
     ) -> AsyncGenerator[str, None]:
+        if self._fuse_start is None:
+            self._fuse_start = self.parts.clock.monotonic()
         request = FusionRequest(
             twin=self.options.twin,
             message=self.message,
@@ -368,7 +376,28 @@ class Turn:
         return True
 
     async def _pipelined(self) -> AsyncGenerator[str, None]:
-        """Simulate until the twin's first line plus the look-ahead, stop it, then fuse."""
+        """Simulate until the twin's first line plus the look-ahead, stop it, then fuse.
+
+        Recall runs while the twin model simulates: the simulation never needs the journal,
+        and fusion is the first stage that does.
+        """
+        recall = asyncio.create_task(self._recall(), name="recall")
+        try:
+            await self._simulate_lookahead()
+            self.trace.hits = await recall
+        finally:
+            recall.cancel()  # nothing when it is done
+            await asyncio.wait([recall])
+            if not recall.cancelled():
+                recall.exception()  # looked at: after a failed simulation it has nothing to add
+        if not any(line.is_twin for line in self.trace.sim_lines):
+            return
+        async with contextlib.aclosing(self._fuse(self.trace.sim_lines)) as pieces:
+            async for piece in pieces:
+                yield piece
+
+    async def _simulate_lookahead(self) -> None:
+        """The simulated lines up to the twin's first new line and the look-ahead after it."""
         trace = self.trace
         with self._stages.stage("simulate"):
             after_twin = -1
@@ -395,11 +424,6 @@ class Turn:
                 "lines": [{"speaker": s.speaker, "text": s.text} for s in trace.sim_lines],
             },
         )
-        if not any(line.is_twin for line in trace.sim_lines):
-            return
-        async with contextlib.aclosing(self._fuse(trace.sim_lines)) as pieces:
-            async for piece in pieces:
-                yield piece
 
     async def _stream_reply(
         self, pieces: AsyncGenerator[str, None], queue: asyncio.Queue[str | None], speaking: bool
@@ -412,11 +436,11 @@ class Turn:
         """
         buffer = SentenceBuffer(first_chunk_words=self.options.first_chunk_words)
         reply: list[str] = []
-        hold = self._holds_speech()
         waiting: list[str] = []  # sentences held back while the reply may still be a repeat
 
         async def out(sentences: list[str], *, final: bool = False) -> None:
-            if hold:
+            # asked per piece, not up front: a pipelined turn's hits arrive with its first piece
+            if self._holds_speech():
                 return  # spoken from the guarded whole reply once it is there
             waiting.extend(sentences)
             text = "".join(reply)
@@ -425,7 +449,6 @@ class Turn:
             while waiting:
                 await self._queue_sentence(waiting.pop(0), queue, speaking)
 
-        fuse_start = self.parts.clock.monotonic()
         try:
             async with contextlib.aclosing(pieces) as stream:
                 async for piece in stream:
@@ -441,7 +464,9 @@ class Turn:
             reply.append(fallback)
             await out(buffer.feed(fallback))
         finally:
-            self._stages.mark("fuse", fuse_start)
+            # from the request to the rewriter (a pipelined stream simulates before it)
+            start = self._fuse_start
+            self._stages.mark("fuse", start if start is not None else self.parts.clock.monotonic())
         await out(buffer.flush(), final=True)
         return "".join(reply).strip()
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 
 import pytest
 
 from cohost.clock import VirtualClock
 from cohost.config import GuardSettings
+from cohost.errors import SimulatorUnavailable
 from cohost.events import Hit, SimLine, Tier
 from cohost.pipeline.deliver import RecordingSink
 from cohost.pipeline.guard import Guard, default_rules
 from cohost.pipeline.privacy import privacy_rule_for
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
+from cohost.ports import SimRequest
 from tests.fakes import (
     RecordingSpeaker,
     ScriptedRewriter,
@@ -78,8 +81,7 @@ async def test_whole_turn_records_every_stage() -> None:
     assert trace.hits == [hit]
     assert rewriter.requests[0].hits == [hit]
     names = [s.name for s in trace.stages]
-    assert names[:2] == ["recall", "simulate"]
-    assert {"fuse", "speak", "guard", "post"} <= set(names)
+    assert {"recall", "simulate", "fuse", "speak", "guard", "post"} <= set(names)
     assert all(s.end >= s.start for s in trace.stages)
 
 
@@ -277,3 +279,82 @@ async def test_an_unexpected_error_fails_the_turn_not_the_caller() -> None:
     trace = await turn.run()
     assert trace.outcome == "failed"
     assert "OSError" in trace.reason
+
+
+class SignallingSimulator(ScriptedSimulator):
+    """Sets `simulated` once its first line is out."""
+
+    def __init__(self, lines: list[SimLine]) -> None:
+        super().__init__(lines)
+        self.simulated = asyncio.Event()
+
+    async def stream(self, request: SimRequest) -> AsyncGenerator[SimLine, None]:
+        async for line in super().stream(request):
+            yield line
+            self.simulated.set()
+
+
+class GatedJournal:
+    """Answers only once a line has been simulated: recall must not hold the simulation up."""
+
+    def __init__(self, simulated: asyncio.Event, hits: list[Hit]) -> None:
+        self.simulated = simulated
+        self.hits = hits
+        self.cancelled = False
+
+    async def search(self, query: str, *, k: int) -> list[Hit]:
+        try:
+            await self.simulated.wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        return self.hits
+
+
+async def test_pipelined_recall_runs_while_the_twin_model_simulates() -> None:
+    simulator = SignallingSimulator(LINES)
+    hit = Hit(entry_id="e1", title="Gerald", text="Gerald doubled.", score=0.8, tier=Tier.PUBLIC)
+    rewriter = ScriptedRewriter("Gerald doubled overnight.")
+    turn = make_turn(simulator, rewriter)
+    turn.parts.journal = GatedJournal(simulator.simulated, [hit])
+    trace = await asyncio.wait_for(turn.run(), timeout=10)  # in turn, they would wait forever
+    assert trace.outcome == "answered", trace.reason
+    assert rewriter.requests[0].hits == [hit]  # fusion waited for the hits
+    stages = {s.name: s for s in trace.stages}
+    assert stages["recall"].end <= stages["fuse"].start
+
+
+async def test_sequential_recalls_before_it_simulates() -> None:
+    simulator = SignallingSimulator(LINES)
+    turn = make_turn(simulator, ScriptedRewriter("ok"), mode="sequential")
+    turn.parts.journal = GatedJournal(simulator.simulated, [])
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(turn.run(), timeout=0.2)  # the baseline: one stage at a time
+
+
+async def test_a_failing_recall_fails_a_pipelined_turn_after_the_simulation() -> None:
+    simulator = ScriptedSimulator(LINES)
+    rewriter = ScriptedRewriter("ok")
+    turn = make_turn(simulator, rewriter)
+    turn.parts.journal = BrokenJournal()
+    trace = await turn.run()
+    assert trace.outcome == "failed" and "OSError" in trace.reason
+    assert simulator.closed == 1
+    assert rewriter.requests == []  # nothing is fused without the journal's verdict
+
+
+class SlowlyFailingSimulator(ScriptedSimulator):
+    async def stream(self, request: SimRequest) -> AsyncGenerator[SimLine, None]:
+        await asyncio.sleep(0.05)  # recall has started by now
+        raise SimulatorUnavailable("refused")
+        yield LINES[0]  # an async generator, as the port's are
+
+
+async def test_a_failing_simulation_cancels_the_recall_still_running() -> None:
+    simulator = SlowlyFailingSimulator(LINES)
+    journal = GatedJournal(asyncio.Event(), [])
+    turn = make_turn(simulator, ScriptedRewriter("ok"))
+    turn.parts.journal = journal
+    trace = await asyncio.wait_for(turn.run(), timeout=10)
+    assert trace.outcome == "failed" and "SimulatorUnavailable" in trace.reason
+    assert journal.cancelled
