@@ -114,6 +114,7 @@ class Daemon:
         self._stopping = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
         self._speech: set[asyncio.Task[None]] = set()  # approved replies being spoken
+        self._outgoing: set[asyncio.Task[None]] = set()  # command replies and `say`, under way
 
     # ---- the loops -------------------------------------------------------------------------
 
@@ -173,6 +174,8 @@ class Daemon:
             await asyncio.wait({chat, stop}, return_when=asyncio.FIRST_COMPLETED)
             if chat.done() and until_source_ends and not stop.done():
                 await self.conductor.drain()
+                while self._outgoing and not stop.done():  # what commands said still goes out
+                    await asyncio.wait({stop, *self._outgoing}, return_when=asyncio.FIRST_COMPLETED)
             chat.cancel()
             stop.cancel()
             if self.indexer is not None:
@@ -180,6 +183,8 @@ class Daemon:
             approvals.cancel()
             await self.conductor.cancel_turn("the daemon is shutting down")
             self._stop_approved_speech()
+            for task in list(self._outgoing):
+                task.cancel()  # a send waiting for the rate limit must not hold up the exit
             if self.speaker is not None:
                 with contextlib.suppress(Exception):
                     await self.speaker.stop()
@@ -213,8 +218,32 @@ class Daemon:
         if result is None:
             return False
         if result.reply and self.sink is not None:
-            await self.sink.send(result.reply, reply_to=message.id)
+            sink, reply = self.sink, result.reply
+            await self._off_chat_loop(
+                lambda: sink.send(reply, reply_to=message.id), name="command-reply"
+            )
         return True
+
+    async def _off_chat_loop(self, work: Callable[[], Awaitable[object]], *, name: str) -> None:
+        """Chat-facing output as a task of its own: reading chat never waits on it.
+
+        A send can wait up to the sink's `max_wait_s` for Twitch's rate limit, and a voice takes
+        as long as its audio; meanwhile moderation and commands must still be read. Sends keep
+        their order all the same: the sink takes them in turn. Outside `run()` it runs inline.
+        """
+        if self._group is None:
+            await work()
+            return
+
+        async def logged() -> None:
+            try:
+                await work()
+            except Exception:
+                log.exception("%s failed", name)
+
+        task = self._group.create_task(logged(), name=name)
+        self._outgoing.add(task)
+        task.add_done_callback(self._outgoing.discard)
 
     async def _control(
         self, text: str, *, login: str, role: Role, source: Literal["chat", "mqtt", "dashboard"]
@@ -436,11 +465,17 @@ class Daemon:
         checked = self.guard.check(text)
         if checked.blocked:
             return
-        if self.sink is not None and self.state.chat:
-            for part in checked.messages:
-                await self.sink.send(part)
-        if self.speaker is not None and self.state.voice:
-            await self.speaker.say(checked.text, turn_id="say")
+        sink = self.sink if self.state.chat else None
+        speaker = self.speaker if self.state.voice else None
+
+        async def out() -> None:
+            if sink is not None:
+                for part in checked.messages:
+                    await sink.send(part)
+            if speaker is not None:
+                await speaker.say(checked.text, turn_id="say")
+
+        await self._off_chat_loop(out, name="say")
 
     async def ask(self, question: str, *, login: str) -> None:
         assert self.conductor is not None
