@@ -115,6 +115,8 @@ class Daemon:
         self._group: asyncio.TaskGroup | None = None
         self._speech: set[asyncio.Task[None]] = set()  # approved replies being spoken
         self._outgoing: set[asyncio.Task[None]] = set()  # command replies and `say`, under way
+        self._hushed = 0  # counts `skip` and `voice off`: a `say` still waiting then never speaks
+        self._closing = False  # shutting down: no new output tasks
 
     # ---- the loops -------------------------------------------------------------------------
 
@@ -176,6 +178,7 @@ class Daemon:
                 await self.conductor.drain()
                 while self._outgoing and not stop.done():  # what commands said still goes out
                     await asyncio.wait({stop, *self._outgoing}, return_when=asyncio.FIRST_COMPLETED)
+            self._closing = True  # from here on, a late command or approval starts no output
             chat.cancel()
             stop.cancel()
             if self.indexer is not None:
@@ -183,12 +186,14 @@ class Daemon:
             approvals.cancel()
             await self.conductor.cancel_turn("the daemon is shutting down")
             self._stop_approved_speech()
-            for task in list(self._outgoing):
-                task.cancel()  # a send waiting for the rate limit must not hold up the exit
             if self.speaker is not None:
                 with contextlib.suppress(Exception):
                     await self.speaker.stop()
             self.approvals.close()
+            # last, after every await above: a send waiting for the rate limit must not hold
+            # up the exit
+            for task in (*self._outgoing, *self._speech):
+                task.cancel()
         self._group = None
 
     def stop(self) -> None:
@@ -231,6 +236,9 @@ class Daemon:
         as long as its audio; meanwhile moderation and commands must still be read. Sends keep
         their order all the same: the sink takes them in turn. Outside `run()` it runs inline.
         """
+        if self._closing:
+            log.info("shutting down: %s not started", name)
+            return
         if self._group is None:
             await work()
             return
@@ -383,7 +391,12 @@ class Daemon:
                     part, reply_to=trace.decision.message.id if i == 0 else None
                 ):
                     sent.append(part)
-        if self.speaker is not None and self.state.voice and self._group is not None:
+        if (
+            self.speaker is not None
+            and self.state.voice
+            and self._group is not None
+            and not self._closing
+        ):
             # the dashboard's request returns now; the voice takes as long as it takes
             task = self._group.create_task(self._speak(text, trace.turn_id), name="approved-speech")
             self._speech.add(task)
@@ -391,6 +404,8 @@ class Daemon:
         return sent
 
     def _stop_approved_speech(self) -> None:
+        """`skip`, `voice off` and shutdown: approved replies and `say`s stop or never speak."""
+        self._hushed += 1
         for task in list(self._speech):
             task.cancel()
 
@@ -465,15 +480,15 @@ class Daemon:
         checked = self.guard.check(text)
         if checked.blocked:
             return
-        sink = self.sink if self.state.chat else None
-        speaker = self.speaker if self.state.voice else None
+        hushed = self._hushed
 
         async def out() -> None:
-            if sink is not None:
-                for part in checked.messages:
-                    await sink.send(part)
-            if speaker is not None:
-                await speaker.say(checked.text, turn_id="say")
+            # the switches as they are when each part goes, not when the command came
+            for part in checked.messages:
+                if self.sink is not None and self.state.chat:
+                    await self.sink.send(part)
+            if self.speaker is not None and self.state.voice and self._hushed == hushed:
+                await self.speaker.say(checked.text, turn_id="say")
 
         await self._off_chat_loop(out, name="say")
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from cohost.clock import RealClock
 from cohost.daemon import Daemon
 from cohost.events import Role
+from tests.fakes import RecordingSpeaker
 from tests.faults.test_local import WAIT_S, Feed, _settings, chat
 
 
@@ -21,8 +25,10 @@ class FullChat:
 
     async def send(self, text: str, *, reply_to: str | None = None) -> bool:
         self.waiting += 1
-        await self.open.wait()
-        self.waiting -= 1
+        try:
+            await self.open.wait()
+        finally:
+            self.waiting -= 1
         self.sent.append(text)
         return True
 
@@ -48,3 +54,61 @@ async def test_commands_are_read_while_a_send_waits_for_the_rate_limit(tmp_path:
             await task
     # once chat had room, everything went out, in the order it was said
     assert sink.sent == ["back in five, chat", "paused"]
+
+
+async def _running(daemon: Daemon) -> asyncio.Task[None]:
+    task = asyncio.create_task(daemon.run(until_source_ends=True))
+    async with asyncio.timeout(WAIT_S):
+        while daemon.conductor is None:  # noqa: ASYNC110 (the daemon's state)
+            await asyncio.sleep(0.01)
+    return task
+
+
+async def _until(done: Callable[[], bool]) -> None:
+    async with asyncio.timeout(WAIT_S):
+        while not done():  # noqa: ASYNC110 (the daemon's state)
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("hush", ["!twin voice off", "!twin skip"])
+async def test_a_say_still_waiting_to_post_is_never_spoken_after_it_is_hushed(
+    tmp_path: Path, hush: str
+) -> None:
+    sink, speaker = FullChat(), RecordingSpeaker()
+    daemon = Daemon(
+        _settings(tmp_path / "data"), source=Feed(), sink=sink, clock=RealClock(), speaker=speaker
+    )
+    assert daemon.state.voice
+    source = daemon.source
+    assert isinstance(source, Feed)
+    mod = (Role.MODERATOR,)
+    task = await _running(daemon)
+    try:
+        await source.queue.put(chat("!twin say hello there chat", 1, login="oakmod", roles=mod))
+        await _until(lambda: sink.waiting >= 1)
+        await source.queue.put(chat(hush, 2, login="oakmod", roles=mod))
+        await _until(lambda: daemon.counters.commands >= 2)
+        sink.open.set()
+    finally:
+        await source.queue.put(None)
+        async with asyncio.timeout(WAIT_S):
+            await task
+    assert "hello there chat" in sink.sent  # chat still gets it: only the voice was hushed
+    assert speaker.said == []
+
+
+async def test_shutdown_does_not_wait_for_a_send_held_by_the_rate_limit(tmp_path: Path) -> None:
+    sink = FullChat()  # never opens
+    daemon = Daemon(_settings(tmp_path / "data"), source=Feed(), sink=sink, clock=RealClock())
+    source = daemon.source
+    assert isinstance(source, Feed)
+    task = await _running(daemon)
+    await source.queue.put(chat("!twin pause", 1, login="oakmod", roles=(Role.MODERATOR,)))
+    await _until(lambda: sink.waiting >= 1)  # the reply "paused" waits for room in chat
+    daemon.stop()
+    async with asyncio.timeout(WAIT_S):
+        await task
+    assert sink.sent == []
+    # and an output asked for after shutdown began starts nothing
+    await daemon.say("too late")
+    assert sink.waiting == 0

@@ -382,14 +382,14 @@ class Turn:
         and fusion is the first stage that does.
         """
         recall = asyncio.create_task(self._recall(), name="recall")
+        # looked at however the turn ends, even when a second cancel cuts the wait below short
+        recall.add_done_callback(lambda task: task.cancelled() or task.exception())
         try:
             await self._simulate_lookahead()
             self.trace.hits = await recall
         finally:
             recall.cancel()  # nothing when it is done
             await asyncio.wait([recall])
-            if not recall.cancelled():
-                recall.exception()  # looked at: after a failed simulation it has nothing to add
         if not any(line.is_twin for line in self.trace.sim_lines):
             return
         async with contextlib.aclosing(self._fuse(self.trace.sim_lines)) as pieces:
@@ -464,9 +464,10 @@ class Turn:
             reply.append(fallback)
             await out(buffer.feed(fallback))
         finally:
-            # from the request to the rewriter (a pipelined stream simulates before it)
-            start = self._fuse_start
-            self._stages.mark("fuse", start if start is not None else self.parts.clock.monotonic())
+            # from the request to the rewriter (a pipelined stream simulates before it); a turn
+            # that never asked for one has no fuse stage
+            if self._fuse_start is not None:
+                self._stages.mark("fuse", self._fuse_start)
         await out(buffer.flush(), final=True)
         return "".join(reply).strip()
 

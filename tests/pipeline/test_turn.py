@@ -358,3 +358,4 @@ async def test_a_failing_simulation_cancels_the_recall_still_running() -> None:
     trace = await asyncio.wait_for(turn.run(), timeout=10)
     assert trace.outcome == "failed" and "SimulatorUnavailable" in trace.reason
     assert journal.cancelled
+    assert "fuse" not in {s.name for s in trace.stages}  # nothing was fused: no fuse time
