@@ -20,6 +20,7 @@ Choices:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -45,6 +46,16 @@ class ChoiceResult:
     ok: bool
     outcome: str = ""
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Approved:
+    """A held reply the streamer approved, decided and guarded, not yet sent."""
+
+    trace: TurnTrace
+    text: str  # the chosen candidate as the guard passed it
+    others: list[str]  # the candidates not chosen
+    login: str
 
 
 # Posts and speaks an approved reply for this turn; returns the chat messages that went out,
@@ -88,9 +99,12 @@ class Approvals:
                 self._settle(oldest, "newer held replies pushed it out before it was approved")
 
     def held(self) -> list[TurnTrace]:
-        """Held turns still waiting, oldest first (expired ones are settled on the way)."""
+        """Held turns still waiting, oldest first (expired ones are settled on the way).
+
+        One approved and still on its way out is no longer waiting.
+        """
         self.expire()
-        return [t for t in self._turns.values() if t.outcome == "held"]
+        return [t for t in self._turns.values() if t.outcome == "held" and not t.decided]
 
     def waiting(self) -> int:
         """Held replies not yet decided or expired; changes nothing (for health and metrics)."""
@@ -117,6 +131,17 @@ class Approvals:
 
     async def choose(self, turn_id: str, choice: int, *, login: str) -> ChoiceResult:
         """Take candidate `choice` (0 is the turn's own reply): approve it, or rate it best."""
+        taken = self.take(turn_id, choice, login=login)
+        if isinstance(taken, ChoiceResult):
+            return taken
+        return await self.send(taken)
+
+    def take(self, turn_id: str, choice: int, *, login: str) -> ChoiceResult | Approved:
+        """The choosing half of `choose`, at once: a result, or an approval for `send`.
+
+        The turn is decided here, before any await: a second click, a reject or a chat
+        command finds it taken while its reply is on its way.
+        """
         self.expire()
         trace = self._turns.get(turn_id)
         if trace is None:
@@ -140,12 +165,23 @@ class Approvals:
         trace.guard.extend(checked.verdicts)
         if checked.blocked:
             return ChoiceResult(ok=False, outcome=trace.outcome, reason="the guard blocks it now")
-        # decided before the first await: a second click, or a reject, finds it taken
         trace.decided = f"candidate {choice + 1} approved by {login}"
         trace.reply = checked.text
         trace.alternatives = others
+        return Approved(trace=trace, text=checked.text, others=others, login=login)
+
+    async def send(self, approved: Approved) -> ChoiceResult:
+        """The sending half of `choose`: the approved reply goes out, and the turn settles."""
+        trace, login = approved.trace, approved.login
         try:
-            sent = await self.deliver(trace, checked.text)
+            sent = await self.deliver(trace, approved.text)
+        except asyncio.CancelledError:
+            # the daemon stopped while chat made the reply wait: its trace still says so
+            trace.outcome = "unsent"
+            trace.reason = f"approved by {login}; the daemon stopped before chat took it"
+            self._verdict(trace, approved.text, "good", approved.others, login=login)
+            self.on_decided(trace, True)
+            raise
         except Exception as exc:
             log.exception("delivering the approved reply of turn %s failed", trace.turn_id)
             trace.outcome = "failed"
@@ -155,7 +191,7 @@ class Approvals:
             refused = sent is not None and not sent
             trace.outcome = "unsent" if refused else "answered"
             trace.reason = f"approved by {login}" + ("; chat refused it" if refused else "")
-        self._verdict(trace, checked.text, "good", others, login=login)
+        self._verdict(trace, approved.text, "good", approved.others, login=login)
         self.on_decided(trace, True)
         ok = trace.outcome == "answered"
         return ChoiceResult(ok=ok, outcome=trace.outcome, reason="" if ok else trace.reason)

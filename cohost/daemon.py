@@ -431,14 +431,21 @@ class Daemon:
         return held[0].turn_id, ""
 
     async def approve_held(self, choice: int, *, login: str) -> tuple[bool, str]:
-        """`!twin approve [N]`: candidate N of the held reply goes out."""
+        """`!twin approve [N]`: candidate N of the held reply goes out.
+
+        Decided at once; the reply then goes out as a task of its own, as command replies do:
+        reading chat never waits for Twitch's limit. Whether chat took it is in its trace.
+        """
+        if self._closing:
+            return False, "the twin is shutting down"
         turn_id, why = self._the_held_turn()
         if turn_id is None:
             return False, why
-        result = await self.approvals.choose(turn_id, choice, login=login)
-        if result.outcome == "unsent":
-            return True, "approved, but chat refused it"  # the verdict is stored all the same
-        return result.ok, "approved" if result.ok else f"not approved: {result.reason}"
+        taken = self.approvals.take(turn_id, choice, login=login)
+        if isinstance(taken, ChoiceResult):
+            return taken.ok, "approved" if taken.ok else f"not approved: {taken.reason}"
+        await self._off_chat_loop(lambda: self.approvals.send(taken), name="approved-reply")
+        return True, "approved"
 
     async def reject_held(self, *, login: str) -> tuple[bool, str]:
         """`!twin reject`: the held reply is dropped."""

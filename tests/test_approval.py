@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from cohost.approval import Approvals
+import pytest
+
+from cohost.approval import Approvals, ChoiceResult
 from cohost.clock import VirtualClock
 from cohost.config import GuardSettings
 from cohost.events import TurnTrace
@@ -204,3 +206,29 @@ async def test_a_choice_becomes_a_dpo_pair(tmp_path: Path) -> None:
     assert "gerald doubled overnight" in pair["chosen"]
     assert "gerald is fine" in pair["rejected"]
     assert "twinbot how is gerald?" in pair["prompt"]
+
+
+async def test_an_approval_cancelled_while_chat_makes_it_wait_still_settles(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path)
+    trace = h.turn("t1", "held", "gerald is fine")
+    never = asyncio.Event()
+
+    async def waits_forever(trace: TurnTrace, text: str) -> list[str] | None:
+        await never.wait()  # Twitch's limit, as long as it takes
+        return [text]
+
+    h.approvals.deliver = waits_forever
+    taken = h.approvals.take("t1", 0, login="oakmod")
+    assert not isinstance(taken, ChoiceResult)
+    assert h.approvals.held() == []  # decided before anything was sent
+    sending = asyncio.create_task(h.approvals.send(taken))
+    await asyncio.sleep(0)
+    sending.cancel()  # the daemon stops
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    assert trace.outcome == "unsent" and "stopped before chat took it" in trace.reason
+    assert h.changed == [("t1", "unsent")]  # its trace is written again, settled
+    [record] = list(h.feedback.read())
+    assert record.verdict == "good"  # the streamer's choice is kept all the same

@@ -62,7 +62,13 @@ async def test_chat_commands_take_only_the_one_held_reply_and_moderation_drops_t
         # one left: the command is unambiguous now
         ok, said = await daemon.approve_held(0, login="oakmod")
         assert ok and said == "approved", said
+        assert daemon.approvals.held() == []  # taken at once: a second command finds nothing
+        assert (await daemon.approve_held(0, login="othermod"))[0] is False
+        await sink.wait_for(1)  # the reply goes out on its own task
         assert [reply_to for _, reply_to in sink.sent] == [held[1].decision.message.id]
+        async with asyncio.timeout(WAIT_S):
+            while held[1].outcome == "held":  # noqa: ASYNC110 (the daemon's state)
+                await asyncio.sleep(0.01)
         assert daemon.counters.settled == {"silent": 1, "answered": 1}
     finally:
         await source.queue.put(None)
