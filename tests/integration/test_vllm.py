@@ -142,7 +142,10 @@ async def settled(server: VllmServer) -> float:
     raise AssertionError(f"vLLM kept generating for a minute ({last:.0f} tokens so far)")
 
 
-CAP = 1500  # tokens: many seconds on this CPU, so a request that is not aborted shows it
+# Tokens: over a minute of generation on this CPU even for the tiny model, so a request that is
+# not aborted shows; an aborted one stops within seconds, however slowly a loaded machine's API
+# process sees the closed stream while the engine runs on.
+CAP = 15_000
 
 
 async def test_closing_the_simulation_aborts_it_on_the_server(vllm_server: VllmServer) -> None:
@@ -153,6 +156,5 @@ async def test_closing_the_simulation_aborts_it_on_the_server(vllm_server: VllmS
             first = await anext(lines)
             # Closed here, after its first line and far from its cap.
     assert first.is_twin
-    after = await settled(vllm_server)  # it stopped: aborted, or run to its cap
-    # Run to its cap, it would have generated CAP tokens; aborted, it stopped near its first line.
-    assert 0 < after - before < CAP / 2, f"{after - before:.0f} tokens generated"
+    after = await settled(vllm_server)  # it stopped: aborted (a request run to its cap fails here)
+    assert 0 < after - before < CAP, f"{after - before:.0f} tokens generated"

@@ -123,7 +123,7 @@ def vllm_server_command(model: TinyModel, port: int) -> list[str]:
         "--kv-cache-memory-bytes",
         "64M",
         "--max-model-len",
-        "2048",
+        "16384",
         "--host",
         "127.0.0.1",
         "--port",

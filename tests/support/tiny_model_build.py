@@ -53,7 +53,9 @@ def build(cache: Path) -> None:
         num_key_value_heads=4,
         head_dim=32,  # vLLM's CPU attention needs at least 32
         vocab_size=1000,
-        max_position_embeddings=2048,  # room for the fusion prompt (a tiny vocabulary is wordy)
+        # room for the fusion prompt (a tiny vocabulary is wordy), and for a request long
+        # enough that an abort shows, however slowly a loaded machine sees the closed stream
+        max_position_embeddings=16384,
         bos_token_id=1,
         eos_token_id=2,
         tie_word_embeddings=False,
