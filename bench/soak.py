@@ -42,6 +42,7 @@ from twitchio.eventsub import websockets as eventsub_websockets
 from twitchio.http import Route
 
 from bench.flood import OPENERS, SPAM, rss_mb, vocabulary
+from cohost.adapters.twitch import SUBSCRIPTIONS
 from cohost.auth import StoredToken, TokenStore
 from cohost.config import load_settings
 from cohost.daemon import run_daemon
@@ -257,7 +258,7 @@ async def soak(
                 task = asyncio.create_task(run_daemon(settings, console=False), name="daemon")
                 try:
                     async with asyncio.timeout(WAIT_S):
-                        await fake.wait_for_subscriptions(1)
+                        await fake.wait_for_active_subscriptions(len(SUBSCRIPTIONS))
                         while not catcher.url:  # noqa: ASYNC110 (a log line, not an event)
                             await asyncio.sleep(0.05)
                     marks = {max(1, count // 20): "start", count // 2: "middle"}

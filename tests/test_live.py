@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cohost.adapters.twitch import SUBSCRIPTIONS
 from cohost.auth import TokenStore
 from cohost.config import Settings, load_settings
 from cohost.daemon import run_daemon
@@ -81,7 +82,7 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
 async def _start(live: Live, **overrides: Any) -> asyncio.Task[int]:
     task = asyncio.create_task(run_daemon(live.settings(**overrides), console=False))
     async with asyncio.timeout(WAIT_S):
-        await live.fake.wait_for_subscriptions(1)
+        await live.fake.wait_for_active_subscriptions(len(SUBSCRIPTIONS))
     return task
 
 
@@ -163,7 +164,7 @@ async def test_a_dropped_websocket_reconnects_and_chat_goes_on(live: Live) -> No
     try:
         await live.fake.drop_websocket()
         async with asyncio.timeout(WAIT_S):
-            await live.fake.wait_for_subscriptions(2)
+            await live.fake.wait_for_active_subscriptions(len(SUBSCRIPTIONS))
         await live.fake.push_chat(chatter=live.viewer, text="twinbot did you come back?")
         await _sent(live, 1)
     finally:
@@ -291,3 +292,29 @@ async def _held(task: asyncio.Task[int], live: Live) -> bool:
         trace = json.loads(line)
         outcomes[trace["turn_id"]] = trace["outcome"]
     return "held" in outcomes.values()
+
+
+async def test_a_held_reply_to_a_message_a_moderator_deletes_is_dropped(live: Live) -> None:
+    async def traced(outcome: str) -> dict[str, Any]:
+        async with asyncio.timeout(WAIT_S):
+            while True:
+                for path in (live.data_dir / "traces").glob("*"):
+                    for line in path.read_text().splitlines():
+                        trace: dict[str, Any] = json.loads(line)
+                        if trace["outcome"] == outcome:
+                            return trace
+                await asyncio.sleep(0.05)
+
+    task = await _start(live, turn={"hold": True})
+    try:
+        asked = await live.fake.push_chat(
+            chatter=live.viewer, text="twinbot how is gerald the sourdough starter doing?"
+        )
+        held = await traced("held")
+        await live.fake.push_moderation("delete", target=live.viewer, message_id=asked)
+        settled = await traced("silent")
+    finally:
+        await _stop(task)
+    assert settled["turn_id"] == held["turn_id"]
+    assert settled["reason"] == "the message it answered was deleted"
+    assert live.fake.sent == []  # nothing ever went out for it

@@ -1,8 +1,13 @@
-"""Twitch chat through twitchio 3: EventSub `channel.chat.message` in, Helix send-chat-message out.
+"""Twitch chat through twitchio 3: EventSub chat and moderation in, Helix send-chat-message out.
 
 The only module that imports twitchio. What it decides:
 - Chat in goes on a bounded queue; when the picker falls behind, the oldest message is dropped
   and counted (keep the newest N; chat moves on).
+- Moderation comes in on the same queue, in order with chat, from the chat-scoped EventSub
+  types (the bot's `user:read:chat` covers them): `channel.chat.message_delete` (one message),
+  `channel.chat.clear_user_messages` (a ban or a timeout: Twitch does not say which, so it reads
+  as a timeout of unknown length) and `channel.chat.clear`. A twin must never answer, or have a
+  held reply approved for, a message a moderator took down.
 - The bot's own messages and the known bots are never queued.
 - twitchio reconnects a dropped EventSub websocket itself (jittered exponential backoff, at most
   90 s) and resubscribes on the new session; `session_reconnect` migrations too. A watchdog
@@ -33,7 +38,12 @@ with warnings.catch_warnings():
     # twitchio 3.3's web adapter (unused here) subclasses aiohttp's Application; aiohttp warns.
     warnings.filterwarnings("ignore", "Inheritance class AiohttpAdapter", DeprecationWarning)
     import twitchio
-    from twitchio.eventsub import ChatMessageSubscription
+    from twitchio.eventsub import (
+        ChatClearSubscription,
+        ChatClearUserMessagesSubscription,
+        ChatMessageDeleteSubscription,
+        ChatMessageSubscription,
+    )
     from twitchio.eventsub import websockets as eventsub_websockets
     from twitchio.http import Route
 
@@ -41,7 +51,7 @@ from cohost.auth import AuthError, StoredToken, TokenStore
 from cohost.chatsink import SendResult
 from cohost.config import TwitchSettings
 from cohost.errors import Permanent, Transient
-from cohost.events import ChatMessage, Role
+from cohost.events import ChatMessage, Moderation, Role
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +163,9 @@ class TwitchChat:
         self.dropped = 0  # chat messages dropped because the queue was full
         self.ignored = 0  # the bot's own and known bots' messages
         self.resubscribed = 0  # subscriptions the watchdog had to make again
-        self._queue: asyncio.Queue[ChatMessage | Permanent] = asyncio.Queue(settings.queue_size)
+        self._queue: asyncio.Queue[ChatMessage | Moderation | Permanent] = asyncio.Queue(
+            settings.queue_size
+        )
         self._client: twitchio.Client | None = None
         self._bot: StoredToken | None = None
         self._broadcaster_id = settings.broadcaster_id
@@ -190,6 +202,9 @@ class TwitchChat:
         )
         self._client = client
         client.add_listener(self._on_message, event="event_message")
+        client.add_listener(self._on_message_delete, event="event_message_delete")
+        client.add_listener(self._on_clear_user, event="event_chat_clear_user")
+        client.add_listener(self._on_clear, event="event_chat_clear")
         client.add_listener(self._on_token_refreshed, event="event_token_refreshed")
         client.add_listener(self._on_revoked, event="event_subscription_revoked")
         try:
@@ -235,15 +250,15 @@ class TwitchChat:
 
     # --- chat in --------------------------------------------------------------------------
 
-    async def events(self) -> AsyncGenerator[ChatMessage, None]:
-        """Chat messages as they arrive; raises Permanent when the credentials fail."""
+    async def events(self) -> AsyncGenerator[ChatMessage | Moderation, None]:
+        """Chat and moderation as they arrive; raises Permanent when the credentials fail."""
         while True:
             item = await self._queue.get()
             if isinstance(item, Permanent):
                 raise item
             yield item
 
-    def _put(self, item: ChatMessage | Permanent) -> None:
+    def _put(self, item: ChatMessage | Moderation | Permanent) -> None:
         if self._queue.full():
             # keep the newest N; chat moves on
             self._queue.get_nowait()
@@ -259,6 +274,38 @@ class TwitchChat:
             self.ignored += 1
             return
         self._put(to_chat_message(message, ts=time.time()))
+
+    def _channel(self, payload: Any) -> str | None:
+        """The channel's login when the event is about the channel read here, else None."""
+        broadcaster = payload.broadcaster
+        if str(broadcaster.id) != self._broadcaster_id:
+            return None
+        return str(broadcaster.name or "").lower()
+
+    async def _on_message_delete(self, payload: Any) -> None:
+        if (channel := self._channel(payload)) is None:
+            return
+        self._put(
+            Moderation(
+                kind="delete",
+                channel=channel,
+                ts=time.time(),
+                target_login=str(payload.user.name or "").lower() or None,
+                target_message_id=str(payload.message_id),
+            )
+        )
+
+    async def _on_clear_user(self, payload: Any) -> None:
+        if (channel := self._channel(payload)) is None:
+            return
+        login = str(payload.user.name or "").lower()
+        # a ban or a timeout, Twitch does not say: either takes the user's messages down
+        self._put(Moderation(kind="timeout", channel=channel, ts=time.time(), target_login=login))
+
+    async def _on_clear(self, payload: Any) -> None:
+        if (channel := self._channel(payload)) is None:
+            return
+        self._put(Moderation(kind="clear", channel=channel, ts=time.time()))
 
     def _fail(self, error: Permanent) -> None:
         if self._fatal is None:
@@ -290,23 +337,40 @@ class TwitchChat:
     # --- subscriptions and the watchdog ---------------------------------------------------
 
     async def _subscribe(self) -> None:
+        """Subscribe to every type not alive now (all of them at the start).
+
+        Chat comes first, and its failure is this call's. A moderation type that fails for a
+        passing reason is left to the watchdog, which finds it missing and tries again: chat
+        need not wait for it.
+        """
         client, bot = self._client, self._bot
         assert client is not None and bot is not None
-        subscription = ChatMessageSubscription(
-            broadcaster_user_id=self._broadcaster_id, user_id=bot.user_id
-        )
-        await self._remote(
-            "subscribe", client.subscribe_websocket(subscription, token_for=bot.user_id)
-        )
+        alive = self._alive_types()
+        for kind in SUBSCRIPTIONS:
+            if kind.type in alive:
+                continue
+            subscription = kind(broadcaster_user_id=self._broadcaster_id, user_id=bot.user_id)
+            try:
+                await self._remote(
+                    f"subscribe to {kind.type}",
+                    client.subscribe_websocket(subscription, token_for=bot.user_id),
+                )
+            except Transient as exc:
+                if kind is SUBSCRIPTIONS[0]:
+                    raise
+                log.warning("twitch: %s; the watchdog tries again", exc)
 
-    def _chat_subscribed(self) -> bool:
+    def _alive_types(self) -> set[str]:
         client = self._client
         if client is None:
-            return False
-        return any(
-            str(getattr(s.type, "value", s.type)) == "channel.chat.message"
-            for s in client.websocket_subscriptions().values()
-        )
+            return set()
+        return {
+            str(getattr(s.type, "value", s.type)) for s in client.websocket_subscriptions().values()
+        }
+
+    def _chat_subscribed(self) -> bool:
+        """Whether every subscription this reader needs is alive."""
+        return {kind.type for kind in SUBSCRIPTIONS} <= self._alive_types()
 
     async def _watch(self) -> None:
         missing = 0
@@ -390,6 +454,15 @@ class TwitchChat:
             raise _translate_http(what, exc) from None
         except (aiohttp.ClientError, twitchio.WebsocketConnectionException, OSError) as exc:
             raise TwitchUnavailable(f"twitch {what}: {type(exc).__name__}") from None
+
+
+# What the reader subscribes to: chat first, then what takes chat down.
+SUBSCRIPTIONS = (
+    ChatMessageSubscription,
+    ChatMessageDeleteSubscription,
+    ChatClearUserMessagesSubscription,
+    ChatClearSubscription,
+)
 
 
 def _translate_http(what: str, exc: twitchio.HTTPException) -> CohostErrorType:

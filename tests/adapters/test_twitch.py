@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import twitchio
 
-from cohost.adapters.twitch import TwitchChat, backoff_delays, to_chat_message
+from cohost.adapters.twitch import SUBSCRIPTIONS, TwitchChat, backoff_delays, to_chat_message
 from cohost.auth import StoredToken, TokenStore
 from cohost.chatsink import SendResult
 from cohost.config import TwitchSettings
 from cohost.errors import Permanent
-from cohost.events import ChatMessage, Role
+from cohost.events import ChatMessage, Moderation, Role
 from tests.support.fake_twitch import (
     BOT_SCOPES,
     BROADCASTER_SCOPES,
@@ -253,8 +253,8 @@ async def test_dropped_websocket_reconnects_and_resubscribes(world: World) -> No
         await fake.wait_for_subscriptions(1)
         await fake.drop_websocket()
         async with asyncio.timeout(WAIT_S):
-            await fake.wait_for_subscriptions(2)
-            await fake.wait_for_active_subscriptions(1)
+            await fake.wait_for_subscriptions(2 * len(SUBSCRIPTIONS))
+            await fake.wait_for_active_subscriptions(len(SUBSCRIPTIONS))
         assert len(fake.sessions) >= 2
         await fake.push_chat(chatter=world.viewer, text="still there?")
         got = await next_event(chat)
@@ -268,11 +268,55 @@ async def test_watchdog_resubscribes_when_twitchio_gives_up(world: World) -> Non
         fake.fail_subscriptions(1, status=500)  # twitchio's own resubscribe fails and stops
         await fake.drop_websocket()
         async with asyncio.timeout(WAIT_S):
-            await fake.wait_for_active_subscriptions(1)
+            await fake.wait_for_active_subscriptions(len(SUBSCRIPTIONS))
         await fake.push_chat(chatter=world.viewer, text="back again")
         got = await next_event(chat)
         assert chat.resubscribed == 1
     assert got.text == "back again"
+
+
+async def test_moderation_arrives_in_order_with_chat(world: World) -> None:
+    fake = world.fake
+    channel = world.streamer.login.lower()
+    async with world.chat() as chat:
+        await fake.wait_for_subscriptions(len(SUBSCRIPTIONS))
+        events = aiter(chat.events())
+        asked = await fake.push_chat(chatter=world.viewer, text="something rude")
+        await fake.push_moderation("delete", target=world.viewer, message_id=asked)
+        await fake.push_moderation("clear_user", target=world.viewer)
+        await fake.push_moderation("clear")
+        async with asyncio.timeout(WAIT_S):
+            got = [await anext(events) for _ in range(4)]
+    message, deleted, cleared_user, cleared = got
+    assert isinstance(message, ChatMessage) and message.id == asked
+    viewer = world.viewer.login.lower()
+    assert deleted == Moderation(
+        kind="delete",
+        channel=channel,
+        ts=deleted.ts,
+        target_login=viewer,
+        target_message_id=asked,
+    )
+    # a ban or a timeout: Twitch does not say which, and either takes the messages down
+    assert cleared_user == Moderation(
+        kind="timeout", channel=channel, ts=cleared_user.ts, target_login=viewer
+    )
+    assert cleared == Moderation(kind="clear", channel=channel, ts=cleared.ts)
+
+
+async def test_a_failed_moderation_subscription_is_retried_and_chat_starts_anyway(
+    world: World,
+) -> None:
+    fake = world.fake
+    fake.fail_subscriptions(1, status=503, sub_type="channel.chat.clear")
+    async with world.chat() as chat:  # chat is up without it
+        await fake.push_chat(chatter=world.viewer, text="hello")
+        assert (await next_event(chat)).text == "hello"
+        async with asyncio.timeout(WAIT_S):  # the watchdog subscribes it
+            await fake.wait_for_active_subscriptions(len(SUBSCRIPTIONS))
+        await fake.push_moderation("clear")
+        event = await anext(aiter(chat.events()))
+        assert isinstance(event, Moderation) and event.kind == "clear"
 
 
 async def test_session_reconnect_moves_to_the_new_url(world: World) -> None:
@@ -285,7 +329,8 @@ async def test_session_reconnect_moves_to_the_new_url(world: World) -> None:
         await fake.push_chat(chatter=world.viewer, text="after the migration")
         got = await next_event(chat)
     assert got.text == "after the migration"
-    assert len(fake.subscriptions) == 1  # Twitch moved it; nothing was subscribed again
+    # Twitch moved them; nothing was subscribed again
+    assert len(fake.subscriptions) == len(SUBSCRIPTIONS)
 
 
 async def test_revoked_token_is_permanent(world: World, caplog: pytest.LogCaptureFixture) -> None:

@@ -17,7 +17,7 @@ Endpoints:
 - POST /oauth2/device: a device code for the scopes asked (`device_user` must be set).
 - GET /oauth2/validate: `OAuth <token>` → client_id, login, user_id, scopes, expires_in (4 h).
 - POST /helix/eventsub/subscriptions: 202 and a subscription bound to the websocket session;
-  `fail_subscriptions(n, status)` makes the next n fail.
+  `fail_subscriptions(n, status, sub_type=)` makes the next n (of that type) fail.
 - POST /helix/chat/messages: recorded in `sent`; `refuse_next_send(code, message)` makes the next
   one come back `is_sent=false` with that drop reason.
 - GET /helix/users: by `id` or `login`.
@@ -26,6 +26,8 @@ Endpoints:
 Controls (all async unless noted):
 - `push_chat(chatter=, text=, badges=, message_id=, reply_to=, bits=, fragments=, message_type=)`
   → the message id; sent to every session subscribed to that broadcaster's chat.
+- `push_moderation(kind, target=, message_id=)`: a `channel.chat.message_delete` ("delete"),
+  `channel.chat.clear_user_messages` ("clear_user", a ban or timeout) or `channel.chat.clear`.
 - `drop_websocket()`: closes every websocket abruptly (the client should reconnect).
 - `send_reconnect()`: `session_reconnect` pointing at a fresh websocket URL (Twitch's migration).
 - `revoke_token(user)`: the user's tokens and refresh token stop working, and their
@@ -47,7 +49,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from aiohttp import WSCloseCode, web
 
@@ -71,6 +73,13 @@ class FakeUser:
     scopes: tuple[str, ...]
     token: str = ""
     refresh: str = ""
+
+
+MODERATION_TYPES = {
+    "delete": "channel.chat.message_delete",
+    "clear_user": "channel.chat.clear_user_messages",
+    "clear": "channel.chat.clear",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -183,7 +192,7 @@ class FakeTwitch:
         self._live: dict[str, _Session] = {}
         self._devices: dict[str, tuple[tuple[str, ...], int]] = {}  # code -> scopes, polls
         self._refuse: list[tuple[str, str]] = []
-        self._sub_failures: list[int] = []
+        self._sub_failures: list[tuple[int, str | None]] = []  # (status, only this type)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -294,9 +303,11 @@ class FakeTwitch:
         """The next chat message comes back is_sent=false with this drop reason."""
         self._refuse.append((code, message))
 
-    def fail_subscriptions(self, count: int = 1, status: int = 500) -> None:
-        """The next `count` subscription requests fail with this status."""
-        self._sub_failures.extend([status] * count)
+    def fail_subscriptions(
+        self, count: int = 1, status: int = 500, *, sub_type: str | None = None
+    ) -> None:
+        """The next `count` subscription requests (of `sub_type` only, if given) fail so."""
+        self._sub_failures.extend([(status, sub_type)] * count)
 
     async def push_chat(
         self,
@@ -331,15 +342,51 @@ class FakeTwitch:
                 fragments=fragments,
                 message_type=message_type,
             )
-            frame = {
-                "metadata": self._meta("notification", sub),
-                "payload": {"subscription": self._sub_json(sub, "enabled"), "event": event},
-            }
-            if await self._send_to(sub.session_id, frame):
-                delivered += 1
+            delivered += await self._notification(sub, event)
         if not delivered:
             raise AssertionError("no live subscription received the chat message")
         return message_id
+
+    async def push_moderation(
+        self,
+        kind: Literal["delete", "clear_user", "clear"],
+        *,
+        target: FakeUser | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        """A moderator deletes one message, clears a user's messages (ban, timeout) or all chat."""
+        sub_type = MODERATION_TYPES[kind]
+        delivered = 0
+        for sub in self.subscriptions:
+            if not sub.active or sub.type != sub_type:
+                continue
+            owner = self.users[sub.condition["broadcaster_user_id"]]
+            event: dict[str, Any] = {
+                "broadcaster_user_id": owner.user_id,
+                "broadcaster_user_login": owner.login,
+                "broadcaster_user_name": owner.display_name,
+            }
+            if kind != "clear":
+                assert target is not None, "delete and clear_user name whose messages go"
+                event |= {
+                    "target_user_id": target.user_id,
+                    "target_user_login": target.login,
+                    "target_user_name": target.display_name,
+                }
+            if kind == "delete":
+                assert message_id is not None, "delete names the message"
+                event["message_id"] = message_id
+            delivered += await self._notification(sub, event)
+        if not delivered:
+            raise AssertionError(f"no live {sub_type} subscription received it")
+
+    async def _notification(self, sub: _Sub, event: dict[str, Any]) -> bool:
+        """Send one event to the subscription's session; whether it was still there."""
+        frame = {
+            "metadata": self._meta("notification", sub),
+            "payload": {"subscription": self._sub_json(sub, "enabled"), "event": event},
+        }
+        return await self._send_to(sub.session_id, frame)
 
     async def drop_websocket(self) -> None:
         """Close every websocket as a network failure would; subscriptions die with them."""
@@ -542,9 +589,11 @@ class FakeTwitch:
         _, user, _ = self._bearer(request)
         if user is None:
             return self._error(401, "Invalid OAuth token")
-        if self._sub_failures:
-            return self._error(self._sub_failures.pop(0), "subscription failed (scripted)")
         body = await request.json()
+        for i, (status, only) in enumerate(self._sub_failures):
+            if only is None or only == body["type"]:
+                del self._sub_failures[i]
+                return self._error(status, "subscription failed (scripted)")
         session_id = body["transport"]["session_id"]
         if session_id not in self._live:
             return self._error(400, "websocket transport session does not exist")
