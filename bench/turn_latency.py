@@ -53,7 +53,9 @@ from cohost.adapters.openai_models import Deadlines, OpenAIRewriter, OpenAISimul
 from cohost.clock import RealClock
 from cohost.config import GuardSettings
 from cohost.events import ChatMessage, Decision, Hit, Tier
-from cohost.pipeline.guard import Guard
+from cohost.pipeline.guard import Guard, default_rules
+from cohost.pipeline.privacy import privacy_rule_for
+from cohost.pipeline.privacy import words as folded_words
 from cohost.pipeline.sentences import SentenceBuffer
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
 from tests.support.scripted_server import Script, ScriptedServer, chat_text, tokens_of
@@ -196,13 +198,14 @@ class ScriptedReport:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TimedJournal:
-    """A Journal that answers every query with the same public note after a fixed time."""
+    """A Journal that answers every query with the same note, of this tier, after a fixed time."""
 
     seconds: float
+    tier: Tier = Tier.PUBLIC
 
     async def search(self, query: str, *, k: int) -> list[Hit]:
         await asyncio.sleep(self.seconds)
-        return [NOTE][:k]
+        return [replace(NOTE, tier=self.tier)][:k]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -278,10 +281,13 @@ def floors(
     *,
     lookahead: int = LOOKAHEAD_LINES,
     first_chunk_words: int | None = FIRST_CHUNK_WORDS,
+    private: bool = False,
 ) -> Floors:
     """Each figure's floor at these speeds, from the scripted texts' token counts.
 
     lookahead and first_chunk_words: the pipelined turn's settings (the product's by default).
+    private: the recalled note is private, so speech keeps the privacy rule's run of words,
+    less one, behind the stream.
     """
     sim = tokens_of(SIMULATION)
     newlines = [i for i, token in enumerate(sim) if token == "\n"]
@@ -290,7 +296,24 @@ def floors(
     buffer = SentenceBuffer(first_chunk_words=first_chunk_words)
     # The turn hands a chunk to the speaker when the token after it has arrived (or the reply
     # ended): only then is its last word known to be whole.
-    first = next((i for i, token in enumerate(reply) if buffer.feed(token)), len(reply))
+    first, chunk = len(reply), ""
+    for i, token in enumerate(reply):
+        if handed := buffer.feed(token):
+            first, chunk = i, handed[0]
+            break
+    if private:
+        # the turn speaks the chunk once the words after it (the one arriving included) are
+        # enough to show any private run through it
+        margin = PRODUCT.privacy_run_words - 1
+        own = len(folded_words(chunk))
+        first = next(
+            (
+                i
+                for i in range(first, len(reply))
+                if len(folded_words("".join(reply[: i + 1]))) - own >= margin
+            ),
+            len(reply),
+        )
     rewrite_first = speeds.rewrite_ttft_s + first / speeds.rewrite_tps
     rewrite_all = speeds.rewrite_ttft_s + len(reply) / speeds.rewrite_tps  # [DONE] a gap later
     by_mode: dict[Mode, dict[str, float]] = {}
@@ -323,7 +346,7 @@ def floors(
             (f"simulator: {after}, to token {last + 1}", (last - twin_line) / speeds.sim_tps),
             ("rewriter: to first token", speeds.rewrite_ttft_s),
             (
-                f"rewriter: first chunk, known at token {first + 1}"
+                f"rewriter: first chunk{' + margin' if private else ''}, at token {first + 1}"
                 if mode == "pipelined"
                 else f"rewriter: whole reply, {len(reply)} tokens",
                 speaks_at - speeds.rewrite_ttft_s,
@@ -369,16 +392,18 @@ def _decision() -> Decision:
 
 
 async def time_turn(
-    simulator: OpenAISimulator, rewriter: OpenAIRewriter, mode: Mode, recall_s: float
+    simulator: OpenAISimulator, rewriter: OpenAIRewriter, mode: Mode, journal: TimedJournal
 ) -> TurnTiming:
-    """One whole turn with a stamping speaker and sink."""
+    """One whole turn with a stamping speaker and sink, and the daemon's guard."""
     speaker, sink = StampingSpeaker(), StampingSink()
+    settings = GuardSettings()
+    privacy = privacy_rule_for(n=PRODUCT.privacy_run_words)
     parts = TurnParts(
         simulator=simulator,
         rewriter=rewriter,
-        guard=Guard(GuardSettings()),
+        guard=Guard(settings, rules=[*default_rules(settings), privacy]),
         clock=RealClock(),
-        journal=TimedJournal(seconds=recall_s),
+        journal=journal,
         speaker=speaker,
         sink=sink,
     )
@@ -399,16 +424,16 @@ async def time_turn(
 
 
 async def time_modes(
-    simulator: OpenAISimulator, rewriter: OpenAIRewriter, turns: int, recall_s: float
+    simulator: OpenAISimulator, rewriter: OpenAIRewriter, turns: int, journal: TimedJournal
 ) -> dict[Mode, ModeFigures]:
     """`turns` turns per mode, alternating, after one warm-up turn per mode."""
     for mode in MODES:
-        await time_turn(simulator, rewriter, mode, recall_s)
+        await time_turn(simulator, rewriter, mode, journal)
     timings: dict[Mode, list[TurnTiming]] = {mode: [] for mode in MODES}
     for i in range(turns):
         # alternate which mode goes first, so neither always follows the other
         for mode in MODES if i % 2 == 0 else MODES[::-1]:
-            timings[mode].append(await time_turn(simulator, rewriter, mode, recall_s))
+            timings[mode].append(await time_turn(simulator, rewriter, mode, journal))
     return {mode: summarise(timings[mode]) for mode in MODES}
 
 
@@ -526,9 +551,15 @@ async def bare_floors(
     return out
 
 
-async def run_scripted(turns: int, speeds: Speeds = Speeds()) -> ScriptedReport:
-    """Both modes over `turns` turns each against the scripted server at these speeds."""
-    floors_ = floors(speeds)
+async def run_scripted(
+    turns: int, speeds: Speeds = Speeds(), *, tier: Tier = Tier.PUBLIC
+) -> ScriptedReport:
+    """Both modes over `turns` turns each against the scripted server at these speeds.
+
+    tier: the recalled note's; the journal's untagged entries are private.
+    """
+    floors_ = floors(speeds, private=tier is not Tier.PUBLIC)
+    journal = TimedJournal(seconds=speeds.recall_s, tier=tier)
     with serve_on_thread(speeds) as server:
         async with (
             OpenAISimulator(
@@ -536,7 +567,7 @@ async def run_scripted(turns: int, speeds: Speeds = Speeds()) -> ScriptedReport:
             ) as simulator,
             OpenAIRewriter(url=server.url, model="rewriter", deadlines=DEADLINES) as rewriter,
         ):
-            modes = await time_modes(simulator, rewriter, turns, speeds.recall_s)
+            modes = await time_modes(simulator, rewriter, turns, journal)
         requests = len(server.requests)
         bare = await bare_floors(server.url, floors_, min(turns, BARE_READS), speeds.recall_s)
     return ScriptedReport(speeds=speeds, floors=floors_, modes=modes, bare=bare, requests=requests)
@@ -612,7 +643,8 @@ async def run_vllm(turns: int) -> dict[Mode, ModeFigures]:
             ) as simulator,
             OpenAIRewriter(url=url, model=base, deadlines=DEADLINES) as rewriter,
         ):
-            return await time_modes(simulator, rewriter, turns, Speeds().recall_s)
+            journal = TimedJournal(seconds=Speeds().recall_s)
+            return await time_modes(simulator, rewriter, turns, journal)
 
 
 def _ms(seconds: float) -> str:
@@ -657,6 +689,7 @@ def key_figures(
     report: ScriptedReport,
     vllm: dict[Mode, ModeFigures] | None,
     local: ScriptedReport | None = None,
+    private: ScriptedReport | None = None,
 ) -> dict[str, str]:
     """The one-line summary: name -> value."""
     out: dict[str, str] = {}
@@ -684,6 +717,11 @@ def key_figures(
     no_lookahead = floors(report.speeds, lookahead=0)
     out["ttfa_floor_ratio_no_lookahead"] = f"{no_lookahead.first_audio_ratio:.2f}"
     out["rewriter_ttft_breakeven_ms"] = _ms(breakeven_rewriter_ttft(report.speeds))
+    if private is not None:
+        stat = private.modes["pipelined"].stats.get("first audio")
+        out["ttfa_pipelined_private_p50_ms"] = _ms(stat.p50) if stat else "none"
+        r = ratio(private.modes, "first audio")
+        out["ttfa_ratio_private_note"] = f"{r:.2f}" if r is not None else "none"
     if local is not None:
         r = ratio(local.modes, "first audio")
         out["ttfa_ratio_local_rewriter"] = f"{r:.2f}" if r is not None else "none"
@@ -782,13 +820,9 @@ def print_floor_parts(report: ScriptedReport) -> None:
     )
 
 
-def print_local(report: ScriptedReport) -> None:
-    """The run with a local rewriter: only its first token is faster."""
-    s = report.speeds
-    print(
-        f"\nscripted server, a local rewriter: the same speeds but the rewriter's first token "
-        f"after {_ms(s.rewrite_ttft_s)} ms (as a vLLM beside the LoRA would answer)"
-    )
+def print_variant(report: ScriptedReport, title: str) -> None:
+    """A run that differs from the first in one thing, which the title says."""
+    print(f"\nscripted server, {title}")
     print_modes(report.modes, report)
     r = ratio(report.modes, "first audio")
     if r is not None:
@@ -808,8 +842,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     turns = args.turns or (5 if args.quick else 30)
     report = asyncio.run(run_scripted(turns))
     print_scripted(report, turns)
-    local = asyncio.run(run_scripted(turns, LOCAL_REWRITER))
-    print_local(local)
+    # each variant changes one thing; in quick mode fewer turns keep the whole under a minute
+    variant_turns = 3 if args.quick and not args.turns else turns
+    private = asyncio.run(run_scripted(variant_turns, tier=Tier.PRIVATE))
+    print_variant(
+        private,
+        "a private note recalled (the journal's untagged entries are private): speech keeps "
+        f"{PRODUCT.privacy_run_words - 1} words behind the stream, so that any run of the "
+        "privacy rule through a chunk shows before it is said",
+    )
+    local = asyncio.run(run_scripted(variant_turns, LOCAL_REWRITER))
+    print_variant(
+        local,
+        f"a local rewriter: the same speeds but the rewriter's first token after "
+        f"{_ms(LOCAL_REWRITER.rewrite_ttft_s)} ms (as a vLLM beside the LoRA would answer)",
+    )
     vllm: dict[Mode, ModeFigures] | None = None
     if not args.quick:
         from tests.integration.conftest import VLLM_READY  # noqa: PLC0415
@@ -825,7 +872,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print("\nreal CPU vLLM skipped: .vllm-venv is absent (scripts/setup-vllm builds it)")
     print()
-    print(" ".join(f"{k}={v}" for k, v in key_figures(report, vllm, local).items()))
+    line = key_figures(report, vllm, local, private)
+    print(" ".join(f"{k}={v}" for k, v in line.items()))
     return 0
 
 

@@ -233,6 +233,7 @@ async def _replay(
                 recall_k=settings.journal.recall_k,
                 candidates=settings.turn.candidates,
                 first_chunk_words=settings.turn.first_chunk_words or None,
+                privacy_run_words=settings.journal.privacy_run_words,
             ),
             state=state,
             memory=AnswerMemory.for_settings(settings.picker),

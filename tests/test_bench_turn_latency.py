@@ -9,6 +9,8 @@ import pytest
 from bench.turn_latency import (
     LOCAL_REWRITER,
     MODES,
+    PRODUCT,
+    REPLY,
     Speeds,
     TurnTiming,
     breakeven_rewriter_ttft,
@@ -19,6 +21,8 @@ from bench.turn_latency import (
     run_scripted,
     summarise,
 )
+from cohost.pipeline.privacy import words as folded_words
+from tests.support.scripted_server import tokens_of
 
 FAST = Speeds(sim_ttft_s=0.0, sim_tps=2000.0, rewrite_ttft_s=0.0, rewrite_tps=2000.0, recall_s=0.0)
 
@@ -113,3 +117,20 @@ def test_percentiles_interpolate_between_ranks() -> None:
     assert percentile([5.0], 90) == 5.0
     silent = TurnTiming(first_audio_s=None, post_s=None, total_s=0.2, outcome="silent")
     assert set(summarise([silent]).stats) == {"total"}
+
+
+def test_a_private_note_moves_first_audio_to_where_the_margin_is_met() -> None:
+    slow = Speeds(sim_ttft_s=0.0, sim_tps=10.0, rewrite_ttft_s=0.0, rewrite_tps=10.0, recall_s=0)
+    public, private = floors(slow), floors(slow, private=True)
+    assert private.first_chunk_tokens > public.first_chunk_tokens
+    reply = tokens_of(REPLY)
+    chunk_words = len(folded_words("Welcome back, ana!"))  # the first chunk, a sentence
+
+    def after(tokens: int) -> int:
+        return len(folded_words("".join(reply[:tokens]))) - chunk_words
+
+    margin = PRODUCT.privacy_run_words - 1
+    assert after(private.first_chunk_tokens) >= margin > after(private.first_chunk_tokens - 1)
+    # only the pipelined first audio moves; the baseline waits for the whole reply anyway
+    assert private.by_mode["sequential"] == public.by_mode["sequential"]
+    assert private.by_mode["pipelined"]["chat post"] == public.by_mode["pipelined"]["chat post"]

@@ -21,6 +21,8 @@ from cohost.events import (
     TurnTrace,
 )
 from cohost.pipeline.guard import Guard, GuardResult
+from cohost.pipeline.privacy import find_private_runs
+from cohost.pipeline.privacy import words as folded_words
 from cohost.pipeline.sentences import SentenceBuffer, same_text_key, split_sentences
 from cohost.ports import (
     Bus,
@@ -57,6 +59,9 @@ class TurnOptions:
     hold: bool = False  # the reply waits for approval: nothing is said or posted by the turn
     candidates: int = 1  # replies to fuse; the others are offered on the dashboard
     avoid: tuple[str, ...] = ()  # the twin's recent replies: never said again
+    # The guard's privacy rule: this many words in a row from a private entry are a leak. With a
+    # private entry recalled, speech keeps this many words minus one behind the stream.
+    privacy_run_words: int = 8
 
 
 @dataclass(slots=True, kw_only=True)
@@ -119,6 +124,7 @@ class Turn:
         self._silenced = False
         self._said_keys: frozenset[str] = frozenset()  # set when the turn runs
         self._fuse_start: float | None = None  # when the reply's fusion was asked for
+        self._leaked = False  # the streamed reply repeats a private entry: the voice stops
 
     @property
     def message(self) -> ChatMessage:
@@ -224,8 +230,7 @@ class Turn:
 
         A reply held for approval is never spoken by the turn at all.
         """
-        private = any(hit.tier is not Tier.PUBLIC for hit in self.trace.hits)
-        return self.options.mode == "sequential" or private or self.options.hold
+        return self.options.mode == "sequential" or self.options.hold
 
     def _has_twin_line(self) -> bool:
         trace = self.trace
@@ -431,23 +436,47 @@ class Turn:
         """Stream the reply through the guard to the speaker: a first clause, then sentences.
 
         Speech waits for the whole, guarded reply in the sequential baseline (as the seed's
-        pipeline did), and whenever a private journal entry was recalled: the privacy rule looks
-        for runs of words across sentences, which a sentence-by-sentence check cannot see.
+        pipeline did). When a private journal entry was recalled, the privacy rule looks for
+        runs of words across sentences, which a sentence-by-sentence check cannot see: a chunk
+        is then spoken only once the words after it are enough to show any run through it
+        (`privacy_run_words` - 1), and the text so far holds no run at all. If it ever does,
+        the voice says nothing more of this reply; chat gets it as the guard leaves it.
         """
         buffer = SentenceBuffer(first_chunk_words=self.options.first_chunk_words)
         reply: list[str] = []
-        waiting: list[str] = []  # sentences held back while the reply may still be a repeat
+        waiting: list[str] = []  # chunks held back: a possible repeat, or the privacy margin
+        released = 0  # words of the chunks handed to the speaker
 
         async def out(sentences: list[str], *, final: bool = False) -> None:
+            nonlocal released
             # asked per piece, not up front: a pipelined turn's hits arrive with its first piece
-            if self._holds_speech():
-                return  # spoken from the guarded whole reply once it is there
+            if self._holds_speech() or self._leaked:
+                return  # spoken from the guarded whole reply once it is there, or not at all
             waiting.extend(sentences)
             text = "".join(reply)
             if self._may_repeat(text) if not final else self._is_repeat(text):
                 return
-            while waiting:
-                await self._queue_sentence(waiting.pop(0), queue, speaking)
+            ready = len(waiting)
+            private = [hit for hit in self.trace.hits if hit.tier is not Tier.PUBLIC]
+            if private:
+                run = self.options.privacy_run_words
+                if find_private_runs(text, private, run):
+                    self._leaked = True
+                    waiting.clear()
+                    log.info("turn %s: the reply repeats a private entry", self.trace.turn_id)
+                    return
+                if not final:
+                    after = len(folded_words(text)) - released
+                    ready = 0
+                    for chunk in waiting:
+                        after -= len(folded_words(chunk))
+                        if after < run - 1:
+                            break
+                        ready += 1
+            for chunk in waiting[:ready]:
+                released += len(folded_words(chunk))
+                await self._queue_sentence(chunk, queue, speaking)
+            del waiting[:ready]
 
         try:
             async with contextlib.aclosing(pieces) as stream:

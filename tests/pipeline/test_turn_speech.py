@@ -91,13 +91,47 @@ async def test_a_short_first_clause_waits_for_more_words() -> None:
     assert speaker.said == SENTENCES  # "Okay so the long route again," has six
 
 
-async def test_a_private_hit_still_holds_speech_for_the_guarded_whole_reply() -> None:
+async def test_with_a_private_hit_speech_keeps_a_run_of_words_behind_the_stream() -> None:
     speaker = RecordingSpeaker()
     rewriter = ListeningRewriter(REPLY, speaker)
     trace = await make_turn(rewriter, speaker, hits=[SECRET]).run()
     assert trace.outcome == "answered", trace.reason
-    assert all(heard == [] for heard in rewriter.heard)  # nothing spoken while streaming
-    assert speaker.said == SENTENCES
+    words = REPLY.split(" ")
+    # The first clause ends at word 6; any run of 8 words through it shows once 7 more have
+    # arrived (word 13, "snack,"): before that nothing, from then on the clause.
+    assert all(heard == [] for heard in rewriter.heard[:13])
+    assert rewriter.heard[14] == [FIRST_CLAUSE]
+    assert words[12] == "snack,"
+    # still spoken while the reply streams, where waiting for the whole reply would not be
+    assert any(heard for heard in rewriter.heard)
+    assert speaker.said == [FIRST_CLAUSE, "chat voted for it.", SENTENCES[1]]
+
+
+PRIVATE = Hit(
+    entry_id="e2",
+    title="Moving",
+    text="we are moving to lisbon in june and nobody on stream knows yet",
+    score=0.9,
+    tier=Tier.PRIVATE,
+)
+
+
+async def test_the_voice_stops_where_a_reply_starts_repeating_a_private_entry() -> None:
+    speaker, sink = RecordingSpeaker(), RecordingSink()
+    leaky = (
+        "Okay so the long route again, chat voted for it. Fun fact, we are moving to Lisbon "
+        "in June and nobody on stream knows yet. Grab a snack, it takes a while."
+    )
+    rewriter = ListeningRewriter(leaky, speaker)
+    trace = await make_turn(rewriter, speaker, hits=[PRIVATE], sink=sink).run()
+    spoken = " ".join(speaker.said).lower()
+    assert "lisbon" not in spoken and "moving" not in spoken
+    # what came before the run was spoken; from the run on the voice says nothing more
+    assert speaker.said == [FIRST_CLAUSE, "chat voted for it."]
+    # chat gets the reply with the run cut out (the privacy rule's trim mode)
+    [(posted, _)] = sink.sent
+    assert "lisbon" not in posted.lower() and "Grab a snack" in posted
+    assert any(v.rule == "privacy" and v.action == "changed" for v in trace.guard)
 
 
 async def test_every_spoken_chunk_passes_the_guard() -> None:
