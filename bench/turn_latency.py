@@ -54,7 +54,7 @@ from cohost.clock import RealClock
 from cohost.config import GuardSettings
 from cohost.events import ChatMessage, Decision, Hit, Tier
 from cohost.pipeline.guard import Guard, default_rules
-from cohost.pipeline.privacy import privacy_rule_for
+from cohost.pipeline.privacy import privacy_rule_for, whole_words
 from cohost.pipeline.privacy import words as folded_words
 from cohost.pipeline.sentences import SentenceBuffer
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
@@ -310,7 +310,7 @@ def floors(
             (
                 i
                 for i in range(first, len(reply))
-                if len(folded_words("".join(reply[: i + 1]))) - own >= margin
+                if whole_words("".join(reply[: i + 1])) - own >= margin
             ),
             len(reply),
         )

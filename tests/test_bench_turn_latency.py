@@ -21,6 +21,7 @@ from bench.turn_latency import (
     run_scripted,
     summarise,
 )
+from cohost.pipeline.privacy import whole_words
 from cohost.pipeline.privacy import words as folded_words
 from tests.support.scripted_server import tokens_of
 
@@ -127,7 +128,7 @@ def test_a_private_note_moves_first_audio_to_where_the_margin_is_met() -> None:
     chunk_words = len(folded_words("Welcome back, ana!"))  # the first chunk, a sentence
 
     def after(tokens: int) -> int:
-        return len(folded_words("".join(reply[:tokens]))) - chunk_words
+        return whole_words("".join(reply[:tokens])) - chunk_words
 
     margin = PRODUCT.privacy_run_words - 1
     assert after(private.first_chunk_tokens) >= margin > after(private.first_chunk_tokens - 1)

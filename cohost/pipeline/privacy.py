@@ -69,6 +69,12 @@ def words(text: str) -> list[tuple[str, int, int]]:
     return found
 
 
+def whole_words(text: str) -> int:
+    """How many words a streamed text holds for sure: one touching its end may still grow."""
+    found = words(text)
+    return len(found) - (bool(found) and found[-1][2] == len(text))
+
+
 def _grams(text: str, n: int) -> set[tuple[str, ...]]:
     seq = [w for w, _, _ in words(text)]
     return {tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)}

@@ -109,3 +109,26 @@ def test_no_run_of_a_private_entry_is_ever_spoken(
         assert len(said) <= len(folded_words(reply[:first])), (reply, speaker.said)
     else:
         assert said, reply  # a clean reply is spoken all the same
+
+
+def test_a_word_still_arriving_does_not_count_toward_the_margin() -> None:
+    # "an" becomes "and" with the next piece: counted early, it would let "okay lisbon." go
+    # out before the run "lisbon in june and" shows (a reviewer's case)
+    pieces = ["okay lisbon. in june an", "d so"]
+    speaker = RecordingSpeaker()
+    settings = GuardSettings()
+    turn = Turn(
+        TurnParts(
+            simulator=ScriptedSimulator([SimLine(speaker="twin", text="lisbon", is_twin=True)]),
+            rewriter=PieceRewriter(pieces),
+            guard=Guard(settings, rules=[*default_rules(settings), privacy_rule_for(n=RUN)]),
+            clock=VirtualClock(1000.0),
+            journal=StaticJournal([HIT]),
+            speaker=speaker,
+        ),
+        TurnOptions(twin="twin", lookahead_lines=0, first_chunk_words=None, privacy_run_words=RUN),
+        picked(message("twin what is new?", id="m1")),
+        [message("twin what is new?", id="m1")],
+    )
+    asyncio.run(turn.run())
+    assert speaker.said == []
