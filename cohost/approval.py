@@ -87,6 +87,7 @@ class Approvals:
         self.expiry_s = expiry_s
         self.keep = keep
         self._turns: OrderedDict[str, TurnTrace] = OrderedDict()
+        self._stopped: dict[str, str] = {}  # turn id -> why its approved send was cancelled
 
     def add(self, trace: TurnTrace) -> None:
         """Remember a finished turn if it has something to choose (held, or alternatives)."""
@@ -95,7 +96,7 @@ class Approvals:
         self._turns[trace.turn_id] = trace
         while len(self._turns) > self.keep:
             _, oldest = self._turns.popitem(last=False)
-            if oldest.outcome == "held":
+            if oldest.outcome == "held" and not oldest.decided:
                 self._settle(oldest, "newer held replies pushed it out before it was approved")
 
     def held(self) -> list[TurnTrace]:
@@ -109,7 +110,9 @@ class Approvals:
     def waiting(self) -> int:
         """Held replies not yet decided or expired; changes nothing (for health and metrics)."""
         return sum(
-            1 for t in self._turns.values() if t.outcome == "held" and self.expires_in(t) > 0
+            1
+            for t in self._turns.values()
+            if t.outcome == "held" and not t.decided and self.expires_in(t) > 0
         )
 
     def expires_in(self, trace: TurnTrace) -> float:
@@ -126,7 +129,7 @@ class Approvals:
     def close(self) -> None:
         """The daemon stops: every reply still held is settled, so its trace says so."""
         for trace in list(self._turns.values()):
-            if trace.outcome == "held":
+            if trace.outcome == "held" and not trace.decided:  # approved ones settle as they send
                 self._settle(trace, "the daemon stopped before it was approved")
 
     async def choose(self, turn_id: str, choice: int, *, login: str) -> ChoiceResult:
@@ -170,15 +173,25 @@ class Approvals:
         trace.alternatives = others
         return Approved(trace=trace, text=checked.text, others=others, login=login)
 
+    def stop_sending(self, turn_id: str, why: str) -> None:
+        """Say why the send of this approved reply is about to be cancelled (moderation)."""
+        self._stopped[turn_id] = why
+
     async def send(self, approved: Approved) -> ChoiceResult:
-        """The sending half of `choose`: the approved reply goes out, and the turn settles."""
+        """The sending half of `choose`: the approved reply goes out, and the turn settles.
+
+        Cancelled while chat makes it wait, it settles all the same: `silent` with the reason
+        given to `stop_sending` (moderation took the message down), else `unsent` (shutdown).
+        """
         trace, login = approved.trace, approved.login
         try:
             sent = await self.deliver(trace, approved.text)
         except asyncio.CancelledError:
-            # the daemon stopped while chat made the reply wait: its trace still says so
-            trace.outcome = "unsent"
-            trace.reason = f"approved by {login}; the daemon stopped before chat took it"
+            why = self._stopped.pop(trace.turn_id, None)
+            trace.outcome = "silent" if why else "unsent"
+            trace.reason = f"approved by {login}; " + (
+                why or "the daemon stopped before chat took it"
+            )
             self._verdict(trace, approved.text, "good", approved.others, login=login)
             self.on_decided(trace, True)
             raise

@@ -21,7 +21,7 @@ from typing import Literal, TextIO
 
 from cohost.adapters.mqtt import MqttBus
 from cohost.app import Models, build_guard, build_models
-from cohost.approval import Approvals, ChoiceResult
+from cohost.approval import Approvals, Approved, ChoiceResult
 from cohost.bus import LocalBus
 from cohost.chatsink import TwitchRules
 from cohost.clock import RealClock
@@ -114,7 +114,9 @@ class Daemon:
         self._stopping = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
         self._speech: set[asyncio.Task[None]] = set()  # approved replies being spoken
-        self._outgoing: set[asyncio.Task[None]] = set()  # command replies and `say`, under way
+        self._outgoing: set[asyncio.Task[object]] = set()  # replies, `say`s, approved replies
+        # approved replies on their way out, by turn id: moderation can still stop them
+        self._sending: dict[str, tuple[asyncio.Task[ChoiceResult], TurnTrace]] = {}
         self._hushed = 0  # counts `skip` and `voice off`: a `say` still waiting then never speaks
         self._closing = False  # shutting down: no new output tasks
 
@@ -338,6 +340,10 @@ class Daemon:
             "delete": "the message it answered was deleted",
         }.get(event.kind, f"{event.target_login} was timed out or banned")
         self.approvals.moderated(lambda t: gone(t.decision.message), why)
+        for turn_id, (task, trace) in list(self._sending.items()):
+            if gone(trace.decision.message):  # approved, but still waiting for chat
+                self.approvals.stop_sending(turn_id, why.replace(" before it was approved", ""))
+                task.cancel()
 
     def _write_trace(self, trace: TurnTrace) -> None:
         if self.traces is None:
@@ -445,8 +451,31 @@ class Daemon:
         taken = self.approvals.take(turn_id, choice, login=login)
         if isinstance(taken, ChoiceResult):
             return taken.ok, "approved" if taken.ok else f"not approved: {taken.reason}"
-        await self._off_chat_loop(lambda: self.approvals.send(taken), name="approved-reply")
+        if self._group is None:  # not running: nothing to read meanwhile
+            result = await self.approvals.send(taken)
+            return result.ok, "approved" if result.ok else f"not approved: {result.reason}"
+        self._start_sending(taken)
         return True, "approved"
+
+    def _start_sending(self, taken: Approved) -> asyncio.Task[ChoiceResult]:
+        """An approved reply goes out as a task that moderation and shutdown can still stop."""
+        assert self._group is not None
+        turn_id = taken.trace.turn_id
+
+        async def sending() -> ChoiceResult:
+            try:
+                return await self.approvals.send(taken)
+            except Exception as exc:
+                # a failing feedback or trace write loses this approval's record, never the daemon
+                log.exception("sending the approved reply of turn %s failed", turn_id)
+                return ChoiceResult(ok=False, outcome=taken.trace.outcome, reason=str(exc))
+
+        task = self._group.create_task(sending(), name="approved-reply")
+        self._sending[turn_id] = (task, taken.trace)
+        self._outgoing.add(task)
+        task.add_done_callback(self._outgoing.discard)
+        task.add_done_callback(lambda _: self._sending.pop(turn_id, None))
+        return task
 
     async def reject_held(self, *, login: str) -> tuple[bool, str]:
         """`!twin reject`: the held reply is dropped."""
@@ -457,8 +486,26 @@ class Daemon:
         return result.ok, "rejected" if result.ok else f"not rejected: {result.reason}"
 
     async def choose(self, turn_id: str, choice: int) -> ChoiceResult:
-        """The dashboard approves a held reply, or picks the best of a turn's candidates."""
-        return await self.approvals.choose(turn_id, choice, login="dashboard")
+        """The dashboard approves a held reply, or picks the best of a turn's candidates.
+
+        The request waits for chat to take an approved reply, but the send is a task of its
+        own: moderation can still stop it, and a dropped request does not.
+        """
+        if self._closing:
+            return ChoiceResult(ok=False, reason="the twin is shutting down")
+        taken = self.approvals.take(turn_id, choice, login="dashboard")
+        if isinstance(taken, ChoiceResult):
+            return taken
+        if self._group is None:
+            return await self.approvals.send(taken)
+        task = self._start_sending(taken)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise  # the request itself went away; the reply goes on
+            trace = taken.trace  # moderation or shutdown stopped it: its trace says which
+            return ChoiceResult(ok=False, outcome=trace.outcome, reason=trace.reason)
 
     async def reject(self, turn_id: str) -> ChoiceResult:
         """The dashboard rejects a held reply."""

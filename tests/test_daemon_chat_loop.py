@@ -10,7 +10,7 @@ import pytest
 
 from cohost.clock import RealClock
 from cohost.daemon import Daemon
-from cohost.events import Role
+from cohost.events import Moderation, Role, TurnTrace
 from tests.fakes import RecordingSpeaker
 from tests.faults.test_local import WAIT_S, Feed, _settings, chat
 
@@ -140,3 +140,54 @@ async def test_an_approval_from_chat_goes_out_without_holding_up_chat(tmp_path: 
     assert held.outcome == "answered", held.reason
     assert sink.sent[0] == held.reply  # the approved reply went first, then the replies
     assert sink.sent[1:] == ["approved", "paused"]
+
+
+async def _held_and_approved(
+    tmp_path: Path,
+) -> tuple[Daemon, FullChat, asyncio.Task[None], TurnTrace]:
+    """A daemon holding one reply that a moderator approved while chat is full."""
+    base = _settings(tmp_path / "data")
+    settings = base.model_copy(update={"turn": base.turn.model_copy(update={"hold": True})})
+    sink = FullChat()
+    daemon = Daemon(settings, source=Feed(), sink=sink, clock=RealClock())
+    source = daemon.source
+    assert isinstance(source, Feed)
+    task = await _running(daemon)
+    await source.queue.put(chat("twinbot how is gerald doing?", 1, login="viewer1"))
+    await _until(lambda: daemon.approvals.waiting() == 1)
+    [held] = daemon.approvals.held()
+    await source.queue.put(chat("!twin approve", 2, login="oakmod", roles=(Role.MODERATOR,)))
+    await _until(lambda: bool(held.decided) and sink.waiting >= 1)
+    return daemon, sink, task, held
+
+
+async def test_moderation_stops_an_approved_reply_still_waiting_for_chat(tmp_path: Path) -> None:
+    daemon, sink, task, held = await _held_and_approved(tmp_path)
+    source = daemon.source
+    assert isinstance(source, Feed)
+    try:
+        deleted = Moderation(
+            kind="delete", channel="c", ts=0.0, target_message_id=held.decision.message.id
+        )
+        await source.queue.put(deleted)
+        await _until(lambda: held.outcome != "held")
+        sink.open.set()
+    finally:
+        await source.queue.put(None)
+        async with asyncio.timeout(WAIT_S):
+            await task
+    assert held.outcome == "silent"
+    assert held.reason == "approved by oakmod; the message it answered was deleted"
+    assert held.reply not in sink.sent  # only the command's own reply went out
+    assert daemon.counters.settled == {"silent": 1}
+
+
+async def test_shutdown_settles_an_approved_reply_once(tmp_path: Path) -> None:
+    daemon, _, task, held = await _held_and_approved(tmp_path)
+    daemon.stop()
+    async with asyncio.timeout(WAIT_S):
+        await task
+    assert held.outcome == "unsent"
+    assert held.reason == "approved by oakmod; the daemon stopped before chat took it"
+    assert daemon.counters.settled == {"unsent": 1}  # not also "silent" by close()
+    assert daemon.approvals.waiting() == 0
