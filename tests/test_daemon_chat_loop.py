@@ -114,34 +114,6 @@ async def test_shutdown_does_not_wait_for_a_send_held_by_the_rate_limit(tmp_path
     assert sink.waiting == 0
 
 
-async def test_an_approval_from_chat_goes_out_without_holding_up_chat(tmp_path: Path) -> None:
-    base = _settings(tmp_path / "data")
-    settings = base.model_copy(update={"turn": base.turn.model_copy(update={"hold": True})})
-    sink = FullChat()
-    daemon = Daemon(settings, source=Feed(), sink=sink, clock=RealClock())
-    source = daemon.source
-    assert isinstance(source, Feed)
-    mod = (Role.MODERATOR,)
-    task = await _running(daemon)
-    try:
-        await source.queue.put(chat("twinbot how is gerald doing?", 1, login="viewer1"))
-        await _until(lambda: daemon.approvals.waiting() == 1)
-        [held] = daemon.approvals.held()
-        await source.queue.put(chat("!twin approve", 2, login="oakmod", roles=mod))
-        await source.queue.put(chat("!twin pause", 3, login="oakmod", roles=mod))
-        await _until(lambda: daemon.state.paused)  # read while the approved reply waits
-        assert held.outcome == "held" and held.decided  # taken, not yet out
-        sink.open.set()
-        await _until(lambda: held.outcome != "held")
-    finally:
-        await source.queue.put(None)
-        async with asyncio.timeout(WAIT_S):
-            await task
-    assert held.outcome == "answered", held.reason
-    assert sink.sent[0] == held.reply  # the approved reply went first, then the replies
-    assert sink.sent[1:] == ["approved", "paused"]
-
-
 async def _held_and_approved(
     tmp_path: Path,
 ) -> tuple[Daemon, FullChat, asyncio.Task[None], TurnTrace]:
@@ -159,6 +131,25 @@ async def _held_and_approved(
     await source.queue.put(chat("!twin approve", 2, login="oakmod", roles=(Role.MODERATOR,)))
     await _until(lambda: bool(held.decided) and sink.waiting >= 1)
     return daemon, sink, task, held
+
+
+async def test_an_approval_from_chat_goes_out_without_holding_up_chat(tmp_path: Path) -> None:
+    daemon, sink, task, held = await _held_and_approved(tmp_path)
+    source = daemon.source
+    assert isinstance(source, Feed)
+    try:
+        await source.queue.put(chat("!twin pause", 3, login="oakmod", roles=(Role.MODERATOR,)))
+        await _until(lambda: daemon.state.paused)  # read while the approved reply waits
+        assert held.outcome == "held" and held.decided  # taken, not yet out
+        sink.open.set()
+        await _until(lambda: held.outcome != "held")
+    finally:
+        await source.queue.put(None)
+        async with asyncio.timeout(WAIT_S):
+            await task
+    assert held.outcome == "answered", held.reason
+    assert sink.sent[0] == held.reply  # the approved reply went first, then the replies
+    assert sink.sent[1:] == ["approved", "paused"]
 
 
 async def test_moderation_stops_an_approved_reply_still_waiting_for_chat(tmp_path: Path) -> None:
