@@ -1,13 +1,15 @@
 """Twitch chat through twitchio 3: EventSub chat and moderation in, Helix send-chat-message out.
 
 The only module that imports twitchio. What it decides:
-- Chat in goes on a bounded queue; when the picker falls behind, the oldest message is dropped
-  and counted (keep the newest N; chat moves on).
+- Chat in goes on a bounded queue; when the picker falls behind, the oldest chat message is
+  dropped and counted (keep the newest N; chat moves on). Moderation is never dropped.
 - Moderation comes in on the same queue, in order with chat, from the chat-scoped EventSub
   types (the bot's `user:read:chat` covers them): `channel.chat.message_delete` (one message),
   `channel.chat.clear_user_messages` (a ban or a timeout: Twitch does not say which, so it reads
   as a timeout of unknown length) and `channel.chat.clear`. A twin must never answer, or have a
-  held reply approved for, a message a moderator took down.
+  held reply approved for, a message a moderator took down. A moderation type that cannot be
+  subscribed is tried again with its own backoff, logged once per failing streak; chat does
+  not wait for it.
 - The bot's own messages and the known bots are never queued.
 - twitchio reconnects a dropped EventSub websocket itself (jittered exponential backoff, at most
   90 s) and resubscribes on the new session; `session_reconnect` migrations too. A watchdog
@@ -28,6 +30,7 @@ import logging
 import random
 import time
 import warnings
+from collections import deque
 from collections.abc import AsyncGenerator, Collection
 from types import TracebackType
 from typing import Any, Self
@@ -161,11 +164,14 @@ class TwitchChat:
         self.store = store
         self.known_bots = frozenset(b.lower() for b in known_bots)
         self.dropped = 0  # chat messages dropped because the queue was full
+        # moderation types that failed to subscribe: (when to try again, the last wait)
+        self._retry_after: dict[str, tuple[float, float]] = {}
         self.ignored = 0  # the bot's own and known bots' messages
         self.resubscribed = 0  # subscriptions the watchdog had to make again
-        self._queue: asyncio.Queue[ChatMessage | Moderation | Permanent] = asyncio.Queue(
-            settings.queue_size
-        )
+        # In arrival order. Full, it drops its oldest chat message (moderation and errors stay):
+        # chat moves on, but a delete must still find the message it takes down.
+        self._inbox: deque[ChatMessage | Moderation | Permanent] = deque()
+        self._arrived = asyncio.Event()
         self._client: twitchio.Client | None = None
         self._bot: StoredToken | None = None
         self._broadcaster_id = settings.broadcaster_id
@@ -253,17 +259,24 @@ class TwitchChat:
     async def events(self) -> AsyncGenerator[ChatMessage | Moderation, None]:
         """Chat and moderation as they arrive; raises Permanent when the credentials fail."""
         while True:
-            item = await self._queue.get()
+            while not self._inbox:
+                self._arrived.clear()
+                await self._arrived.wait()
+            item = self._inbox.popleft()
             if isinstance(item, Permanent):
                 raise item
             yield item
 
     def _put(self, item: ChatMessage | Moderation | Permanent) -> None:
-        if self._queue.full():
-            # keep the newest N; chat moves on
-            self._queue.get_nowait()
-            self.dropped += 1
-        self._queue.put_nowait(item)
+        inbox = self._inbox
+        if len(inbox) >= self.settings.queue_size:
+            # keep the newest N chat messages; chat moves on
+            oldest = next((i for i, old in enumerate(inbox) if isinstance(old, ChatMessage)), None)
+            if oldest is not None:
+                del inbox[oldest]
+                self.dropped += 1
+        inbox.append(item)
+        self._arrived.set()
 
     async def _on_message(self, message: twitchio.ChatMessage) -> None:
         if message.broadcaster.id != self._broadcaster_id:
@@ -336,29 +349,39 @@ class TwitchChat:
 
     # --- subscriptions and the watchdog ---------------------------------------------------
 
-    async def _subscribe(self) -> None:
-        """Subscribe to every type not alive now (all of them at the start).
-
-        Chat comes first, and its failure is this call's. A moderation type that fails for a
-        passing reason is left to the watchdog, which finds it missing and tries again: chat
-        need not wait for it.
-        """
+    async def _subscribe_one(self, kind: Any) -> None:
         client, bot = self._client, self._bot
         assert client is not None and bot is not None
-        alive = self._alive_types()
-        for kind in SUBSCRIPTIONS:
-            if kind.type in alive:
-                continue
-            subscription = kind(broadcaster_user_id=self._broadcaster_id, user_id=bot.user_id)
-            try:
-                await self._remote(
-                    f"subscribe to {kind.type}",
-                    client.subscribe_websocket(subscription, token_for=bot.user_id),
-                )
-            except Transient as exc:
-                if kind is SUBSCRIPTIONS[0]:
-                    raise
-                log.warning("twitch: %s; the watchdog tries again", exc)
+        subscription = kind(broadcaster_user_id=self._broadcaster_id, user_id=bot.user_id)
+        await self._remote(
+            f"subscribe to {kind.type}",
+            client.subscribe_websocket(subscription, token_for=bot.user_id),
+        )
+
+    async def _subscribe(self) -> None:
+        """Chat, then every moderation type: chat's failure is this call's.
+
+        A moderation type that fails for a passing reason is left to the watchdog, which tries
+        it again with its own backoff: chat need not wait for it.
+        """
+        await self._subscribe_one(SUBSCRIPTIONS[0])
+        for kind in SUBSCRIPTIONS[1:]:
+            await self._subscribe_moderation(kind)
+
+    async def _subscribe_moderation(self, kind: Any) -> None:
+        """One moderation type; a passing failure backs off (logged once per streak)."""
+        try:
+            await self._subscribe_one(kind)
+        except Transient as exc:
+            last = self._retry_after.get(kind.type)
+            delay = self.settings.reconnect_min_s if last is None else 2 * last[1]
+            delay = min(delay, self.settings.reconnect_max_s)
+            self._retry_after[kind.type] = (time.monotonic() + delay, delay)
+            if last is None:
+                log.warning("twitch: %s; trying again with backoff", exc)
+            return
+        if self._retry_after.pop(kind.type, None) is not None:
+            log.info("twitch: subscribed to %s", kind.type)
 
     def _alive_types(self) -> set[str]:
         client = self._client
@@ -369,22 +392,30 @@ class TwitchChat:
         }
 
     def _chat_subscribed(self) -> bool:
-        """Whether every subscription this reader needs is alive."""
-        return {kind.type for kind in SUBSCRIPTIONS} <= self._alive_types()
+        return SUBSCRIPTIONS[0].type in self._alive_types()
 
     async def _watch(self) -> None:
-        missing = 0
+        # Looks missing subscriptions count: twitchio empties its list while it resubscribes
+        # by itself, so only a second look in a row counts.
+        missing: dict[str, int] = {}
         while not self._closing and self._fatal is None:
             await asyncio.sleep(self.settings.watch_interval_s)
-            if self._chat_subscribed():
-                missing = 0
-                continue
-            missing += 1
-            # twitchio empties the list while it resubscribes itself: wait for a second look.
-            if missing < 2:
-                continue
-            await self._resubscribe()
-            missing = 0
+            alive = self._alive_types()
+            for kind in SUBSCRIPTIONS:
+                missing[kind.type] = 0 if kind.type in alive else missing.get(kind.type, 0) + 1
+            chat = SUBSCRIPTIONS[0].type
+            if missing[chat] >= 2:
+                await self._resubscribe()
+                missing[chat] = 0
+            for kind in SUBSCRIPTIONS[1:]:
+                retry = self._retry_after.get(kind.type)
+                if missing[kind.type] >= 2 and (retry is None or retry[0] <= time.monotonic()):
+                    try:
+                        await self._subscribe_moderation(kind)
+                    except Permanent as exc:
+                        self._fail(exc)
+                        return
+                    missing[kind.type] = 0
 
     async def _resubscribe(self) -> None:
         delays = backoff_delays(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
@@ -393,7 +424,7 @@ class TwitchChat:
                 if self._closing or self._chat_subscribed():
                     return
                 try:
-                    await self._subscribe()
+                    await self._subscribe_one(SUBSCRIPTIONS[0])
                 except Permanent as exc:
                     self._fail(exc)
                     return

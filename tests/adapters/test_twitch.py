@@ -391,6 +391,41 @@ async def test_full_queue_keeps_the_newest(world: World) -> None:
     assert chat.dropped == 3
 
 
+async def test_a_full_queue_drops_chat_but_never_moderation(world: World) -> None:
+    fake = world.fake
+    async with world.chat(queue_size=2) as chat:
+        first = await fake.push_chat(chatter=world.viewer, text="message 0")
+        await fake.push_moderation("delete", target=world.viewer, message_id=first)
+        for n in (1, 2):
+            await fake.push_chat(chatter=world.viewer, text=f"message {n}")
+        async with asyncio.timeout(WAIT_S):
+            while chat.dropped < 2:  # noqa: ASYNC110 (the adapter exposes a counter, not an event)
+                await asyncio.sleep(0.01)
+        events = chat.events()
+        got = [await anext(events), await anext(events)]
+        await events.aclose()
+    deleted, newest = got
+    assert isinstance(deleted, Moderation) and deleted.target_message_id == first
+    assert isinstance(newest, ChatMessage) and newest.text == "message 2"
+
+
+async def test_a_moderation_type_that_keeps_failing_backs_off_quietly(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cohost.adapters.twitch")
+    fake = world.fake
+    fake.fail_subscriptions(1000, status=403, sub_type="channel.chat.clear")
+    async with world.chat(reconnect_min_s=0.5, reconnect_max_s=4.0) as chat:
+        await asyncio.sleep(2.0)  # ten watchdog looks; waits of 0.5, 1 and 2 s
+        await fake.push_chat(chatter=world.viewer, text="chat works")
+        assert (await next_event(chat)).text == "chat works"
+    tried = 1000 - sum(1 for status, kind in fake._sub_failures if kind == "channel.chat.clear")
+    assert 2 <= tried <= 3, tried  # backed off: not at every second look, as chat is
+    warnings = [r for r in caplog.records if "channel.chat.clear" in r.getMessage()]
+    assert len(warnings) == 1  # once per failing streak
+    assert chat.resubscribed == 0  # chat itself was never lost
+
+
 async def test_a_token_for_another_account_is_refused_clearly(world: World) -> None:
     chat = world.chat(bot_login="somebody_else")
     with pytest.raises(Permanent, match="stored bot token is for twinbot"):
