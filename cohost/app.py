@@ -26,6 +26,7 @@ class Models:
     rewriter: Rewriter
     description: str
     look_ahead_lines: int
+    embedded: bool = False  # the twin is the Markov stand-in, not a served LoRA
     notes: tuple[str, ...] = ()
     closers: tuple[Callable[[], Awaitable[None]], ...] = ()
 
@@ -88,6 +89,7 @@ def build_models(
         rewriter=rewriter,
         description=description,
         look_ahead_lines=look_ahead,
+        embedded=isinstance(simulator, MarkovSimulator),
         notes=tuple(notes),
         closers=tuple(closers),
     )

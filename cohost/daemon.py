@@ -111,6 +111,8 @@ class Daemon:
             expiry_s=settings.turn.hold_expiry_s,
             keep=RECENT_TURNS,
         )
+        self.models = ""  # what simulates and rewrites, as a person reads it (set by run())
+        self.embedded = False  # the twin is the Markov stand-in
         self._stopping = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
         self._speech: set[asyncio.Task[None]] = set()  # approved replies being spoken
@@ -130,6 +132,13 @@ class Daemon:
         models = build_models(settings, streamer_lines=lines)
         for note in models.notes:
             log.warning("%s", note)
+        self.models = models.description
+        self.embedded = models.embedded
+        if models.embedded:
+            # said where the streamer looks: the replies are not the LoRA's
+            log.warning("the twin is the embedded stand-in: %s", models.description)
+        else:
+            log.info("models: %s", models.description)
         try:
             await self._run(models, until_source_ends)
         finally:
@@ -592,7 +601,9 @@ class Daemon:
     def status(self) -> str:
         """What the daemon has done; the controller adds the state itself."""
         turns = ", ".join(f"{k} {v}" for k, v in sorted(self.counters.turns.items())) or "none"
-        return f"{self.counters.picks} picks, turns: {turns}"
+        # chat sees whether the twin is the stand-in; never the servers' addresses
+        twin = "embedded stand-in" if self.embedded else "served model"
+        return f"{self.counters.picks} picks, turns: {turns}, twin: {twin}"
 
     def health(self) -> dict[str, object]:
         """What /healthz says."""
@@ -608,6 +619,8 @@ class Daemon:
             "busy": bool(self.conductor and self.conductor.busy),
             "held": self.approvals.waiting(),
             "hold_expiry_s": self.settings.turn.hold_expiry_s,
+            "models": self.models,
+            "embedded": self.embedded,
         }
 
     def metrics(self) -> Metrics:

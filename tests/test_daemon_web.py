@@ -58,7 +58,8 @@ async def test_dashboard_controls_the_running_daemon(tmp_path: Path) -> None:
             await _until(lambda h: h["ok"], client, "/healthz")
             writer.write("alice: mossbot how is gerald doing?\n")
             writer.flush()
-            await _until(lambda h: h["turns"], client, "/healthz")
+            health = await _until(lambda h: h["turns"], client, "/healthz")
+            assert health["embedded"] and "markov (embedded" in str(health["models"])
 
             refused = await client.post("/api/command", json={"command": "pause"})
             assert refused.status_code == 401

@@ -121,6 +121,7 @@ async def test_chat_gets_a_threaded_reply_and_commands_follow_permissions(live: 
         await _sent(live, 3)
         status = live.replies()[2]
         assert status.startswith("paused") and "turns: answered 1" in status, "no reply paused"
+        assert status.endswith("twin: embedded stand-in")  # never a server's address in chat
 
         # the broadcaster's long line arrives as two chat messages, both within 500 characters
         long_text = " ".join(["This is one sentence the twin says about bread."] * 13)

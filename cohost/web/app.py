@@ -458,6 +458,8 @@ def _state(view: WebView) -> dict[str, object]:
         "uptime_s": health.get("uptime_s", 0),
         "held": health.get("held", 0),
         "hold_expiry_s": health.get("hold_expiry_s", 0),
+        "models": health.get("models", ""),
+        "embedded": bool(health.get("embedded", False)),
         "server_time": time.time(),  # turns are stamped by this process, not the browser
     }
 

@@ -49,6 +49,12 @@
     if (data.held) add(data.held + " waiting for approval", true);
     add("topic: " + (state.topic || "none"));
     add("rate: " + (state.rate_per_minute == null ? "default" : state.rate_per_minute + "/min"));
+    if (data.embedded) {
+      // the replies come from the stand-in, not the streamer's LoRA: say so where they are read
+      const pill = el("span", "pill warn", "embedded twin");
+      pill.title = data.models || "";
+      pills.append(pill);
+    }
     const pause = $("pause");
     pause.textContent = state.paused ? "Resume" : "Pause";
     pause.classList.toggle("on", !!state.paused);
