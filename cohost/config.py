@@ -207,7 +207,7 @@ class TurnSettings(BaseModel):
 
 
 class WebSettings(BaseModel):
-    """The daemon's web endpoints (health now; dashboard and overlay later)."""
+    """The daemon's web endpoints: health, metrics, overlay, and the dashboard (with a token)."""
 
     enabled: bool = Field(True, description="serve the health endpoint while the daemon runs")
     host: str = Field("127.0.0.1", description="address to bind; loopback unless you mean it")
