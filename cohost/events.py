@@ -172,6 +172,9 @@ class TurnTrace:
     window: tuple[ChatMessage, ...] = ()  # the recent chat the turn saw
     hits: list[Hit] = field(default_factory=list)
     sim_lines: list[SimLine] = field(default_factory=list)
+    # What the rewriter model was given for the reply ("" without a model): the fused prompt,
+    # after the privacy setting for an external rewriter. Trace files only, never the dashboard.
+    prompt: str = ""
     reply: str = ""
     sent: list[str] = field(default_factory=list)  # chat messages as posted
     alternatives: list[str] = field(default_factory=list)  # other guarded candidate replies

@@ -161,6 +161,10 @@ class Rewriter(Protocol):
         """The reply's text in pieces as they arrive; closing the iterator stops it."""
         ...
 
+    def prompt(self, request: FusionRequest) -> str:
+        """What the model is given for this request, as text ("" when there is no model)."""
+        ...
+
 
 class Speaker(Protocol):
     """Says replies out loud (or writes captions), sentence by sentence."""

@@ -79,6 +79,9 @@ class ScriptedRewriter:
         self.closed = 0
         self.requests: list[FusionRequest] = []
 
+    def prompt(self, request: FusionRequest) -> str:
+        return f"answer {request.message.text!r} from {len(request.sim_lines)} simulated line(s)"
+
     async def stream(self, request: FusionRequest) -> AsyncGenerator[str, None]:
         self.requests.append(request)
         try:

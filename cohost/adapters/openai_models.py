@@ -343,6 +343,13 @@ class OpenAIRewriter(_Adapter):
         )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
+    def prompt(self, request: FusionRequest) -> str:
+        """The messages this request sends, as text: each under its role's heading."""
+        return "\n\n".join(
+            f"# {message['role']}\n{message.get('content', '')}"
+            for message in self.messages(request)
+        )
+
     async def stream(self, request: FusionRequest) -> AsyncGenerator[str, None]:
         """The reply in pieces as they arrive, until the model, a token or a time cap ends it."""
         messages = self.messages(request)

@@ -115,6 +115,10 @@ class ExtractiveRewriter:
         """usual_words: the twin's usual line length when the window holds none of its lines."""
         self.usual_words = usual_words
 
+    def prompt(self, request: FusionRequest) -> str:
+        """No model, no prompt."""
+        return ""
+
     async def stream(self, request: FusionRequest) -> AsyncGenerator[str, None]:
         """The chosen line in pieces that join back to it; nothing when no twin line exists."""
         ranked = rank_lines(request, usual_words=self.usual_words)

@@ -290,7 +290,8 @@ class Turn:
     def _fuse(
         self, sim_lines: Sequence[SimLine], avoid: Sequence[str] = (), said: Sequence[str] = ()
     ) -> AsyncGenerator[str, None]:
-        if self._fuse_start is None:
+        first = self._fuse_start is None  # the reply's own fusion, not a later candidate's
+        if first:
             self._fuse_start = self.parts.clock.monotonic()
         request = FusionRequest(
             twin=self.options.twin,
@@ -301,6 +302,8 @@ class Turn:
             avoid=(*self.options.avoid, *avoid),
             said=(*self.options.avoid, *said),
         )
+        if first:
+            self.trace.prompt = self.parts.rewriter.prompt(request)
         return self.parts.rewriter.stream(request)
 
     async def _alternatives(self, reply: str) -> list[str]:

@@ -286,3 +286,7 @@ def test_rewriter_from_settings() -> None:
     user = rw.messages(fusion_request())[1]["content"]
     assert isinstance(user, str)
     assert "Family" not in user
+    # the prompt as traced is the messages as sent: the same privacy applies
+    prompt = rw.prompt(fusion_request())
+    assert prompt.startswith("# system\n") and f"# user\n{user}" in prompt
+    assert "Family" not in prompt

@@ -33,6 +33,9 @@ class PieceRewriter:
     def __init__(self, pieces: list[str]) -> None:
         self.pieces = pieces
 
+    def prompt(self, request: FusionRequest) -> str:
+        return ""
+
     async def stream(self, request: FusionRequest) -> AsyncGenerator[str, None]:
         for piece in self.pieces:
             await asyncio.sleep(0)

@@ -83,6 +83,9 @@ async def test_whole_turn_records_every_stage() -> None:
     names = [s.name for s in trace.stages]
     assert {"recall", "simulate", "fuse", "speak", "guard", "post"} <= set(names)
     assert all(s.end >= s.start for s in trace.stages)
+    # the rewriter's prompt for the reply is in the trace
+    assert trace.prompt == rewriter.prompt(rewriter.requests[0])
+    assert "twin how is gerald?" in trace.prompt
 
 
 async def test_pipelined_stops_the_simulation_after_the_look_ahead() -> None:

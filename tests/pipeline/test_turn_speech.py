@@ -33,6 +33,9 @@ class ListeningRewriter:
         self.speaker = speaker
         self.heard: list[list[str]] = []
 
+    def prompt(self, request: FusionRequest) -> str:
+        return ""
+
     async def stream(self, request: FusionRequest) -> AsyncGenerator[str, None]:
         for i, word in enumerate(self.reply.split(" ")):
             for _ in range(20):  # let the speaking task take what is queued; no clock involved

@@ -72,6 +72,7 @@ def sample_trace(turn_id: str = "t1", *, offset: float = 100.0) -> TurnTrace:
             SimLine(speaker="viewer42", text="what are you playing", is_twin=False),
             SimLine(speaker="twin", text="Hollow Knight again, obviously", is_twin=True),
         ],
+        prompt=f"# system\n...\n# user\n## Notes\n- [private, never quote] Friday plans: {PRIVATE}",
         reply="Hollow Knight again, obviously.",
         guard=[GuardVerdict(rule="leak", action="changed", detail=f"removed '{PRIVATE}'")],
         stages=[
@@ -484,7 +485,8 @@ async def test_recent_turns_are_cut_down_for_the_page(app: Starlette, view: Fake
     assert [s["name"] for s in turn["stages"]] == ["recall", "simulate", "fuse"]
     assert turn["stages"][2]["ms"] == pytest.approx(1200.0)
     assert turn["guard"] == [{"rule": "leak", "action": "changed"}]
-    assert PRIVATE not in r.text
+    assert PRIVATE not in r.text  # nor the prompt that holds it
+    assert "prompt" not in turn
 
 
 async def test_state_shows_the_switches(app: Starlette, view: FakeView) -> None:
