@@ -37,6 +37,10 @@ class ReplayReport:
     outcomes: Counter[str] = field(default_factory=Counter)
     replies: list[dict[str, str]] = field(default_factory=list)
     stage_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # what the guard did: "rule action" -> count, for every verdict that was not a pass
+    guard: Counter[str] = field(default_factory=Counter)
+    # turns the guard blocked: who asked what, and which rules; never the blocked text
+    blocked: list[dict[str, str]] = field(default_factory=list)
     unreadable_lines: int = 0
     unreadable_reasons: list[str] = field(default_factory=list)
 
@@ -53,10 +57,22 @@ class ReplayReport:
 
     def add_trace(self, trace: TurnTrace) -> None:
         self.outcomes[trace.outcome] += 1
+        message = trace.decision.message
         if trace.outcome == "answered":
-            message = trace.decision.message
             self.replies.append(
-                {"to": message.login, "message": message.text, "reply": trace.reply}
+                {
+                    "to": message.login,
+                    "message": message.text,
+                    "why": trace.decision.reason,
+                    "reply": trace.reply,
+                }
+            )
+        acted = [v for v in trace.guard if v.action != "pass"]
+        self.guard.update(f"{v.rule} {v.action}" for v in acted)
+        if trace.outcome == "blocked" and len(self.blocked) < EXAMPLES_PER_CATEGORY:
+            rules = sorted({v.rule for v in acted if v.action == "blocked"})
+            self.blocked.append(
+                {"to": message.login, "message": message.text, "rules": ", ".join(rules)}
             )
         for stage in trace.stages:
             self.stage_ms[stage.name].append(stage.seconds * 1000)
@@ -88,6 +104,8 @@ class ReplayReport:
             "skip_examples": dict(self.examples),
             "replies": self.replies,
             "stage_times": self.stage_table(),
+            "guard": dict(self.guard.most_common()),
+            "blocked_examples": self.blocked,
             "unreadable_lines": self.unreadable_lines,
             "unreadable_reasons": self.unreadable_reasons,
         }
@@ -115,9 +133,17 @@ class ReplayReport:
                 f"| {name} | {row['n']} | {row['p50_ms']} | {row['p90_ms']} | "
                 f"{row['p99_ms']} | {row['max_ms']} |"
             )
+        out += ["", "## What the guard did", "", "| rule | action | count |", "|---|---|---:|"]
+        out += [
+            f"| {key.split(' ')[0]} | {key.split(' ')[1]} | {count} |"
+            for key, count in self.guard.most_common()
+        ]
+        if self.blocked:
+            out += ["", "Blocked replies (what was asked, and by which rules):", ""]
+            out += [f"- {_md(b['to'])}: {_md(b['message'])} — {b['rules']}" for b in self.blocked]
         out += ["", "## Replies", ""]
         out += [
-            f"- **{_md(r['to'])}**: {_md(r['message'])}  \n  → {_md(r['reply'])}"
+            f"- **{_md(r['to'])}**: {_md(r['message'])} ({_md(r['why'])})  \n  → {_md(r['reply'])}"
             for r in self.replies
         ]
         return "\n".join(out) + "\n"
