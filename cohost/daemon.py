@@ -558,25 +558,8 @@ class Daemon:
 
     async def ask(self, question: str, *, login: str) -> None:
         assert self.conductor is not None
-        message = ChatMessage(
-            id=f"ask:{time.monotonic_ns()}",
-            channel=self.settings.twin.streamer or "console",
-            login=login,
-            display_name=login,
-            text=question,
-            ts=self.clock.now(),
-            roles=frozenset({Role.MODERATOR}),
-        )
-        decision = Decision(
-            message=message,
-            picked=True,
-            score=1e6,  # a moderator asked: this beats whatever is running
-            parts=(("ask", 1e6),),
-            reason=f"{login} asked the twin this with !twin ask",
-            category="ask",
-        )
-        self.conductor.window.append(message)
-        await self.conductor.start_turn(decision)
+        channel = self.settings.twin.streamer or "console"
+        await self.conductor.ask(question, login=login, channel=channel, now=self.clock.now())
 
     def forget(self) -> None:
         assert self.conductor is not None

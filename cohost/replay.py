@@ -18,9 +18,11 @@ from cohost.bus import LocalBus
 from cohost.chatlog import ChatLog, open_log
 from cohost.clock import VirtualClock
 from cohost.config import Settings
+from cohost.control import Controller, Verdict
 from cohost.events import ChatEvent, ChatMessage, Decision, Role, TurnTrace
 from cohost.pipeline.conductor import Conductor
 from cohost.pipeline.deliver import CaptionSpeaker, RecordingSink
+from cohost.pipeline.guard import Guard
 from cohost.pipeline.pick import AnswerMemory, Picker
 from cohost.pipeline.turn import TurnOptions, TurnParts
 from cohost.ports import Journal
@@ -42,6 +44,62 @@ class ReplayResult:
     report_md: Path
     captions: Path
     report: ReplayReport
+
+
+@dataclass(slots=True, kw_only=True)
+class _ReplayActions:
+    """What logged `!twin` commands do in a replay: as live, but nothing leaves the replay.
+
+    State switches (pause, voice, topic, rate, ignore, hold) go through the same controller as
+    live; `say` and replies go to the replay's recording sink and captions; `ask`, `skip` and
+    `forget` act on the conductor. A replay never writes the journal or the feedback store,
+    and holds nothing for approval, so `note`, `good`/`bad`, `approve` and `reject` are refused.
+    """
+
+    conductor: Conductor
+    guard: Guard
+    sink: RecordingSink
+    speaker: CaptionSpeaker
+    state: TwinState
+    clock: VirtualClock
+    channel: str
+
+    async def skip(self, reason: str) -> bool:
+        return await self.conductor.cancel_turn(reason)
+
+    async def say(self, text: str) -> None:
+        checked = self.guard.check(text)
+        if checked.blocked:
+            return
+        if self.state.chat:
+            for part in checked.messages:
+                await self.sink.send(part)
+        if self.state.voice:
+            await self.speaker.say(checked.text, turn_id="say")
+
+    async def silence(self) -> None:
+        self.conductor.silence_turn()
+
+    async def ask(self, question: str, *, login: str) -> None:
+        await self.conductor.ask(question, login=login, channel=self.channel, now=self.clock.now())
+
+    def forget(self) -> None:
+        self.conductor.forget()
+
+    async def approve_held(self, choice: int, *, login: str) -> tuple[bool, str]:
+        return False, "a replay holds nothing for approval"
+
+    async def reject_held(self, *, login: str) -> tuple[bool, str]:
+        return False, "a replay holds nothing for approval"
+
+    async def note(self, text: str) -> str:
+        raise PermissionError("a replay never writes the journal")
+
+    def feedback(self, verdict: Verdict, *, login: str) -> str | None:
+        return None  # a replay stores no feedback
+
+    def status(self) -> str:
+        return "replaying"
 
 
 @dataclass(slots=True)
@@ -212,15 +270,17 @@ async def _replay(
             if on_trace is not None:
                 on_trace(trace)
 
+        guard = build_guard(settings)
+        sink = RecordingSink()
         conductor = Conductor(
             picker=Picker(settings.picker, settings.twin),
             parts=TurnParts(
                 simulator=models.simulator,
                 rewriter=models.rewriter,
-                guard=build_guard(settings),
+                guard=guard,
                 clock=clock,
                 speaker=speaker,
-                sink=RecordingSink(),
+                sink=sink,
                 bus=bus,
                 journal=journal,
                 query_for=lambda message, window: recall_query(message, window, state.topic),
@@ -242,6 +302,17 @@ async def _replay(
             on_decision=decided,
             on_trace=finished,
         )
+        # logged `!twin` commands steer the replay as they steered the stream (no audit file)
+        actions = _ReplayActions(
+            conductor=conductor,
+            guard=guard,
+            sink=sink,
+            speaker=speaker,
+            state=state,
+            clock=clock,
+            channel=settings.twin.streamer or "replay",
+        )
+        controller = Controller(settings.control, state, actions, clock, audit_path=None)
         show = sys.stderr.isatty() if progress is None else progress
         last_ts: float | None = None
         for event in _events(log, show and speed == 0):
@@ -249,6 +320,15 @@ async def _replay(
                 await asyncio.sleep((event.ts - last_ts) / speed)
             last_ts = event.ts
             clock.advance_to(event.ts)
+            if isinstance(event, ChatMessage):
+                command = await controller.handle(
+                    event.text, login=event.login, role=event.role, source="chat"
+                )
+                if command is not None:
+                    report.add_command(event, command)
+                    if command.reply:
+                        await sink.send(command.reply, reply_to=event.id)
+                    continue
             await conductor.handle(event)
     report.unreadable_lines = log.stats.skipped
     report.unreadable_reasons = list(log.stats.first_reasons)

@@ -7,7 +7,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from cohost.events import Decision, TurnTrace
+from cohost.control import CommandResult
+from cohost.events import ChatMessage, Decision, TurnTrace
 
 EXAMPLES_PER_CATEGORY = 3
 
@@ -37,6 +38,9 @@ class ReplayReport:
     outcomes: Counter[str] = field(default_factory=Counter)
     replies: list[dict[str, str]] = field(default_factory=list)
     stage_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # logged `!twin` commands: "name accepted|refused" -> count, and the first few as lines
+    commands: Counter[str] = field(default_factory=Counter)
+    command_lines: list[str] = field(default_factory=list)
     # what the guard did: "rule action" -> count, for every verdict that was not a pass
     guard: Counter[str] = field(default_factory=Counter)
     # turns the guard blocked: who asked what, and which rules; never the blocked text
@@ -54,6 +58,13 @@ class ReplayReport:
         if len(shown) < EXAMPLES_PER_CATEGORY:
             message = decision.message
             shown.append(f"{message.login}: {message.text[:120]} — {decision.reason}")
+
+    def add_command(self, message: ChatMessage, result: CommandResult) -> None:
+        """A logged `!twin` line, as the controller took it."""
+        verdict = "accepted" if result.accepted else "refused"
+        self.commands[f"{result.command or '?'} {verdict}"] += 1
+        if len(self.command_lines) < EXAMPLES_PER_CATEGORY * 4:
+            self.command_lines.append(f"{message.login}: {message.text[:120]} — {result.reason}")
 
     def add_trace(self, trace: TurnTrace) -> None:
         self.outcomes[trace.outcome] += 1
@@ -104,6 +115,8 @@ class ReplayReport:
             "skip_examples": dict(self.examples),
             "replies": self.replies,
             "stage_times": self.stage_table(),
+            "commands": dict(self.commands.most_common()),
+            "command_lines": self.command_lines,
             "guard": dict(self.guard.most_common()),
             "blocked_examples": self.blocked,
             "unreadable_lines": self.unreadable_lines,
@@ -133,6 +146,9 @@ class ReplayReport:
                 f"| {name} | {row['n']} | {row['p50_ms']} | {row['p90_ms']} | "
                 f"{row['p99_ms']} | {row['max_ms']} |"
             )
+        if self.commands:
+            out += ["", "## `!twin` commands in the log", "", f"- {_inline(self.commands)}", ""]
+            out += [f"- {_md(line)}" for line in self.command_lines]
         out += ["", "## What the guard did", "", "| rule | action | count |", "|---|---|---:|"]
         out += [
             f"| {key.split(' ')[0]} | {key.split(' ')[1]} | {count} |"

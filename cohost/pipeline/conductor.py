@@ -5,10 +5,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 
-from cohost.events import ChatEvent, ChatMessage, Decision, Moderation, TurnTrace, UserNotice
+from cohost.events import (
+    ChatEvent,
+    ChatMessage,
+    Decision,
+    Moderation,
+    Role,
+    TurnTrace,
+    UserNotice,
+)
 from cohost.pipeline.pick import AnswerMemory, Picker
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
 from cohost.state import TwinState
@@ -231,6 +240,28 @@ class Conductor:
         """The running turn says nothing more (`voice off`); its reply still goes to chat."""
         if self._current is not None and not self._current[1].done():
             self._current[0].silence()
+
+    async def ask(self, question: str, *, login: str, channel: str, now: float) -> None:
+        """`!twin ask`: answer this question now, as a moderator's, whatever is running."""
+        message = ChatMessage(
+            id=f"ask:{time.monotonic_ns()}",
+            channel=channel,
+            login=login,
+            display_name=login,
+            text=question,
+            ts=now,
+            roles=frozenset({Role.MODERATOR}),
+        )
+        decision = Decision(
+            message=message,
+            picked=True,
+            score=1e6,  # a moderator asked: this beats whatever is running
+            parts=(("ask", 1e6),),
+            reason=f"{login} asked the twin this with !twin ask",
+            category="ask",
+        )
+        self.window.append(message)
+        await self.start_turn(decision)
 
     def forget(self) -> None:
         """Clear the recent window and what the twin said (`!twin forget`)."""

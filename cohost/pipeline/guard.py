@@ -7,6 +7,7 @@ takes them from the same call, so it slots into the list like any other.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -294,6 +295,16 @@ class Guard:
                 return GuardResult(text="", messages=[], verdicts=verdicts, blocked=True)
         messages, length_verdicts = self._messages(text)
         verdicts.extend(length_verdicts)
+        if len(messages) > 1 or (messages and messages[0] != text):
+            # A cut inside a long word can leave a listed word standing alone at the cut
+            # ("zorblefluxzorbleflux" in tens): what chat gets is checked again, as sent.
+            for number, message in enumerate(messages, 1):
+                for rule in self.rules:
+                    _, verdict = rule(message, hits)
+                    if verdict.action == "blocked":
+                        detail = f"message {number} after the split: {verdict.detail}"
+                        verdicts.append(dataclasses.replace(verdict, detail=detail))
+                        return GuardResult(text="", messages=[], verdicts=verdicts, blocked=True)
         if not messages:
             if not any(v.action == "blocked" for v in verdicts):
                 verdicts.append(

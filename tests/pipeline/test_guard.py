@@ -295,3 +295,12 @@ def test_a_rule_can_take_the_hits() -> None:
     assert guard.check("my surgery went fine", [hit]).blocked
     assert not guard.check("my surgery went fine").blocked
     assert [v.rule for v in guard.check("all good").verdicts] == ["characters", "privacy", "length"]
+
+
+def test_a_cut_inside_a_long_word_cannot_free_a_listed_word() -> None:
+    # found by fuzzing: no word boundary in the whole text, but one at each 10-character cut
+    guard = Guard(GuardSettings(blocklist=["zorbleflux"], max_length=10, max_messages=2))
+    result = guard.check("zorblefluxzorbleflux")
+    assert result.blocked and result.messages == []
+    assert result.verdicts[-1].rule == "blocklist"
+    assert "after the split" in result.verdicts[-1].detail
