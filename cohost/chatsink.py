@@ -1,8 +1,9 @@
 """A chat sink that keeps Twitch's rules, over any raw sender (Helix, a fake, the console).
 
 Twitch's rules and what this sink does about each (stated choices):
-- 20 messages per 30 s (100 when the bot is a moderator or the broadcaster), a 30-minute
-  lockout when exceeded. The limiter remembers when each of the last messages went out and lets
+- 20 messages per 30 s (100 when the bot is a moderator or the broadcaster, as the badges on
+  its own echoed messages show; a VIP badge is not counted on), a 30-minute lockout when
+  exceeded. The limiter remembers when each of the last messages went out and lets
   a new one go only when fewer than the limit went out in the last 30 s (plus a margin for
   network jitter): so no 30 s window ever holds more than the limit, not even right after a
   burst, which a plain refilling bucket would allow. A message that finds the limit reached
@@ -32,6 +33,7 @@ from typing import Protocol
 
 from cohost.config import ChatSinkSettings
 from cohost.errors import Transient
+from cohost.events import Role
 from cohost.pipeline.guard import QUOTES_AND_SPACE, strip_command_prefix
 from cohost.pipeline.sentences import chunk_for_chat, same_text_key
 from cohost.ports import Clock
@@ -98,7 +100,7 @@ class TwitchRules:
             raise ValueError("max_wait_s and margin_s cannot be negative")
         self.sender = sender
         self.clock = clock
-        self.moderator = moderator  # set at run time when the bot is modded or unmodded
+        self.moderator = moderator  # the bot's own badges change it at run time
         self.max_wait_s = max_wait_s
         self.window_s = WINDOW_S + margin_s
         self.duplicate_s = DUPLICATE_S + margin_s
@@ -120,6 +122,19 @@ class TwitchRules:
             max_wait_s=settings.max_wait_s,
             margin_s=settings.margin_s,
         )
+
+    def bot_roles_seen(self, roles: frozenset[Role]) -> None:
+        """The bot's badges on its own message: modded or unmodded, the rate limit follows.
+
+        What Twitch shows beats the setting both ways: a bot unmodded mid-stream drops to 20
+        messages per 30 s at once, instead of being refused for going over.
+        """
+        moderator = bool(roles & {Role.MODERATOR, Role.BROADCASTER})
+        if moderator != self.moderator:
+            log.info("chat: the bot is %s: %d messages per 30 s",
+                     "a moderator" if moderator else "no longer a moderator",
+                     MODERATOR_LIMIT if moderator else LIMIT)  # fmt: skip
+        self.moderator = moderator
 
     @property
     def limit(self) -> int:

@@ -405,7 +405,7 @@ class ChatSinkSettings(BaseModel):
     moderator: bool = Field(
         False,
         description="the bot account is a moderator (or the broadcaster): 100 messages per "
-        "30 s instead of 20",
+        "30 s instead of 20; live, the badges on the bot's own messages decide",
     )
     max_wait_s: float = Field(
         10.0, ge=0, description="a message waits at most this long for the rate limit, then drops"

@@ -776,6 +776,7 @@ async def run_daemon(
                 )
             )
             rules = TwitchRules.from_settings(twitch, clock, settings.sink)
+            twitch.on_bot_roles = rules.bot_roles_seen  # modded or not, as Twitch shows it
             source, sink = twitch, rules
         daemon = Daemon(
             settings,

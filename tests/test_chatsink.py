@@ -10,6 +10,7 @@ from cohost.chatsink import SendResult, TwitchRules
 from cohost.clock import VirtualClock
 from cohost.config import ChatSinkSettings
 from cohost.errors import Transient
+from cohost.events import Role
 from cohost.pipeline.guard import strip_command_prefix
 from cohost.ports import ChatSink
 
@@ -108,11 +109,21 @@ async def test_moderator_mode_can_change_at_run_time() -> None:
     sink, sender, _ = make(moderator=True, max_wait_s=100.0)
     assert sink.limit == 100
     await asyncio.gather(*(sink.send(f"m{i}") for i in range(100)))
-    sink.moderator = False  # unmodded: back to 20, counting what already went out
+    sink.bot_roles_seen(frozenset())  # unmodded: back to 20, counting what already went out
     await sink.send("after demotion")
     assert sender.texts[-1] == "after demotion"
     assert sender.times[-1] - sender.times[0] >= 30.0
     assert len(sender.sent) == 101
+
+
+def test_the_bots_own_badges_set_the_limit_whatever_the_setting() -> None:
+    sink, _, _ = make(moderator=False)
+    sink.bot_roles_seen(frozenset({Role.MODERATOR}))
+    assert sink.limit == 100
+    sink.bot_roles_seen(frozenset({Role.VIP, Role.SUBSCRIBER}))  # not counted on: 20
+    assert sink.limit == 20
+    sink.bot_roles_seen(frozenset({Role.BROADCASTER}))  # the streamer's own account as the bot
+    assert sink.limit == 100
 
 
 async def test_the_same_text_within_30_s_is_dropped_and_allowed_after() -> None:

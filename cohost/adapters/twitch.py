@@ -31,7 +31,7 @@ import random
 import time
 import warnings
 from collections import deque
-from collections.abc import AsyncGenerator, Collection
+from collections.abc import AsyncGenerator, Callable, Collection
 from types import TracebackType
 from typing import Any, Self
 
@@ -164,6 +164,10 @@ class TwitchChat:
         self.store = store
         self.known_bots = frozenset(b.lower() for b in known_bots)
         self.dropped = 0  # chat messages dropped because the queue was full
+        # The bot's roles in this channel, from the badges on its own last message (None until
+        # one is seen), and who to tell when they change (the sink's rate limit follows them).
+        self.bot_roles: frozenset[Role] | None = None
+        self.on_bot_roles: Callable[[frozenset[Role]], None] | None = None
         # moderation types that failed to subscribe: (when to try again, the last wait)
         self._retry_after: dict[str, tuple[float, float]] = {}
         self.ignored = 0  # the bot's own and known bots' messages
@@ -283,6 +287,13 @@ class TwitchChat:
             return
         login = (message.chatter.name or "").lower()
         bot = self._bot
+        if bot is not None and message.chatter.id == bot.user_id:
+            # the bot's own message, echoed: its badges say whether it is modded here now
+            roles = roles_of(message)
+            if roles != self.bot_roles:
+                self.bot_roles = roles
+                if self.on_bot_roles is not None:
+                    self.on_bot_roles(roles)
         if (bot is not None and message.chatter.id == bot.user_id) or login in self.known_bots:
             self.ignored += 1
             return

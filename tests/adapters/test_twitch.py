@@ -391,6 +391,20 @@ async def test_full_queue_keeps_the_newest(world: World) -> None:
     assert chat.dropped == 3
 
 
+async def test_the_bots_own_message_tells_its_roles_in_the_channel(world: World) -> None:
+    fake = world.fake
+    seen: list[frozenset[Role]] = []
+    async with world.chat() as chat:
+        chat.on_bot_roles = seen.append
+        await fake.push_chat(chatter=world.bot, text="a reply", badges=[("moderator", "1")])
+        await fake.push_chat(chatter=world.bot, text="another", badges=[("moderator", "1")])
+        await fake.push_chat(chatter=world.bot, text="after unmod")
+        await fake.push_chat(chatter=world.viewer, text="hello")
+        assert (await next_event(chat)).text == "hello"  # the bot's own lines never queue
+    assert seen == [frozenset({Role.MODERATOR}), frozenset()]  # told only of changes
+    assert chat.bot_roles == frozenset()
+
+
 async def test_a_full_queue_drops_chat_but_never_moderation(world: World) -> None:
     fake = world.fake
     async with world.chat(queue_size=2) as chat:
