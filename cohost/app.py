@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from cohost.config import Settings
 from cohost.errors import SettingsError
@@ -24,7 +25,8 @@ class Models:
 
     simulator: Simulator
     rewriter: Rewriter
-    description: str
+    description: str  # with the servers' addresses (no credentials): for logs and reports
+    label: str  # without any address: for what anyone may read (/healthz)
     look_ahead_lines: int
     embedded: bool = False  # the twin is the Markov stand-in, not a served LoRA
     notes: tuple[str, ...] = ()
@@ -64,9 +66,11 @@ def build_models(
         )
         closers.append(server.aclose)
         simulator = server
-        description = f"{sim.model} at {sim.url} ({sim.server_kind})"
+        label = f"{sim.model} ({sim.server_kind})"
+        description = f"{sim.model} at {_address(sim.url)} ({sim.server_kind})"
     else:
         simulator, description = _markov(settings, streamer_lines, chat_lines, notes)
+        label = description
     rew = settings.rewriter
     rewriter: Rewriter
     if uses_server(rew.kind, rew.url):
@@ -77,17 +81,20 @@ def build_models(
         fuser = OpenAIRewriter.from_settings(rew)
         closers.append(fuser.aclose)
         rewriter = fuser
-        description += f"; rewriter: {rew.model} at {rew.url} ({rew.where})"
+        description += f"; rewriter: {rew.model} at {_address(rew.url)} ({rew.where})"
+        label += f"; rewriter: {rew.model} ({rew.where})"
         look_ahead = sim.look_ahead_lines
     else:
         rewriter = ExtractiveRewriter()
         description += "; rewriter: extractive (embedded)"
+        label += "; rewriter: extractive (embedded)"
         # The extractive rewriter chooses among the twin's simulated lines: let it see them all.
         look_ahead = sim.max_lines
     return Models(
         simulator=simulator,
         rewriter=rewriter,
         description=description,
+        label=label,
         look_ahead_lines=look_ahead,
         embedded=isinstance(simulator, MarkovSimulator),
         notes=tuple(notes),
@@ -126,6 +133,15 @@ def _markov(
             "COHOST_TWIN__CHAT_LOGS (with COHOST_TWIN__STREAMER), or a model server"
         )
     return markov, description
+
+
+def _address(url: str) -> str:
+    """A server's URL as it may be logged: no user, password or query (keys hide there)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def build_guard(settings: Settings) -> Guard:

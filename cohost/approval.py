@@ -177,6 +177,27 @@ class Approvals:
         """Say why the send of this approved reply is about to be cancelled (moderation)."""
         self._stopped[turn_id] = why
 
+    def cancelled(self, approved: Approved) -> None:
+        """Settle an approved reply whose send was cancelled, begun or not (once).
+
+        `silent` with the reason given to `stop_sending` (moderation took the message down),
+        else `unsent` (shutdown); `answered` if some of its messages had already gone out
+        (`deliver` records them in `trace.sent` as they go).
+        """
+        trace, login = approved.trace, approved.login
+        why = self._stopped.pop(trace.turn_id, None)
+        if trace.outcome != "held":
+            return  # settled already
+        cause = why or "the daemon stopped before chat took it"
+        if trace.sent:
+            trace.outcome = "answered"
+            trace.reason = f"approved by {login}; cut short: {cause}"
+        else:
+            trace.outcome = "silent" if why else "unsent"
+            trace.reason = f"approved by {login}; {cause}"
+        self._verdict(trace, approved.text, "good", approved.others, login=login)
+        self.on_decided(trace, True)
+
     async def send(self, approved: Approved) -> ChoiceResult:
         """The sending half of `choose`: the approved reply goes out, and the turn settles.
 
@@ -187,13 +208,7 @@ class Approvals:
         try:
             sent = await self.deliver(trace, approved.text)
         except asyncio.CancelledError:
-            why = self._stopped.pop(trace.turn_id, None)
-            trace.outcome = "silent" if why else "unsent"
-            trace.reason = f"approved by {login}; " + (
-                why or "the daemon stopped before chat took it"
-            )
-            self._verdict(trace, approved.text, "good", approved.others, login=login)
-            self.on_decided(trace, True)
+            self.cancelled(approved)
             raise
         except Exception as exc:
             log.exception("delivering the approved reply of turn %s failed", trace.turn_id)
@@ -204,6 +219,8 @@ class Approvals:
             refused = sent is not None and not sent
             trace.outcome = "unsent" if refused else "answered"
             trace.reason = f"approved by {login}" + ("; chat refused it" if refused else "")
+        finally:
+            self._stopped.pop(trace.turn_id, None)
         self._verdict(trace, approved.text, "good", approved.others, login=login)
         self.on_decided(trace, True)
         ok = trace.outcome == "answered"

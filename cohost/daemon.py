@@ -132,7 +132,7 @@ class Daemon:
         models = build_models(settings, streamer_lines=lines)
         for note in models.notes:
             log.warning("%s", note)
-        self.models = models.description
+        self.models = models.label  # /healthz needs no token: no server addresses there
         self.embedded = models.embedded
         if models.embedded:
             # said where the streamer looks: the replies are not the LoRA's
@@ -350,7 +350,7 @@ class Daemon:
         }.get(event.kind, f"{event.target_login} was timed out or banned")
         self.approvals.moderated(lambda t: gone(t.decision.message), why)
         for turn_id, (task, trace) in list(self._sending.items()):
-            if gone(trace.decision.message):  # approved, but still waiting for chat
+            if not task.done() and gone(trace.decision.message):  # approved, still on its way
                 self.approvals.stop_sending(turn_id, why.replace(" before it was approved", ""))
                 task.cancel()
 
@@ -407,6 +407,7 @@ class Daemon:
                     part, reply_to=trace.decision.message.id if i == 0 else None
                 ):
                     sent.append(part)
+                    trace.sent = list(sent)  # as it goes: a cancel later knows what went out
         if (
             self.speaker is not None
             and self.state.voice
@@ -479,11 +480,16 @@ class Daemon:
                 log.exception("sending the approved reply of turn %s failed", turn_id)
                 return ChoiceResult(ok=False, outcome=taken.trace.outcome, reason=str(exc))
 
+        def done(task: asyncio.Task[ChoiceResult]) -> None:
+            self._sending.pop(turn_id, None)
+            if task.cancelled():
+                self.approvals.cancelled(taken)  # also when it was cancelled before it began
+
         task = self._group.create_task(sending(), name="approved-reply")
         self._sending[turn_id] = (task, taken.trace)
         self._outgoing.add(task)
         task.add_done_callback(self._outgoing.discard)
-        task.add_done_callback(lambda _: self._sending.pop(turn_id, None))
+        task.add_done_callback(done)
         return task
 
     async def reject_held(self, *, login: str) -> tuple[bool, str]:
@@ -511,7 +517,8 @@ class Daemon:
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
-            if not task.cancelled():
+            current = asyncio.current_task()
+            if not task.cancelled() or (current is not None and current.cancelling()):
                 raise  # the request itself went away; the reply goes on
             trace = taken.trace  # moderation or shutdown stopped it: its trace says which
             return ChoiceResult(ok=False, outcome=trace.outcome, reason=trace.reason)

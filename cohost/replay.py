@@ -18,7 +18,7 @@ from cohost.bus import LocalBus
 from cohost.chatlog import ChatLog, open_log
 from cohost.clock import VirtualClock
 from cohost.config import Settings
-from cohost.control import Controller, Verdict
+from cohost.control import CommandResult, Controller, Verdict, parse_command
 from cohost.events import ChatEvent, ChatMessage, Decision, Role, TurnTrace
 from cohost.pipeline.conductor import Conductor
 from cohost.pipeline.deliver import CaptionSpeaker, RecordingSink
@@ -44,6 +44,27 @@ class ReplayResult:
     report_md: Path
     captions: Path
     report: ReplayReport
+
+
+# What a replay cannot do as the stream did: it holds nothing for approval (the log does not
+# say what the streamer approved), and it never writes the journal or the feedback store.
+_NOT_IN_REPLAY = {
+    "hold": "a replay holds nothing for approval",
+    "approve": "a replay holds nothing for approval",
+    "reject": "a replay holds nothing for approval",
+    "note": "a replay never writes the journal",
+    "good": "a replay stores no feedback",
+    "bad": "a replay stores no feedback",
+}
+
+
+def _replay_refuses(text: str, prefix: str) -> CommandResult | None:
+    """A logged command a replay refuses outright, as a result; None for the rest."""
+    parsed = parse_command(text, prefix)
+    if parsed is None or parsed.name not in _NOT_IN_REPLAY:
+        return None
+    why = _NOT_IN_REPLAY[parsed.name]
+    return CommandResult(accepted=False, command=parsed.name, reply=None, reason=why)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -93,7 +114,7 @@ class _ReplayActions:
         return False, "a replay holds nothing for approval"
 
     async def note(self, text: str) -> str:
-        raise PermissionError("a replay never writes the journal")
+        raise PermissionError(_NOT_IN_REPLAY["note"])  # refused before it gets here
 
     def feedback(self, verdict: Verdict, *, login: str) -> str | None:
         return None  # a replay stores no feedback
@@ -313,6 +334,8 @@ async def _replay(
             channel=settings.twin.streamer or "replay",
         )
         controller = Controller(settings.control, state, actions, clock, audit_path=None)
+        # as live, the bot's own lines and other bots' never reach the controller
+        bots = {b.casefold() for b in (settings.twin.bot_login, *settings.picker.known_bots) if b}
         show = sys.stderr.isatty() if progress is None else progress
         last_ts: float | None = None
         for event in _events(log, show and speed == 0):
@@ -320,8 +343,9 @@ async def _replay(
                 await asyncio.sleep((event.ts - last_ts) / speed)
             last_ts = event.ts
             clock.advance_to(event.ts)
-            if isinstance(event, ChatMessage):
-                command = await controller.handle(
+            if isinstance(event, ChatMessage) and event.login.casefold() not in bots:
+                command = _replay_refuses(event.text, settings.control.prefix)
+                command = command or await controller.handle(
                     event.text, login=event.login, role=event.role, source="chat"
                 )
                 if command is not None:

@@ -42,12 +42,18 @@ async def test_servers_when_urls_are_set(tmp_path: Path) -> None:
     settings = _settings(
         tmp_path,
         simulator={"url": "http://127.0.0.1:9/v1"},
-        rewriter={"url": "http://127.0.0.1:9/v1", "model": "base"},
+        rewriter={"url": "https://me:hunter2@api.example:8443/v1?key=k3y", "model": "base"},
     )
     models = build_models(settings)
     assert isinstance(models.simulator, OpenAISimulator)
     assert isinstance(models.rewriter, OpenAIRewriter)
     assert models.look_ahead_lines == settings.simulator.look_ahead_lines
+    assert not models.embedded
+    # logs and reports name the servers, never credentials; /healthz's label names no server
+    assert "https://api.example:8443/v1" in models.description
+    for secret in ("hunter2", "k3y", "me:"):
+        assert secret not in models.description and secret not in models.label
+    assert "127.0.0.1" not in models.label and "api.example" not in models.label
     await models.aclose()
 
 

@@ -182,3 +182,34 @@ async def test_shutdown_settles_an_approved_reply_once(tmp_path: Path) -> None:
     assert held.reason == "approved by oakmod; the daemon stopped before chat took it"
     assert daemon.counters.settled == {"unsent": 1}  # not also "silent" by close()
     assert daemon.approvals.waiting() == 0
+
+
+async def test_an_approval_cancelled_before_its_send_began_still_settles(tmp_path: Path) -> None:
+    base = _settings(tmp_path / "data")
+    settings = base.model_copy(update={"turn": base.turn.model_copy(update={"hold": True})})
+    sink = FullChat()
+    daemon = Daemon(settings, source=Feed(), sink=sink, clock=RealClock())
+    source = daemon.source
+    assert isinstance(source, Feed)
+    task = await _running(daemon)
+    try:
+        await source.queue.put(chat("twinbot how is gerald doing?", 1, login="viewer1"))
+        await _until(lambda: daemon.approvals.waiting() == 1)
+        [held] = daemon.approvals.held()
+        # both already waiting: the delete is read before the approved send ever runs
+        approve = chat("!twin approve", 2, login="oakmod", roles=(Role.MODERATOR,))
+        deleted = Moderation(
+            kind="delete", channel="c", ts=0.0, target_message_id=held.decision.message.id
+        )
+        source.queue.put_nowait(approve)
+        source.queue.put_nowait(deleted)
+        await _until(lambda: held.outcome != "held")
+        sink.open.set()
+    finally:
+        await source.queue.put(None)
+        async with asyncio.timeout(WAIT_S):
+            await task
+    assert held.outcome == "silent", held.reason
+    assert held.reason == "approved by oakmod; the message it answered was deleted"
+    assert daemon.counters.settled == {"silent": 1}
+    assert held.reply not in sink.sent

@@ -164,6 +164,7 @@ class TwitchChat:
         self.store = store
         self.known_bots = frozenset(b.lower() for b in known_bots)
         self.dropped = 0  # chat messages dropped because the queue was full
+        self.dropped_moderation = 0  # moderation dropped past MODERATION_BACKLOG queues' worth
         # The bot's roles in this channel, from the badges on its own last message (None until
         # one is seen), and who to tell when they change (the sink's rate limit follows them).
         self.bot_roles: frozenset[Role] | None = None
@@ -249,7 +250,7 @@ class TwitchChat:
         self._closing = True
         if self._watchdog is not None:
             self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._watchdog
             self._watchdog = None
         if self._client is not None:
@@ -279,6 +280,10 @@ class TwitchChat:
             if oldest is not None:
                 del inbox[oldest]
                 self.dropped += 1
+            elif len(inbox) >= MODERATION_BACKLOG * self.settings.queue_size:
+                # a mass-ban raid with nobody reading: even moderation has a bound
+                inbox.popleft()
+                self.dropped_moderation += 1
         inbox.append(item)
         self._arrived.set()
 
@@ -411,22 +416,31 @@ class TwitchChat:
         missing: dict[str, int] = {}
         while not self._closing and self._fatal is None:
             await asyncio.sleep(self.settings.watch_interval_s)
-            alive = self._alive_types()
-            for kind in SUBSCRIPTIONS:
-                missing[kind.type] = 0 if kind.type in alive else missing.get(kind.type, 0) + 1
-            chat = SUBSCRIPTIONS[0].type
-            if missing[chat] >= 2:
-                await self._resubscribe()
-                missing[chat] = 0
-            for kind in SUBSCRIPTIONS[1:]:
-                retry = self._retry_after.get(kind.type)
-                if missing[kind.type] >= 2 and (retry is None or retry[0] <= time.monotonic()):
-                    try:
-                        await self._subscribe_moderation(kind)
-                    except Permanent as exc:
-                        self._fail(exc)
-                        return
-                    missing[kind.type] = 0
+            try:
+                await self._look(missing)
+            except Exception:
+                # twitchio raises more than `_remote` translates (a ValueError while it is
+                # reconnecting by itself): the watchdog logs it and looks again, never dies
+                log.exception("twitch: the subscription watchdog failed; looking again")
+
+    async def _look(self, missing: dict[str, int]) -> None:
+        """One look at the subscriptions: subscribe again what has been missing twice."""
+        alive = self._alive_types()
+        for kind in SUBSCRIPTIONS:
+            missing[kind.type] = 0 if kind.type in alive else missing.get(kind.type, 0) + 1
+        chat = SUBSCRIPTIONS[0].type
+        if missing[chat] >= 2:
+            await self._resubscribe()
+            missing[chat] = 0
+        for kind in SUBSCRIPTIONS[1:]:
+            retry = self._retry_after.get(kind.type)
+            if missing[kind.type] >= 2 and (retry is None or retry[0] <= time.monotonic()):
+                try:
+                    await self._subscribe_moderation(kind)
+                except Permanent as exc:
+                    self._fail(exc)
+                    return
+                missing[kind.type] = 0
 
     async def _resubscribe(self) -> None:
         delays = backoff_delays(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
@@ -497,6 +511,9 @@ class TwitchChat:
         except (aiohttp.ClientError, twitchio.WebsocketConnectionException, OSError) as exc:
             raise TwitchUnavailable(f"twitch {what}: {type(exc).__name__}") from None
 
+
+# Moderation waiting to be read is kept up to this many queues' worth, however full chat is.
+MODERATION_BACKLOG = 4
 
 # What the reader subscribes to: chat first, then what takes chat down.
 SUBSCRIPTIONS = (

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 import twitchio
 
-from cohost.adapters.twitch import SUBSCRIPTIONS, TwitchChat, backoff_delays, to_chat_message
+from cohost.adapters.twitch import (
+    MODERATION_BACKLOG,
+    SUBSCRIPTIONS,
+    TwitchChat,
+    backoff_delays,
+    to_chat_message,
+)
 from cohost.auth import StoredToken, TokenStore
 from cohost.chatsink import SendResult
 from cohost.config import TwitchSettings
@@ -421,6 +427,44 @@ async def test_a_full_queue_drops_chat_but_never_moderation(world: World) -> Non
     deleted, newest = got
     assert isinstance(deleted, Moderation) and deleted.target_message_id == first
     assert isinstance(newest, ChatMessage) and newest.text == "message 2"
+
+
+async def test_moderation_waiting_unread_is_bounded_too(world: World) -> None:
+    fake = world.fake
+    async with world.chat(queue_size=1) as chat:
+        ids = [f"m{n}" for n in range(10)]
+        for message_id in ids:
+            await fake.push_moderation("delete", target=world.viewer, message_id=message_id)
+        async with asyncio.timeout(WAIT_S):
+            while chat.dropped_moderation < 6:  # noqa: ASYNC110 (a counter, not an event)
+                await asyncio.sleep(0.01)
+        events = chat.events()
+        got = [await anext(events) for _ in range(MODERATION_BACKLOG)]
+        await events.aclose()
+    assert [e.target_message_id for e in got if isinstance(e, Moderation)] == ids[-4:]
+    assert chat.dropped == 0  # no chat message was there to drop
+
+
+async def test_the_watchdog_survives_an_error_it_did_not_expect(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with world.chat() as chat:
+        real = chat._alive_types
+        looks = 0
+
+        def flaky() -> set[str]:
+            nonlocal looks
+            looks += 1
+            if looks == 1:
+                raise ValueError("no suitable websocket")  # as twitchio can, mid-reconnect
+            return real()
+
+        chat._alive_types = flaky  # type: ignore[method-assign]
+        async with asyncio.timeout(WAIT_S):
+            while looks < 3:  # noqa: ASYNC110 (a counter, not an event)
+                await asyncio.sleep(0.05)
+        assert chat._watchdog is not None and not chat._watchdog.done()
+    assert "no suitable websocket" in caplog.text
 
 
 async def test_a_moderation_type_that_keeps_failing_backs_off_quietly(
