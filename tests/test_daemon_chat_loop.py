@@ -114,10 +114,8 @@ async def test_shutdown_does_not_wait_for_a_send_held_by_the_rate_limit(tmp_path
     assert sink.waiting == 0
 
 
-async def _held_and_approved(
-    tmp_path: Path,
-) -> tuple[Daemon, FullChat, asyncio.Task[None], TurnTrace]:
-    """A daemon holding one reply that a moderator approved while chat is full."""
+async def _held(tmp_path: Path) -> tuple[Daemon, FullChat, asyncio.Task[None], TurnTrace]:
+    """A daemon holding one reply, with chat full."""
     base = _settings(tmp_path / "data")
     settings = base.model_copy(update={"turn": base.turn.model_copy(update={"hold": True})})
     sink = FullChat()
@@ -128,6 +126,16 @@ async def _held_and_approved(
     await source.queue.put(chat("twinbot how is gerald doing?", 1, login="viewer1"))
     await _until(lambda: daemon.approvals.waiting() == 1)
     [held] = daemon.approvals.held()
+    return daemon, sink, task, held
+
+
+async def _held_and_approved(
+    tmp_path: Path,
+) -> tuple[Daemon, FullChat, asyncio.Task[None], TurnTrace]:
+    """A daemon holding one reply that a moderator approved while chat is full."""
+    daemon, sink, task, held = await _held(tmp_path)
+    source = daemon.source
+    assert isinstance(source, Feed)
     await source.queue.put(chat("!twin approve", 2, login="oakmod", roles=(Role.MODERATOR,)))
     await _until(lambda: bool(held.decided) and sink.waiting >= 1)
     return daemon, sink, task, held
@@ -185,17 +193,10 @@ async def test_shutdown_settles_an_approved_reply_once(tmp_path: Path) -> None:
 
 
 async def test_an_approval_cancelled_before_its_send_began_still_settles(tmp_path: Path) -> None:
-    base = _settings(tmp_path / "data")
-    settings = base.model_copy(update={"turn": base.turn.model_copy(update={"hold": True})})
-    sink = FullChat()
-    daemon = Daemon(settings, source=Feed(), sink=sink, clock=RealClock())
+    daemon, sink, task, held = await _held(tmp_path)
     source = daemon.source
     assert isinstance(source, Feed)
-    task = await _running(daemon)
     try:
-        await source.queue.put(chat("twinbot how is gerald doing?", 1, login="viewer1"))
-        await _until(lambda: daemon.approvals.waiting() == 1)
-        [held] = daemon.approvals.held()
         # both already waiting: the delete is read before the approved send ever runs
         approve = chat("!twin approve", 2, login="oakmod", roles=(Role.MODERATOR,))
         deleted = Moderation(
