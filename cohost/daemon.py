@@ -79,6 +79,7 @@ class Daemon:
         journal: Journal | None = None,
         indexer: Indexer | None = None,
         drops: Callable[[], tuple[int, int]] = lambda: (0, 0),
+        links: Callable[[], dict[str, str]] = dict,
     ) -> None:
         self.settings = settings
         self.source = source
@@ -90,6 +91,7 @@ class Daemon:
         self.journal = journal
         self.indexer = indexer
         self._drops = drops  # (bus drops, chat sink drops), for /metrics
+        self._links = links  # each outside link ("chat.message", "mqtt", ...): "up" or "down"
         self.recorder = MetricsRecorder()
         self.recent: deque[dict[str, object]] = deque(maxlen=RECENT_TURNS)
         self.state = TwinState(topic=" ".join(settings.picker.topic_words), hold=settings.turn.hold)
@@ -611,6 +613,9 @@ class Daemon:
             "hold_expiry_s": self.settings.turn.hold_expiry_s,
             "models": self.models,
             "embedded": self.embedded,
+            # the process serves ("ok") even when a link is down: it degrades, it does not die
+            "links": (links := self._links()),
+            "degraded": any(state != "up" for state in links.values()),
         }
 
     def metrics(self) -> Metrics:
@@ -738,6 +743,14 @@ async def run_daemon(
             for daemon in daemons:
                 daemon.mqtt_command(text, client)
 
+        twitch_links: Callable[[], dict[str, str]] = dict
+
+        def links() -> dict[str, str]:
+            out = dict(twitch_links())
+            if mqtt is not None:
+                out["mqtt"] = "up" if mqtt.connected.is_set() else "down"
+            return out
+
         def drops() -> tuple[int, int]:
             sink_drops = 0
             if rules is not None:
@@ -784,6 +797,7 @@ async def run_daemon(
             )
             rules = TwitchRules.from_settings(twitch, clock, settings.sink)
             twitch.on_bot_roles = rules.bot_roles_seen  # modded or not, as Twitch shows it
+            twitch_links = twitch.links
             source, sink = twitch, rules
         daemon = Daemon(
             settings,
@@ -796,6 +810,7 @@ async def run_daemon(
             journal=journal,
             indexer=indexer,
             drops=drops,
+            links=links,
         )
         daemons.append(daemon)
         loop = asyncio.get_running_loop()

@@ -214,3 +214,17 @@ async def test_an_approval_cancelled_before_its_send_began_still_settles(tmp_pat
     assert held.reason == "approved by oakmod; the message it answered was deleted"
     assert daemon.counters.settled == {"silent": 1}
     assert held.reply not in sink.sent
+
+
+def test_health_says_which_outside_link_is_down(tmp_path: Path) -> None:
+    daemon = Daemon(
+        _settings(tmp_path / "data"),
+        source=Feed(),
+        sink=FullChat(),
+        clock=RealClock(),
+        links=lambda: {"chat.message": "up", "mqtt": "down"},
+    )
+    health = daemon.health()
+    assert health["ok"] is True  # it serves: a dead broker degrades the twin, never ends it
+    assert health["degraded"] is True
+    assert health["links"] == {"chat.message": "up", "mqtt": "down"}

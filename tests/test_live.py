@@ -212,6 +212,14 @@ async def test_a_held_reply_goes_out_once_the_streamer_approves_it(live: Live) -
             )
             turns = await turns_when(client, "held")
             [held] = [t for t in turns if t["outcome"] == "held"]
+            health = (await client.get("/healthz")).json()
+            assert health["links"] == {
+                "chat.message": "up",
+                "chat.message_delete": "up",
+                "chat.clear_user_messages": "up",
+                "chat.clear": "up",
+            }
+            assert health["degraded"] is False and "127.0.0.1" not in str(health)
             assert held["reply"] and live.fake.sent == []  # nothing went out on its own
 
             approved = await client.post(

@@ -410,6 +410,14 @@ class TwitchChat:
     def _chat_subscribed(self) -> bool:
         return SUBSCRIPTIONS[0].type in self._alive_types()
 
+    def links(self) -> dict[str, str]:
+        """How the link to Twitch is now, for /healthz: chat, and each moderation type."""
+        alive = self._alive_types()
+        return {
+            kind.type.removeprefix("channel."): "up" if kind.type in alive else "down"
+            for kind in SUBSCRIPTIONS
+        }
+
     async def _watch(self) -> None:
         # Looks missing subscriptions count: twitchio empties its list while it resubscribes
         # by itself, so only a second look in a row counts.

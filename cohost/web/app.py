@@ -459,6 +459,7 @@ def _state(view: WebView) -> dict[str, object]:
         "held": health.get("held", 0),
         "hold_expiry_s": health.get("hold_expiry_s", 0),
         "models": health.get("models", ""),
+        "links": health.get("links", {}),
         "embedded": bool(health.get("embedded", False)),
         "server_time": time.time(),  # turns are stamped by this process, not the browser
     }

@@ -49,6 +49,9 @@
     if (data.held) add(data.held + " waiting for approval", true);
     add("topic: " + (state.topic || "none"));
     add("rate: " + (state.rate_per_minute == null ? "default" : state.rate_per_minute + "/min"));
+    for (const [name, up] of Object.entries(data.links || {})) {
+      if (up !== "up") add(name + " down", true); // a dead link degrades the twin, say which
+    }
     if (data.embedded) {
       // the replies come from the stand-in, not the streamer's LoRA: say so where they are read
       const pill = el("span", "pill warn", "embedded twin");
