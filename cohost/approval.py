@@ -177,7 +177,7 @@ class Approvals:
         """Say why the send of this approved reply is about to be cancelled (moderation)."""
         self._stopped[turn_id] = why
 
-    def cancelled(self, approved: Approved) -> None:
+    def settle_cancelled(self, approved: Approved) -> None:
         """Settle an approved reply whose send was cancelled, begun or not (once).
 
         `silent` with the reason given to `stop_sending` (moderation took the message down),
@@ -201,14 +201,13 @@ class Approvals:
     async def send(self, approved: Approved) -> ChoiceResult:
         """The sending half of `choose`: the approved reply goes out, and the turn settles.
 
-        Cancelled while chat makes it wait, it settles all the same: `silent` with the reason
-        given to `stop_sending` (moderation took the message down), else `unsent` (shutdown).
+        Cancelled, it settles through `settle_cancelled`.
         """
         trace, login = approved.trace, approved.login
         try:
             sent = await self.deliver(trace, approved.text)
         except asyncio.CancelledError:
-            self.cancelled(approved)
+            self.settle_cancelled(approved)
             raise
         except Exception as exc:
             log.exception("delivering the approved reply of turn %s failed", trace.turn_id)

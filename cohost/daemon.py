@@ -63,6 +63,13 @@ class Counters:
     errors: int = 0
 
 
+def _approval_reply(result: ChoiceResult) -> tuple[bool, str]:
+    """What `!twin approve` says in chat about a settled choice."""
+    if result.outcome == "unsent":
+        return True, "approved, but chat refused it"  # the verdict is stored all the same
+    return result.ok, "approved" if result.ok else f"not approved: {result.reason}"
+
+
 class Daemon:
     """One twin in one channel: chat in, turns, commands, traces; also the commands' actions."""
 
@@ -121,7 +128,7 @@ class Daemon:
         self._outgoing: set[asyncio.Task[object]] = set()  # replies, `say`s, approved replies
         # approved replies on their way out, by turn id: moderation can still stop them
         self._sending: dict[str, tuple[asyncio.Task[ChoiceResult], TurnTrace]] = {}
-        self._hushed = 0  # counts `skip` and `voice off`: a `say` still waiting then never speaks
+        self._hushed = 0  # counts hushes (skip, voice off, shutdown): a waiting `say` never speaks
         self._closing = False  # shutting down: no new output tasks
 
     # ---- the loops -------------------------------------------------------------------------
@@ -199,7 +206,7 @@ class Daemon:
                 indexer.cancel()
             approvals.cancel()
             await self.conductor.cancel_turn("the daemon is shutting down")
-            self._stop_approved_speech()
+            self._hush()
             if self.speaker is not None:
                 with contextlib.suppress(Exception):
                     await self.speaker.stop()
@@ -351,9 +358,11 @@ class Daemon:
             "delete": "the message it answered was deleted",
         }.get(event.kind, f"{event.target_login} was timed out or banned")
         self.approvals.moderated(lambda t: gone(t.decision.message), why)
+        # an approved reply still waiting for chat: approved, but what it answers is gone
+        sending_why = "chat was cleared" if event.kind == "clear" else why
         for turn_id, (task, trace) in list(self._sending.items()):
-            if not task.done() and gone(trace.decision.message):  # approved, still on its way
-                self.approvals.stop_sending(turn_id, why.replace(" before it was approved", ""))
+            if not task.done() and gone(trace.decision.message):
+                self.approvals.stop_sending(turn_id, sending_why)
                 task.cancel()
 
     def _write_trace(self, trace: TurnTrace) -> None:
@@ -422,8 +431,8 @@ class Daemon:
             task.add_done_callback(self._speech.discard)
         return sent
 
-    def _stop_approved_speech(self) -> None:
-        """`skip`, `voice off` and shutdown: approved replies and `say`s stop or never speak."""
+    def _hush(self) -> None:
+        """`skip`, `voice off` and shutdown: approved replies and `say`s stop, or never start."""
         self._hushed += 1
         for task in list(self._speech):
             task.cancel()
@@ -462,10 +471,9 @@ class Daemon:
             return False, why
         taken = self.approvals.take(turn_id, choice, login=login)
         if isinstance(taken, ChoiceResult):
-            return taken.ok, "approved" if taken.ok else f"not approved: {taken.reason}"
+            return _approval_reply(taken)
         if self._group is None:  # not running: nothing to read meanwhile
-            result = await self.approvals.send(taken)
-            return result.ok, "approved" if result.ok else f"not approved: {result.reason}"
+            return _approval_reply(await self.approvals.send(taken))
         self._start_sending(taken)
         return True, "approved"
 
@@ -485,7 +493,7 @@ class Daemon:
         def done(task: asyncio.Task[ChoiceResult]) -> None:
             self._sending.pop(turn_id, None)
             if task.cancelled():
-                self.approvals.cancelled(taken)  # also when it was cancelled before it began
+                self.approvals.settle_cancelled(taken)  # also when cancelled before it began
 
         task = self._group.create_task(sending(), name="approved-reply")
         self._sending[turn_id] = (task, taken.trace)
@@ -537,7 +545,7 @@ class Daemon:
     async def skip(self, reason: str) -> bool:
         assert self.conductor is not None
         cancelled = await self.conductor.cancel_turn(reason)
-        self._stop_approved_speech()
+        self._hush()
         if self.speaker is not None:
             await self.speaker.stop()
         return cancelled
@@ -545,7 +553,7 @@ class Daemon:
     async def silence(self) -> None:
         if self.conductor is not None:
             self.conductor.silence_turn()
-        self._stop_approved_speech()
+        self._hush()
         if self.speaker is not None:
             await self.speaker.stop()
 
@@ -599,6 +607,7 @@ class Daemon:
 
     def health(self) -> dict[str, object]:
         """What /healthz says."""
+        links = self._links()
         return {
             "ok": True,
             "uptime_s": round(time.time() - self.counters.started, 1),
@@ -614,7 +623,7 @@ class Daemon:
             "models": self.models,
             "embedded": self.embedded,
             # the process serves ("ok") even when a link is down: it degrades, it does not die
-            "links": (links := self._links()),
+            "links": links,
             "degraded": any(state != "up" for state in links.values()),
         }
 

@@ -71,10 +71,9 @@ def _replay_refuses(text: str, prefix: str) -> CommandResult | None:
 class _ReplayActions:
     """What logged `!twin` commands do in a replay: as live, but nothing leaves the replay.
 
-    State switches (pause, voice, topic, rate, ignore, hold) go through the same controller as
+    State switches (pause, voice, chat, topic, rate, ignore) go through the same controller as
     live; `say` and replies go to the replay's recording sink and captions; `ask`, `skip` and
-    `forget` act on the conductor. A replay never writes the journal or the feedback store,
-    and holds nothing for approval, so `note`, `good`/`bad`, `approve` and `reject` are refused.
+    `forget` act on the conductor. What `_NOT_IN_REPLAY` names is refused before it gets here.
     """
 
     conductor: Conductor
@@ -108,13 +107,13 @@ class _ReplayActions:
         self.conductor.forget()
 
     async def approve_held(self, choice: int, *, login: str) -> tuple[bool, str]:
-        return False, "a replay holds nothing for approval"
+        return False, _NOT_IN_REPLAY["approve"]
 
     async def reject_held(self, *, login: str) -> tuple[bool, str]:
-        return False, "a replay holds nothing for approval"
+        return False, _NOT_IN_REPLAY["reject"]
 
     async def note(self, text: str) -> str:
-        raise PermissionError(_NOT_IN_REPLAY["note"])  # refused before it gets here
+        raise AssertionError("refused by _replay_refuses before it gets here")
 
     def feedback(self, verdict: Verdict, *, login: str) -> str | None:
         return None  # a replay stores no feedback

@@ -22,6 +22,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+COMMAND_EXAMPLES = 12  # logged `!twin` lines the report quotes, at most
+
+
 @dataclass(slots=True)
 class ReplayReport:
     """Counts decisions and turns as they happen; renders JSON and Markdown at the end."""
@@ -41,8 +44,8 @@ class ReplayReport:
     # logged `!twin` commands: "name accepted|refused" -> count, and the first few as lines
     commands: Counter[str] = field(default_factory=Counter)
     command_lines: list[str] = field(default_factory=list)
-    # what the guard did: "rule action" -> count, for every verdict that was not a pass
-    guard: Counter[str] = field(default_factory=Counter)
+    # what the guard did: (rule, action) -> count, for every verdict that was not a pass
+    guard: Counter[tuple[str, str]] = field(default_factory=Counter)
     # turns the guard blocked: who asked what, and which rules; never the blocked text
     blocked: list[dict[str, str]] = field(default_factory=list)
     unreadable_lines: int = 0
@@ -63,7 +66,7 @@ class ReplayReport:
         """A logged `!twin` line, as the controller took it."""
         verdict = "accepted" if result.accepted else "refused"
         self.commands[f"{result.command or '?'} {verdict}"] += 1
-        if len(self.command_lines) < EXAMPLES_PER_CATEGORY * 4:
+        if len(self.command_lines) < COMMAND_EXAMPLES:
             self.command_lines.append(f"{message.login}: {message.text[:120]} — {result.reason}")
 
     def add_trace(self, trace: TurnTrace) -> None:
@@ -79,7 +82,7 @@ class ReplayReport:
                 }
             )
         acted = [v for v in trace.guard if v.action != "pass"]
-        self.guard.update(f"{v.rule} {v.action}" for v in acted)
+        self.guard.update((v.rule, v.action) for v in acted)
         if trace.outcome == "blocked" and len(self.blocked) < EXAMPLES_PER_CATEGORY:
             rules = sorted({v.rule for v in acted if v.action == "blocked"})
             self.blocked.append(
@@ -117,7 +120,7 @@ class ReplayReport:
             "stage_times": self.stage_table(),
             "commands": dict(self.commands.most_common()),
             "command_lines": self.command_lines,
-            "guard": dict(self.guard.most_common()),
+            "guard": {f"{rule} {action}": n for (rule, action), n in self.guard.most_common()},
             "blocked_examples": self.blocked,
             "unreadable_lines": self.unreadable_lines,
             "unreadable_reasons": self.unreadable_reasons,
@@ -151,8 +154,7 @@ class ReplayReport:
             out += [f"- {_md(line)}" for line in self.command_lines]
         out += ["", "## What the guard did", "", "| rule | action | count |", "|---|---|---:|"]
         out += [
-            f"| {key.split(' ')[0]} | {key.split(' ')[1]} | {count} |"
-            for key, count in self.guard.most_common()
+            f"| {rule} | {action} | {count} |" for (rule, action), count in self.guard.most_common()
         ]
         if self.blocked:
             out += ["", "Blocked replies (what was asked, and by which rules):", ""]

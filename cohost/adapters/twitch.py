@@ -32,6 +32,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Collection
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
@@ -150,6 +151,14 @@ def _same_account(role: str, login: str, user_id: str, token: StoredToken) -> No
         raise AuthError(f"the stored {role} token is for user id {token.user_id}, not {user_id}")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Backoff:
+    """A moderation subscription that failed: when to try again, and the wait before that."""
+
+    at: float  # time.monotonic()
+    delay: float
+
+
 class TwitchChat:
     """Twitch chat as a `ChatSource` and a `RawSender`; an async context manager."""
 
@@ -170,7 +179,7 @@ class TwitchChat:
         self.bot_roles: frozenset[Role] | None = None
         self.on_bot_roles: Callable[[frozenset[Role]], None] | None = None
         # moderation types that failed to subscribe: (when to try again, the last wait)
-        self._retry_after: dict[str, tuple[float, float]] = {}
+        self._retry_after: dict[str, _Backoff] = {}
         self.ignored = 0  # the bot's own and known bots' messages
         self.resubscribed = 0  # subscriptions the watchdog had to make again
         # In arrival order. Full, it drops its oldest chat message (moderation and errors stay):
@@ -250,7 +259,7 @@ class TwitchChat:
         self._closing = True
         if self._watchdog is not None:
             self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
             self._watchdog = None
         if self._client is not None:
@@ -292,14 +301,15 @@ class TwitchChat:
             return
         login = (message.chatter.name or "").lower()
         bot = self._bot
-        if bot is not None and message.chatter.id == bot.user_id:
+        own = bot is not None and message.chatter.id == bot.user_id
+        if own:
             # the bot's own message, echoed: its badges say whether it is modded here now
             roles = roles_of(message)
             if roles != self.bot_roles:
                 self.bot_roles = roles
                 if self.on_bot_roles is not None:
                     self.on_bot_roles(roles)
-        if (bot is not None and message.chatter.id == bot.user_id) or login in self.known_bots:
+        if own or login in self.known_bots:
             self.ignored += 1
             return
         self._put(to_chat_message(message, ts=time.time()))
@@ -380,8 +390,8 @@ class TwitchChat:
         A moderation type that fails for a passing reason is left to the watchdog, which tries
         it again with its own backoff: chat need not wait for it.
         """
-        await self._subscribe_one(SUBSCRIPTIONS[0])
-        for kind in SUBSCRIPTIONS[1:]:
+        await self._subscribe_one(CHAT_SUBSCRIPTION)
+        for kind in MODERATION_SUBSCRIPTIONS:
             await self._subscribe_moderation(kind)
 
     async def _subscribe_moderation(self, kind: Any) -> None:
@@ -390,9 +400,9 @@ class TwitchChat:
             await self._subscribe_one(kind)
         except Transient as exc:
             last = self._retry_after.get(kind.type)
-            delay = self.settings.reconnect_min_s if last is None else 2 * last[1]
+            delay = self.settings.reconnect_min_s if last is None else 2 * last.delay
             delay = min(delay, self.settings.reconnect_max_s)
-            self._retry_after[kind.type] = (time.monotonic() + delay, delay)
+            self._retry_after[kind.type] = _Backoff(at=time.monotonic() + delay, delay=delay)
             if last is None:
                 log.warning("twitch: %s; trying again with backoff", exc)
             return
@@ -408,7 +418,7 @@ class TwitchChat:
         }
 
     def _chat_subscribed(self) -> bool:
-        return SUBSCRIPTIONS[0].type in self._alive_types()
+        return CHAT_SUBSCRIPTION.type in self._alive_types()
 
     def links(self) -> dict[str, str]:
         """How the link to Twitch is now, for /healthz: chat, and each moderation type."""
@@ -419,8 +429,8 @@ class TwitchChat:
         }
 
     async def _watch(self) -> None:
-        # Looks missing subscriptions count: twitchio empties its list while it resubscribes
-        # by itself, so only a second look in a row counts.
+        # Only a second look in a row that finds a subscription missing counts: twitchio
+        # empties its list while it resubscribes by itself.
         missing: dict[str, int] = {}
         while not self._closing and self._fatal is None:
             await asyncio.sleep(self.settings.watch_interval_s)
@@ -436,13 +446,13 @@ class TwitchChat:
         alive = self._alive_types()
         for kind in SUBSCRIPTIONS:
             missing[kind.type] = 0 if kind.type in alive else missing.get(kind.type, 0) + 1
-        chat = SUBSCRIPTIONS[0].type
+        chat = CHAT_SUBSCRIPTION.type
         if missing[chat] >= 2:
             await self._resubscribe()
             missing[chat] = 0
-        for kind in SUBSCRIPTIONS[1:]:
+        for kind in MODERATION_SUBSCRIPTIONS:
             retry = self._retry_after.get(kind.type)
-            if missing[kind.type] >= 2 and (retry is None or retry[0] <= time.monotonic()):
+            if missing[kind.type] >= 2 and (retry is None or retry.at <= time.monotonic()):
                 try:
                     await self._subscribe_moderation(kind)
                 except Permanent as exc:
@@ -457,7 +467,7 @@ class TwitchChat:
                 if self._closing or self._chat_subscribed():
                     return
                 try:
-                    await self._subscribe_one(SUBSCRIPTIONS[0])
+                    await self._subscribe_one(CHAT_SUBSCRIPTION)
                 except Permanent as exc:
                     self._fail(exc)
                     return
@@ -524,12 +534,13 @@ class TwitchChat:
 MODERATION_BACKLOG = 4
 
 # What the reader subscribes to: chat first, then what takes chat down.
-SUBSCRIPTIONS = (
-    ChatMessageSubscription,
+CHAT_SUBSCRIPTION = ChatMessageSubscription
+MODERATION_SUBSCRIPTIONS = (
     ChatMessageDeleteSubscription,
     ChatClearUserMessagesSubscription,
     ChatClearSubscription,
 )
+SUBSCRIPTIONS = (CHAT_SUBSCRIPTION, *MODERATION_SUBSCRIPTIONS)
 
 
 def _translate_http(what: str, exc: twitchio.HTTPException) -> CohostErrorType:

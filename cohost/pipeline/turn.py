@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 SPEECH_AHEAD = 2
 
 
+def _retrieve(task: asyncio.Task[list[Hit]]) -> None:
+    """Look at a finished task's error, so that asyncio never reports it as unretrieved."""
+    if not task.cancelled():
+        task.exception()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TurnOptions:
     """How turns run; the live switches (voice, chat) come from the daemon's state."""
@@ -391,7 +397,7 @@ class Turn:
         """
         recall = asyncio.create_task(self._recall(), name="recall")
         # looked at however the turn ends, even when a second cancel cuts the wait below short
-        recall.add_done_callback(lambda task: task.cancelled() or task.exception())
+        recall.add_done_callback(_retrieve)
         try:
             await self._simulate_lookahead()
             self.trace.hits = await recall
@@ -452,7 +458,6 @@ class Turn:
 
         async def out(sentences: list[str], *, final: bool = False) -> None:
             nonlocal released
-            # asked per piece, not up front: a pipelined turn's hits arrive with its first piece
             if self._holds_speech() or self._leaked:
                 return  # spoken from the guarded whole reply once it is there, or not at all
             waiting.extend(sentences)
@@ -460,6 +465,7 @@ class Turn:
             if self._may_repeat(text) if not final else self._is_repeat(text):
                 return
             ready = len(waiting)
+            # asked per piece, not up front: a pipelined turn's hits arrive with its first piece
             private = [hit for hit in self.trace.hits if hit.tier is not Tier.PUBLIC]
             if private:
                 run = self.options.privacy_run_words
