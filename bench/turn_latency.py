@@ -54,8 +54,7 @@ from cohost.clock import RealClock
 from cohost.config import GuardSettings
 from cohost.events import ChatMessage, Decision, Hit, Tier
 from cohost.pipeline.guard import Guard, default_rules
-from cohost.pipeline.privacy import privacy_rule_for, whole_words
-from cohost.pipeline.privacy import words as folded_words
+from cohost.pipeline.privacy import privacy_rule_for, speakable
 from cohost.pipeline.sentences import SentenceBuffer
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
 from tests.support.scripted_server import Script, ScriptedServer, chat_text, tokens_of
@@ -302,15 +301,13 @@ def floors(
             first, chunk = i, handed[0]
             break
     if private:
-        # the turn speaks the chunk once the words after it (the one arriving included) are
-        # enough to show any private run through it
-        margin = PRODUCT.privacy_run_words - 1
-        own = len(folded_words(chunk))
+        # the turn speaks the chunk once enough whole words follow it (the privacy margin)
+        run = PRODUCT.privacy_run_words
         first = next(
             (
                 i
                 for i in range(first, len(reply))
-                if whole_words("".join(reply[: i + 1])) - own >= margin
+                if speakable([chunk], "".join(reply[: i + 1]), 0, run)
             ),
             len(reply),
         )

@@ -75,6 +75,22 @@ def whole_words(text: str) -> int:
     return len(found) - (bool(found) and found[-1][2] == len(text))
 
 
+def speakable(chunks: Sequence[str], text: str, spoken: int, n: int = 8) -> int:
+    """How many of `chunks` (the next unspoken ones of the streamed `text`, in order) may be said.
+
+    A chunk may be said once n - 1 whole words follow it: any run of n private words through
+    it would show by then. `spoken`: the words of `text` already said, before the chunks.
+    """
+    after = whole_words(text) - spoken
+    ready = 0
+    for chunk in chunks:
+        after -= len(words(chunk))
+        if after < n - 1:
+            break
+        ready += 1
+    return ready
+
+
 def _grams(text: str, n: int) -> set[tuple[str, ...]]:
     seq = [w for w, _, _ in words(text)]
     return {tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)}

@@ -21,7 +21,7 @@ from cohost.events import (
     TurnTrace,
 )
 from cohost.pipeline.guard import Guard, GuardResult
-from cohost.pipeline.privacy import find_private_runs, whole_words
+from cohost.pipeline.privacy import find_private_runs, speakable
 from cohost.pipeline.privacy import words as folded_words
 from cohost.pipeline.sentences import SentenceBuffer, same_text_key, split_sentences
 from cohost.ports import (
@@ -475,14 +475,7 @@ class Turn:
                     log.info("turn %s: the reply repeats a private entry", self.trace.turn_id)
                     return
                 if not final:
-                    # a word touching the end may still grow ("an" into "and"): not yet counted
-                    after = whole_words(text) - released
-                    ready = 0
-                    for chunk in waiting:
-                        after -= len(folded_words(chunk))
-                        if after < run - 1:
-                            break
-                        ready += 1
+                    ready = speakable(waiting, text, released, run)
             for chunk in waiting[:ready]:
                 released += len(folded_words(chunk))
                 await self._queue_sentence(chunk, queue, speaking)

@@ -15,6 +15,7 @@ from cohost.pipeline.privacy import (
     privacy_rule_for,
     remove_private_runs,
     secret_texts_never_in,
+    speakable,
     words,
 )
 
@@ -153,3 +154,11 @@ def test_the_rule_plugs_into_the_guard() -> None:
     assert leaked.verdicts[-1].rule == "privacy" and "Lisbon" not in leaked.verdicts[-1].detail
     fine = guard.check("Family stuff is private, chat.", [private()])
     assert not fine.blocked and fine.text == "Family stuff is private, chat."
+
+
+def test_a_chunk_may_be_said_once_enough_whole_words_follow_it() -> None:
+    chunks = ["One two three.", "Four five."]
+    # n=4: three whole words must follow; "six" touching the end may still grow: not counted
+    assert speakable(chunks, "One two three. Four five. six", 0, n=4) == 0
+    assert speakable(chunks, "One two three. Four five. six ", 0, n=4) == 1
+    assert speakable(chunks[1:], "One two three. Four five. six seven eight ", 3, n=4) == 1
