@@ -14,10 +14,10 @@ import logging
 import signal
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Literal, TextIO
+from typing import Literal, TextIO, TypeVar
 
 from cohost.adapters.mqtt import MqttBus
 from cohost.app import Models, build_guard, build_models
@@ -61,6 +61,9 @@ class Counters:
     settled: dict[str, int] = field(default_factory=dict)  # held turns, by final outcome
     commands: int = 0
     errors: int = 0
+
+
+T = TypeVar("T")
 
 
 def _approval_reply(result: ChoiceResult) -> tuple[bool, str]:
@@ -124,7 +127,7 @@ class Daemon:
         self.embedded = False  # the twin is the Markov stand-in
         self._stopping = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
-        self._speech: set[asyncio.Task[None]] = set()  # approved replies being spoken
+        self._speech: set[asyncio.Task[object]] = set()  # approved replies being spoken
         self._outgoing: set[asyncio.Task[object]] = set()  # replies, `say`s, approved replies
         # approved replies on their way out, by turn id: moderation can still stop them
         self._sending: dict[str, tuple[asyncio.Task[ChoiceResult], TurnTrace]] = {}
@@ -270,9 +273,17 @@ class Daemon:
             except Exception:
                 log.exception("%s failed", name)
 
-        task = self._group.create_task(logged(), name=name)
-        self._outgoing.add(task)
-        task.add_done_callback(self._outgoing.discard)
+        self._spawn(logged(), name, self._outgoing)
+
+    def _spawn(
+        self, work: Coroutine[object, object, T], name: str, into: set[asyncio.Task[object]]
+    ) -> asyncio.Task[T]:
+        """A task in the daemon's group, kept in `into` while it runs (to wait for or cancel)."""
+        assert self._group is not None
+        task = self._group.create_task(work, name=name)
+        into.add(task)
+        task.add_done_callback(into.discard)
+        return task
 
     async def _control(
         self, text: str, *, login: str, role: Role, source: Literal["chat", "mqtt", "dashboard"]
@@ -426,9 +437,7 @@ class Daemon:
             and not self._closing
         ):
             # the dashboard's request returns now; the voice takes as long as it takes
-            task = self._group.create_task(self._speak(text, trace.turn_id), name="approved-speech")
-            self._speech.add(task)
-            task.add_done_callback(self._speech.discard)
+            self._spawn(self._speak(text, trace.turn_id), "approved-speech", self._speech)
         return sent
 
     def _hush(self) -> None:
@@ -479,7 +488,6 @@ class Daemon:
 
     def _start_sending(self, taken: Approved) -> asyncio.Task[ChoiceResult]:
         """An approved reply goes out as a task that moderation and shutdown can still stop."""
-        assert self._group is not None
         turn_id = taken.trace.turn_id
 
         async def sending() -> ChoiceResult:
@@ -495,10 +503,8 @@ class Daemon:
             if task.cancelled():
                 self.approvals.settle_cancelled(taken)  # also when cancelled before it began
 
-        task = self._group.create_task(sending(), name="approved-reply")
+        task = self._spawn(sending(), "approved-reply", self._outgoing)
         self._sending[turn_id] = (task, taken.trace)
-        self._outgoing.add(task)
-        task.add_done_callback(self._outgoing.discard)
         task.add_done_callback(done)
         return task
 
