@@ -65,6 +65,11 @@ Deliver = Callable[[TurnTrace, str], Awaitable[list[str] | None]]
 OnDecided = Callable[[TurnTrace, bool], None]
 
 
+def _undecided(trace: TurnTrace) -> bool:
+    """A held reply nobody has approved, rejected or let expire yet."""
+    return trace.outcome == "held" and not trace.decided
+
+
 class Approvals:
     """The recent turns that have something to choose: held replies and candidate sets."""
 
@@ -96,7 +101,7 @@ class Approvals:
         self._turns[trace.turn_id] = trace
         while len(self._turns) > self.keep:
             _, oldest = self._turns.popitem(last=False)
-            if oldest.outcome == "held" and not oldest.decided:
+            if _undecided(oldest):
                 self._settle(oldest, "newer held replies pushed it out before it was approved")
 
     def held(self) -> list[TurnTrace]:
@@ -105,15 +110,11 @@ class Approvals:
         One approved and still on its way out is no longer waiting.
         """
         self.expire()
-        return [t for t in self._turns.values() if t.outcome == "held" and not t.decided]
+        return [t for t in self._turns.values() if _undecided(t)]
 
     def waiting(self) -> int:
         """Held replies not yet decided or expired; changes nothing (for health and metrics)."""
-        return sum(
-            1
-            for t in self._turns.values()
-            if t.outcome == "held" and not t.decided and self.expires_in(t) > 0
-        )
+        return sum(1 for t in self._turns.values() if _undecided(t) and self.expires_in(t) > 0)
 
     def expires_in(self, trace: TurnTrace) -> float:
         """Seconds until a held reply can no longer be approved (0 when past)."""
@@ -129,7 +130,7 @@ class Approvals:
     def close(self) -> None:
         """The daemon stops: every reply still held is settled, so its trace says so."""
         for trace in list(self._turns.values()):
-            if trace.outcome == "held" and not trace.decided:  # approved ones settle as they send
+            if _undecided(trace):  # approved ones settle as they send
                 self._settle(trace, "the daemon stopped before it was approved")
 
     async def choose(self, turn_id: str, choice: int, *, login: str) -> ChoiceResult:
@@ -195,8 +196,7 @@ class Approvals:
         else:
             trace.outcome = "silent" if why else "unsent"
             trace.reason = f"approved by {login}; {cause}"
-        self._verdict(trace, approved.text, "good", approved.others, login=login)
-        self.on_decided(trace, True)
+        self._settled_approval(approved)
 
     async def send(self, approved: Approved) -> ChoiceResult:
         """The sending half of `choose`: the approved reply goes out, and the turn settles.
@@ -220,8 +220,7 @@ class Approvals:
             trace.reason = f"approved by {login}" + ("; chat refused it" if refused else "")
         finally:
             self._stopped.pop(trace.turn_id, None)
-        self._verdict(trace, approved.text, "good", approved.others, login=login)
-        self.on_decided(trace, True)
+        self._settled_approval(approved)
         ok = trace.outcome == "answered"
         return ChoiceResult(ok=ok, outcome=trace.outcome, reason="" if ok else trace.reason)
 
@@ -243,14 +242,20 @@ class Approvals:
     def moderated(self, gone: Callable[[TurnTrace], bool], why: str) -> None:
         """Held replies to messages moderation removed (deleted, timed out, cleared) go."""
         for trace in list(self._turns.values()):
-            if trace.outcome == "held" and not trace.decided and gone(trace):
+            if _undecided(trace) and gone(trace):
                 self._settle(trace, why)
 
     def expire(self) -> None:
         """Settle every held reply past its expiry."""
         for trace in list(self._turns.values()):
-            if trace.outcome == "held" and not trace.decided and self.expires_in(trace) <= 0:
+            if _undecided(trace) and self.expires_in(trace) <= 0:
                 self._settle(trace, f"held for approval and expired after {self.expiry_s:g} s")
+
+    def _settled_approval(self, approved: Approved) -> None:
+        """An approved reply's outcome is known: store the choice, tell the daemon."""
+        trace = approved.trace
+        self._verdict(trace, approved.text, "good", approved.others, login=approved.login)
+        self.on_decided(trace, True)
 
     def _settle(self, trace: TurnTrace, why: str) -> None:
         """A held turn ends without going out: silent, with why."""
