@@ -34,6 +34,7 @@ from cohost.feedback import FeedbackStore
 from cohost.journal.index import Indexer
 from cohost.net import is_loopback
 from cohost.pipeline.conductor import Conductor, removed_by
+from cohost.pipeline.deliver import say_as_twin
 from cohost.pipeline.guard import Guard
 from cohost.pipeline.pick import AnswerMemory, Picker
 from cohost.pipeline.turn import TurnOptions, TurnParts
@@ -565,19 +566,17 @@ class Daemon:
 
     async def say(self, text: str) -> None:
         checked = self.guard.check(text)
-        if checked.blocked:
-            return
-        hushed = self._hushed
-
-        async def out() -> None:
-            # the switches as they are when each part goes, not when the command came
-            for part in checked.messages:
-                if self.sink is not None and self.state.chat:
-                    await self.sink.send(part)
-            if self.speaker is not None and self.state.voice and self._hushed == hushed:
-                await self.speaker.say(checked.text, turn_id="say")
-
-        await self._off_chat_loop(out, name="say")
+        hushed = self._hushed  # a skip or voice off after this: the voice never says it
+        await self._off_chat_loop(
+            lambda: say_as_twin(
+                checked,
+                sink=self.sink,
+                speaker=self.speaker,
+                chat_on=lambda: self.state.chat,
+                voice_on=lambda: self.state.voice and self._hushed == hushed,
+            ),
+            name="say",
+        )
 
     async def ask(self, question: str, *, login: str) -> None:
         assert self.conductor is not None

@@ -21,7 +21,7 @@ from cohost.config import Settings
 from cohost.control import CommandResult, Controller, Verdict, parse_command
 from cohost.events import ChatEvent, ChatMessage, Decision, Role, TurnTrace
 from cohost.pipeline.conductor import Conductor
-from cohost.pipeline.deliver import CaptionSpeaker, RecordingSink
+from cohost.pipeline.deliver import CaptionSpeaker, RecordingSink, say_as_twin
 from cohost.pipeline.guard import Guard
 from cohost.pipeline.pick import AnswerMemory, Picker
 from cohost.pipeline.turn import TurnOptions, TurnParts
@@ -88,14 +88,13 @@ class _ReplayActions:
         return await self.conductor.cancel_turn(reason)
 
     async def say(self, text: str) -> None:
-        checked = self.guard.check(text)
-        if checked.blocked:
-            return
-        if self.state.chat:
-            for part in checked.messages:
-                await self.sink.send(part)
-        if self.state.voice:
-            await self.speaker.say(checked.text, turn_id="say")
+        await say_as_twin(
+            self.guard.check(text),
+            sink=self.sink,
+            speaker=self.speaker,
+            chat_on=lambda: self.state.chat,
+            voice_on=lambda: self.state.voice,
+        )
 
     async def silence(self) -> None:
         self.conductor.silence_turn()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO
 
 from cohost.events import Caption
-from cohost.ports import Bus, Clock
+from cohost.pipeline.guard import GuardResult
+from cohost.ports import Bus, ChatSink, Clock, Speaker
 from cohost.trace import json_line
 
 # An unhurried speaking pace, for caption end times when nothing is really spoken.
@@ -56,3 +58,25 @@ class RecordingSink:
     async def send(self, text: str, *, reply_to: str | None = None) -> bool:
         self.sent.append((text, reply_to))
         return True
+
+
+async def say_as_twin(
+    checked: GuardResult,
+    *,
+    sink: ChatSink | None,
+    speaker: Speaker | None,
+    chat_on: Callable[[], bool],
+    voice_on: Callable[[], bool],
+) -> None:
+    """`!twin say`: the guarded text to chat, message by message, then out loud.
+
+    The switches are asked as each part goes, not when the command came: a `chat off` or
+    `voice off` while a send waits for the rate limit still counts.
+    """
+    if checked.blocked:
+        return
+    for part in checked.messages:
+        if sink is not None and chat_on():
+            await sink.send(part)
+    if speaker is not None and voice_on():
+        await speaker.say(checked.text, turn_id="say")
