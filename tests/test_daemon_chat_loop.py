@@ -49,9 +49,7 @@ async def test_commands_are_read_while_a_send_waits_for_the_rate_limit(tmp_path:
         assert sink.sent == [] and sink.waiting >= 1  # the `say` is still held by the limit
         sink.open.set()
     finally:
-        await source.queue.put(None)
-        async with asyncio.timeout(WAIT_S):
-            await task
+        await _input_ends(source, task)
     # once chat had room, everything went out, in the order it was said
     assert sink.sent == ["back in five, chat", "paused"]
 
@@ -62,6 +60,13 @@ async def _running(daemon: Daemon) -> asyncio.Task[None]:
         while daemon.conductor is None:  # noqa: ASYNC110 (the daemon's state)
             await asyncio.sleep(0.01)
     return task
+
+
+async def _input_ends(source: Feed, task: asyncio.Task[None]) -> None:
+    """Chat input ends; the daemon finishes what it has and stops."""
+    await source.queue.put(None)
+    async with asyncio.timeout(WAIT_S):
+        await task
 
 
 async def _until(done: Callable[[], bool]) -> None:
@@ -90,9 +95,7 @@ async def test_a_say_still_waiting_to_post_is_never_spoken_after_it_is_hushed(
         await _until(lambda: daemon.counters.commands >= 2)
         sink.open.set()
     finally:
-        await source.queue.put(None)
-        async with asyncio.timeout(WAIT_S):
-            await task
+        await _input_ends(source, task)
     assert "hello there chat" in sink.sent  # chat still gets it: only the voice was hushed
     assert speaker.said == []
 
@@ -152,9 +155,7 @@ async def test_an_approval_from_chat_goes_out_without_holding_up_chat(tmp_path: 
         sink.open.set()
         await _until(lambda: held.outcome != "held")
     finally:
-        await source.queue.put(None)
-        async with asyncio.timeout(WAIT_S):
-            await task
+        await _input_ends(source, task)
     assert held.outcome == "answered", held.reason
     assert sink.sent[0] == held.reply  # the approved reply went first, then the replies
     assert sink.sent[1:] == ["approved", "paused"]
@@ -172,9 +173,7 @@ async def test_moderation_stops_an_approved_reply_still_waiting_for_chat(tmp_pat
         await _until(lambda: held.outcome != "held")
         sink.open.set()
     finally:
-        await source.queue.put(None)
-        async with asyncio.timeout(WAIT_S):
-            await task
+        await _input_ends(source, task)
     assert held.outcome == "silent"
     assert held.reason == "approved by oakmod; the message it answered was deleted"
     assert held.reply not in sink.sent  # only the command's own reply went out
@@ -207,9 +206,7 @@ async def test_an_approval_cancelled_before_its_send_began_still_settles(tmp_pat
         await _until(lambda: held.outcome != "held")
         sink.open.set()
     finally:
-        await source.queue.put(None)
-        async with asyncio.timeout(WAIT_S):
-            await task
+        await _input_ends(source, task)
     assert held.outcome == "silent", held.reason
     assert held.reason == "approved by oakmod; the message it answered was deleted"
     assert daemon.counters.settled == {"silent": 1}

@@ -2,7 +2,8 @@
 
 The only module that imports twitchio. What it decides:
 - Chat in goes on a bounded queue; when the picker falls behind, the oldest chat message is
-  dropped and counted (keep the newest N; chat moves on). Moderation is never dropped.
+  dropped and counted (keep the newest N; chat moves on). Moderation is not: it is kept up to
+  `MODERATION_BACKLOG` queues' worth, so that a delete still finds the message it takes down.
 - Moderation comes in on the same queue, in order with chat, from the chat-scoped EventSub
   types (the bot's `user:read:chat` covers them): `channel.chat.message_delete` (one message),
   `channel.chat.clear_user_messages` (a ban or a timeout: Twitch does not say which, so it reads
