@@ -280,20 +280,30 @@ class JournalSettings(BaseModel):
 
 
 class SpeechSettings(BaseModel):
-    """The voice: captions only, or TTS (espeak-ng, piper, HTTP) into WAV files or a device."""
+    """The voice: TTS (espeak-ng, piper, HTTP) to the sound card or into WAV files, or captions."""
 
     engine: Literal["captions", "espeak", "piper", "http"] = Field(
-        "captions",
-        description="captions: caption events only, nothing is heard; "
-        "espeak: pyttsx3 over espeak-ng (the espeak-ng command as fallback); "
+        "espeak",
+        description="espeak: pyttsx3 over espeak-ng (the espeak-ng command as fallback; left "
+        "unset and espeak-ng missing, captions with a warning); "
         "piper: a natural offline voice (the voice extra); "
-        "http: an ElevenLabs-style TTS server (cloned voices)",
+        "http: an ElevenLabs-style TTS server (cloned voices); "
+        "captions: caption events only, nothing is heard",
     )
-    output: Literal["wav", "device"] = Field(
-        "wav", description="wav: one WAV file per sentence under wav_dir; device: play with aplay"
+    output: Literal["auto", "wav", "device"] = Field(
+        "auto",
+        description="device: play each sentence with aplay; wav: one WAV file per sentence "
+        "under wav_dir; auto: device when `aplay -l` lists a sound card, else wav (and wav "
+        "for good if playback fails)",
     )
     wav_dir: Path | None = Field(
         None, description="where sentences are written as WAV files; empty: DATA_DIR/speech"
+    )
+    keep_wavs: int = Field(
+        200,
+        ge=0,
+        description="wav: the newest this many .wav files in wav_dir are kept and older ones "
+        "deleted as sentences are written; 0: keep every file",
     )
     voice: str = Field("", description="espeak-ng voice (e.g. en-us); empty: the default voice")
     rate: int = Field(175, ge=40, le=500, description="speaking rate in words per minute")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from cohost.adapters.speech import EspeakSpeaker, WavSpeaker, sound_card
 from cohost.app import uses_server
 from cohost.config import Settings
 
@@ -120,32 +121,64 @@ def check_vectors(settings: Settings) -> Check:
 
 
 def check_speech(settings: Settings) -> Check:
-    """The TTS engine speaks into a real WAV."""
-    if settings.speech.engine == "captions":
+    """The voice: the engine speaks a real WAV, and where its sentences will go."""
+    speech = settings.speech
+    if speech.engine == "captions":
         return Check("speech", "ok", "captions only (COHOST_SPEECH__ENGINE=captions)")
-    if shutil.which("espeak-ng") is None:
-        return Check("speech", "fail", "espeak-ng is not installed", "apt-get install espeak-ng")
-    from cohost.adapters.speech import EspeakSpeaker  # noqa: PLC0415
+    if speech.engine == "http":
+        if not speech.http_url or not speech.http_voice_id:
+            fix = "set COHOST_SPEECH__HTTP_URL and COHOST_SPEECH__HTTP_VOICE_ID"
+            return Check("speech", "fail", "the HTTP voice is not configured", fix)
+        # not probed: each request to a hosted TTS is billed
+        detail = f"HTTP TTS, voice {speech.http_voice_id} (not probed: requests are billed)"
+        return Check("speech", "ok", detail + _where(settings))
+    if speech.engine == "espeak" and shutil.which("espeak-ng") is None:
+        fix = "apt-get install espeak-ng, or set COHOST_SPEECH__ENGINE=captions"
+        if "engine" in speech.model_fields_set:
+            return Check("speech", "fail", "espeak-ng is not installed", fix)
+        return Check("speech", "warn", "espeak-ng is not installed: captions only", fix)
+    if speech.output == "device" and shutil.which("aplay") is None:
+        return Check("speech", "fail", "aplay is missing", "apt-get install alsa-utils")
     from cohost.clock import RealClock  # noqa: PLC0415
 
     async def probe(path: Path) -> float:
-        async with EspeakSpeaker(
-            RealClock(),
-            wav_dir=path.parent,
-            voice=settings.speech.voice,
-            realtime=False,
-            use_pyttsx3=False,
-        ) as speaker:
+        speaker: WavSpeaker
+        if speech.engine == "piper":
+            from cohost.adapters.piper_speech import PiperSpeaker  # noqa: PLC0415
+
+            speaker = PiperSpeaker(
+                RealClock(), wav_dir=path.parent, model=speech.piper_voice, realtime=False
+            )
+        else:
+            speaker = EspeakSpeaker(
+                RealClock(),
+                wav_dir=path.parent,
+                voice=speech.voice,
+                realtime=False,
+                use_pyttsx3=False,
+            )
+        async with speaker:
             return (await speaker.synthesize("cohost doctor", path)).seconds
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
             seconds = asyncio.run(probe(Path(tmp) / "doctor.wav"))
         except Exception as exc:  # any failure of the engine is the finding
-            return Check("speech", "fail", f"espeak-ng failed: {exc}", "check the voice setting")
-    if settings.speech.output == "device" and shutil.which("aplay") is None:
-        return Check("speech", "fail", "aplay is missing", "apt-get install alsa-utils")
-    return Check("speech", "ok", f"espeak-ng spoke {seconds:.1f} s of audio")
+            fix = "check COHOST_SPEECH__VOICE" if speech.engine == "espeak" else "check the voice"
+            return Check("speech", "fail", f"{speech.engine} failed: {exc}", fix)
+    return Check(
+        "speech", "ok", f"{speech.engine} spoke {seconds:.1f} s of audio" + _where(settings)
+    )
+
+
+def _where(settings: Settings) -> str:
+    speech = settings.speech
+    wav_dir = speech.wav_dir or settings.data_dir / "speech"
+    device = speech.output == "device" or (speech.output == "auto" and sound_card())
+    if device:
+        return ", played on the sound card"
+    why = " (no sound card)" if speech.output == "auto" else ""
+    return f", written as WAV files to {wav_dir}{why}"
 
 
 def run_checks(settings: Settings) -> list[Check]:

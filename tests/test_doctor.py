@@ -11,7 +11,7 @@ import pytest
 
 from cohost.cli import main
 from cohost.config import load_settings
-from cohost.doctor import check_bus, check_model, run_checks
+from cohost.doctor import check_bus, check_model, check_speech, run_checks
 from tests.support.scripted_server import ScriptedServer, closed_port_url
 
 
@@ -61,3 +61,40 @@ def test_speech_check_speaks(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path, speech={"engine": "espeak"})
     check = {c.name: c for c in run_checks(settings)}["speech"]
     assert check.status == "ok", check.line()
+
+
+def test_speech_check_says_where_the_voice_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aplay").write_text("#!/bin/sh\nexit 0\n")  # lists no card
+    (bin_dir / "aplay").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    check = check_speech(load_settings(data_dir=tmp_path))  # the default voice
+    assert check.status == "ok"
+    assert "espeak spoke" in check.detail
+    assert f"WAV files to {tmp_path / 'speech'} (no sound card)" in check.detail
+
+
+def test_speech_check_without_espeak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
+    default = check_speech(load_settings(data_dir=tmp_path))
+    assert default.status == "warn" and "captions only" in default.detail
+    assert "apt-get install espeak-ng" in default.line()
+    chosen = check_speech(load_settings(data_dir=tmp_path, speech={"engine": "espeak"}))
+    assert chosen.status == "fail"
+
+
+def test_speech_check_for_an_http_voice_is_not_billed(tmp_path: Path) -> None:
+    missing = check_speech(load_settings(data_dir=tmp_path, speech={"engine": "http"}))
+    assert missing.status == "fail" and "COHOST_SPEECH__HTTP_URL" in missing.fix
+    url = closed_port_url()  # never asked: a request would be billed
+    settings = load_settings(
+        data_dir=tmp_path,
+        speech={"engine": "http", "http_url": url, "http_voice_id": "v1", "output": "wav"},
+    )
+    check = check_speech(settings)
+    assert check.status == "ok" and "not probed" in check.detail

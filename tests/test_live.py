@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,9 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
+from cohost.adapters.speech import wav_info
 from cohost.adapters.twitch import SUBSCRIPTIONS
 from cohost.auth import TokenStore
-from cohost.config import Settings, load_settings
+from cohost.config import Settings, SpeechSettings, load_settings
 from cohost.daemon import run_daemon
 from cohost.demo import demo_files
 from cohost.errors import Permanent
@@ -60,6 +63,9 @@ class Live:
             "picker": {"min_gap_s": 0, "user_cooldown_s": 0, "replies_per_minute": 1000},
             "web": {"enabled": False},
             "journal": {"embedding_model": "hashing"},
+            # these tests are about Twitch: a voice would hold each turn for its audio's length
+            # (the default voice's own live test says so)
+            "speech": {"engine": "captions"},
         }
         for key, value in overrides.items():
             values[key] = {**values.get(key, {}), **value}
@@ -327,3 +333,33 @@ async def test_a_held_reply_to_a_message_a_moderator_deletes_is_dropped(live: Li
     assert settled["turn_id"] == held["turn_id"]
     assert settled["reason"] == "the message it answered was deleted"
     assert live.fake.sent == []  # nothing ever went out for it
+
+
+async def test_the_default_voice_speaks_each_reply_into_wav_files(
+    live: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the voice as a fresh setup has it: espeak-ng, and WAV files when there is no sound card
+    if shutil.which("espeak-ng") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("espeak-ng is missing on CI (scripts/setup installs it)")
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aplay").write_text("#!/bin/sh\nexit 0\n")  # an aplay that lists no card
+    (bin_dir / "aplay").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    settings = live.settings().model_copy(update={"speech": SpeechSettings()})
+    task = asyncio.create_task(run_daemon(settings, console=False))
+    try:
+        async with asyncio.timeout(WAIT_S):
+            await live.fake.wait_for_active_subscriptions(len(SUBSCRIPTIONS))
+        await live.fake.push_chat(chatter=live.viewer, text="twinbot how is gerald doing?")
+        await _sent(live, 1)
+        wav_dir = live.data_dir / "speech"
+        async with asyncio.timeout(WAIT_S):
+            while not (wavs := sorted(wav_dir.glob("*.wav"))):  # noqa: ASYNC110 (files)
+                await asyncio.sleep(0.05)
+    finally:
+        await _stop(task)
+    info = wav_info(wavs[0])
+    assert info.sample_rate == 22050 and info.seconds > 0.3

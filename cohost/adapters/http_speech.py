@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
 from urllib.parse import quote
 
 import aiohttp
 from pydantic import SecretStr
 
-from cohost.adapters.speech import WavInfo, WavSpeaker, wav_info
+from cohost.adapters.speech import Output, WavInfo, WavSpeaker, wav_info
 from cohost.errors import SpeakerUnavailable
 from cohost.ports import Bus, Clock
 
@@ -48,8 +47,9 @@ class HttpSpeaker(WavSpeaker):
         path: str = DEFAULT_PATH,
         key_header: str = "xi-api-key",
         params: Mapping[str, str] | None = None,
-        output: Literal["wav", "device"] = "wav",
+        output: Output = "wav",
         wav_dir: Path | None = None,
+        keep_wavs: int = 0,
         bus: Bus | None = None,
         realtime: bool = True,
     ) -> None:
@@ -57,7 +57,9 @@ class HttpSpeaker(WavSpeaker):
             raise ValueError("HttpSpeaker needs the TTS server's url")
         if not voice_id:
             raise ValueError("HttpSpeaker needs a voice_id")
-        super().__init__(clock, output=output, wav_dir=wav_dir, bus=bus, realtime=realtime)
+        super().__init__(
+            clock, output=output, wav_dir=wav_dir, keep_wavs=keep_wavs, bus=bus, realtime=realtime
+        )
         self._endpoint = url.rstrip("/") + path.format(voice_id=quote(voice_id, safe=""))
         self._voice_id = voice_id
         self._api_key = api_key

@@ -6,9 +6,9 @@ import asyncio
 import wave
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from cohost.adapters.speech import WavInfo, WavSpeaker, wav_info
+from cohost.adapters.speech import Output, WavInfo, WavSpeaker, wav_info
 from cohost.errors import SpeakerUnavailable
 from cohost.ports import Bus, Clock
 
@@ -73,14 +73,17 @@ class PiperSpeaker(WavSpeaker):
         self,
         clock: Clock,
         *,
-        output: Literal["wav", "device"] = "wav",
+        output: Output = "wav",
         wav_dir: Path | None = None,
+        keep_wavs: int = 0,
         model: Path | None = None,
         length_scale: float | None = None,
         bus: Bus | None = None,
         realtime: bool = True,
     ) -> None:
-        super().__init__(clock, output=output, wav_dir=wav_dir, bus=bus, realtime=realtime)
+        super().__init__(
+            clock, output=output, wav_dir=wav_dir, keep_wavs=keep_wavs, bus=bus, realtime=realtime
+        )
         self._model = model
         self._length_scale = length_scale  # > 1 speaks slower; None: the voice's own pace
         self._loaded: Path | None = None
@@ -88,6 +91,7 @@ class PiperSpeaker(WavSpeaker):
 
     async def __aenter__(self) -> PiperSpeaker:
         await self.load()
+        await super().__aenter__()
         return self
 
     async def load(self) -> Path:

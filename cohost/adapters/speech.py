@@ -10,6 +10,7 @@ import itertools
 import logging
 import os
 import shutil
+import subprocess
 import tempfile
 import wave
 from abc import ABC, abstractmethod
@@ -68,6 +69,20 @@ def _usable(path: Path) -> WavInfo | None:
     return info if info.frames > 0 and info.sample_rate > 0 else None
 
 
+def sound_card() -> bool:
+    """Whether ALSA lists a sound card to play on (`aplay -l`); False without aplay."""
+    if shutil.which("aplay") is None:
+        return False
+    try:
+        listing = subprocess.run(
+            ["aplay", "-l"], capture_output=True, text=True, timeout=5.0, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    # "card 0: PCH [HDA Intel PCH], device 0: ..."; none: "no soundcards found" on stderr
+    return any(line.startswith("card ") for line in listing.splitlines())
+
+
 # pyttsx3 is not safe for concurrent use, and pyttsx3.init() hands every caller in the process the
 # same engine: so one worker thread per process, shared by every speaker, makes all the calls.
 _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
@@ -117,25 +132,39 @@ class Utterance:
     finished: bool = False
 
 
+Output = Literal["auto", "wav", "device"]
+
+
 class WavSpeaker(ABC):
-    """A Speaker that plays the WAV file each sentence is synthesised into; stop() cuts it short."""
+    """A Speaker that plays the WAV file each sentence is synthesised into; stop() cuts it short.
+
+    Output `device` plays each file with aplay; `wav` keeps the files in `wav_dir` (the newest
+    `keep_wavs` of them; 0 keeps all) and waits each one's length, as playing would; `auto` is
+    `device` when ALSA lists a sound card and `wav` otherwise, and turns to `wav` for good the
+    first time playback fails, so a machine without working sound still has the files.
+    """
 
     def __init__(
         self,
         clock: Clock,
         *,
-        output: Literal["wav", "device"] = "wav",
+        output: Output = "wav",
         wav_dir: Path | None = None,
+        keep_wavs: int = 0,
         bus: Bus | None = None,
         realtime: bool = True,
     ) -> None:
-        if output == "wav" and wav_dir is None:
-            raise ValueError("output='wav' needs a wav_dir")
+        if output in ("wav", "auto") and wav_dir is None:
+            raise ValueError(f"output={output!r} needs a wav_dir")
         if output == "device" and shutil.which("aplay") is None:
             raise SpeakerUnavailable("aplay is not installed (Debian package alsa-utils)")
         self._clock = clock
-        self._output = output
+        self._fall_back_to_wav = output == "auto"
+        self._output: Literal["wav", "device"] = (
+            output if output != "auto" else "device" if sound_card() else "wav"
+        )
         self._wav_dir = wav_dir
+        self._keep_wavs = keep_wavs
         self._bus = bus
         self._realtime = realtime
         self._numbers: dict[str, itertools.count[int]] = {}
@@ -149,7 +178,15 @@ class WavSpeaker(ABC):
     async def synthesize(self, text: str, path: Path) -> WavInfo:
         """Write the text as a WAV file holding some audio; SpeakerUnavailable when it cannot."""
 
+    @property
+    def output(self) -> Literal["wav", "device"]:
+        """Where sentences go now: the sound card, or WAV files."""
+        return self._output
+
     async def __aenter__(self) -> Self:
+        if self._output == "wav" and self._wav_dir is not None:
+            # the files kept from earlier runs count toward keep_wavs too
+            await asyncio.to_thread(self._prune)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -185,10 +222,36 @@ class WavSpeaker(ABC):
                 return  # stopped while it waited for the voice: it was never to be said
             await self._say(sentence, turn_id)
 
+    def _prune(self) -> None:
+        """Delete the oldest .wav files in wav_dir beyond keep_wavs."""
+        if not self._keep_wavs or self._wav_dir is None:
+            return
+        stamped = []
+        for path in self._wav_dir.glob("*.wav"):
+            with contextlib.suppress(OSError):  # gone meanwhile
+                stamped.append((path.stat().st_mtime_ns, path.name, path))
+        stamped.sort()
+        for _, _, path in stamped[: max(0, len(stamped) - self._keep_wavs)]:
+            path.unlink(missing_ok=True)
+
+    def _play_failed(self, exc: SpeakerUnavailable) -> bool:
+        """Whether a failed playback turns the speaker to WAV files (output auto) or ends it."""
+        if not self._fall_back_to_wav:
+            return False
+        self._fall_back_to_wav = False
+        self._output = "wav"
+        log.warning(
+            "playing audio failed (%s); writing each sentence to %s instead", exc, self._wav_dir
+        )
+        return True
+
     async def _say(self, sentence: str, turn_id: str) -> None:
         self._stop.clear()
         path = self._next_path(turn_id)
         info = await self.synthesize(sentence, path)
+        on_device = self._output == "device"
+        if not on_device:
+            await asyncio.to_thread(self._prune)
         utterance = Utterance(turn_id=turn_id, text=sentence, path=path, seconds=info.seconds)
         self.recent.append(utterance)
         start = self._clock.now()
@@ -196,9 +259,15 @@ class WavSpeaker(ABC):
         if self._bus is not None:
             self._bus.publish("caption", asdict(caption))
         try:
-            if self._output == "device":
-                await self._play(path)
-            elif self._realtime:
+            played = False
+            if on_device:
+                try:
+                    await self._play(path)
+                    played = True
+                except SpeakerUnavailable as exc:
+                    if not self._play_failed(exc):
+                        raise
+            if not played and self._realtime:
                 await self._wait_or_stop(self._clock.sleep(info.seconds))
             utterance.finished = not self._stop.is_set()
         finally:
@@ -206,8 +275,8 @@ class WavSpeaker(ABC):
                 utterance.interrupted = True
                 if self._bus is not None:
                     self._bus.publish("caption/cut", {"turn_id": turn_id, "at": self._clock.now()})
-            if self._output == "device":
-                path.unlink(missing_ok=True)
+            if on_device:
+                path.unlink(missing_ok=True)  # a scratch file
 
     async def _wait_or_stop(self, awaitable: Any) -> None:
         """Wait for the playback to end, or for stop(), whichever comes first."""
@@ -256,15 +325,18 @@ class EspeakSpeaker(WavSpeaker):
         self,
         clock: Clock,
         *,
-        output: Literal["wav", "device"] = "wav",
+        output: Output = "wav",
         wav_dir: Path | None = None,
+        keep_wavs: int = 0,
         voice: str = "",
         rate: int = 175,
         bus: Bus | None = None,
         realtime: bool = True,
         use_pyttsx3: bool = True,
     ) -> None:
-        super().__init__(clock, output=output, wav_dir=wav_dir, bus=bus, realtime=realtime)
+        super().__init__(
+            clock, output=output, wav_dir=wav_dir, keep_wavs=keep_wavs, bus=bus, realtime=realtime
+        )
         self._voice = voice
         self._rate = rate
         self._pyttsx3_ok = use_pyttsx3
@@ -324,7 +396,12 @@ class EspeakSpeaker(WavSpeaker):
 
 
 def speaker_from_settings(settings: Settings, clock: Clock, *, bus: Bus | None = None) -> Speaker:
-    """The speaker the settings ask for: captions only, or a TTS engine into files or a device."""
+    """The speaker the settings ask for: a TTS engine to the sound card or into files, or captions.
+
+    The default voice (espeak-ng) is optional: when the engine is left unset and espeak-ng is
+    not installed, the twin is captions only and says so in the log. Asked for by name, a
+    missing espeak-ng is a settings error at start.
+    """
     speech = settings.speech
     wav_dir = speech.wav_dir or settings.data_dir / "speech"
     if speech.engine == "captions":
@@ -333,7 +410,12 @@ def speaker_from_settings(settings: Settings, clock: Clock, *, bus: Bus | None =
         from cohost.adapters.piper_speech import PiperSpeaker  # noqa: PLC0415 (import cycle)
 
         return PiperSpeaker(
-            clock, output=speech.output, wav_dir=wav_dir, model=speech.piper_voice, bus=bus
+            clock,
+            model=speech.piper_voice,
+            bus=bus,
+            output=speech.output,
+            wav_dir=wav_dir,
+            keep_wavs=speech.keep_wavs,
         )
     if speech.engine == "http":
         from cohost.adapters.http_speech import HttpSpeaker  # noqa: PLC0415 (import cycle)
@@ -350,15 +432,30 @@ def speaker_from_settings(settings: Settings, clock: Clock, *, bus: Bus | None =
             voice_id=speech.http_voice_id,
             api_key=speech.http_api_key,
             timeout_s=speech.http_timeout_s,
+            bus=bus,
             output=speech.output,
             wav_dir=wav_dir,
-            bus=bus,
+            keep_wavs=speech.keep_wavs,
         )
-    return EspeakSpeaker(
+    if shutil.which("espeak-ng") is None:
+        if "engine" in speech.model_fields_set:
+            raise SettingsError(
+                "COHOST_SPEECH__ENGINE=espeak needs espeak-ng (Debian: apt-get install espeak-ng)"
+            )
+        log.warning(
+            "espeak-ng is not installed, so the twin is not heard, only captioned: install it "
+            "(Debian: apt-get install espeak-ng) or set COHOST_SPEECH__ENGINE=captions"
+        )
+        return CaptionSpeaker(clock, bus=bus)
+    speaker = EspeakSpeaker(
         clock,
-        output=speech.output,
-        wav_dir=wav_dir,
         voice=speech.voice,
         rate=speech.rate,
         bus=bus,
+        output=speech.output,
+        wav_dir=wav_dir,
+        keep_wavs=speech.keep_wavs,
     )
+    where = "the sound card" if speaker.output == "device" else f"WAV files in {wav_dir}"
+    log.info("voice: espeak-ng to %s", where)
+    return speaker

@@ -17,6 +17,7 @@ from cohost.adapters.speech import speaker_from_settings, wav_info
 from cohost.bus import LocalBus
 from cohost.clock import RealClock
 from cohost.config import Settings, SpeechSettings
+from cohost.doctor import check_speech
 from cohost.errors import SpeakerUnavailable
 
 SHORT = "Hello chat."
@@ -124,3 +125,12 @@ async def test_a_broken_voice_file_is_a_speaker_error(tmp_path: Path) -> None:
 def test_settings_build_a_piper_speaker(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, speech=SpeechSettings(engine="piper"))
     assert isinstance(speaker_from_settings(settings, RealClock()), PiperSpeaker)
+
+
+def test_doctor_probes_the_piper_voice(tmp_path: Path) -> None:
+    speech = SpeechSettings(engine="piper", output="wav")
+    check = check_speech(Settings(data_dir=tmp_path, speech=speech))
+    assert check.status == "ok" and check.detail.startswith("piper spoke"), check.line()
+    broken = SpeechSettings(engine="piper", output="wav", piper_voice=_broken_voice(tmp_path))
+    check = check_speech(Settings(data_dir=tmp_path, speech=broken))
+    assert check.status == "fail" and "piper failed" in check.detail, check.line()

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from cohost.adapters.speech import EspeakSpeaker, wav_info
+from cohost.adapters.speech import EspeakSpeaker, sound_card, speaker_from_settings, wav_info
 from cohost.bus import LocalBus
 from cohost.cli import main
 from cohost.clock import RealClock
-from cohost.errors import SpeakerUnavailable
+from cohost.config import Settings, SpeechSettings
+from cohost.errors import SettingsError, SpeakerUnavailable
+from cohost.pipeline.deliver import CaptionSpeaker
 
 SHORT = "Hello chat."
 LONG = (
@@ -179,3 +181,121 @@ def test_cli_say_writes_a_wav(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     info = wav_info(out)
     assert info.sample_rate == 22050 and info.seconds > 5
     assert str(out) in capsys.readouterr().out
+
+
+def _fake_aplay(bin_dir: Path, *, card: bool, play_exit: int = 0) -> Path:
+    """An `aplay` on PATH that lists one card (or none) and logs what it is asked to play."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    played = bin_dir / "played.log"
+    listing = 'echo "card 0: Fake [Fake Audio], device 0: Fake PCM [Fake PCM]"' if card else ":"
+    script = bin_dir / "aplay"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = "-l" ]; then {listing}; exit 0; fi\n'
+        f'for last; do :; done; echo "$last" >> "{played}"\n'
+        f'[ {play_exit} = 0 ] || echo "audio open error: Device or resource busy" >&2\n'
+        f"exit {play_exit}\n"
+    )
+    script.chmod(0o755)
+    return played
+
+
+def _on_path(monkeypatch: pytest.MonkeyPatch, bin_dir: Path, *, keep_system: bool = True) -> None:
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}" if keep_system else str(bin_dir)
+    monkeypatch.setenv("PATH", path)
+
+
+def test_sound_card_reads_aplay_listing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_aplay(tmp_path / "card", card=True)
+    _on_path(monkeypatch, tmp_path / "card")
+    assert sound_card()
+    _fake_aplay(tmp_path / "none", card=False)
+    _on_path(monkeypatch, tmp_path / "none")
+    assert not sound_card()
+    _on_path(monkeypatch, tmp_path / "empty", keep_system=False)
+    assert not sound_card()  # no aplay at all
+
+
+async def test_auto_output_plays_on_a_listed_card(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    played = _fake_aplay(tmp_path / "bin", card=True)
+    _on_path(monkeypatch, tmp_path / "bin")
+    async with _speaker(tmp_path, output="auto") as speaker:
+        assert speaker.output == "device"
+        await speaker.say(SHORT, turn_id="t")
+    assert len(played.read_text().splitlines()) == 1
+    assert not (tmp_path / "wav").exists() or not list((tmp_path / "wav").iterdir())
+    assert speaker.recent[-1].finished
+
+
+async def test_auto_output_turns_to_wav_files_when_playback_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    played = _fake_aplay(tmp_path / "bin", card=True, play_exit=1)
+    _on_path(monkeypatch, tmp_path / "bin")
+    async with _speaker(tmp_path, output="auto", realtime=False) as speaker:
+        assert speaker.output == "device"
+        await speaker.say(SHORT, turn_id="t")  # fails to play: no error reaches the turn
+        assert speaker.output == "wav"
+        await speaker.say("And a second one.", turn_id="t")
+    assert len(played.read_text().splitlines()) == 1  # playback was tried once, not per sentence
+    assert [p.name for p in (tmp_path / "wav").iterdir()] == ["t-2.wav"]
+    warnings = [r for r in caplog.records if "playing audio failed" in r.getMessage()]
+    assert len(warnings) == 1 and "Device or resource busy" in warnings[0].getMessage()
+
+
+async def test_auto_output_without_a_card_writes_wav_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    played = _fake_aplay(tmp_path / "bin", card=False)
+    _on_path(monkeypatch, tmp_path / "bin")
+    async with _speaker(tmp_path, output="auto", realtime=False) as speaker:
+        assert speaker.output == "wav"
+        await speaker.say(SHORT, turn_id="t")
+    assert not played.exists()
+    assert wav_info(tmp_path / "wav" / "t-1.wav").seconds > 0
+
+
+async def test_keep_wavs_keeps_only_the_newest_files(tmp_path: Path) -> None:
+    wav_dir = tmp_path / "wav"
+    wav_dir.mkdir()
+    for i in range(3):  # files from earlier runs, oldest first
+        old = wav_dir / f"old-{i}.wav"
+        old.write_bytes(b"")
+        os.utime(old, ns=(1_000_000_000 * (i + 1),) * 2)
+    (wav_dir / "notes.txt").write_text("not a wav: never touched")
+    async with _speaker(tmp_path, keep_wavs=2, realtime=False) as speaker:
+        assert sorted(p.name for p in wav_dir.glob("*.wav")) == ["old-1.wav", "old-2.wav"]
+        for n in range(3):
+            await speaker.say(f"Sentence number {n}.", turn_id="t")
+    assert sorted(p.name for p in wav_dir.iterdir()) == ["notes.txt", "t-2.wav", "t-3.wav"]
+
+
+async def test_keep_wavs_zero_keeps_everything(tmp_path: Path) -> None:
+    async with _speaker(tmp_path, keep_wavs=0, realtime=False) as speaker:
+        for n in range(3):
+            await speaker.say(f"Sentence number {n}.", turn_id="t")
+    assert len(list((tmp_path / "wav").glob("*.wav"))) == 3
+
+
+def test_the_default_voice_is_espeak_into_wavs_without_a_card(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_aplay(tmp_path / "bin", card=False)
+    _on_path(monkeypatch, tmp_path / "bin")
+    speaker = speaker_from_settings(Settings(data_dir=tmp_path), RealClock())
+    assert isinstance(speaker, EspeakSpeaker)
+    assert speaker.output == "wav"
+
+
+def test_a_missing_espeak_degrades_the_default_and_fails_a_chosen_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _on_path(monkeypatch, tmp_path / "empty", keep_system=False)  # no espeak-ng, no aplay
+    speaker = speaker_from_settings(Settings(data_dir=tmp_path), RealClock())
+    assert isinstance(speaker, CaptionSpeaker)
+    assert any("espeak-ng is not installed" in r.getMessage() for r in caplog.records)
+    chosen = Settings(data_dir=tmp_path, speech=SpeechSettings(engine="espeak"))
+    with pytest.raises(SettingsError, match="COHOST_SPEECH__ENGINE=espeak needs espeak-ng"):
+        speaker_from_settings(chosen, RealClock())
