@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -132,8 +133,9 @@ def no_command_prefix(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVe
 
 # Letters drawn alike in Latin, Cyrillic and Greek. A word that mixes scripts is a spoof: it is
 # read in the script most of its letters are in ("ѕlur" with a Cyrillic s reads "slur", "cука"
-# with a Latin c reads "сука"). A word in one script stays as it is: a Russian "но" is a word,
-# not a spoof of "ho"; the cost is that a spoof written wholly in look-alikes gets through.
+# with a Latin c reads "сука"). A word in one script made wholly of look-alikes is read in the
+# script of the text around it: in an English reply "неск" is "heck" dressed in Cyrillic, while
+# in a Russian one "но" stays a word, not a spoof of "ho"; alone, a word stays as it is.
 # Applied after casefolding, so each maps small letters (capitals fold to them).
 _CYRILLIC_LATIN = dict(zip("авекмнорстухіјѕԁԛԝӏ", "abekmhopctyxijsdqwl", strict=True))
 _GREEK_LATIN = dict(zip("αβεζηικμνορτυχ", "abezhikmvoptux", strict=True))
@@ -196,26 +198,49 @@ def _script(char: str) -> str:
     return ""
 
 
-def _unspoof(match: re.Match[str]) -> str:
-    """A word mixing scripts, read in the script its telling letters belong to.
+_SCRIPTS = ("latin", "cyrillic", "greek")
+_TABLES = {"latin": _TO_LATIN, "cyrillic": _TO_CYRILLIC, "greek": _TO_GREEK}
 
-    Telling letters have no look-alike elsewhere (л, r, λ): "cлoвo" is Cyrillic however many
-    Latin letters stand in it. Without any, the script with the most letters wins, Latin on
-    a tie.
+
+def _letters(text: str) -> Counter[str]:
+    """How many letters of each of the three scripts the text has."""
+    return Counter(script for char in text if (script := _script(char)))
+
+
+def _unspoof(match: re.Match[str], around: Counter[str]) -> str:
+    """A word that spoofs another script, read in the script it poses as.
+
+    A word mixing scripts is read in the script its telling letters belong to: those with no
+    look-alike elsewhere (л, r, λ), so "cлoвo" is Cyrillic however many Latin letters stand in
+    it; without any, the script with the most letters wins, Latin on a tie. A word in one
+    script made wholly of look-alikes is read in the script most letters of the rest of the
+    text (`around`, this word included) are in, when that is another one.
     """
     word = match.group()
-    telling = {"latin": 0, "cyrillic": 0, "greek": 0}
+    telling = dict.fromkeys(_SCRIPTS, 0)
     letters = dict(telling)
     for char in word:
         if script := _script(char):
             letters[script] += 1
             if char not in _LOOKALIKE:
                 telling[script] += 1
-    if sum(1 for n in letters.values() if n) < 2:
-        return word  # one script (or none of these): a word, not a spoof
-    script = max(("latin", "cyrillic", "greek"), key=lambda name: (telling[name], letters[name]))
-    table = {"latin": _TO_LATIN, "cyrillic": _TO_CYRILLIC, "greek": _TO_GREEK}[script]
-    return word.translate(table)
+    scripts = [name for name in _SCRIPTS if letters[name]]
+    if len(scripts) == 1:
+        own = scripts[0]
+        if telling[own]:
+            return word  # a letter only its own script has: a word, not a spoof
+        rest = {name: around[name] - letters[name] for name in _SCRIPTS}
+        main = max(_SCRIPTS, key=lambda name: rest[name])
+        if main == own or sorted(rest.values())[-2] == rest[main]:
+            return word  # the text around is in its script, or in none clearly
+        table = _TABLES[main]
+        if not all(ord(char) in table for char in word if _script(char)):
+            return word  # a letter with no look-alike in that script
+        return word.translate(table)
+    if not scripts:
+        return word  # none of these scripts
+    script = max(_SCRIPTS, key=lambda name: (telling[name], letters[name]))
+    return word.translate(_TABLES[script])
 
 
 def skeleton(text: str) -> str:
@@ -227,7 +252,9 @@ def skeleton(text: str) -> str:
     keeps its own letters.
     """
     decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
-    return _WORD.sub(_unspoof, unicodedata.normalize("NFC", _fold_marks(decomposed)))
+    folded = unicodedata.normalize("NFC", _fold_marks(decomposed))
+    around = _letters(folded)
+    return _WORD.sub(lambda match: _unspoof(match, around), folded)
 
 
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:

@@ -187,6 +187,36 @@ def test_a_cyrillic_entry_sees_through_latin_look_alikes(text: str) -> None:
     assert blocklist_rule([listed])(f"oh {text}!", ())[1].action == "blocked"
 
 
+@pytest.mark.parametrize(
+    ("listed", "text"),
+    [
+        ("heck", "oh \u043d\u0435\u0441\u043a yes"),  # wholly Cyrillic look-alikes in English
+        ("heck", "what the \u041d\u0415\u0421\u041a, chat"),  # capitals
+        ("kappa", "\u03ba\u03b1\u03c1\u03c1\u03b1 is a great emote"),  # wholly Greek
+        ("\u0441\u0443\u043a\u0430", "\u044d\u0442\u043e cyka \u0434\u0430"),  # Latin in Russian
+    ],
+)
+def test_a_word_wholly_of_look_alikes_is_read_in_the_script_around_it(
+    listed: str, text: str
+) -> None:
+    assert blocklist_rule([listed])(text, ())[1].action == "blocked", text
+
+
+@pytest.mark.parametrize(
+    ("listed", "text"),
+    [
+        ("heck", "\u043d\u0435\u0441\u043a"),  # alone: a word
+        (
+            "ho",
+            "\u043d\u043e \u043e\u043d \u043d\u0435 \u0441\u043b\u043e\u0432\u043e",
+        ),  # in Russian
+        ("heck", "ab \u0432\u0433 \u043d\u0435\u0441\u043a"),  # as much Latin as Cyrillic around
+    ],
+)
+def test_a_word_in_its_own_script_stays_a_word(listed: str, text: str) -> None:
+    assert blocklist_rule([listed])(text, ())[1].action == "pass", text
+
+
 def test_blocklist_folding_keeps_the_words_it_should_match() -> None:
     assert blocklist_rule(["c\u1eb7c"])("\u0111\u1ed3 C\u1eb6C", ())[1].action == "blocked"
     assert blocklist_rule(["\u3070\u304b"])("\u3070\u304b", ())[1].action == "blocked"
