@@ -14,34 +14,46 @@ from cohost.errors import SpeakerUnavailable
 
 def register(subparsers: Any) -> None:
     """Add the `say` command."""
-    say = subparsers.add_parser("say", help="speak one sentence (or write it to a WAV file)")
+    say = subparsers.add_parser(
+        "say", help="speak one sentence with the configured voice (or write it to a WAV file)"
+    )
     say.add_argument("text", help="what to say")
     say.add_argument("--out", type=Path, help="write a WAV file instead of playing it")
     say.set_defaults(handler=_say)
 
 
 def _say(args: argparse.Namespace, settings: Settings) -> int:
-    from cohost.adapters.speech import EspeakSpeaker  # noqa: PLC0415 (fast --help)
-    from cohost.clock import RealClock  # noqa: PLC0415
-
-    speech = settings.speech
     try:
-        speaker = EspeakSpeaker(
-            RealClock(),
-            output="wav" if args.out else "device",
-            wav_dir=args.out.parent if args.out else None,
-            voice=speech.voice,
-            rate=speech.rate,
-        )
-        try:
-            if args.out is not None:
-                info = asyncio.run(speaker.synthesize(args.text, args.out))
-                print(f"{args.out}: {info.seconds:.2f} s at {info.sample_rate} Hz")
-            else:
-                asyncio.run(speaker.say(args.text, turn_id="say"))
-        finally:
-            speaker.close()
+        return asyncio.run(_speak(args.text, args.out, settings))
     except SpeakerUnavailable as exc:
         print(f"cohost say: {exc}", file=sys.stderr)
         return 1
+
+
+async def _speak(text: str, out: Path | None, settings: Settings) -> int:
+    """Say the text as the daemon would, with the same engine, voice and output."""
+    from cohost.adapters.speech import WavSpeaker, speaker_from_settings  # noqa: PLC0415
+    from cohost.clock import RealClock  # noqa: PLC0415
+
+    if out is not None:
+        speech = settings.speech.model_copy(update={"output": "wav", "wav_dir": out.parent})
+        settings = settings.model_copy(update={"speech": speech})
+    speaker = speaker_from_settings(settings, RealClock())
+    if not isinstance(speaker, WavSpeaker):
+        print(
+            "cohost say: the voice is captions only: set COHOST_SPEECH__ENGINE "
+            "(espeak, piper or http), or install espeak-ng for the default",
+            file=sys.stderr,
+        )
+        return 1
+    engine = settings.speech.engine
+    async with speaker:
+        if out is not None:
+            info = await speaker.synthesize(text, out)
+            print(f"{out}: {info.seconds:.2f} s at {info.sample_rate} Hz ({engine})")
+            return 0
+        await speaker.say(text, turn_id="say")
+    said = speaker.recent[-1]
+    where = "played" if speaker.output == "device" else f"written to {said.path}"
+    print(f"{engine}: {said.seconds:.2f} s, {where}")
     return 0

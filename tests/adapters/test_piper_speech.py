@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from cohost.adapters.piper_speech import PiperSpeaker, bundled_voice
-from cohost.adapters.speech import speaker_from_settings, wav_info
+from cohost.adapters.speech import WavInfo, speaker_from_settings, wav_info
 from cohost.bus import LocalBus
+from cohost.cli import main
 from cohost.clock import RealClock
 from cohost.config import Settings, SpeechSettings
 from cohost.doctor import check_speech
@@ -134,3 +135,24 @@ def test_doctor_probes_the_piper_voice(tmp_path: Path) -> None:
     broken = SpeechSettings(engine="piper", output="wav", piper_voice=_broken_voice(tmp_path))
     check = check_speech(Settings(data_dir=tmp_path, speech=broken))
     assert check.status == "fail" and "piper failed" in check.detail, check.line()
+
+
+def test_cli_say_speaks_with_the_configured_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COHOST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COHOST_SPEECH__ENGINE", "piper")
+    synthesize = PiperSpeaker.synthesize
+    voiced: list[str] = []
+
+    async def spy(self: PiperSpeaker, text: str, path: Path) -> WavInfo:
+        voiced.append(text)
+        return await synthesize(self, text, path)
+
+    monkeypatch.setattr(PiperSpeaker, "synthesize", spy)
+    out = tmp_path / "piper.wav"
+    assert main(["say", SHORT, "--out", str(out)]) == 0
+    assert voiced == [SHORT]
+    assert wav_info(out).sample_rate == _voice_rate()
+    assert "(piper)" in capsys.readouterr().out

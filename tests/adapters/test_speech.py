@@ -299,3 +299,17 @@ def test_a_missing_espeak_degrades_the_default_and_fails_a_chosen_one(
     chosen = Settings(data_dir=tmp_path, speech=SpeechSettings(engine="espeak"))
     with pytest.raises(SettingsError, match="COHOST_SPEECH__ENGINE=espeak needs espeak-ng"):
         speaker_from_settings(chosen, RealClock())
+
+
+def test_cli_say_uses_the_configured_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COHOST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COHOST_SPEECH__OUTPUT", "wav")
+    assert main(["say", SHORT]) == 0
+    said = tmp_path / "data" / "speech" / "say-1.wav"
+    assert f"espeak: {wav_info(said).seconds:.2f} s, written to {said}" in capsys.readouterr().out
+    monkeypatch.setenv("COHOST_SPEECH__ENGINE", "captions")
+    assert main(["say", SHORT]) == 1
+    assert "captions only" in capsys.readouterr().err
