@@ -52,6 +52,12 @@ class PickerSettings(BaseModel):
     weight_vip: float = Field(0.2, description="sender is a VIP")
     weight_subscriber: float = Field(0.1, description="sender is a subscriber")
     weight_first_time: float = Field(0.5, description="a first-time chatter")
+    remember_chatters: bool = Field(
+        True,
+        description="live: remember who chatted (DATA_DIR/chatters/CHANNEL.txt) to tell "
+        "first-time chatters, which Twitch's EventSub does not mark; flags no one until the "
+        "memory is 12 hours old",
+    )
     weight_bits: float = Field(0.5, description="the message cheers bits")
     weight_topic: float = Field(0.4, description="each topic word in the message (at most 2)")
     weight_length: float = Field(0.2, description="a message with some substance (5+ words)")

@@ -24,6 +24,7 @@ from cohost.app import Models, build_guard, build_models
 from cohost.approval import Approvals, Approved, ChoiceResult
 from cohost.bus import LocalBus
 from cohost.chatsink import TwitchRules
+from cohost.chatters import Chatters, chatters_file
 from cohost.clock import RealClock
 from cohost.config import Settings
 from cohost.console import ConsoleSink, ConsoleSource
@@ -91,6 +92,7 @@ class Daemon:
         indexer: Indexer | None = None,
         drops: Callable[[], tuple[int, int]] = lambda: (0, 0),
         links: Callable[[], dict[str, str]] = dict,
+        chatters: Chatters | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
@@ -103,6 +105,7 @@ class Daemon:
         self.indexer = indexer
         self._drops = drops  # (bus drops, chat sink drops), for /metrics
         self._links = links  # each outside link ("chat.message", "mqtt", ...): "up" or "down"
+        self.chatters = chatters  # live: who chatted before, for first-time chatters
         self.recorder = MetricsRecorder()
         self.recent: deque[dict[str, object]] = deque(maxlen=RECENT_TURNS)
         self.state = TwinState(topic=" ".join(settings.picker.topic_words), hold=settings.turn.hold)
@@ -234,6 +237,8 @@ class Daemon:
                     continue
                 if isinstance(event, Moderation):
                     self._moderate_held(event)
+                if isinstance(event, ChatMessage) and self.chatters is not None:
+                    event = self.chatters.mark(event)  # noqa: PLW2901 (the same message, flagged)
                 try:
                     await self.conductor.handle(event)
                 except Exception:
@@ -795,6 +800,7 @@ async def run_daemon(
         journal, indexer = _open_journal(settings, stack, clock)
         source: ChatSource
         sink: ChatSink
+        chatters: Chatters | None = None
         if console:
             source = ConsoleSource(clock, stream=stdin)
             sink = ConsoleSink(settings.twin.name, stream=stdout)
@@ -813,6 +819,9 @@ async def run_daemon(
             twitch.on_bot_roles = rules.bot_roles_seen  # modded or not, as Twitch shows it
             twitch_links = twitch.links
             source, sink = twitch, rules
+            if settings.picker.remember_chatters:
+                path = chatters_file(settings.data_dir, settings.twitch.channel)
+                chatters = stack.enter_context(Chatters(path, clock))
         daemon = Daemon(
             settings,
             source=source,
@@ -825,6 +834,7 @@ async def run_daemon(
             indexer=indexer,
             drops=drops,
             links=links,
+            chatters=chatters,
         )
         daemons.append(daemon)
         loop = asyncio.get_running_loop()

@@ -16,6 +16,7 @@ import pytest
 from cohost.adapters.speech import wav_info
 from cohost.adapters.twitch import SUBSCRIPTIONS
 from cohost.auth import TokenStore
+from cohost.chatters import HEADER, chatters_file
 from cohost.config import Settings, SpeechSettings, load_settings
 from cohost.daemon import run_daemon
 from cohost.demo import demo_files
@@ -363,3 +364,34 @@ async def test_the_default_voice_speaks_each_reply_into_wav_files(
         await _stop(task)
     info = wav_info(wavs[0])
     assert info.sample_rate == 22050 and info.seconds > 0.3
+
+
+async def test_a_chatter_new_to_the_channel_is_a_first_time_chatter(live: Live) -> None:
+    # EventSub carries no first-message flag: the daemon's own memory of the channel tells
+    regular = live.viewer
+    newcomer = live.fake.add_user("newcomer7")
+    memory = chatters_file(live.data_dir, live.streamer.login)
+    memory.parent.mkdir(parents=True)
+    memory.write_text(f"{HEADER}1000000000\n{regular.user_id}\n")  # years of streams
+    task = await _start(live)
+    try:
+        await live.fake.push_chat(chatter=regular, text="twinbot how is gerald doing?")
+        await _sent(live, 1)
+        await live.fake.push_chat(chatter=newcomer, text="twinbot hello! what game is this?")
+        await _sent(live, 2)
+    finally:
+        await _stop(task)
+    [trace_file] = (live.data_dir / "traces").iterdir()
+    traces = [json.loads(line) for line in trace_file.read_text().splitlines()]
+    parts = {t["decision"]["message"]["login"]: dict(t["decision"]["parts"]) for t in traces}
+    assert "first_time" not in parts[regular.login]
+    assert parts[newcomer.login]["first_time"] > 0
+    assert (
+        memory.read_text().splitlines()[1:]
+        == [
+            regular.user_id,
+            newcomer.user_id,
+            live.bot.user_id,  # the twin's own echoed replies are read too
+        ]
+        or set(memory.read_text().splitlines()[1:]) >= {regular.user_id, newcomer.user_id}
+    )
