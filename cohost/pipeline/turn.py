@@ -38,8 +38,10 @@ from cohost.ports import (
 
 log = logging.getLogger(__name__)
 
-# What the speaker may lag behind the rewriter: two sentences, then the rewriter's stream waits.
-SPEECH_AHEAD = 2
+# What the speaker may lag behind the rewriter, in chunks. The voice is slower than any model,
+# and the reply's stream must not wait on it: the chat post would wait for the audio. A reply
+# is bounded by the rewriter's token cap, far below this; only past it does the stream wait.
+SPEECH_AHEAD = 64
 
 
 def _retrieve(task: asyncio.Task[list[Hit]]) -> None:

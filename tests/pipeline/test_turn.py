@@ -362,3 +362,34 @@ async def test_a_failing_simulation_cancels_the_recall_still_running() -> None:
     assert trace.outcome == "failed" and "SimulatorUnavailable" in trace.reason
     assert journal.cancelled
     assert "fuse" not in {s.name for s in trace.stages}  # nothing was fused: no fuse time
+
+
+class _HeldVoice(RecordingSpeaker):
+    """A voice still saying its first sentence until the test lets it go on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go_on = asyncio.Event()
+
+    async def say(self, sentence: str, *, turn_id: str) -> None:
+        await self.go_on.wait()
+        await super().say(sentence, turn_id=turn_id)
+
+
+async def test_the_chat_post_never_waits_for_the_voice() -> None:
+    # the voice is slower than any model: a reply of many sentences is posted while the first
+    # is still being said, and every sentence is still said after
+    sentences = [f"Sentence number {n} of the reply." for n in range(8)]
+    sink, speaker = RecordingSink(), _HeldVoice()
+    turn = make_turn(
+        ScriptedSimulator(LINES), ScriptedRewriter(" ".join(sentences)), speaker=speaker, sink=sink
+    )
+    running = asyncio.create_task(turn.run())
+    async with asyncio.timeout(10):
+        while not sink.sent:  # noqa: ASYNC110 (the sink's record)
+            await asyncio.sleep(0)
+    assert speaker.said == []
+    speaker.go_on.set()
+    trace = await running
+    assert trace.outcome == "answered"
+    assert speaker.said == sentences
