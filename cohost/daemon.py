@@ -430,10 +430,10 @@ class Daemon:
         sent: list[str] | None = None
         if self.sink is not None and self.state.chat:
             sent = []
+            asked = trace.decision.message
+            thread = asked.id if asked.in_chat else None
             for i, part in enumerate(self.guard.check(text, trace.hits).messages):
-                if await self.sink.send(
-                    part, reply_to=trace.decision.message.id if i == 0 else None
-                ):
+                if await self.sink.send(part, reply_to=thread if i == 0 else None):
                     sent.append(part)
                     trace.sent = list(sent)  # as it goes: a cancel later knows what went out
         if (

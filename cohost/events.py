@@ -25,6 +25,10 @@ class Tier(enum.StrEnum):
     SECRET = "secret"  # never indexed, never recalled
 
 
+# The id of a question put to the twin with `!twin ask`: a message of cohost's own, not chat's.
+ASKED_ID_PREFIX = "ask:"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChatMessage:
     """One line of chat, from Twitch, a log, or the console."""
@@ -50,6 +54,11 @@ class ChatMessage:
     def role(self) -> Role:
         """The highest role the chatter holds."""
         return max(self.roles, default=Role.EVERYONE)
+
+    @property
+    def in_chat(self) -> bool:
+        """Whether chat holds this message, so a reply can thread to it (`!twin ask`: no)."""
+        return bool(self.id) and not self.id.startswith(ASKED_ID_PREFIX)
 
 
 UserNoticeKind = Literal[

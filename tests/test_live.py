@@ -395,3 +395,18 @@ async def test_a_chatter_new_to_the_channel_is_a_first_time_chatter(live: Live) 
         ]
         or set(memory.read_text().splitlines()[1:]) >= {regular.user_id, newcomer.user_id}
     )
+
+
+async def test_an_answer_to_twin_ask_reaches_chat(live: Live) -> None:
+    # the question is cohost's own message, not chat's: Twitch refuses a reply threaded to it
+    task = await _start(live)
+    try:
+        await live.fake.push_chat(
+            chatter=live.mod, text="!twin ask how is gerald doing?", badges=[("moderator", "1")]
+        )
+        await _sent(live, 1)
+    finally:
+        await _stop(task)
+    [answer] = live.fake.sent
+    assert answer.is_sent and answer.text.strip()
+    assert answer.reply_parent_message_id is None

@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable
 
 from cohost.events import (
+    ASKED_ID_PREFIX,
     ChatEvent,
     ChatMessage,
     Decision,
@@ -244,7 +245,7 @@ class Conductor:
     async def ask(self, question: str, *, login: str, channel: str, now: float) -> None:
         """`!twin ask`: answer this question now, as a moderator's, whatever is running."""
         message = ChatMessage(
-            id=f"ask:{time.monotonic_ns()}",
+            id=f"{ASKED_ID_PREFIX}{time.monotonic_ns()}",
             channel=channel,
             login=login,
             display_name=login,

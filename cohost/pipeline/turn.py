@@ -559,8 +559,9 @@ class Turn:
         sink = self.parts.sink if self.options.chat else None
         if sink is not None:
             with self._stages.stage("post"):
+                thread = self.message.id if self.message.in_chat else None
                 for i, text in enumerate(result.messages):
-                    if await sink.send(text, reply_to=self.message.id if i == 0 else None):
+                    if await sink.send(text, reply_to=thread if i == 0 else None):
                         trace.sent.append(text)
             if not trace.sent:
                 trace.outcome = "unsent"

@@ -16,6 +16,7 @@ from cohost.adapters.twitch import (
     MODERATION_SUBSCRIPTIONS,
     SUBSCRIPTIONS,
     TwitchChat,
+    TwitchUnavailable,
     backoff_delays,
     to_chat_message,
 )
@@ -214,8 +215,12 @@ async def test_chat_arrives_as_a_chat_message(world: World) -> None:
 
 async def test_send_goes_to_helix_with_the_reply_parent(world: World) -> None:
     async with world.chat() as chat:
+        await world.fake.wait_for_subscriptions(1)
+        await world.fake.push_chat(chatter=world.viewer, text="hello twin", message_id="parent-1")
         result = await chat.send_raw("hi there", reply_to="parent-1")
         plain = await chat.send_raw("and hello", reply_to=None)
+        with pytest.raises(TwitchUnavailable, match="HTTP 400"):  # only under chat's own
+            await chat.send_raw("to nothing", reply_to="made-up")
     sent = world.fake.sent
     assert [s.text for s in sent] == ["hi there", "and hello"]
     assert sent[0].reply_parent_message_id == "parent-1"

@@ -19,7 +19,8 @@ Endpoints:
 - POST /helix/eventsub/subscriptions: 202 and a subscription bound to the websocket session;
   `fail_subscriptions(n, status, sub_type=)` makes the next n (of that type) fail.
 - POST /helix/chat/messages: recorded in `sent`; `refuse_next_send(code, message)` makes the next
-  one come back `is_sent=false` with that drop reason.
+  one come back `is_sent=false` with that drop reason; a `reply_parent_message_id` that is not a
+  message chat holds (pushed or sent) is a 400, as on Twitch.
 - GET /helix/users: by `id` or `login`.
 - GET /ws: the EventSub websocket: `session_welcome`, then `session_keepalive` every
   `keepalive_s`, and the notifications pushed.
@@ -192,6 +193,7 @@ class FakeTwitch:
         self._live: dict[str, _Session] = {}
         self._devices: dict[str, tuple[tuple[str, ...], int]] = {}  # code -> scopes, polls
         self._refuse: list[tuple[str, str]] = []
+        self._in_chat: set[str] = set()  # ids of the messages chat holds: replies thread to these
         self._sub_failures: list[tuple[int, str | None]] = []  # (status, only this type)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -324,6 +326,7 @@ class FakeTwitch:
     ) -> str:
         """Deliver a chat message to every session subscribed to the channel; its id."""
         message_id = message_id or str(uuid.uuid4())
+        self._in_chat.add(message_id)
         delivered = 0
         for sub in self.subscriptions:
             if not sub.active or sub.type != "channel.chat.message":
@@ -618,7 +621,12 @@ class FakeTwitch:
         if user is None and not is_app:
             return self._error(401, "Invalid OAuth token")
         body = await request.json()
+        parent = body.get("reply_parent_message_id")
+        if parent and parent not in self._in_chat:
+            # as Twitch does: a reply must thread under a message chat holds
+            return self._error(400, "The parent message ID is not valid")
         message_id = str(uuid.uuid4())
+        self._in_chat.add(message_id)
         refusal = self._refuse.pop(0) if self._refuse else None
         self.sent.append(
             SentChat(
