@@ -17,9 +17,11 @@ from cohost.errors import InputError, Permanent, SettingsError
 
 log = logging.getLogger("cohost")
 
-# Exit statuses: 1 bad input or a failed command, 2 bad settings or usage (as argparse does).
+# Exit statuses: 1 bad input or a failed command, 2 bad settings or usage (as argparse does),
+# 3 a failure that only the streamer can fix (a revoked token): systemd must not restart on 2 or 3.
 EXIT_INPUT = 1
 EXIT_SETTINGS = 2
+EXIT_PERMANENT = 3
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -206,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_SETTINGS
     except Permanent as exc:
         print(f"cohost: {exc}", file=sys.stderr)
-        return EXIT_INPUT
+        return EXIT_PERMANENT
     except KeyboardInterrupt:
         return 130
 

@@ -144,3 +144,18 @@ def test_console_script_runs() -> None:
     assert done.returncode == 0
     for command in ("replay", "demo", "chatlog"):
         assert command in done.stdout
+
+
+def test_run_exit_statuses_tell_systemd_what_a_restart_cannot_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COHOST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COHOST_SPEECH__ENGINE", "captions")
+    monkeypatch.setenv("COHOST_WEB__ENABLED", "false")
+    monkeypatch.setenv("COHOST_TWITCH__CHANNEL", "mossbyte")
+    assert main(["run"]) == 2  # a setting: the unit's RestartPreventExitStatus
+    assert "COHOST_TWITCH__CLIENT_ID is not set" in capsys.readouterr().err
+    monkeypatch.setenv("COHOST_TWITCH__CLIENT_ID", "abc")
+    assert main(["run"]) == 3  # no token: only `cohost auth` fixes it
+    assert "cohost auth" in capsys.readouterr().err

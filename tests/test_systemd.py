@@ -20,7 +20,7 @@ def test_units_are_hardened() -> None:
         assert "Restart=on-failure" in text
     daemon = (UNITS / "cohost.service").read_text()
     assert "EnvironmentFile=" in daemon and "StateDirectory=cohost" in daemon
-    assert "RestartPreventExitStatus=2" in daemon  # bad settings do not loop
+    assert "RestartPreventExitStatus=2 3" in daemon  # bad settings or a revoked token: no loop
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd is not available")

@@ -55,7 +55,7 @@ with warnings.catch_warnings():
 from cohost.auth import AuthError, StoredToken, TokenStore
 from cohost.chatsink import SendResult
 from cohost.config import TwitchSettings
-from cohost.errors import Permanent, Transient
+from cohost.errors import Permanent, SettingsError, Transient
 from cohost.events import ChatMessage, Moderation, Role
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,9 @@ class TwitchChat:
     async def __aenter__(self) -> Self:
         settings = self.settings
         if not settings.client_id:
-            raise AuthError("COHOST_TWITCH__CLIENT_ID is not set")
+            raise SettingsError(
+                "COHOST_TWITCH__CLIENT_ID is not set (register an app at dev.twitch.tv)"
+            )
         bot = self.store.require("bot")
         self._bot = bot
         _same_account("bot", settings.bot_login, settings.bot_id, bot)
