@@ -112,6 +112,8 @@ class Daemon:
         self.counters = Counters()
         self.guard: Guard = build_guard(settings)
         self.last_trace: TurnTrace | None = None
+        # the last reply chat got: what `!twin good|bad` rate, whatever turns came after it
+        self.last_answered: TurnTrace | None = None
         self.conductor: Conductor | None = None
         audit = settings.data_dir / "audit"
         audit.mkdir(parents=True, exist_ok=True)
@@ -359,6 +361,8 @@ class Daemon:
 
     def _finished(self, trace: TurnTrace) -> None:
         self.last_trace = trace
+        if trace.outcome == "answered":
+            self.last_answered = trace
         self.counters.turns[trace.outcome] = self.counters.turns.get(trace.outcome, 0) + 1
         self.recorder.observe(trace)
         if trace.reason.startswith("unexpected "):
@@ -407,7 +411,7 @@ class Daemon:
         settled = self.counters.settled
         settled[trace.outcome] = settled.get(trace.outcome, 0) + 1
         if trace.outcome == "answered":
-            self.last_trace = trace  # `!twin good|bad` now rate what went out
+            self.last_answered = trace  # `!twin good|bad` now rate what went out
             if self.conductor is not None:
                 self.conductor.recent_replies.append(trace.reply)  # said now
             self.bus.publish("turn/reply", {"turn_id": trace.turn_id, "reply": trace.reply})
@@ -602,8 +606,8 @@ class Daemon:
         return entry.title
 
     def feedback(self, verdict: Literal["good", "bad"], *, login: str) -> str | None:
-        trace = self.last_trace
-        if trace is None or trace.outcome != "answered":
+        trace = self.last_answered
+        if trace is None:
             return None  # only what was really said can be rated (and become training data)
         self._feedback_store().record(trace_dict(trace), verdict, login)
         return trace.reply

@@ -335,3 +335,39 @@ async def test_a_corrupt_index_is_rebuilt_at_start_and_recall_works(tmp_path: Pa
     moved = [p for p in index_dir(settings).iterdir() if p.name != "edge"]
     assert moved, "the broken index was moved aside, not deleted"
     assert indexer.failures == 0
+
+
+async def test_good_rates_the_last_reply_chat_got_even_after_a_turn_that_said_nothing(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path / "data")
+    sink = RecordingSink()
+    daemon = _daemon(settings, sink)
+    source = daemon.source
+    assert isinstance(source, Feed)
+    task = asyncio.create_task(daemon.run(until_source_ends=True))
+
+    async def turns(count: int) -> None:
+        async with asyncio.timeout(WAIT_S):
+            while sum(daemon.counters.turns.values()) < count:  # noqa: ASYNC110 (a counter)
+                await asyncio.sleep(0.01)
+
+    await source.queue.put(chat(f"{TWIN} how is gerald doing?", 1))
+    await turns(1)
+    [(reply, _)] = sink.sent
+    await source.queue.put(streamer("!twin hold on", 2))
+    await sink.wait_for(2)
+    await source.queue.put(chat(f"{TWIN} what game is this?", 3))
+    await turns(2)  # a turn whose reply waits for approval: chat has not seen it
+    assert daemon.last_trace is not None and daemon.last_trace.outcome == "held"
+    await source.queue.put(streamer("!twin good", 4))
+    await sink.wait_for(3)
+    await source.queue.put(None)
+    async with asyncio.timeout(WAIT_S):
+        await task
+    assert "no reply" not in sink.sent[2][0], sink.sent[2]
+    [record] = [
+        json.loads(line)
+        for line in (settings.data_dir / "feedback" / "feedback.jsonl").read_text().splitlines()
+    ]
+    assert record["verdict"] == "good" and record["reply"] == reply
