@@ -97,7 +97,7 @@ async def test_a_revoked_token_ends_cohost_run_with_one_clear_line(live: Live) -
             proc.kill()
             await proc.wait()
     stderr = err.decode()
-    assert proc.returncode == 1, stderr
+    assert proc.returncode == 3, stderr  # EXIT_PERMANENT: systemd does not restart it
     assert "Traceback" not in stderr, stderr
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("cohost: ") and "cohost auth" in last, last
