@@ -295,6 +295,8 @@ class Controller:
         match name:
             case "pause":
                 state.paused = True
+                # a pause stops the twin now: the reply on its way is cut, as with skip
+                await self.actions.skip(f"!twin pause by {login}")
                 return done("paused")
             case "resume":
                 state.paused = False

@@ -177,6 +177,7 @@ class Daemon:
                     bus=self.bus,
                     journal=self.journal,
                     query_for=lambda m, w: recall_query(m, w, self.state.topic),
+                    state=self.state,
                 ),
                 options=TurnOptions(
                     twin=settings.twin.name,

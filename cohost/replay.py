@@ -303,6 +303,7 @@ async def _replay(
                 bus=bus,
                 journal=journal,
                 query_for=lambda message, window: recall_query(message, window, state.topic),
+                state=state,
             ),
             options=TurnOptions(
                 twin=settings.twin.name,

@@ -92,7 +92,8 @@ def files_in(folder: Path) -> list[Path]:
 
 # line, starting state, the state afterwards, the actions called, the lowest role allowed
 CASES: list[tuple[str, TwinState, TwinState, list[tuple[object, ...]], Role]] = [
-    ("!twin pause", TwinState(), TwinState(paused=True), [], Role.MODERATOR),
+    ("!twin pause", TwinState(), TwinState(paused=True), [("skip", "!twin pause by u")],
+     Role.MODERATOR),
     ("!twin resume", TwinState(paused=True), TwinState(), [], Role.MODERATOR),
     ("!twin voice off", TwinState(), TwinState(voice=False), [("silence",)], Role.MODERATOR),
     ("!twin chat OFF", TwinState(), TwinState(chat=False), [], Role.MODERATOR),

@@ -35,6 +35,7 @@ from cohost.ports import (
     Simulator,
     Speaker,
 )
+from cohost.state import TwinState
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,9 @@ class TurnParts:
     sink: ChatSink | None = None
     bus: Bus | None = None
     query_for: Callable[[ChatMessage, Sequence[ChatMessage]], str] | None = None
+    # The daemon's live switches: `chat off` and `hold on` typed while a turn runs still apply
+    # to its reply, which is posted (or held) only when it is complete.
+    state: TwinState | None = None
 
 
 class _Stages:
@@ -211,7 +215,9 @@ class Turn:
             try:
                 trace.reply = await self._stream_reply(pieces, queue, speaker is not None)
                 if self._has_reply():
-                    if self.options.hold:
+                    if self._hold_now():
+                        if not self.options.hold:
+                            self.silence()  # held since it began: say no more of it
                         await self._hold(trace.reply)
                     else:
                         said = await self._post(trace.reply)
@@ -232,6 +238,16 @@ class Turn:
                 await queue.put(None)  # the speaker finishes what is queued, then stops
         if unexpected is not None:
             raise unexpected
+
+    def _hold_now(self) -> bool:
+        """Whether the reply waits for approval: held when the turn began, or since."""
+        state = self.parts.state
+        return self.options.hold or (state is not None and state.hold)
+
+    def _chat_now(self) -> bool:
+        """Whether the reply may go to chat: chat on when the turn began, and still."""
+        state = self.parts.state
+        return self.options.chat and (state is None or state.chat)
 
     def _holds_speech(self) -> bool:
         """Whether speech waits for the guarded whole reply (see `_stream_reply`).
@@ -556,7 +572,7 @@ class Turn:
         result = self._guarded(reply)
         if result is None:
             return ""
-        sink = self.parts.sink if self.options.chat else None
+        sink = self.parts.sink if self._chat_now() else None
         if sink is not None:
             with self._stages.stage("post"):
                 thread = self.message.id if self.message.in_chat else None

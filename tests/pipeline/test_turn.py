@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 
 import pytest
 
@@ -15,7 +15,8 @@ from cohost.pipeline.deliver import RecordingSink
 from cohost.pipeline.guard import Guard, default_rules
 from cohost.pipeline.privacy import privacy_rule_for
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
-from cohost.ports import SimRequest
+from cohost.ports import FusionRequest, SimRequest
+from cohost.state import TwinState
 from tests.fakes import (
     RecordingSpeaker,
     ScriptedRewriter,
@@ -393,3 +394,55 @@ async def test_the_chat_post_never_waits_for_the_voice() -> None:
     trace = await running
     assert trace.outcome == "answered"
     assert speaker.said == sentences
+
+
+class _SwitchedMidReply(ScriptedRewriter):
+    """Streams its reply; after the first word, a moderator flips a switch."""
+
+    def __init__(self, reply: str, flip: Callable[[], None]) -> None:
+        super().__init__(reply)
+        self.flip = flip
+
+    async def stream(self, request: FusionRequest) -> AsyncGenerator[str, None]:
+        first = True
+        async for piece in super().stream(request):
+            yield piece
+            if first:
+                first = False
+                self.flip()
+
+
+def _live_turn(state: TwinState, rewriter: ScriptedRewriter, sink: RecordingSink) -> Turn:
+    parts = TurnParts(
+        simulator=ScriptedSimulator(LINES),
+        rewriter=rewriter,
+        guard=Guard(GuardSettings()),
+        clock=VirtualClock(1000.0),
+        sink=sink,
+        speaker=RecordingSpeaker(),
+        state=state,
+    )
+    options = TurnOptions(twin="twin", voice=state.voice, chat=state.chat, hold=state.hold)
+    msg = message("twin how is gerald?", id="m1")
+    return Turn(parts, options, picked(msg), [msg])
+
+
+REPLY = "Gerald is thriving. He doubled overnight and the jar is too small now."
+
+
+async def test_chat_off_while_a_reply_streams_keeps_it_out_of_chat() -> None:
+    state, sink = TwinState(), RecordingSink()
+    turn = _live_turn(state, _SwitchedMidReply(REPLY, lambda: setattr(state, "chat", False)), sink)
+    trace = await turn.run()
+    assert sink.sent == []
+    assert trace.sent == []
+    assert trace.reply == REPLY  # the reply itself is kept in the trace
+
+
+async def test_hold_on_while_a_reply_streams_holds_it_for_approval() -> None:
+    state, sink = TwinState(), RecordingSink()
+    turn = _live_turn(state, _SwitchedMidReply(REPLY, lambda: setattr(state, "hold", True)), sink)
+    trace = await turn.run()
+    assert sink.sent == []
+    assert trace.outcome == "held"
+    assert trace.reply == REPLY
