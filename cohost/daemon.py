@@ -773,6 +773,8 @@ async def run_daemon(
             out = dict(twitch_links())
             if mqtt is not None:
                 out["mqtt"] = "up" if mqtt.connected.is_set() else "down"
+            if isinstance(speaker, WavSpeaker) and speaker.link is not None:
+                out["voice"] = speaker.link  # the sound card, with output auto
             return out
 
         def drops() -> tuple[int, int]:
@@ -797,7 +799,7 @@ async def run_daemon(
                 )
             )
             bus.subscribe(mqtt.publish)
-        from cohost.adapters.speech import speaker_from_settings  # noqa: PLC0415
+        from cohost.adapters.speech import WavSpeaker, speaker_from_settings  # noqa: PLC0415
 
         speaker = speaker_from_settings(settings, clock, bus=bus)
         if isinstance(speaker, contextlib.AbstractAsyncContextManager):

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 # Synthesising one sentence takes ~10 ms; far longer means the engine hangs (seen with pyttsx3).
 SYNTH_TIMEOUT_S = 10.0
+# Output auto, after playback failed: sentences go to WAV files this long, then the card again.
+DEVICE_RETRY_S = 60.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,8 +142,9 @@ class WavSpeaker(ABC):
 
     Output `device` plays each file with aplay; `wav` keeps the files in `wav_dir` (the newest
     `keep_wavs` of them; 0 keeps all) and waits each one's length, as playing would; `auto` is
-    `device` when ALSA lists a sound card and `wav` otherwise, and turns to `wav` for good the
-    first time playback fails, so a machine without working sound still has the files.
+    `device` when ALSA lists a sound card and `wav` otherwise. When playback fails under `auto`
+    (a busy or unplugged card), sentences go to files for `DEVICE_RETRY_S`, then the card is
+    tried again: one hiccup must not silence the twin for the rest of the stream.
     """
 
     def __init__(
@@ -159,7 +162,8 @@ class WavSpeaker(ABC):
         if output == "device" and shutil.which("aplay") is None:
             raise SpeakerUnavailable("aplay is not installed (Debian package alsa-utils)")
         self._clock = clock
-        self._fall_back_to_wav = output == "auto"
+        self._auto = output == "auto"
+        self._retry_device_at: float | None = None  # auto, after a failed playback
         self._output: Literal["wav", "device"] = (
             output if output != "auto" else "device" if sound_card() else "wav"
         )
@@ -182,6 +186,13 @@ class WavSpeaker(ABC):
     def output(self) -> Literal["wav", "device"]:
         """Where sentences go now: the sound card, or WAV files."""
         return self._output
+
+    @property
+    def link(self) -> str | None:
+        """For /healthz: "down" while `auto` writes files because the card failed, else "up"."""
+        if not self._auto:
+            return None
+        return "down" if self._retry_device_at is not None else "up"
 
     async def __aenter__(self) -> Self:
         if self._output == "wav" and self._wav_dir is not None:
@@ -235,18 +246,29 @@ class WavSpeaker(ABC):
             path.unlink(missing_ok=True)
 
     def _play_failed(self, exc: SpeakerUnavailable) -> bool:
-        """Whether a failed playback turns the speaker to WAV files (output auto) or ends it."""
-        if not self._fall_back_to_wav:
+        """Whether a failed playback turns the speaker to WAV files for a while (output auto)."""
+        if not self._auto:
             return False
-        self._fall_back_to_wav = False
+        if self._retry_device_at is None:  # once per failing streak
+            log.warning(
+                "playing audio failed (%s); writing each sentence to %s, and trying the sound "
+                "card again every %.0f s",
+                exc,
+                self._wav_dir,
+                DEVICE_RETRY_S,
+            )
         self._output = "wav"
-        log.warning(
-            "playing audio failed (%s); writing each sentence to %s instead", exc, self._wav_dir
-        )
+        self._retry_device_at = self._clock.monotonic() + DEVICE_RETRY_S
         return True
+
+    def _try_device_again(self) -> None:
+        at = self._retry_device_at
+        if at is not None and self._output == "wav" and self._clock.monotonic() >= at:
+            self._output = "device"
 
     async def _say(self, sentence: str, turn_id: str) -> None:
         self._stop.clear()
+        self._try_device_again()
         path = self._next_path(turn_id)
         info = await self.synthesize(sentence, path)
         on_device = self._output == "device"
@@ -264,6 +286,9 @@ class WavSpeaker(ABC):
                 try:
                     await self._play(path)
                     played = True
+                    if self._retry_device_at is not None:
+                        self._retry_device_at = None
+                        log.info("playing on the sound card again")
                 except SpeakerUnavailable as exc:
                     if not self._play_failed(exc):
                         raise

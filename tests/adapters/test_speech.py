@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import time
@@ -11,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from cohost.adapters.speech import EspeakSpeaker, sound_card, speaker_from_settings, wav_info
+from cohost.adapters.speech import (
+    DEVICE_RETRY_S,
+    EspeakSpeaker,
+    sound_card,
+    speaker_from_settings,
+    wav_info,
+)
 from cohost.bus import LocalBus
 from cohost.cli import main
 from cohost.clock import RealClock
@@ -229,20 +236,46 @@ async def test_auto_output_plays_on_a_listed_card(
     assert speaker.recent[-1].finished
 
 
-async def test_auto_output_turns_to_wav_files_when_playback_fails(
+class _SteppedClock(RealClock):
+    """Real time, except `monotonic`, which moves only when the test says."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def monotonic(self) -> float:
+        return self.t
+
+
+async def test_auto_output_writes_wav_files_while_the_card_fails_then_tries_it_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    played = _fake_aplay(tmp_path / "bin", card=True, play_exit=1)
-    _on_path(monkeypatch, tmp_path / "bin")
-    async with _speaker(tmp_path, output="auto", realtime=False) as speaker:
-        assert speaker.output == "device"
+    bin_dir = tmp_path / "bin"
+    played = _fake_aplay(bin_dir, card=True, play_exit=1)
+    _on_path(monkeypatch, bin_dir)
+    clock = _SteppedClock()
+    caplog.set_level(logging.INFO, logger="cohost.adapters.speech")
+    speaker = EspeakSpeaker(clock, output="auto", wav_dir=tmp_path / "wav", realtime=False)
+    async with speaker:
+        assert (speaker.output, speaker.link) == ("device", "up")
         await speaker.say(SHORT, turn_id="t")  # fails to play: no error reaches the turn
+        assert (speaker.output, speaker.link) == ("wav", "down")
+        clock.t += DEVICE_RETRY_S - 1
+        await speaker.say("A second one.", turn_id="t")  # to a file, the card left alone
+        assert len(played.read_text().splitlines()) == 1
+        assert [p.name for p in (tmp_path / "wav").iterdir()] == ["t-2.wav"]
+        clock.t += 1
+        await speaker.say("A third one.", turn_id="t")  # the card again: still failing
+        assert len(played.read_text().splitlines()) == 2
         assert speaker.output == "wav"
-        await speaker.say("And a second one.", turn_id="t")
-    assert len(played.read_text().splitlines()) == 1  # playback was tried once, not per sentence
-    assert [p.name for p in (tmp_path / "wav").iterdir()] == ["t-2.wav"]
-    warnings = [r for r in caplog.records if "playing audio failed" in r.getMessage()]
-    assert len(warnings) == 1 and "Device or resource busy" in warnings[0].getMessage()
+        _fake_aplay(bin_dir, card=True, play_exit=0)  # the card is back
+        clock.t += DEVICE_RETRY_S
+        await speaker.say("A fourth one.", turn_id="t")
+        assert (speaker.output, speaker.link) == ("device", "up")
+    assert len(played.read_text().splitlines()) == 3
+    messages = [r.getMessage() for r in caplog.records]
+    failed = [m for m in messages if "playing audio failed" in m]
+    assert len(failed) == 1 and "Device or resource busy" in failed[0]  # once a failing streak
+    assert "playing on the sound card again" in messages
 
 
 async def test_auto_output_without_a_card_writes_wav_files(
