@@ -93,12 +93,13 @@ def _stop_with_sigterm(proc: subprocess.Popen[str]) -> None:
             health = json.loads(response.read())
         assert health["ok"] is True
         assert health["state"]["paused"] is False
-        # wait until the message has been handled, then stop with input still open
+        # wait until the message's turn has begun (or ended), then stop with input still open
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with urllib.request.urlopen(url, timeout=5) as response:
-                if json.loads(response.read())["events"] >= 1:
-                    break
+                health = json.loads(response.read())
+            if health["busy"] or sum(health["turns"].values()) >= 1:
+                break
             time.sleep(0.1)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)

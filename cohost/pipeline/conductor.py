@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
 from collections import deque
@@ -28,6 +29,22 @@ log = logging.getLogger(__name__)
 # The twin's replies that a new turn must not say again. Twitch refuses the same text within
 # 30 s; a few replies back also covers a slow chat, where repeating still sounds canned.
 RECENT_REPLIES = 8
+# How a turn cut short for a better pick says so in its trace.
+BETTER_PICK = "cut short by a better pick"
+
+
+def _never_answered(trace: TurnTrace) -> bool:
+    """Whether a turn ended with nothing sent or said, through no one's choice.
+
+    Failed, unsent and silent turns, and turns cut short for a better pick, leave the viewer
+    unanswered. A blocked reply, a skip and a reply held for approval do not count as such: a
+    viewer whose question the guard blocked must not get to try again at once.
+    """
+    if trace.sent or trace.spoken:
+        return False
+    if trace.outcome == "cancelled":
+        return trace.reason.startswith(BETTER_PICK)
+    return trace.outcome in ("failed", "unsent", "silent")
 
 
 def notice_as_message(notice: UserNotice) -> ChatMessage | None:
@@ -98,6 +115,7 @@ class Conductor:
         self._chat_ready = chat_ready
         self._current: tuple[Turn, asyncio.Task[TurnTrace]] | None = None
         self.recent_replies: deque[str] = deque(maxlen=RECENT_REPLIES)
+        self._recorded: dict[str, float] = {}  # turn id -> when its answer was recorded
         # chat-in, a dashboard `ask` and an MQTT command may start turns at the same moment
         self._starting = asyncio.Lock()
 
@@ -178,8 +196,9 @@ class Conductor:
             return await self._start_turn(decision)
 
     async def _start_turn(self, decision: Decision) -> TurnTrace | None:
-        await self.cancel_turn(f"cut short by a better pick from {decision.message.login}")
-        self.memory.record(decision.message, self.parts.clock.now())
+        await self.cancel_turn(f"{BETTER_PICK} from {decision.message.login}")
+        now = self.parts.clock.now()
+        self.memory.record(decision.message, now)  # now: the running turn counts as an answer
         options = dataclasses.replace(
             self.options,
             voice=self.state.voice,
@@ -188,6 +207,7 @@ class Conductor:
             avoid=tuple(self.recent_replies),
         )
         turn = Turn(self.parts, options, decision, self.window)
+        self._recorded[turn.trace.turn_id] = now
         if self.inline:
             task = asyncio.ensure_future(turn.run())
             self._current = (turn, task)
@@ -199,8 +219,20 @@ class Conductor:
             return trace
         assert self._group is not None
         task = self._group.create_task(self._run_task(turn), name=f"turn-{turn.trace.turn_id}")
+        task.add_done_callback(functools.partial(self._cancelled_unbegun, turn))
         self._current = (turn, task)
         return None
+
+    def _cancelled_unbegun(self, turn: Turn, task: asyncio.Task[TurnTrace]) -> None:
+        """A turn cancelled before its task ever ran (shutdown right after a pick) is traced too.
+
+        `_run_task` ends every turn that began, cancelled or not, without raising; only a task
+        cancelled before its first step ends cancelled, and then nothing of it has run.
+        """
+        if task.cancelled():
+            turn.trace.outcome = "cancelled"
+            turn.trace.reason = turn.trace.reason or "cancelled before it began"
+            self._finished(turn.trace)
 
     async def _run_task(self, turn: Turn) -> TurnTrace:
         try:
@@ -214,6 +246,10 @@ class Conductor:
     def _finished(self, trace: TurnTrace) -> None:
         if self._current is not None and self._current[0].trace is trace:
             self._current = None
+        at = self._recorded.pop(trace.turn_id, None)
+        if at is not None and _never_answered(trace):
+            # the viewer may ask again at once: no cooldown, no duplicate, no rate slot spent
+            self.memory.withdraw(trace.decision.message, at)
         if trace.outcome == "answered" and trace.reply:
             self.recent_replies.append(trace.reply)  # said; a held reply is not, until approved
         if self._on_trace is not None:

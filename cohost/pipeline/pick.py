@@ -117,6 +117,24 @@ class AnswerMemory:
         while replies and replies[0][0] < cutoff:
             replies.popleft()
 
+    def withdraw(self, message: ChatMessage, at: float) -> None:
+        """Forget the answer to `message` recorded at `at`: the twin never gave it after all."""
+        words = frozenset(_WORD.findall(message.text.lower()))
+        try:
+            self._replies.remove((at, message.login, words))
+        except ValueError:
+            return  # already aged out
+        users = self._by_user
+        if users.get(message.login) != at:
+            return  # answered again since
+        del users[message.login]
+        for ts, login, _ in reversed(self._replies):
+            if login == message.login:
+                # the answer before stands (out of age order here: it is pruned a little
+                # late, and the count bound holds)
+                users[login] = ts
+                break
+
     def __len__(self) -> int:
         return len(self._replies)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 
 from cohost.clock import VirtualClock
@@ -206,3 +207,62 @@ async def test_no_turn_is_spent_when_chat_is_full_and_the_voice_is_off() -> None
         assert decision is not None and decision.picked, change
         state.voice, state.hold = False, False
     assert len(traces) == 3
+
+
+async def test_a_viewer_the_twin_never_answered_may_ask_again_at_once() -> None:
+    def conductor_with(simulator: ScriptedSimulator, blocklist: list[str]) -> Conductor:
+        conductor, *_ = make()
+        conductor.parts = dataclasses.replace(
+            conductor.parts, simulator=simulator, guard=Guard(GuardSettings(blocklist=blocklist))
+        )
+        return conductor
+
+    asked = message("twin, what are we playing?", ts=1000.0, id="a", login="ana")
+    # the twin model is down: nothing was said, so no cooldown, duplicate or rate slot is spent
+    down = conductor_with(ScriptedSimulator(LINES, fail_after=0), [])
+    await down.handle(asked)
+    assert down.memory.last_reply_to("ana") is None and len(down.memory) == 0
+    # answered: remembered
+    fine = conductor_with(ScriptedSimulator(LINES), [])
+    await fine.handle(asked)
+    assert fine.memory.last_reply_to("ana") == 1000.0
+    # the guard blocked the reply: still remembered, or a viewer baiting it could try again
+    blocked = conductor_with(ScriptedSimulator(LINES), ["sure"])
+    await blocked.handle(asked)
+    assert blocked.memory.last_reply_to("ana") == 1000.0
+
+
+async def test_a_turn_cut_short_for_a_better_pick_leaves_its_viewer_unanswered() -> None:
+    async with asyncio.TaskGroup() as group:
+        slow = ScriptedRewriter("a b c d e f g h i j", delay=0.05)
+        conductor, _, _, traces, _ = make(inline=False, group=group, rewriter=slow)
+        await conductor.handle(message("twin hi", login="ana", id="1"))
+        await asyncio.sleep(0.01)
+        streamer = message(
+            "twin, what do you think about the run so far?",
+            login="streamer",
+            id="2",
+            roles=frozenset({Role.BROADCASTER}),
+        )
+        await conductor.handle(streamer)
+        await conductor.drain()
+        assert await conductor.handle(message("twin skip me", login="bo", id="3")) is not None
+        await asyncio.sleep(0.01)
+        assert await conductor.cancel_turn("!twin skip from a moderator")
+    assert [t.outcome for t in traces] == ["cancelled", "answered", "cancelled"]
+    assert conductor.memory.last_reply_to("ana") is None  # cut short: may ask again
+    assert conductor.memory.last_reply_to("streamer") is not None
+    assert conductor.memory.last_reply_to("bo") is not None  # a moderator's skip stands
+
+
+async def test_a_turn_cancelled_before_it_began_still_leaves_a_trace() -> None:
+    async with asyncio.TaskGroup() as group:
+        conductor, sink, _, traces, _ = make(inline=False, group=group)
+        await conductor.handle(message("twin hi", login="ana", id="1"))
+        # shutdown at once: the turn's task has not taken its first step
+        assert await conductor.cancel_turn("the daemon is shutting down")
+    [trace] = traces
+    assert trace.outcome == "cancelled"
+    assert trace.reason == "the daemon is shutting down"
+    assert sink.sent == []
+    assert not conductor.busy

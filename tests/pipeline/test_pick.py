@@ -631,3 +631,18 @@ def test_most_of_a_real_copypasta_collection_is_rejected(shared_data: Path) -> N
     # honest message without having seen them before; the bound leaves room for tuning.
     assert rejected / len(lines) >= 0.70
     assert seen["picked"] <= len(lines) * 0.02
+
+
+def test_a_withdrawn_answer_is_forgotten_and_the_one_before_stands() -> None:
+    first, second = msg("twin hi", login="ana", ts=NOW - 30), msg("twin again?", login="ana")
+    memory = answered(AnswerMemory(), (NOW - 30, "ana", "twin hi"), (NOW - 10, "bo", "yo twin"))
+    memory.record(second, NOW)
+    assert memory.last_reply_to("ana") == NOW and memory.replies_within(NOW, 60) == 3
+    memory.withdraw(second, NOW)
+    assert memory.last_reply_to("ana") == NOW - 30
+    assert memory.replies_within(NOW, 60) == 2
+    assert [words for _, words in memory.answered_since(NOW - 60)][-1] == {"twin", "hi"}
+    memory.withdraw(first, NOW - 30)
+    assert memory.last_reply_to("ana") is None and memory.users == 1
+    memory.withdraw(first, NOW - 30)  # twice: nothing left to forget
+    assert len(memory) == 1
