@@ -231,7 +231,11 @@ class WavSpeaker(ABC):
         async with self._one_voice:
             if self._stops != stops:
                 return  # stopped while it waited for the voice: it was never to be said
-            await self._say(sentence, turn_id)
+            try:
+                await self._say(sentence, turn_id)
+            except OSError as exc:
+                # a full disk, a wav_dir that is a file: the voice fails, never the turn
+                raise SpeakerUnavailable(f"the voice cannot write audio: {exc}") from exc
 
     def _prune(self) -> None:
         """Delete the oldest .wav files in wav_dir beyond keep_wavs."""

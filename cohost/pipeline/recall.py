@@ -96,6 +96,11 @@ async def recall(
         # The index is derived and optional: a turn goes on without it.
         log.warning("journal recall failed, answering without it: %s", exc)
         return []
+    except Exception:
+        # A broken embedding model or index (a bug, an untranslated error) must not silence
+        # the twin either: logged in full, and the reply goes on without the journal.
+        log.exception("journal recall failed unexpectedly, answering without it")
+        return []
     return rank(
         candidates,
         k=k,

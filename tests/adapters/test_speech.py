@@ -346,3 +346,11 @@ def test_cli_say_uses_the_configured_output(
     monkeypatch.setenv("COHOST_SPEECH__ENGINE", "captions")
     assert main(["say", SHORT]) == 1
     assert "captions only" in capsys.readouterr().err
+
+
+async def test_a_voice_that_cannot_write_its_audio_is_a_speaker_error(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the WAV folder should be")
+    speaker = EspeakSpeaker(RealClock(), wav_dir=blocked / "wav", realtime=False)
+    with pytest.raises(SpeakerUnavailable, match="cannot write audio"):
+        await speaker.say(SHORT, turn_id="t")
