@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Collection
 from pathlib import Path
 from typing import IO, Self
 
@@ -31,10 +32,13 @@ HEADER = "# cohost chatters since "
 class Chatters:
     """The chatters seen in one channel, kept in an append-only file."""
 
-    def __init__(self, path: Path, clock: Clock, *, limit: int = 1_000_000) -> None:
+    def __init__(
+        self, path: Path, clock: Clock, *, limit: int = 1_000_000, skip: Collection[str] = ()
+    ) -> None:
         self.path = path
         self._clock = clock
         self._limit = limit
+        self._skip = frozenset(login.lower() for login in skip)  # the twin's own account
         self._seen: set[str] = set()
         self._since = clock.now()
         self._file: IO[str] | None = None
@@ -82,6 +86,8 @@ class Chatters:
         """The message, flagged `first_msg` when its chatter is new to the channel."""
         key = message.user_id or message.login
         if not key or key in self._seen or any(c.isspace() for c in key):
+            return message
+        if message.login.lower() in self._skip:
             return message
         if len(self._seen) >= self._limit:
             if not self._full_said:

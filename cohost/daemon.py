@@ -215,6 +215,7 @@ class Daemon:
             if self.indexer is not None:
                 indexer.cancel()
             approvals.cancel()
+            self.conductor.close()
             await self.conductor.cancel_turn("the daemon is shutting down")
             self._hush()
             if self.speaker is not None:
@@ -733,6 +734,23 @@ async def _serve_web(daemon: Daemon) -> Callable[[], Awaitable[None]]:
     return stop
 
 
+def _with_bot_login(settings: Settings, login: str) -> Settings:
+    """The settings with the twin's bot login as the token says.
+
+    The twin's own lines reach the daemon (Twitch echoes them) so that the recent chat holds
+    what it said; the picker must know them as its own whatever the settings say, or the twin
+    would answer itself.
+    """
+    configured = settings.twin.bot_login.strip().lstrip("@").lower()
+    if configured == login:
+        return settings
+    if configured:
+        log.warning("COHOST_TWIN__BOT_LOGIN is %s, but the bot's token is for %s: using %s",
+                    configured, login, login)  # fmt: skip
+    twin = settings.twin.model_copy(update={"bot_login": login})
+    return settings.model_copy(update={"twin": twin})
+
+
 def _open_journal(
     settings: Settings, stack: AsyncExitStack, clock: Clock
 ) -> tuple[Journal | None, Indexer | None]:
@@ -826,9 +844,10 @@ async def run_daemon(
             twitch.on_bot_roles = rules.bot_roles_seen  # modded or not, as Twitch shows it
             twitch_links = twitch.links
             source, sink = twitch, rules
+            settings = _with_bot_login(settings, twitch.bot_login)
             if settings.picker.remember_chatters:
                 path = chatters_file(settings.data_dir, settings.twitch.channel)
-                chatters = stack.enter_context(Chatters(path, clock))
+                chatters = stack.enter_context(Chatters(path, clock, skip={twitch.bot_login}))
         daemon = Daemon(
             settings,
             source=source,

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from cohost.clock import RealClock
-from cohost.daemon import Daemon
+from cohost.config import load_settings
+from cohost.daemon import Daemon, _with_bot_login
 from cohost.events import Moderation, Role, TurnTrace
 from tests.fakes import RecordingSpeaker
 from tests.faults.test_local import WAIT_S, Feed, _settings, chat
@@ -225,3 +226,16 @@ def test_health_says_which_outside_link_is_down(tmp_path: Path) -> None:
     assert health["ok"] is True  # it serves: a dead broker degrades the twin, never ends it
     assert health["degraded"] is True
     assert health["links"] == {"chat.message": "up", "mqtt": "down"}
+
+
+def test_the_twin_knows_its_own_lines_by_the_tokens_login(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Twitch echoes the twin's own lines: unless the picker knows them, the twin answers itself
+    unset = load_settings(twin={"bot_login": ""})
+    assert _with_bot_login(unset, "twinbot").twin.bot_login == "twinbot"
+    same = load_settings(twin={"bot_login": "@TwinBot"})
+    assert _with_bot_login(same, "twinbot") is same
+    wrong = load_settings(twin={"bot_login": "otherbot"})
+    assert _with_bot_login(wrong, "twinbot").twin.bot_login == "twinbot"
+    assert "the bot's token is for twinbot" in caplog.text

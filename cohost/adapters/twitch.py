@@ -181,7 +181,7 @@ class TwitchChat:
         self.on_bot_roles: Callable[[frozenset[Role]], None] | None = None
         # moderation types that failed to subscribe: (when to try again, the last wait)
         self._retry_after: dict[str, _Backoff] = {}
-        self.ignored = 0  # the bot's own and known bots' messages
+        self.ignored = 0  # known bots' messages (the twin's own go on, for the window)
         self.resubscribed = 0  # subscriptions the watchdog had to make again
         # In arrival order. Full, it drops its oldest chat message (moderation and errors stay):
         # chat moves on, but a delete must still find the message it takes down.
@@ -299,6 +299,13 @@ class TwitchChat:
         inbox.append(item)
         self._arrived.set()
 
+    @property
+    def bot_login(self) -> str:
+        """The bot account's login, as its token says (inside `async with`)."""
+        if self._bot is None:
+            raise RuntimeError("TwitchChat.bot_login outside `async with`")
+        return self._bot.login.lower()
+
     async def _on_message(self, message: twitchio.ChatMessage) -> None:
         if message.broadcaster.id != self._broadcaster_id:
             return
@@ -312,9 +319,11 @@ class TwitchChat:
                 self.bot_roles = roles
                 if self.on_bot_roles is not None:
                     self.on_bot_roles(roles)
-        if own or login in self.known_bots:
+        if login in self.known_bots and not own:
             self.ignored += 1
             return
+        # the twin's own lines go on too, as Twitch ordered them: the recent chat the twin model
+        # continues must hold what the twin said (the picker never answers them: `bot_login`)
         self._put(to_chat_message(message, ts=time.time()))
 
     def _channel(self, payload: Any) -> str | None:

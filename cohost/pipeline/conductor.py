@@ -9,6 +9,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from cohost.events import (
     ASKED_ID_PREFIX,
@@ -78,7 +79,10 @@ class Conductor:
 
     `inline=True` (replay) awaits each turn before reading on, so a replay is repeatable.
     Otherwise (the daemon) a turn runs as a task in `group` while chat keeps arriving; a much
-    better pick cancels it (priority beats order), anything else waits its turn as `busy`.
+    better pick cancels it (priority beats order), anything else is `busy`. The best of the
+    busy picks is kept as next up (one slot: newer chat matters more than a backlog) and asked
+    of the picker again when the turn ends: answered then if it is still fresh, still in chat
+    and still worth it. A question put while the twin speaks is not lost.
     """
 
     def __init__(
@@ -116,6 +120,9 @@ class Conductor:
         self._current: tuple[Turn, asyncio.Task[TurnTrace]] | None = None
         self.recent_replies: deque[str] = deque(maxlen=RECENT_REPLIES)
         self._recorded: dict[str, float] = {}  # turn id -> when its answer was recorded
+        self._next: Decision | None = None  # the best pick that came while a turn ran
+        self._next_task: asyncio.Task[None] | None = None
+        self._closed = False  # shutting down: nothing is next
         # chat-in, a dashboard `ask` and an MQTT command may start turns at the same moment
         self._starting = asyncio.Lock()
 
@@ -169,6 +176,8 @@ class Conductor:
         if self.busy and self._current is not None:
             current = self._current[0].decision
             if decision.score < current.score + self.preempt_margin:
+                if self._next is None or decision.score >= self._next.score:
+                    self._next = decision  # the newest of the best: answered when this ends
                 return dataclasses.replace(
                     decision,
                     picked=False,
@@ -246,6 +255,8 @@ class Conductor:
     def _finished(self, trace: TurnTrace) -> None:
         if self._current is not None and self._current[0].trace is trace:
             self._current = None
+            if self._next is not None and not self._closed and self._group is not None:
+                self._next_task = self._group.create_task(self._answer_next(), name="next-up")
         at = self._recorded.pop(trace.turn_id, None)
         if at is not None and _never_answered(trace):
             # the viewer may ask again at once: no cooldown, no duplicate, no rate slot spent
@@ -254,6 +265,33 @@ class Conductor:
             self.recent_replies.append(trace.reply)  # said; a held reply is not, until approved
         if self._on_trace is not None:
             self._on_trace(trace)
+
+    async def _answer_next(self) -> None:
+        """The busy pick kept as next up, asked of the picker again now that the turn is over."""
+        async with self._starting:
+            waiting = self._next
+            if waiting is None or self._closed:
+                return
+            if self.busy:
+                return  # a better pick started meanwhile: still next up, after that one
+            self._next = None
+            message = waiting.message
+            if not any(m is message for m in self.window):
+                return  # taken out by moderation (or forgotten): never answered
+            decision = self.decide(message)
+            if decision.picked:
+                decision = dataclasses.replace(
+                    decision, reason=f"{decision.reason} It waited for the turn before to end."
+                )
+            if self._on_decision is not None:
+                self._on_decision(decision)
+            if decision.picked:
+                await self._start_turn(decision)
+
+    def close(self) -> None:
+        """Shutting down: no turn starts after the one running now."""
+        self._closed = True
+        self._next = None
 
     async def cancel_turn(self, reason: str) -> bool:
         """Cancel the running turn (skip, a better pick, shutdown); True if one was running."""
@@ -269,9 +307,15 @@ class Conductor:
         return True
 
     async def drain(self) -> None:
-        """Wait for the running turn to finish."""
-        if self._current is not None:
-            await asyncio.wait({self._current[1]})
+        """Wait for the running turn to finish, and the one next up after it."""
+        while True:
+            tasks: list[asyncio.Task[Any]] = [self._current[1]] if self._current else []
+            if self._next_task is not None:
+                tasks.append(self._next_task)
+            running = {task for task in tasks if not task.done()}
+            if not running:
+                return
+            await asyncio.wait(running)
 
     def silence_turn(self) -> None:
         """The running turn says nothing more (`voice off`); its reply still goes to chat."""

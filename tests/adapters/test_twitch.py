@@ -246,17 +246,21 @@ async def test_refused_send_comes_back_with_the_drop_reason(world: World) -> Non
     assert result == SendResult(is_sent=False, message_id=None, drop_reason="msg_duplicate")
 
 
-async def test_own_messages_and_known_bots_are_ignored(world: World) -> None:
+async def test_known_bots_are_ignored_and_the_twins_own_lines_go_on(world: World) -> None:
     fake = world.fake
     nightbot = fake.add_user("Nightbot")
     async with world.chat() as chat:
         await fake.wait_for_subscriptions(1)
+        assert chat.bot_login == "twinbot"
         await fake.push_chat(chatter=world.bot, text="my own reply")
         await fake.push_chat(chatter=nightbot, text="!commands: ...")
         await fake.push_chat(chatter=world.viewer, text="a real viewer")
+        own = await next_event(chat)
         got = await next_event(chat)
-        assert got.text == "a real viewer"
-        assert chat.ignored == 2
+    # the twin's own line, for the window the twin model continues (never picked)
+    assert (own.login, own.text) == ("twinbot", "my own reply")
+    assert got.text == "a real viewer"
+    assert chat.ignored == 1
 
 
 async def test_dropped_websocket_reconnects_and_resubscribes(world: World) -> None:
@@ -412,7 +416,8 @@ async def test_the_bots_own_message_tells_its_roles_in_the_channel(world: World)
         await fake.push_chat(chatter=world.bot, text="another", badges=[("moderator", "1")])
         await fake.push_chat(chatter=world.bot, text="after unmod")
         await fake.push_chat(chatter=world.viewer, text="hello")
-        assert (await next_event(chat)).text == "hello"  # the bot's own lines never queue
+        got = [(await next_event(chat)).text for _ in range(4)]
+        assert got == ["a reply", "another", "after unmod", "hello"]  # in order, for the window
     assert seen == [frozenset({Role.MODERATOR}), frozenset()]  # told only of changes
     assert chat.bot_roles == frozenset()
 

@@ -138,7 +138,48 @@ async def test_busy_daemon_skips_a_weaker_pick_and_preempts_for_a_much_better_on
     assert outcomes["1"].outcome == "cancelled"
     assert "cut short by a better pick" in outcomes["1"].reason
     assert outcomes["3"].outcome == "answered"
-    assert [d.message.id for d in decisions] == ["1", "2", "3"]
+    # the weaker pick was next up: its turn ran once the streamer's ended (silent here only
+    # because the scripted rewriter would repeat the reply it just gave)
+    assert outcomes["2"].decision.reason.endswith("It waited for the turn before to end.")
+    assert [t.decision.message.id for t in traces] == ["1", "3", "2"]
+    assert [(d.message.id, d.category) for d in decisions] == [
+        ("1", "picked"),
+        ("2", "busy"),
+        ("3", "picked"),
+        ("2", "picked"),
+    ]
+    assert "waited for the turn before" in decisions[-1].reason
+
+
+async def test_only_the_best_busy_pick_is_next_up_and_only_while_it_is_in_chat() -> None:
+    async with asyncio.TaskGroup() as group:
+        slow = ScriptedRewriter("a b c d e f g h i j", delay=0.05)
+        conductor, _, decisions, traces, _ = make(inline=False, group=group, rewriter=slow)
+        await conductor.handle(message("twin hi", login="a", id="1"))
+        await asyncio.sleep(0.01)
+        await conductor.handle(message("twin hello", login="b", id="2"))  # plain
+        await conductor.handle(message("twin what game is this?", login="c", id="3"))  # a question
+        await conductor.handle(message("twin hey", login="d", id="4"))  # weaker than the question
+        await conductor.drain()
+        assert [t.decision.message.id for t in traces] == ["1", "3"]
+
+        # next up, then deleted by a moderator before its turn: never answered
+        await conductor.handle(message("twin hi again", login="e", id="5"))
+        await asyncio.sleep(0.01)
+        await conductor.handle(message("twin how are you?", login="f", id="6"))
+        deleted = Moderation(kind="delete", channel="c", ts=1000.0, target_message_id="6")
+        await conductor.handle(deleted)
+        await conductor.drain()
+        assert [t.decision.message.id for t in traces] == ["1", "3", "5"]
+
+        # shutting down: nothing is next
+        await conductor.handle(message("twin one more", login="g", id="7"))
+        await asyncio.sleep(0.01)
+        await conductor.handle(message("twin and this?", login="h", id="8"))
+        conductor.close()
+        await conductor.drain()
+    assert [t.decision.message.id for t in traces] == ["1", "3", "5", "7"]
+    assert [d.message.id for d in decisions if d.category == "busy"] == ["2", "3", "4", "6", "8"]
 
 
 async def test_cancel_turn_for_skip() -> None:

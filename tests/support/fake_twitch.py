@@ -20,7 +20,8 @@ Endpoints:
   `fail_subscriptions(n, status, sub_type=)` makes the next n (of that type) fail.
 - POST /helix/chat/messages: recorded in `sent`; `refuse_next_send(code, message)` makes the next
   one come back `is_sent=false` with that drop reason; a `reply_parent_message_id` that is not a
-  message chat holds (pushed or sent) is a 400, as on Twitch.
+  message chat holds (pushed or sent) is a 400, as on Twitch. A message sent is echoed to the
+  channel's chat subscriptions, with the sender's `badges[user_id]`.
 - GET /helix/users: by `id` or `login`.
 - GET /ws: the EventSub websocket: `session_welcome`, then `session_keepalive` every
   `keepalive_s`, and the notifications pushed.
@@ -194,6 +195,8 @@ class FakeTwitch:
         self._devices: dict[str, tuple[tuple[str, ...], int]] = {}  # code -> scopes, polls
         self._refuse: list[tuple[str, str]] = []
         self._in_chat: set[str] = set()  # ids of the messages chat holds: replies thread to these
+        # each user's badges in chat, as Twitch shows them on the echo of what they send
+        self.badges: dict[str, list[tuple[str, str]]] = {}
         self._sub_failures: list[tuple[int, str | None]] = []  # (status, only this type)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -641,11 +644,31 @@ class FakeTwitch:
             )
         )
         await self._notify()
+        if refusal is None:
+            await self._echo(body, message_id)
         drop = None if refusal is None else {"code": refusal[0], "message": refusal[1]}
         return web.json_response(
             {"data": [{"message_id": "" if drop else message_id, "is_sent": drop is None,
                        "drop_reason": drop}]}
         )  # fmt: skip
+
+    async def _echo(self, body: dict[str, Any], message_id: str) -> None:
+        """A message sent through Helix reaches chat, its sender's reader included, as on Twitch."""
+        sender = self.users.get(str(body["sender_id"]))
+        owner = self.users.get(str(body["broadcaster_id"]))
+        if sender is None or owner is None:
+            return
+        event = chat_event(
+            broadcaster=owner,
+            chatter=sender,
+            text=body["message"],
+            message_id=message_id,
+            badges=self.badges.get(sender.user_id, ()),
+        )
+        for sub in self.subscriptions:
+            ours = sub.condition.get("broadcaster_user_id") == owner.user_id
+            if sub.active and sub.type == "channel.chat.message" and ours:
+                await self._notification(sub, event)
 
     async def _get_users(self, request: web.Request) -> web.Response:
         _, user, is_app = self._bearer(request)
