@@ -59,6 +59,9 @@ class PickerSettings(BaseModel):
         "memory is 12 hours old",
     )
     weight_bits: float = Field(0.5, description="the message cheers bits")
+    weight_support: float = Field(
+        1.0, description="a sub, resub, gift or raid: the viewer's words that came with it"
+    )
     weight_topic: float = Field(0.4, description="each topic word in the message (at most 2)")
     weight_length: float = Field(0.2, description="a message with some substance (5+ words)")
     weight_other_mention: float = Field(

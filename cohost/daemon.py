@@ -437,7 +437,7 @@ class Daemon:
         if self.sink is not None and self.state.chat:
             sent = []
             asked = trace.decision.message
-            thread = asked.id if asked.in_chat else None
+            thread = asked.id if asked.threadable else None
             for i, part in enumerate(self.guard.check(text, trace.hits).messages):
                 if await self.sink.send(part, reply_to=thread if i == 0 else None):
                     sent.append(part)

@@ -56,9 +56,13 @@ class ChatMessage:
         return max(self.roles, default=Role.EVERYONE)
 
     @property
-    def in_chat(self) -> bool:
-        """Whether chat holds this message, so a reply can thread to it (`!twin ask`: no)."""
-        return bool(self.id) and not self.id.startswith(ASKED_ID_PREFIX)
+    def threadable(self) -> bool:
+        """Whether a reply may thread under this message on Twitch: a chat message chat holds.
+
+        Not `!twin ask`'s question (cohost's own, chat never held it), and not a sub or raid
+        notice: Twitch threads replies under chat messages only.
+        """
+        return bool(self.id) and not self.id.startswith(ASKED_ID_PREFIX) and self.notice is None
 
 
 UserNoticeKind = Literal[

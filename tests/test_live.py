@@ -225,6 +225,7 @@ async def test_a_held_reply_goes_out_once_the_streamer_approves_it(live: Live) -
                 "chat.message_delete": "up",
                 "chat.clear_user_messages": "up",
                 "chat.clear": "up",
+                "chat.notification": "up",
             }
             assert health["degraded"] is False and "127.0.0.1" not in str(health)
             assert held["reply"] and live.fake.sent == []  # nothing went out on its own
@@ -422,3 +423,24 @@ async def test_the_twin_model_sees_what_the_twin_said(live: Live) -> None:
     said = [(m["login"], m["text"]) for m in second["window"]]
     assert (live.bot.login, first) in said
     assert len(live.fake.sent) == 2  # the twin never answered its own line
+
+
+async def test_a_raid_is_welcomed(live: Live) -> None:
+    raider = live.fake.add_user("raiderrita")
+    task = await _start(live)
+    try:
+        await live.fake.push_notification(
+            "raid", chatter=raider, system_message="raiderrita is raiding with a party of 25."
+        )
+        await _sent(live, 1)
+    finally:
+        await _stop(task)
+    [trace_file] = (live.data_dir / "traces").iterdir()
+    [trace] = [json.loads(line) for line in trace_file.read_text().splitlines()]
+    decision = trace["decision"]
+    assert decision["message"]["login"] == "raiderrita"
+    assert decision["message"]["notice"] == "raid"
+    assert dict(decision["parts"])["support"] > 0
+    [welcome] = live.fake.sent
+    assert welcome.is_sent and welcome.text.strip()
+    assert welcome.reply_parent_message_id is None  # Twitch threads under chat messages only

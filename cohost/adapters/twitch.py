@@ -48,6 +48,7 @@ with warnings.catch_warnings():
         ChatClearUserMessagesSubscription,
         ChatMessageDeleteSubscription,
         ChatMessageSubscription,
+        ChatNotificationSubscription,
     )
     from twitchio.eventsub import websockets as eventsub_websockets
     from twitchio.http import Route
@@ -56,7 +57,7 @@ from cohost.auth import AuthError, StoredToken, TokenStore
 from cohost.chatsink import SendResult
 from cohost.config import TwitchSettings
 from cohost.errors import Permanent, SettingsError, Transient
-from cohost.events import ChatMessage, Moderation, Role
+from cohost.events import ChatMessage, Moderation, Role, UserNotice, UserNoticeKind
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,59 @@ def roles_of(message: twitchio.ChatMessage) -> frozenset[Role]:
     if chatter.subscriber or chatter.founder:
         roles.add(Role.SUBSCRIBER)
     return frozenset(roles)
+
+
+_BADGE_ROLES = {
+    "broadcaster": Role.BROADCASTER,
+    "moderator": Role.MODERATOR,
+    "vip": Role.VIP,
+    "subscriber": Role.SUBSCRIBER,
+    "founder": Role.SUBSCRIBER,
+}
+# EventSub's notice types as cohost (and IRC's msg-id) name them; the rest are "other".
+NOTICE_KINDS: dict[str, UserNoticeKind] = {
+    "sub": "sub",
+    "resub": "resub",
+    "sub_gift": "subgift",
+    "community_sub_gift": "submysterygift",
+    "raid": "raid",
+    "announcement": "announcement",
+}
+
+
+def to_user_notice(notification: Any, *, ts: float) -> UserNotice:
+    """The cohost event for one `channel.chat.notification` (a sub, gift, raid, ...)."""
+    chatter = notification.chatter
+    login = "" if notification.anonymous else (chatter.name or "").lower()
+    kind = NOTICE_KINDS.get(str(notification.notice_type), "other")
+    months = viewers = 0
+    recipient: str | None = None
+    if notification.resub is not None:
+        months = int(notification.resub.cumulative_months)
+    elif notification.sub is not None:
+        months = int(notification.sub.months)
+    if notification.raid is not None:
+        viewers = int(notification.raid.viewer_count)
+    if notification.sub_gift is not None:
+        recipient = (notification.sub_gift.recipient.name or "").lower() or None
+    return UserNotice(
+        id=str(notification.id),
+        channel=(notification.broadcaster.name or "").lower(),
+        kind=kind,
+        msg_id=str(notification.notice_type),
+        login=login,
+        display_name=("" if notification.anonymous else chatter.display_name) or login,
+        text=notification.text or "",
+        system_text=notification.system_message or "",
+        ts=ts,
+        user_id="" if notification.anonymous else str(chatter.id),
+        roles=frozenset(
+            role for badge in notification.badges if (role := _BADGE_ROLES.get(badge.set_id))
+        ),
+        months=months,
+        viewers=viewers,
+        recipient=recipient,
+    )
 
 
 def is_emote_only(message: twitchio.ChatMessage) -> bool:
@@ -185,7 +239,7 @@ class TwitchChat:
         self.resubscribed = 0  # subscriptions the watchdog had to make again
         # In arrival order. Full, it drops its oldest chat message (moderation and errors stay):
         # chat moves on, but a delete must still find the message it takes down.
-        self._inbox: deque[ChatMessage | Moderation | Permanent] = deque()
+        self._inbox: deque[ChatMessage | UserNotice | Moderation | Permanent] = deque()
         self._arrived = asyncio.Event()
         self._client: twitchio.Client | None = None
         self._bot: StoredToken | None = None
@@ -228,6 +282,7 @@ class TwitchChat:
         client.add_listener(self._on_message_delete, event="event_message_delete")
         client.add_listener(self._on_clear_user, event="event_chat_clear_user")
         client.add_listener(self._on_clear, event="event_chat_clear")
+        client.add_listener(self._on_notification, event="event_chat_notification")
         client.add_listener(self._on_token_refreshed, event="event_token_refreshed")
         client.add_listener(self._on_revoked, event="event_subscription_revoked")
         try:
@@ -273,8 +328,8 @@ class TwitchChat:
 
     # --- chat in --------------------------------------------------------------------------
 
-    async def events(self) -> AsyncGenerator[ChatMessage | Moderation, None]:
-        """Chat and moderation as they arrive; raises Permanent when the credentials fail."""
+    async def events(self) -> AsyncGenerator[ChatMessage | UserNotice | Moderation, None]:
+        """Chat, notices and moderation as they arrive; raises Permanent when credentials fail."""
         while True:
             while not self._inbox:
                 self._arrived.clear()
@@ -284,11 +339,14 @@ class TwitchChat:
                 raise item
             yield item
 
-    def _put(self, item: ChatMessage | Moderation | Permanent) -> None:
+    def _put(self, item: ChatMessage | UserNotice | Moderation | Permanent) -> None:
         inbox = self._inbox
         if len(inbox) >= self.settings.queue_size:
-            # keep the newest N chat messages; chat moves on
-            oldest = next((i for i, old in enumerate(inbox) if isinstance(old, ChatMessage)), None)
+            # keep the newest N chat messages (notices are chat too); chat moves on
+            oldest = next(
+                (i for i, old in enumerate(inbox) if isinstance(old, ChatMessage | UserNotice)),
+                None,
+            )
             if oldest is not None:
                 del inbox[oldest]
                 self.dropped += 1
@@ -358,6 +416,11 @@ class TwitchChat:
             return
         self._put(Moderation(kind="clear", channel=channel, ts=time.time()))
 
+    async def _on_notification(self, payload: Any) -> None:
+        if self._channel(payload) is None:
+            return
+        self._put(to_user_notice(payload, ts=time.time()))
+
     def _fail(self, error: Permanent) -> None:
         if self._fatal is None:
             self._fatal = error
@@ -403,11 +466,11 @@ class TwitchChat:
         it again with its own backoff: chat need not wait for it.
         """
         await self._subscribe_one(CHAT_SUBSCRIPTION)
-        for kind in MODERATION_SUBSCRIPTIONS:
-            await self._subscribe_moderation(kind)
+        for kind in OPTIONAL_SUBSCRIPTIONS:
+            await self._subscribe_optional(kind)
 
-    async def _subscribe_moderation(self, kind: Any) -> None:
-        """One moderation type; a passing failure backs off (logged once per streak)."""
+    async def _subscribe_optional(self, kind: Any) -> None:
+        """One type after chat; a passing failure backs off (logged once per streak)."""
         try:
             await self._subscribe_one(kind)
         except Transient as exc:
@@ -433,7 +496,7 @@ class TwitchChat:
         return CHAT_SUBSCRIPTION.type in self._alive_types()
 
     def links(self) -> dict[str, str]:
-        """How the link to Twitch is now, for /healthz: chat, and each moderation type."""
+        """How the link to Twitch is now, for /healthz: chat, and each optional type after it."""
         alive = self._alive_types()
         return {
             kind.type.removeprefix("channel."): "up" if kind.type in alive else "down"
@@ -462,11 +525,11 @@ class TwitchChat:
         if missing[chat] >= 2:
             await self._resubscribe()
             missing[chat] = 0
-        for kind in MODERATION_SUBSCRIPTIONS:
+        for kind in OPTIONAL_SUBSCRIPTIONS:
             retry = self._retry_after.get(kind.type)
             if missing[kind.type] >= 2 and (retry is None or retry.at <= time.monotonic()):
                 try:
-                    await self._subscribe_moderation(kind)
+                    await self._subscribe_optional(kind)
                 except Permanent as exc:
                     self._fail(exc)
                     return
@@ -545,14 +608,17 @@ class TwitchChat:
 # Moderation waiting to be read is kept up to this many queues' worth, however full chat is.
 MODERATION_BACKLOG = 4
 
-# What the reader subscribes to: chat first, then what takes chat down.
+# What the reader subscribes to: chat first, then what takes chat down, then subs and raids.
+# Each after chat is optional: it is retried with its own backoff and never keeps chat down.
 CHAT_SUBSCRIPTION = ChatMessageSubscription
 MODERATION_SUBSCRIPTIONS = (
     ChatMessageDeleteSubscription,
     ChatClearUserMessagesSubscription,
     ChatClearSubscription,
 )
-SUBSCRIPTIONS = (CHAT_SUBSCRIPTION, *MODERATION_SUBSCRIPTIONS)
+NOTIFICATION_SUBSCRIPTION = ChatNotificationSubscription
+OPTIONAL_SUBSCRIPTIONS = (*MODERATION_SUBSCRIPTIONS, NOTIFICATION_SUBSCRIPTION)
+SUBSCRIPTIONS = (CHAT_SUBSCRIPTION, *OPTIONAL_SUBSCRIPTIONS)
 
 
 def _translate_http(what: str, exc: twitchio.HTTPException) -> CohostErrorType:

@@ -21,7 +21,7 @@ from cohost.events import (
     TurnTrace,
     UserNotice,
 )
-from cohost.pipeline.pick import AnswerMemory, Picker
+from cohost.pipeline.pick import SUPPORT_NOTICES, AnswerMemory, Picker
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
 from cohost.state import TwinState
 
@@ -49,15 +49,24 @@ def _never_answered(trace: TurnTrace) -> bool:
 
 
 def notice_as_message(notice: UserNotice) -> ChatMessage | None:
-    """A sub, resub or raid that carries the viewer's own words joins chat like a message."""
-    if not notice.text.strip():
+    """A notice as chat: the viewer's own words, or for support alone Twitch's line for it.
+
+    A sub, resub or raid that carries the viewer's words joins chat like a message. A sub, a
+    gift or a raid that comes without any joins as Twitch's own line ("ana is raiding with a
+    party of 25."): the moment a co-host thanks or welcomes them. Other notices without words
+    (announcements are the streamer's own, `other` is anything) do not.
+    """
+    text = notice.text.strip()
+    if not text and notice.kind in SUPPORT_NOTICES and notice.login:
+        text = notice.system_text.strip()
+    if not text:
         return None
     return ChatMessage(
         id=notice.id,
         channel=notice.channel,
         login=notice.login,
         display_name=notice.display_name,
-        text=notice.text,
+        text=text,
         ts=notice.ts,
         user_id=notice.user_id,
         roles=notice.roles,

@@ -37,6 +37,8 @@ from cohost.events import ChatMessage, Decision, Role
 RATE_WINDOW_S = 60.0
 TOPIC_CAP = 2  # topic words counted at most this often (PickerSettings.weight_topic says so)
 SUBSTANCE_WORDS = 5  # "some substance" (PickerSettings.weight_length says 5+ words)
+# The notices that are a viewer supporting the stream: a sub, a resub, a gift, a raid.
+SUPPORT_NOTICES = frozenset({"sub", "resub", "subgift", "submysterygift", "raid"})
 COPYPASTA_KEY_CHARS = 64  # texts equal in their first 64 letters/digits are the same paste
 _KEY_CACHE_MAX = 8192  # normalised keys of recent texts; cleared when full (chat moves on)
 _SCORED_MAX = 4096  # combinations of parts (only live topic words make new ones)
@@ -230,6 +232,7 @@ class Picker:
         self._question = ("question", settings.weight_question)
         self._first_time = ("first_time", settings.weight_first_time)
         self._bits = ("bits", settings.weight_bits)
+        self._support = ("support", settings.weight_support)
         self._substance = ("substance", settings.weight_length)
         self._other = ("to_someone_else", settings.weight_other_mention)
         self._weight_topic = settings.weight_topic
@@ -240,6 +243,7 @@ class Picker:
         )
         # Formatting floats is the slowest part of a reason: do it once for the fixed parts.
         fixed = [self._direct, self._broadcaster, self._question, self._first_time, self._bits]
+        fixed.append(self._support)
         fixed += [self._substance, self._other, *(part for _, part in self._role_parts)]
         self._labels = {name: f"{name} {value:+g}" for name, value in fixed}
         self._nothing = f"Not picked: nothing scored (the threshold is {self._threshold:g})."
@@ -314,6 +318,8 @@ class Picker:
             parts.append(self._first_time)
         if message.bits > 0 or ("cheer" in lower and _CHEER.search(text) is not None):
             parts.append(self._bits)
+        if message.notice in SUPPORT_NOTICES:
+            parts.append(self._support)
         topic = self._topic
         if topic_words:
             topic = self._merged_topic(topic_words)

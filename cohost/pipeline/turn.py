@@ -575,7 +575,7 @@ class Turn:
         sink = self.parts.sink if self._chat_now() else None
         if sink is not None:
             with self._stages.stage("post"):
-                thread = self.message.id if self.message.in_chat else None
+                thread = self.message.id if self.message.threadable else None
                 for i, text in enumerate(result.messages):
                     if await sink.send(text, reply_to=thread if i == 0 else None):
                         trace.sent.append(text)

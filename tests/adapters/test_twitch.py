@@ -24,7 +24,7 @@ from cohost.auth import StoredToken, TokenStore
 from cohost.chatsink import SendResult
 from cohost.config import TwitchSettings
 from cohost.errors import Permanent
-from cohost.events import ChatMessage, Moderation, Role
+from cohost.events import ChatMessage, Moderation, Role, UserNotice
 from tests.support.fake_twitch import (
     BOT_SCOPES,
     BROADCASTER_SCOPES,
@@ -494,7 +494,7 @@ async def test_a_moderation_type_that_keeps_failing_backs_off_quietly(
         [clear] = [k for k in MODERATION_SUBSCRIPTIONS if k.type == "channel.chat.clear"]
         delays = [chat._retry_after[clear.type].delay]  # after the failure at the start
         for _ in range(4):
-            await chat._subscribe_moderation(clear)
+            await chat._subscribe_optional(clear)
             delays.append(chat._retry_after[clear.type].delay)
         assert delays == [0.5, 1.0, 2.0, 4.0, 4.0]  # doubling, up to the cap
         # two looks in a row find it missing, but its next try is not due: left alone
@@ -515,3 +515,33 @@ async def test_a_token_for_another_account_is_refused_clearly(world: World) -> N
     with pytest.raises(Permanent, match="stored bot token is for twinbot"):
         async with chat:
             pass
+
+
+async def test_subs_and_raids_arrive_as_notices(world: World) -> None:
+    fake = world.fake
+    raider = fake.add_user("RaiderRita")
+    async with world.chat() as chat:
+        await fake.wait_for_active_subscriptions(len(SUBSCRIPTIONS))
+        assert chat.links()["chat.notification"] == "up"
+        await fake.push_notification(
+            "raid",
+            chatter=raider,
+            system_message="RaiderRita is raiding with a party of 25.",
+            viewers=25,
+        )
+        await fake.push_notification(
+            "resub",
+            chatter=world.viewer,
+            system_message="Viewer42 subscribed at Tier 1. They've subscribed for 7 months!",
+            text="seven months of gerald content",
+            months=7,
+            badges=[("subscriber", "6")],
+        )
+        raid, resub = await next_event(chat), await next_event(chat)
+    assert isinstance(raid, UserNotice) and isinstance(resub, UserNotice)
+    assert (raid.kind, raid.login, raid.viewers, raid.text) == ("raid", "raiderrita", 25, "")
+    assert raid.system_text == "RaiderRita is raiding with a party of 25."
+    assert raid.channel == world.streamer.login
+    assert (resub.kind, resub.months, resub.text) == ("resub", 7, "seven months of gerald content")
+    assert resub.roles == frozenset({Role.SUBSCRIBER})
+    assert resub.user_id == world.viewer.user_id

@@ -8,7 +8,15 @@ from collections.abc import Callable
 
 from cohost.clock import VirtualClock
 from cohost.config import GuardSettings, PickerSettings, TwinSettings
-from cohost.events import Decision, Moderation, Role, SimLine, TurnTrace, UserNotice
+from cohost.events import (
+    Decision,
+    Moderation,
+    Role,
+    SimLine,
+    TurnTrace,
+    UserNotice,
+    UserNoticeKind,
+)
 from cohost.pipeline.conductor import Conductor
 from cohost.pipeline.deliver import RecordingSink
 from cohost.pipeline.guard import Guard
@@ -113,6 +121,26 @@ async def test_a_resub_message_joins_chat() -> None:
     decision = await conductor.handle(notice)
     assert decision is not None and decision.message.notice == "resub"
     assert decisions[0].message.text == "twin did you miss me?"
+
+
+async def test_a_raid_or_sub_without_words_joins_chat_as_twitchs_line() -> None:
+    conductor, sink, decisions, _, _ = make()
+
+    def notice(kind: UserNoticeKind, system_text: str, n: int) -> UserNotice:
+        return UserNotice(
+            id=f"n{n}", channel="chan", kind=kind, msg_id=kind, login="rita",
+            display_name="Rita", text="", system_text=system_text, ts=1000.0 + n,
+        )  # fmt: skip
+
+    raid = await conductor.handle(notice("raid", "Rita is raiding with a party of 25.", 1))
+    assert raid is not None and raid.picked, raid
+    assert raid.message.text == "Rita is raiding with a party of 25."
+    assert dict(raid.parts)["support"] == 1.0
+    assert sink.sent[0][1] is None  # a reply threads under chat messages only, not a notice
+    # the streamer's own announcement, or anything else, without words: not chat
+    assert await conductor.handle(notice("announcement", "Rita: stream at 8", 2)) is None
+    assert await conductor.handle(notice("other", "Rita is paying it forward", 3)) is None
+    assert len(decisions) == 1
 
 
 async def test_busy_daemon_skips_a_weaker_pick_and_preempts_for_a_much_better_one() -> None:

@@ -646,3 +646,23 @@ def test_a_withdrawn_answer_is_forgotten_and_the_one_before_stands() -> None:
     assert memory.last_reply_to("ana") is None and memory.users == 1
     memory.withdraw(first, NOW - 30)  # twice: nothing left to forget
     assert len(memory) == 1
+
+
+@pytest.mark.parametrize(
+    ("notice", "supported"),
+    [
+        ("sub", True),
+        ("resub", True),
+        ("subgift", True),
+        ("submysterygift", True),
+        ("raid", True),
+        ("announcement", False),
+        ("other", False),
+        (None, False),
+    ],
+)
+def test_subs_gifts_and_raids_score_as_support(notice: str | None, supported: bool) -> None:
+    decision = decide(msg("thanks for the stream, love the vibes", notice=notice))
+    assert ("support" in names(decision)) is supported
+    if supported:
+        assert decision.picked  # worth a thank-you on its own

@@ -77,6 +77,16 @@ class FakeUser:
     refresh: str = ""
 
 
+# The per-type objects of a `channel.chat.notification`: all null but the one of its type.
+NOTIFICATION_DETAILS = (
+    "sub", "resub", "sub_gift", "community_sub_gift", "gift_paid_upgrade", "prime_paid_upgrade",
+    "raid", "unraid", "pay_it_forward", "announcement", "bits_badge_tier", "charity_donation",
+    "modiversary", "watch_streak", "shared_chat_sub", "shared_chat_resub",
+    "shared_chat_sub_gift", "shared_chat_community_sub_gift", "shared_chat_gift_paid_upgrade",
+    "shared_chat_prime_paid_upgrade", "shared_chat_raid", "shared_chat_pay_it_forward",
+    "shared_chat_announcement", "shared_chat_modiversary",
+)  # fmt: skip
+
 MODERATION_TYPES = {
     "delete": "channel.chat.message_delete",
     "clear_user": "channel.chat.clear_user_messages",
@@ -351,6 +361,67 @@ class FakeTwitch:
             delivered += await self._notification(sub, event)
         if not delivered:
             raise AssertionError("no live subscription received the chat message")
+        return message_id
+
+    async def push_notification(
+        self,
+        kind: Literal["sub", "resub", "raid", "announcement"],
+        *,
+        chatter: FakeUser,
+        system_message: str,
+        text: str = "",
+        months: int = 1,
+        viewers: int = 0,
+        badges: Sequence[tuple[str, str]] = (),
+    ) -> str:
+        """A `channel.chat.notification`: a sub, a resub, a raid or an announcement; its id.
+
+        Replies cannot thread under it (its id is not one chat messages may reply to).
+        """
+        message_id = str(uuid.uuid4())
+        details: dict[str, Any] = {
+            "sub": {"sub_tier": "1000", "is_prime": False, "duration_months": months},
+            "resub": {
+                "cumulative_months": months, "duration_months": 1, "streak_months": None,
+                "sub_tier": "1000", "is_prime": False, "is_gift": False,
+                "gifter_is_anonymous": None, "gifter_user_id": None,
+                "gifter_user_login": None, "gifter_user_name": None,
+            },
+            "raid": {
+                "user_id": chatter.user_id, "user_login": chatter.login,
+                "user_name": chatter.display_name, "viewer_count": viewers,
+                "profile_image_url": "https://example.invalid/raider.png",
+            },
+            "announcement": {"color": "PRIMARY"},
+        }  # fmt: skip
+        delivered = 0
+        for sub in self.subscriptions:
+            if not sub.active or sub.type != "channel.chat.notification":
+                continue
+            owner = self.users[sub.condition["broadcaster_user_id"]]
+            event: dict[str, Any] = {
+                "broadcaster_user_id": owner.user_id,
+                "broadcaster_user_login": owner.login,
+                "broadcaster_user_name": owner.display_name,
+                "chatter_user_id": chatter.user_id,
+                "chatter_user_login": chatter.login,
+                "chatter_user_name": chatter.display_name,
+                "chatter_is_anonymous": False,
+                "color": "#1E90FF",
+                "badges": [{"set_id": s, "id": i, "info": ""} for s, i in badges],
+                "system_message": system_message,
+                "message_id": message_id,
+                "message": {"text": text, "fragments": [
+                    {"type": "text", "text": text, "cheermote": None, "emote": None,
+                     "mention": None}
+                ] if text else []},
+                "notice_type": kind,
+                **dict.fromkeys(NOTIFICATION_DETAILS),
+                kind: details[kind],
+            }  # fmt: skip
+            delivered += await self._notification(sub, event)
+        if not delivered:
+            raise AssertionError("no live subscription received the notification")
         return message_id
 
     async def push_moderation(
