@@ -41,7 +41,7 @@ from cohost.pipeline.pick import AnswerMemory, Picker
 from cohost.pipeline.turn import TurnOptions, TurnParts
 from cohost.ports import ChatSink, ChatSource, Clock, Journal, Speaker
 from cohost.recall_wiring import recall_query
-from cohost.state import TwinState
+from cohost.state import TwinState, restore_state, save_state, state_dict
 from cohost.trace import TraceWriter, trace_dict
 from cohost.web.app import Metrics, MetricsRecorder
 
@@ -109,6 +109,9 @@ class Daemon:
         self.recorder = MetricsRecorder()
         self.recent: deque[dict[str, object]] = deque(maxlen=RECENT_TURNS)
         self.state = TwinState(topic=" ".join(settings.picker.topic_words), hold=settings.turn.hold)
+        self._state_path = settings.data_dir / "state.json"
+        self._saved: dict[str, object] = {}  # the state as last saved (or restored)
+        self._restore_state(clock)
         self.counters = Counters()
         self.guard: Guard = build_guard(settings)
         self.last_trace: TurnTrace | None = None
@@ -314,7 +317,37 @@ class Daemon:
             },
         )
         self.bus.publish("state", self._state_payload())
+        if result.accepted:
+            self._save_state()
         return result
+
+    def _restore_state(self, clock: Clock) -> None:
+        """The ignore list, and after a crash the switches, as the moderators left them."""
+        path = self._state_path
+        try:
+            restored = restore_state(self.state, path, now=clock.now())
+        except ValueError as exc:
+            aside = path.with_name(f"{path.name}.unreadable-{int(clock.now())}")
+            with contextlib.suppress(OSError):
+                path.replace(aside)
+            log.error("%s; kept as %s, starting from the settings", exc, aside)
+            return
+        if restored:
+            # said where the streamer looks: a twin that comes back paused must say why
+            log.warning("restored from %s: %s", path, ", ".join(restored))
+        self._saved = state_dict(self.state, saved_at=0.0)
+
+    def _save_state(self) -> None:
+        """Keep the state on disk when a command changed it; a failing disk only logs."""
+        now = state_dict(self.state, saved_at=0.0)
+        if now == self._saved:
+            return
+        try:
+            save_state(self.state, self._state_path, now=self.clock.now())
+        except OSError as exc:
+            log.warning("cannot save the twin's state to %s: %s", self._state_path, exc)
+            return
+        self._saved = now
 
     def mqtt_command(self, text: str, client_id: str) -> None:
         """A command from the MQTT control topic (the bus already checked the client)."""

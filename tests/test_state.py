@@ -1,0 +1,87 @@
+"""The twin's live state kept on disk: the ignore list always, the switches after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from cohost.state import RESTORE_SWITCHES_S, TwinState, restore_state, save_state
+from tests.faults.test_local import WAIT_S, Feed, RecordingSink, _daemon, _settings, streamer
+
+NOW = 1_764_000_000.0
+
+
+def _steered() -> TwinState:
+    return TwinState(
+        paused=True, voice=False, chat=True, hold=True, topic="speedrun", ignored={"troll"},
+        rate_per_minute=3,
+    )  # fmt: skip
+
+
+def test_a_restart_soon_after_keeps_every_switch(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    save_state(_steered(), path, now=NOW)
+    state = TwinState()
+    restored = restore_state(state, path, now=NOW + RESTORE_SWITCHES_S - 1)
+    assert state == _steered()
+    assert "paused on" in restored and "ignoring 1" in restored
+    assert not list(tmp_path.glob(".*.partial"))  # written whole, then moved into place
+
+
+def test_the_next_stream_keeps_only_whom_the_twin_ignores(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    save_state(_steered(), path, now=NOW)
+    state = TwinState(topic="from the settings")
+    assert restore_state(state, path, now=NOW + RESTORE_SWITCHES_S + 1) == ["ignoring 1"]
+    assert state == TwinState(topic="from the settings", ignored={"troll"})
+
+
+def test_no_file_is_a_first_run_and_a_bad_one_is_named(tmp_path: Path) -> None:
+    state = TwinState()
+    assert restore_state(state, tmp_path / "state.json", now=NOW) == []
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match=f"{bad}: unreadable saved state"):
+        restore_state(state, bad, now=NOW)
+    bad.write_text(json.dumps({"version": 99}))
+    with pytest.raises(ValueError, match="not a saved state of this version"):
+        restore_state(state, bad, now=NOW)
+    assert state == TwinState()
+
+
+async def test_a_restarted_daemon_comes_back_as_the_moderators_left_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = _settings(tmp_path / "data")
+    sink = RecordingSink()
+    daemon = _daemon(settings, sink)
+    source = daemon.source
+    assert isinstance(source, Feed)
+    task = asyncio.create_task(daemon.run(until_source_ends=True))
+    for n, command in enumerate(("!twin ignore troll", "!twin pause", "!twin status"), 1):
+        await source.queue.put(streamer(command, n))
+        await sink.wait_for(n)
+    await source.queue.put(None)
+    async with asyncio.timeout(WAIT_S):
+        await task
+    caplog.set_level(logging.WARNING)
+    again = _daemon(settings, RecordingSink())  # a crash and a restart: the same data dir
+    assert again.state.paused and again.state.ignored == {"troll"}
+    assert "restored from" in caplog.text and "paused on" in caplog.text
+
+
+def test_an_unreadable_state_is_kept_aside_and_the_daemon_starts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = _settings(tmp_path / "data")
+    settings.data_dir.mkdir(parents=True)
+    (settings.data_dir / "state.json").write_text("{half a file")
+    daemon = _daemon(settings, RecordingSink())
+    assert daemon.state == TwinState(hold=settings.turn.hold)
+    [aside] = settings.data_dir.glob("state.json.unreadable-*")
+    assert aside.read_text() == "{half a file"
+    assert "starting from the settings" in caplog.text
