@@ -207,14 +207,15 @@ def _letters(text: str) -> Counter[str]:
     return Counter(script for char in text if (script := _script(char)))
 
 
-def _unspoof(match: re.Match[str], around: Counter[str]) -> str:
+def _unspoof(match: re.Match[str], around: Counter[str] | None) -> str:
     """A word that spoofs another script, read in the script it poses as.
 
     A word mixing scripts is read in the script its telling letters belong to: those with no
     look-alike elsewhere (л, r, λ), so "cлoвo" is Cyrillic however many Latin letters stand in
     it; without any, the script with the most letters wins, Latin on a tie. A word in one
     script made wholly of look-alikes is read in the script most letters of the rest of the
-    text (`around`, this word included) are in, when that is another one.
+    text (`around`, this word included) are in, when that is another one; without `around`,
+    it stays as it is.
     """
     word = match.group()
     telling = dict.fromkeys(_SCRIPTS, 0)
@@ -227,7 +228,7 @@ def _unspoof(match: re.Match[str], around: Counter[str]) -> str:
     scripts = [name for name in _SCRIPTS if letters[name]]
     if len(scripts) == 1:
         own = scripts[0]
-        if telling[own]:
+        if telling[own] or around is None:
             return word  # a letter only its own script has: a word, not a spoof
         rest = {name: around[name] - letters[name] for name in _SCRIPTS}
         main = max(_SCRIPTS, key=lambda name: rest[name])
@@ -243,7 +244,7 @@ def _unspoof(match: re.Match[str], around: Counter[str]) -> str:
     return word.translate(_TABLES[script])
 
 
-def skeleton(text: str) -> str:
+def skeleton(text: str, *, by_context: bool = True) -> str:
     """Text as a blocklist sees it: styled letters, zalgo and look-alike spoofs folded.
 
     Case folds first (so "İ" brings no stray mark), fullwidth and styled letters become plain
@@ -253,7 +254,7 @@ def skeleton(text: str) -> str:
     """
     decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
     folded = unicodedata.normalize("NFC", _fold_marks(decomposed))
-    around = _letters(folded)
+    around = _letters(folded) if by_context else None
     return _WORD.sub(lambda match: _unspoof(match, around), folded)
 
 
@@ -276,9 +277,12 @@ def blocklist_rule(phrases: Sequence[str]) -> Rule:
     patterns = [(p, _phrase_pattern(skeleton(p))) for p in phrases if skeleton(p).split()]
 
     def blocklist(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
-        folded = skeleton(text)
+        # Both readings of a one-script word of look-alikes: as its own script (a listed
+        # Russian word in an English reply) and as the text around it (a Cyrillic "неск"
+        # posing as "heck").
+        readings = (skeleton(text), skeleton(text, by_context=False))
         for phrase, pattern in patterns:
-            if pattern.search(folded):
+            if any(pattern.search(folded) for folded in readings):
                 return text, GuardVerdict(
                     rule="blocklist", action="blocked", detail=f"says blocklisted {phrase!r}"
                 )

@@ -203,6 +203,19 @@ def test_a_word_wholly_of_look_alikes_is_read_in_the_script_around_it(
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "that was \u0441\u0443\u043a\u0430 lol",  # a listed Russian word in an English reply
+        "\u0441\u0443\u043a\u0430",
+        "\u044d\u0442\u043e \u0441\u0443\u043a\u0430",
+    ],
+)
+def test_a_listed_word_in_another_script_is_caught_whatever_surrounds_it(text: str) -> None:
+    listed = "\u0441\u0443\u043a\u0430"
+    assert blocklist_rule([listed])(text, ())[1].action == "blocked", text
+
+
+@pytest.mark.parametrize(
     ("listed", "text"),
     [
         ("heck", "\u043d\u0435\u0441\u043a"),  # alone: a word
