@@ -240,7 +240,11 @@ class Daemon:
         async with contextlib.aclosing(self.source.events()) as events:
             async for event in events:
                 self.counters.events += 1
-                if isinstance(event, ChatMessage) and await self._command(event):
+                if (
+                    isinstance(event, ChatMessage)
+                    and not self._own(event)
+                    and await self._command(event)
+                ):
                     continue
                 if isinstance(event, Moderation):
                     self._moderate_held(event)
@@ -252,6 +256,15 @@ class Daemon:
                     # one bad message must never end the daemon
                     self.counters.errors += 1
                     log.exception("handling a chat event failed")
+
+    def _own(self, message: ChatMessage) -> bool:
+        """Whether chat shows the twin's own line (Twitch echoes it): never a command to obey.
+
+        Whatever the twin was led to say, even a line that reads as a `!twin` command under a
+        custom prefix, it only joins the recent chat.
+        """
+        bot = self.settings.twin.bot_login.strip().lstrip("@").lower()
+        return bool(bot) and message.login.lower() == bot
 
     async def _command(self, message: ChatMessage) -> bool:
         result = await self._control(

@@ -239,3 +239,32 @@ def test_the_twin_knows_its_own_lines_by_the_tokens_login(
     wrong = load_settings(twin={"bot_login": "otherbot"})
     assert _with_bot_login(wrong, "twinbot").twin.bot_login == "twinbot"
     assert "the bot's token is for twinbot" in caplog.text
+
+
+async def test_the_twins_own_line_is_never_obeyed_as_a_command(tmp_path: Path) -> None:
+    # under a prefix the guard does not strip, a line the twin was led to say reads as a
+    # command, and Twitch echoes it with the bot's (moderator) badges
+    settings = _settings(tmp_path / "data")
+    settings = settings.model_copy(
+        update={
+            "twin": settings.twin.model_copy(update={"bot_login": "twinbot"}),
+            "control": settings.control.model_copy(update={"prefix": "?twin"}),
+        }
+    )
+    sink = FullChat()
+    sink.open.set()
+    daemon = Daemon(settings, source=Feed(), sink=sink, clock=RealClock())
+    source = daemon.source
+    assert isinstance(source, Feed)
+    mod = (Role.MODERATOR,)
+    task = await _running(daemon)
+    try:
+        await source.queue.put(chat("?twin ignore mossbyte", 1, login="twinbot", roles=mod))
+        await source.queue.put(chat("?twin pause", 2, login="oakmod", roles=mod))
+        await _until(lambda: daemon.state.paused)
+    finally:
+        await _input_ends(source, task)
+    assert daemon.state.ignored == set()
+    assert daemon.controller.accepted == 1
+    assert daemon.conductor is not None
+    assert [m.login for m in daemon.conductor.window] == ["twinbot"]  # it only joins chat
