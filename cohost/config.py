@@ -311,8 +311,8 @@ class SpeechSettings(BaseModel):
     keep_wavs: int = Field(
         200,
         ge=0,
-        description="wav: the newest this many .wav files in wav_dir are kept and older ones "
-        "deleted as sentences are written; 0: keep every file",
+        description="wav: the newest this many of cohost's own WAV files (cohost-*.wav) in "
+        "wav_dir are kept, older ones deleted as sentences are written; 0: keep every file",
     )
     voice: str = Field("", description="espeak-ng voice (e.g. en-us); empty: the default voice")
     rate: int = Field(175, ge=40, le=500, description="speaking rate in words per minute")

@@ -36,7 +36,10 @@ async def _speak(text: str, out: Path | None, settings: Settings) -> int:
     from cohost.clock import RealClock  # noqa: PLC0415
 
     if out is not None:
-        speech = settings.speech.model_copy(update={"output": "wav", "wav_dir": out.parent})
+        # the folder is the user's: nothing in it is pruned
+        speech = settings.speech.model_copy(
+            update={"output": "wav", "wav_dir": out.parent, "keep_wavs": 0}
+        )
         settings = settings.model_copy(update={"speech": speech})
     speaker = speaker_from_settings(settings, RealClock())
     if not isinstance(speaker, WavSpeaker):

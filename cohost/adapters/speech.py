@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 # Synthesising one sentence takes ~10 ms; far longer means the engine hangs (seen with pyttsx3).
 SYNTH_TIMEOUT_S = 10.0
+# What each sentence's WAV file is named with, so that pruning knows cohost's own files.
+WAV_PREFIX = "cohost-"
 # Output auto, after playback failed: sentences go to WAV files this long, then the card again.
 DEVICE_RETRY_S = 60.0
 
@@ -141,8 +143,8 @@ class WavSpeaker(ABC):
     """A Speaker that plays the WAV file each sentence is synthesised into; stop() cuts it short.
 
     Output `device` plays each file with aplay; `wav` keeps the files in `wav_dir` (the newest
-    `keep_wavs` of them; 0 keeps all) and waits each one's length, as playing would; `auto` is
-    `device` when ALSA lists a sound card and `wav` otherwise. When playback fails under `auto`
+    `keep_wavs` of its own; 0 keeps all) and waits each one's length, as playing would; `auto`
+    is `device` when ALSA lists a sound card and `wav` otherwise. When playback fails under `auto`
     (a busy or unplugged card), sentences go to files for `DEVICE_RETRY_S`, then the card is
     tried again: one hiccup must not silence the twin for the rest of the stream.
     """
@@ -218,7 +220,7 @@ class WavSpeaker(ABC):
             del self._numbers[next(iter(self._numbers))]
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in turn_id) or "turn"
         if self._output == "wav" and self._wav_dir is not None:
-            return self._wav_dir / f"{safe}-{n}.wav"
+            return self._wav_dir / f"{WAV_PREFIX}{safe}-{n}.wav"
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="cohost-tts-")
         return Path(self._tmp.name) / f"{safe}-{n}.wav"
@@ -238,11 +240,15 @@ class WavSpeaker(ABC):
                 raise SpeakerUnavailable(f"the voice cannot write audio: {exc}") from exc
 
     def _prune(self) -> None:
-        """Delete the oldest .wav files in wav_dir beyond keep_wavs."""
+        """Delete the oldest of cohost's own WAV files in wav_dir beyond keep_wavs.
+
+        Only files named as this speaker names them (`cohost-TURN-N.wav`): a wav_dir that holds
+        other recordings too loses none of them.
+        """
         if not self._keep_wavs or self._wav_dir is None:
             return
         stamped = []
-        for path in self._wav_dir.glob("*.wav"):
+        for path in self._wav_dir.glob(f"{WAV_PREFIX}*.wav"):
             with contextlib.suppress(OSError):  # gone meanwhile
                 stamped.append((path.stat().st_mtime_ns, path.name, path))
         stamped.sort()

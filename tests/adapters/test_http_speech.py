@@ -121,10 +121,10 @@ async def test_say_posts_the_sentence_and_writes_the_wav(server: TtsServer, tmp_
     assert first["headers"]["xi-api-key"] == KEY
     assert first["headers"]["Accept"] == "audio/wav"
     assert second["json"]["text"] == "Thanks for the raid, everyone!"
-    info = wav_info(tmp_path / "t1-2.wav")
+    info = wav_info(tmp_path / "cohost-t1-2.wav")
     assert info.sample_rate == RATE
     assert info.seconds == pytest.approx(0.05 * len("Thanks for the raid, everyone!"), abs=0.001)
-    assert wav_info(tmp_path / "t1-1.wav").frames < info.frames
+    assert wav_info(tmp_path / "cohost-t1-1.wav").frames < info.frames
     assert [c["text"] for c in captions] == ["Hello chat.", "Thanks for the raid, everyone!"]
     assert all(u.finished for u in speaker.recent)
 

@@ -85,9 +85,9 @@ async def test_say_writes_numbered_files_and_captions(tmp_path: Path) -> None:
     async with PiperSpeaker(RealClock(), wav_dir=tmp_path, bus=bus, realtime=False) as speaker:
         await speaker.say(SHORT, turn_id="t1")
         await speaker.say(LONG, turn_id="t1")
-    assert _names(tmp_path) == ["t1-1.wav", "t1-2.wav"]
+    assert _names(tmp_path) == ["cohost-t1-1.wav", "cohost-t1-2.wav"]
     assert [c["text"] for c in captions] == [SHORT, LONG]
-    seconds = wav_info(tmp_path / "t1-2.wav").seconds
+    seconds = wav_info(tmp_path / "cohost-t1-2.wav").seconds
     assert captions[1]["end"] - captions[1]["start"] == pytest.approx(seconds)  # type: ignore[operator]
     assert all(u.finished for u in speaker.recent)
 

@@ -92,10 +92,12 @@ async def test_say_writes_numbered_files_and_honest_captions(tmp_path: Path) -> 
     await speaker.say(LONG, turn_id="t1")
     await speaker.say(SHORT, turn_id="t2")
     names = sorted(p.name for p in (tmp_path / "wav").iterdir())
-    assert names == ["t1-1.wav", "t1-2.wav", "t2-1.wav"]
+    assert names == ["cohost-t1-1.wav", "cohost-t1-2.wav", "cohost-t2-1.wav"]
     captions = [payload for topic, payload in events if topic == "caption"]
     assert [c["text"] for c in captions] == [SHORT, LONG, SHORT]
-    for caption, name in zip(captions, ["t1-1.wav", "t1-2.wav", "t2-1.wav"], strict=True):
+    for caption, name in zip(
+        captions, ["cohost-t1-1.wav", "cohost-t1-2.wav", "cohost-t2-1.wav"], strict=True
+    ):
         seconds = wav_info(tmp_path / "wav" / name).seconds
         assert caption["end"] - caption["start"] == pytest.approx(seconds)  # type: ignore[operator]
     assert all(u.finished and not u.interrupted for u in speaker.recent)
@@ -262,7 +264,7 @@ async def test_auto_output_writes_wav_files_while_the_card_fails_then_tries_it_a
         clock.t += DEVICE_RETRY_S - 1
         await speaker.say("A second one.", turn_id="t")  # to a file, the card left alone
         assert len(played.read_text().splitlines()) == 1
-        assert [p.name for p in (tmp_path / "wav").iterdir()] == ["t-2.wav"]
+        assert [p.name for p in (tmp_path / "wav").iterdir()] == ["cohost-t-2.wav"]
         clock.t += 1
         await speaker.say("A third one.", turn_id="t")  # the card again: still failing
         assert len(played.read_text().splitlines()) == 2
@@ -287,22 +289,30 @@ async def test_auto_output_without_a_card_writes_wav_files(
         assert speaker.output == "wav"
         await speaker.say(SHORT, turn_id="t")
     assert not played.exists()
-    assert wav_info(tmp_path / "wav" / "t-1.wav").seconds > 0
+    assert wav_info(tmp_path / "wav" / "cohost-t-1.wav").seconds > 0
 
 
-async def test_keep_wavs_keeps_only_the_newest_files(tmp_path: Path) -> None:
+async def test_keep_wavs_keeps_only_the_newest_of_its_own_files(tmp_path: Path) -> None:
     wav_dir = tmp_path / "wav"
     wav_dir.mkdir()
-    for i in range(3):  # files from earlier runs, oldest first
-        old = wav_dir / f"old-{i}.wav"
+    for i in range(3):  # cohost's files from earlier runs, oldest first
+        old = wav_dir / f"cohost-old-{i}.wav"
         old.write_bytes(b"")
         os.utime(old, ns=(1_000_000_000 * (i + 1),) * 2)
     (wav_dir / "notes.txt").write_text("not a wav: never touched")
+    (wav_dir / "take-1.wav").write_bytes(b"")  # somebody else's recording: never touched
+    os.utime(wav_dir / "take-1.wav", ns=(1, 1))
     async with _speaker(tmp_path, keep_wavs=2, realtime=False) as speaker:
-        assert sorted(p.name for p in wav_dir.glob("*.wav")) == ["old-1.wav", "old-2.wav"]
+        kept = sorted(p.name for p in wav_dir.glob("cohost-*.wav"))
+        assert kept == ["cohost-old-1.wav", "cohost-old-2.wav"]
         for n in range(3):
             await speaker.say(f"Sentence number {n}.", turn_id="t")
-    assert sorted(p.name for p in wav_dir.iterdir()) == ["notes.txt", "t-2.wav", "t-3.wav"]
+    assert sorted(p.name for p in wav_dir.iterdir()) == [
+        "cohost-t-2.wav",
+        "cohost-t-3.wav",
+        "notes.txt",
+        "take-1.wav",
+    ]
 
 
 async def test_keep_wavs_zero_keeps_everything(tmp_path: Path) -> None:
@@ -341,7 +351,7 @@ def test_cli_say_uses_the_configured_output(
     monkeypatch.setenv("COHOST_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("COHOST_SPEECH__OUTPUT", "wav")
     assert main(["say", SHORT]) == 0
-    said = tmp_path / "data" / "speech" / "say-1.wav"
+    said = tmp_path / "data" / "speech" / "cohost-say-1.wav"
     assert f"espeak: {wav_info(said).seconds:.2f} s, written to {said}" in capsys.readouterr().out
     monkeypatch.setenv("COHOST_SPEECH__ENGINE", "captions")
     assert main(["say", SHORT]) == 1
