@@ -21,7 +21,7 @@ from cohost.events import (
     TurnTrace,
     UserNotice,
 )
-from cohost.pipeline.pick import SUPPORT_NOTICES, AnswerMemory, Picker
+from cohost.pipeline.pick import AnswerMemory, Picker
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
 from cohost.state import TwinState
 
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 # The twin's replies that a new turn must not say again. Twitch refuses the same text within
 # 30 s; a few replies back also covers a slow chat, where repeating still sounds canned.
 RECENT_REPLIES = 8
+# Support that joins chat as Twitch's own line when the viewer wrote nothing (see below).
+WORDLESS_NOTICES = frozenset({"sub", "resub", "submysterygift", "raid"})
 # How a turn cut short for a better pick says so in its trace.
 BETTER_PICK = "cut short by a better pick"
 
@@ -52,12 +54,14 @@ def notice_as_message(notice: UserNotice) -> ChatMessage | None:
     """A notice as chat: the viewer's own words, or for support alone Twitch's line for it.
 
     A sub, resub or raid that carries the viewer's words joins chat like a message. A sub, a
-    gift or a raid that comes without any joins as Twitch's own line ("ana is raiding with a
-    party of 25."): the moment a co-host thanks or welcomes them. Other notices without words
-    (announcements are the streamer's own, `other` is anything) do not.
+    community gift or a raid that comes without any joins as Twitch's own line ("ana is
+    raiding with a party of 25."): the moment a co-host thanks or welcomes them. Each single
+    gifted sub does not: a community gift of 100 brings 100 of them, which would fill the
+    window and push real chat out (the gift's own notice stands for them). Nor do other
+    notices without words (announcements are the streamer's own, `other` is anything).
     """
     text = notice.text.strip()
-    if not text and notice.kind in SUPPORT_NOTICES and notice.login:
+    if not text and notice.kind in WORDLESS_NOTICES and notice.login:
         text = notice.system_text.strip()
     if not text:
         return None
@@ -262,10 +266,9 @@ class Conductor:
             self._finished(turn.trace)
 
     def _finished(self, trace: TurnTrace) -> None:
-        if self._current is not None and self._current[0].trace is trace:
+        ended_current = self._current is not None and self._current[0].trace is trace
+        if ended_current:
             self._current = None
-            if self._next is not None and not self._closed and self._group is not None:
-                self._next_task = self._group.create_task(self._answer_next(), name="next-up")
         at = self._recorded.pop(trace.turn_id, None)
         if at is not None and _never_answered(trace):
             # the viewer may ask again at once: no cooldown, no duplicate, no rate slot spent
@@ -274,9 +277,24 @@ class Conductor:
             self.recent_replies.append(trace.reply)  # said; a held reply is not, until approved
         if self._on_trace is not None:
             self._on_trace(trace)
+        if ended_current and self._next is not None and not self._closed and self._group:
+            # last: while the daemon's task group aborts (a revoked token), no task starts
+            # there, and the trace above must be written all the same
+            answer = self._answer_next()
+            try:
+                self._next_task = self._group.create_task(answer, name="next-up")
+            except RuntimeError:
+                answer.close()  # never started, and never will be
 
     async def _answer_next(self) -> None:
         """The busy pick kept as next up, asked of the picker again now that the turn is over."""
+        try:
+            await self._start_next()
+        except Exception:
+            # as for any chat event: one bad message must never end the daemon
+            log.exception("answering the pick that waited failed")
+
+    async def _start_next(self) -> None:
         async with self._starting:
             waiting = self._next
             if waiting is None or self._closed:

@@ -6,6 +6,8 @@ import asyncio
 import dataclasses
 from collections.abc import Callable
 
+import pytest
+
 from cohost.clock import VirtualClock
 from cohost.config import GuardSettings, PickerSettings, TwinSettings
 from cohost.events import (
@@ -140,7 +142,30 @@ async def test_a_raid_or_sub_without_words_joins_chat_as_twitchs_line() -> None:
     # the streamer's own announcement, or anything else, without words: not chat
     assert await conductor.handle(notice("announcement", "Rita: stream at 8", 2)) is None
     assert await conductor.handle(notice("other", "Rita is paying it forward", 3)) is None
-    assert len(decisions) == 1
+    # one of a community gift's many single subs: the gift's own notice stands for them
+    assert await conductor.handle(notice("subgift", "Rita gifted a sub to Bo!", 4)) is None
+    gift = await conductor.handle(notice("submysterygift", "Rita is gifting 50 subs!", 5))
+    assert gift is not None and gift.message.text == "Rita is gifting 50 subs!"
+    assert len(decisions) == 2
+
+
+class _Boom(Exception):
+    pass
+
+
+async def test_a_turn_ended_by_an_aborting_task_group_is_still_traced() -> None:
+    # a revoked token ends the daemon's task group while a turn runs and a pick waits
+    traces: list[TurnTrace] = []
+    with pytest.raises(ExceptionGroup) as caught:
+        async with asyncio.TaskGroup() as group:
+            slow = ScriptedRewriter("a b c d e f g h i j", delay=0.05)
+            conductor, _, _, traces, _ = make(inline=False, group=group, rewriter=slow)
+            await conductor.handle(message("twin hi", login="a", id="1"))
+            await asyncio.sleep(0.01)
+            await conductor.handle(message("twin hello", login="b", id="2"))  # next up
+            raise _Boom
+    assert [type(e) for e in caught.value.exceptions] == [_Boom]
+    assert [(t.decision.message.id, t.outcome) for t in traces] == [("1", "cancelled")]
 
 
 async def test_busy_daemon_skips_a_weaker_pick_and_preempts_for_a_much_better_one() -> None:
