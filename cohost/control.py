@@ -94,8 +94,8 @@ class TwinActions(Protocol):
         """Cancel the running turn and stop speech now; True if anything was running."""
         ...
 
-    async def say(self, text: str) -> None:
-        """Post (and speak) this text as the twin."""
+    async def say(self, text: str) -> str | None:
+        """Post (and speak) this text as the twin; or why not now (too many still waiting)."""
         ...
 
     async def silence(self) -> None:
@@ -326,7 +326,10 @@ class Controller:
                 running = await self.actions.skip(f"!twin skip by {login}")
                 return done("skipped" if running else "nothing to skip")
             case "say":
-                await self.actions.say(args)
+                if (refusal := await self.actions.say(args)) is not None:
+                    return CommandResult(
+                        accepted=False, command=name, reply=refusal, reason=refusal
+                    )
                 return done(None)
             case "ask":
                 await self.actions.ask(args, login=login)

@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 # How long shutdown waits for the web server before leaving it behind.
 STOP_TIMEOUT_S = 2.0
 RECENT_TURNS = 50  # what the dashboard shows on its first paint
+# `!twin say`s waiting for chat or the voice at once; more are refused until one is said.
+MAX_WAITING_SAYS = 3
 
 
 @dataclass(slots=True)
@@ -140,6 +142,7 @@ class Daemon:
         self._outgoing: set[asyncio.Task[object]] = set()  # replies, `say`s, approved replies
         # approved replies on their way out, by turn id: moderation can still stop them
         self._sending: dict[str, tuple[asyncio.Task[ChoiceResult], TurnTrace]] = {}
+        self._says_waiting = 0  # `!twin say`s not yet said (see MAX_WAITING_SAYS)
         self._hushed = 0  # counts hushes (skip, voice off, shutdown): a waiting `say` never speaks
         self._closing = False  # shutting down: no new output tasks
 
@@ -621,19 +624,28 @@ class Daemon:
         if self.speaker is not None:
             await self.speaker.stop()
 
-    async def say(self, text: str) -> None:
+    async def say(self, text: str) -> str | None:
+        if self._says_waiting >= MAX_WAITING_SAYS:
+            # an automation in a loop must not queue the voice for the rest of the stream
+            return f"{self._says_waiting} says are still waiting to go out; try again after"
         checked = self.guard.check(text)
         hushed = self._hushed  # a skip or voice off after this: the voice never says it
-        await self._off_chat_loop(
-            lambda: say_as_twin(
-                checked,
-                sink=self.sink,
-                speaker=self.speaker,
-                chat_on=lambda: self.state.chat,
-                voice_on=lambda: self.state.voice and self._hushed == hushed,
-            ),
-            name="say",
-        )
+        self._says_waiting += 1
+
+        async def saying() -> None:
+            try:
+                await say_as_twin(
+                    checked,
+                    sink=self.sink,
+                    speaker=self.speaker,
+                    chat_on=lambda: self.state.chat,
+                    voice_on=lambda: self.state.voice and self._hushed == hushed,
+                )
+            finally:
+                self._says_waiting -= 1
+
+        await self._off_chat_loop(saying, name="say")
+        return None
 
     async def ask(self, question: str, *, login: str) -> None:
         assert self.conductor is not None

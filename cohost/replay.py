@@ -87,7 +87,7 @@ class _ReplayActions:
     async def skip(self, reason: str) -> bool:
         return await self.conductor.cancel_turn(reason)
 
-    async def say(self, text: str) -> None:
+    async def say(self, text: str) -> str | None:
         await say_as_twin(
             self.guard.check(text),
             sink=self.sink,
@@ -95,6 +95,7 @@ class _ReplayActions:
             chat_on=lambda: self.state.chat,
             voice_on=lambda: self.state.voice,
         )
+        return None  # a replay says each in turn: nothing waits
 
     async def silence(self) -> None:
         self.conductor.silence_turn()

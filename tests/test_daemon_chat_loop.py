@@ -268,3 +268,25 @@ async def test_the_twins_own_line_is_never_obeyed_as_a_command(tmp_path: Path) -
     assert daemon.controller.accepted == 1
     assert daemon.conductor is not None
     assert [m.login for m in daemon.conductor.window] == ["twinbot"]  # it only joins chat
+
+
+async def test_says_waiting_to_go_out_are_bounded(tmp_path: Path) -> None:
+    # an automation (or a streamer) firing `say` in a loop while chat is at its limit must
+    # not queue the twin's voice and chat for the rest of the stream
+    sink = FullChat()
+    daemon = Daemon(_settings(tmp_path / "data"), source=Feed(), sink=sink, clock=RealClock())
+    source = daemon.source
+    assert isinstance(source, Feed)
+    host = (Role.BROADCASTER,)  # no cooldown
+    task = await _running(daemon)
+    try:
+        for n in range(1, 6):
+            await source.queue.put(chat(f"!twin say line {n}", n, login="mossbyte", roles=host))
+        await _until(lambda: daemon.controller.accepted + daemon.controller.refused == 5)
+        assert (daemon.controller.accepted, daemon.controller.refused) == (3, 2)
+        sink.open.set()
+    finally:
+        await _input_ends(source, task)
+    said = [text for text in sink.sent if text.startswith("line")]
+    assert said == ["line 1", "line 2", "line 3"]
+    assert sum("still waiting" in text for text in sink.sent) == 2
