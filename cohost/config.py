@@ -167,8 +167,8 @@ class RewriterSettings(BaseModel):
     )
     private_hits: Literal["redact", "allow", "block"] = Field(
         "redact",
-        description="external rewriter only: send private journal entries as title and tags "
-        "(redact), in full (allow), or not at all (block)",
+        description="external rewriter only: say only that a private journal entry bears on "
+        "the message, nothing of it (redact), send it in full (allow), or not at all (block)",
     )
     max_tokens: int = Field(120, ge=1, description="token cap of one reply")
     temperature: float = Field(0.7, ge=0, description="sampling temperature of the rewriter")

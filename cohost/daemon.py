@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import signal
 import time
@@ -685,7 +684,8 @@ class Daemon:
         return {
             "ok": True,
             "uptime_s": round(time.time() - self.counters.started, 1),
-            "state": dataclasses.asdict(self.state) | {"ignored": sorted(self.state.ignored)},
+            # /healthz needs no token: how many the twin ignores, never who
+            "state": self._state_payload() | {"ignored": len(self.state.ignored)},
             "events": self.counters.events,
             "picks": self.counters.picks,
             "turns": self.counters.turns,

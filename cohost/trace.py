@@ -11,6 +11,7 @@ import dataclasses
 import enum
 import json
 import logging
+import os
 from pathlib import Path
 from typing import IO, Any
 
@@ -79,12 +80,17 @@ def json_line(data: object) -> str:
 
 
 class TraceWriter:
-    """Appends traces as JSON lines, flushed per turn so a crash loses at most one."""
+    """Appends traces as JSON lines, flushed per turn so a crash loses at most one.
+
+    A trace holds what the journal gave the turn, private entries included (the fused prompt
+    too): the file is the owner's alone (0600), as the journal's `.tid` files are.
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._file: IO[str] = path.open("a", encoding="utf-8")
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._file: IO[str] = os.fdopen(fd, "a", encoding="utf-8")
 
     def write(self, trace: TurnTrace) -> None:
         self._file.write(json_line(trace_dict(trace)))

@@ -60,6 +60,8 @@ def test_console_run_answers_and_exits_when_input_ends(tmp_path: Path) -> None:
     turns = [json.loads(line) for line in traces[0].read_text().splitlines()]
     assert turns[0]["outcome"] == "answered"
     assert turns[0]["decision"]["message"]["login"] == "alice"
+    # what the journal gave the turn is in there: the owner's alone, like the journal's files
+    assert traces[0].stat().st_mode & 0o777 == 0o600
 
 
 def test_sigterm_shuts_down_in_order(tmp_path: Path) -> None:

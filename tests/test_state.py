@@ -71,6 +71,9 @@ async def test_a_restarted_daemon_comes_back_as_the_moderators_left_it(
     caplog.set_level(logging.WARNING)
     again = _daemon(settings, RecordingSink())  # a crash and a restart: the same data dir
     assert again.state.paused and again.state.ignored == {"troll"}
+    # /healthz needs no token: how many are ignored, never who
+    health = again.health()
+    assert health["state"]["ignored"] == 1 and "troll" not in json.dumps(health)
     assert "restored from" in caplog.text and "paused on" in caplog.text
 
 

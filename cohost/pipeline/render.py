@@ -282,10 +282,10 @@ def _fenced(lines: Sequence[str], empty: str) -> str:
 
 
 def _note(hit: Hit, redacted: bool) -> str:
-    title = clean_text(hit.title) or hit.entry_id
-    tags = ", ".join(clean_text(t) for t in hit.tags if clean_text(t))
     if redacted:
-        return f"- [private, redacted] {title}" + (f" (tags: {tags})" if tags else "")
+        # nothing of the entry: a title or a tag the streamer wrote can say what the text does
+        return "- [private, redacted] a private note of the streamer's bears on this"
+    title = clean_text(hit.title) or hit.entry_id
     label = "public" if hit.tier is Tier.PUBLIC else "private, never quote"
     return f"- [{label}] {title}: {clean_text(hit.text)}"
 

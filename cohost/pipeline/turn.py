@@ -291,10 +291,11 @@ class Turn:
             "turn/hits",
             {
                 "turn_id": self.trace.turn_id,
-                # no text at all; titles of public entries only (a private title can tell a lot)
+                # no text at all; ids and titles of public entries only: a private title can
+                # tell a lot, and an entry's id is its file name, made from the title
                 "hits": [
                     {
-                        "entry_id": h.entry_id,
+                        "entry_id": h.entry_id if h.tier is Tier.PUBLIC else None,
                         "title": h.title if h.tier is Tier.PUBLIC else "(private entry)",
                         "tier": str(h.tier),
                         "score": h.score,

@@ -315,12 +315,16 @@ def _parts(value: object) -> dict[str, float]:
 
 
 def _hits(value: object) -> list[dict[str, object]]:
-    """Titles, tiers and scores only: a hit's text never reaches a page, whatever arrives."""
+    """Tiers and scores, and titles of public entries: no hit's text ever reaches a page.
+
+    A private entry's title can say what its text does ("Divorce lawyer meeting"), and the
+    dashboard may be on a screen others see: it shows "(private entry)" instead.
+    """
     if not isinstance(value, list):
         return []
     return [
         {
-            "title": _text(h.get("title"), 120),
+            "title": _text(h.get("title"), 120) if h.get("tier") == "public" else "(private entry)",
             "tier": _text(h.get("tier"), 16),
             "score": _num(h.get("score")),
         }

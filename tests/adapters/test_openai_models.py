@@ -239,7 +239,7 @@ async def test_rewriter_streams_the_reply() -> None:
 @pytest.mark.parametrize(
     ("policy", "present", "absent"),
     [
-        ("redact", ["[private, redacted] Family (tags: family)"], ["Oslo"]),
+        ("redact", ["[private, redacted] a private note"], ["Oslo", "Family", "family"]),
         ("allow", ["my sister moved to Oslo"], []),
         ("block", [], ["Oslo", "Family"]),
     ],

@@ -288,10 +288,12 @@ def test_fusion_prompt_sections_hold_fenced_data() -> None:
     assert "ana:" not in recent  # the answered message appears once, in its own section
 
 
-def test_external_rewriter_gets_private_notes_redacted_to_title_and_tags() -> None:
+def test_external_rewriter_gets_private_notes_redacted_to_nothing_of_theirs() -> None:
     _, user = render_fusion(fusion_request(), load_fusion_template(), external=True)
     assert "Oslo" not in user
-    assert "- [private, redacted] Title priv (tags: family, travel)" in user
+    assert "- [private, redacted] a private note of the streamer's bears on this" in user
+    # a title or a tag the streamer wrote can tell what the text does
+    assert "Title priv" not in user and "family" not in user and "travel" not in user
     _, user = render_fusion(
         fusion_request(), load_fusion_template(), external=True, private_hits="block"
     )

@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator, Callable
 
 import pytest
 
+from cohost.bus import LocalBus
 from cohost.clock import VirtualClock
 from cohost.config import GuardSettings
 from cohost.errors import SimulatorUnavailable
@@ -446,3 +447,32 @@ async def test_hold_on_while_a_reply_streams_holds_it_for_approval() -> None:
     assert sink.sent == []
     assert trace.outcome == "held"
     assert trace.reply == REPLY
+
+
+async def test_the_bus_never_carries_a_private_entrys_title_or_id() -> None:
+    private = Hit(
+        entry_id="Divorce lawyer meeting",  # the file name, made from the title
+        title="Divorce lawyer meeting",
+        text="Thursday at ten, do not mention it on stream.",
+        score=0.9,
+        tier=Tier.PRIVATE,
+    )
+    public = Hit(
+        entry_id="gerald", title="Gerald", text="Gerald doubled.", score=0.8, tier=Tier.PUBLIC
+    )
+    bus = LocalBus()
+    seen: list[tuple[str, dict[str, object]]] = []
+    bus.subscribe(lambda topic, payload: seen.append((topic, payload)))
+    turn = make_turn(
+        ScriptedSimulator(LINES),
+        ScriptedRewriter("Gerald is thriving."),
+        journal=StaticJournal([private, public]),
+    )
+    turn.parts.bus = bus
+    await turn.run()
+    [hits] = [payload["hits"] for topic, payload in seen if topic == "turn/hits"]
+    assert hits == [
+        {"entry_id": None, "title": "(private entry)", "tier": "private", "score": 0.9},
+        {"entry_id": "gerald", "title": "Gerald", "tier": "public", "score": 0.8},
+    ]
+    assert "Divorce" not in repr(seen)

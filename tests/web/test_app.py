@@ -469,8 +469,9 @@ async def test_dashboard_stream_carries_turns_without_journal_text(
     )
     topics = [topic for topic, _ in sse_events(r.text)]
     assert topics == ["chat", "pick", "turn/start", "turn/hits", "caption", "turn/end"]
-    assert '"title": "Friday"' in r.text and '"tier": "private"' in r.text
-    assert PRIVATE not in r.text
+    # nor a private entry's title: it can say what the text does
+    assert '"title": "(private entry)"' in r.text and '"tier": "private"' in r.text
+    assert PRIVATE not in r.text and "Friday" not in r.text
 
 
 async def test_recent_turns_are_cut_down_for_the_page(app: Starlette, view: FakeView) -> None:
@@ -481,7 +482,8 @@ async def test_recent_turns_are_cut_down_for_the_page(app: Starlette, view: Fake
     assert turn["message"]["text"] == "@twin what are you playing tonight?"
     assert turn["parts"] == {"address": 3.0, "question": 1.5}
     assert turn["why"] == "asked the twin a question by name"
-    assert turn["hits"] == [{"title": "Friday plans", "tier": "private", "score": 0.8}]
+    assert turn["hits"] == [{"title": "(private entry)", "tier": "private", "score": 0.8}]
+    assert "Friday" not in r.text
     assert [s["name"] for s in turn["stages"]] == ["recall", "simulate", "fuse"]
     assert turn["stages"][2]["ms"] == pytest.approx(1200.0)
     assert turn["guard"] == [{"rule": "leak", "action": "changed"}]

@@ -135,13 +135,14 @@ def test_dashboard_shows_turns_and_pauses_the_twin(served: tuple[str, FakeView])
             "@twin what are you playing tonight?",
             "asked the twin a question by name",
             "address +3.00",
-            "Friday plans",
+            "(private entry)",  # never a private entry's title
             "private",
             "Hollow Knight again, obviously.",
             "simulate",
             "1.20 s",
         ):
             assert shown in text, shown
+        assert "Friday plans" not in text
         page.wait_for_selector("body[data-live='1']", timeout=WAIT_MS)
 
         # A live turn over the bus.
