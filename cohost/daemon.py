@@ -668,7 +668,9 @@ class Daemon:
         trace = self.last_answered
         if trace is None:
             return None  # only what was really said can be rated (and become training data)
-        self._feedback_store().record(trace_dict(trace), verdict, login)
+        # the turn's other guarded candidates are what a DPO pair sets the rated reply against
+        others = [text for text in trace.alternatives if text != trace.reply]
+        self._feedback_store().record(trace_dict(trace), verdict, login, alternatives=others)
         return trace.reply
 
     def status(self) -> str:

@@ -17,6 +17,7 @@ import pytest
 from cohost.clock import RealClock
 from cohost.config import GuardSettings, Settings, load_settings
 from cohost.daemon import Daemon
+from cohost.dataset.dpo import PairReport, dpo_pairs, read_feedback
 from cohost.demo import demo_files
 from cohost.errors import SpeakerUnavailable
 from cohost.events import ChatEvent, ChatMessage, Role, SimLine
@@ -371,3 +372,32 @@ async def test_good_rates_the_last_reply_chat_got_even_after_a_turn_that_said_no
         for line in (settings.data_dir / "feedback" / "feedback.jsonl").read_text().splitlines()
     ]
     assert record["verdict"] == "good" and record["reply"] == reply
+
+
+def test_a_bad_from_chat_becomes_a_preference_pair(tmp_path: Path) -> None:
+    # a turn with two candidates: `!twin bad` sets the reply said against the one not said
+    settings = _settings(tmp_path / "data")
+    daemon = _daemon(settings, RecordingSink())
+    asked = chat(f"{TWIN} how is gerald the sourdough starter doing?", 1)
+    trace = Turn(
+        TurnParts(
+            simulator=ScriptedSimulator([]),
+            rewriter=ScriptedRewriter(""),
+            guard=Guard(GuardSettings()),
+            clock=RealClock(),
+        ),
+        TurnOptions(twin=TWIN),
+        picked(asked),
+        [asked],
+    ).trace
+    trace.outcome, trace.reply = "answered", "Gerald is thriving, thanks."
+    trace.alternatives = ["Gerald is thriving, thanks.", "Gerald doubled overnight!"]
+    daemon._finished(trace)
+    assert daemon.feedback("bad", login="mossbyte") == trace.reply
+    records, unreadable = read_feedback(settings.data_dir / "feedback" / "feedback.jsonl")
+    [record] = records
+    assert unreadable == 0
+    assert record.alternatives == ["Gerald doubled overnight!"]  # never the reply itself
+    [pair] = list(dpo_pairs([record], TWIN, report=PairReport()))
+    assert pair["rejected"].strip() == "Gerald is thriving, thanks."
+    assert pair["chosen"].strip() == "Gerald doubled overnight!"
