@@ -62,8 +62,14 @@ class BuildOptions:
 
         `logins` are the accounts whose lines are the twin's; they are rendered as `name`
         (default: the twin's name in settings, the name the simulator uses at inference).
+        The co-host bot's own account (`COHOST_TWIN__BOT_LOGIN`) counts as a bot: its lines
+        in a log are the twin's model speaking, not the streamer, and no twin is trained on
+        its own output.
         """
         ds = settings.dataset
+        own = settings.twin.bot_login.strip().lstrip("@").lower()
+        if own in {login.lower() for login in logins}:
+            own = ""  # the bot posts as the streamer's own account: those lines are theirs
         return cls(
             twin=name or settings.twin.name,
             twin_logins=tuple(logins),
@@ -76,7 +82,9 @@ class BuildOptions:
             moderation_hold_s=ds.moderation_hold_s,
             moderation_hold_lines=ds.moderation_hold_lines,
             context_patterns=(*DEFAULT_CONTEXT_PATTERNS, *ds.context_patterns, *context_patterns),
-            bots=frozenset({*settings.picker.known_bots, *ds.extra_bots, *bots}),
+            bots=frozenset(
+                {*settings.picker.known_bots, *ds.extra_bots, *bots, *filter(None, [own])}
+            ),
             fmt=fmt,
         )
 

@@ -117,7 +117,12 @@ def register(subparsers: Subparsers) -> None:
         help="the feedback file (default: DATA_DIR/feedback/feedback.jsonl)",
     )
     dpo.add_argument("--twin", help="the twin's rendered name (default: twin.name)")
-    dpo.add_argument("--alias", action="append", default=[], help="another login of the twin")
+    dpo.add_argument(
+        "--alias",
+        action="append",
+        default=[],
+        help="another account the twin spoke from live (its bot: COHOST_TWIN__BOT_LOGIN)",
+    )
     dpo.add_argument("--out", type=Path, required=True, help="the JSONL file to write")
     _format_option(dpo)
     dpo.set_defaults(handler=_dpo)
@@ -291,7 +296,9 @@ def _dpo(args: argparse.Namespace, settings: Settings) -> int:
         raise InputError("no feedback file here yet (`!twin good|bad` writes it)", path=path)
     records, unreadable = read_feedback(path)
     twin = args.twin or settings.twin.name
-    logins = [login for login in (settings.twin.streamer, *args.alias) if login]
+    # the prompt exactly as the twin model saw it live: there the twin speaks from its bot
+    # account, and the streamer is a chatter like any other
+    logins = [login for login in (settings.twin.bot_login, *args.alias) if login]
     report = PairReport(unreadable=unreadable)
     pairs = dpo_pairs(records, twin, fmt=_chat_format(args), twin_logins=logins, report=report)
     written = write_jsonl(args.out, pairs)

@@ -165,3 +165,25 @@ def test_a_log_is_streamed_not_loaded(tmp_path: Path) -> None:
     first = next(examples)  # an endless log still gives examples, once they are past the hold
     assert first.endswith("Moss: line 10\n")
     assert builder.report.messages <= 10 + Settings().dataset.moderation_hold_s + 1
+
+
+def test_the_co_host_bots_own_lines_never_become_training_data(tmp_path: Path) -> None:
+    # once the twin has co-hosted, logs hold its bot's replies: the model's output, not the
+    # streamer's voice, so they are left out like any bot's
+    lines = [
+        privmsg(1, "viewer1", "what are we playing tonight"),
+        privmsg(2, "mosstwin", "the long route of the cursed map, as always"),
+        privmsg(3, "viewer2", "nice, good luck"),
+        privmsg(4, "moss", "thanks chat, here we go"),
+    ]
+    path = tmp_path / "b.irc"
+    path.write_text("\n".join(lines) + "\n")
+    settings = Settings(twin={"bot_login": "MossTwin"})  # type: ignore[arg-type]
+    options = BuildOptions.from_settings(settings, logins=["moss"], name="Moss")
+    assert "mosstwin" in options.bots
+    [example] = DatasetBuilder(options).from_log(open_log(path), source=str(path))
+    assert "cursed map" not in example
+    assert example.endswith("viewer2: nice, good luck\nMoss: thanks chat, here we go\n")
+    # a bot that posts as the streamer's own account: those lines are the streamer's
+    same = Settings(twin={"bot_login": "moss"})  # type: ignore[arg-type]
+    assert "moss" not in BuildOptions.from_settings(same, logins=["moss"], name="Moss").bots

@@ -167,3 +167,32 @@ def test_cornell_dpo_and_seed_commands(tmp_path: Path, shared_data: Path) -> Non
     assert row["prompt"].endswith("viewer: do you paint your kits\nMoss:")
     assert row["completion"].startswith(" ")
     assert "kits" in row["completion"]
+
+
+def test_dpo_prompts_are_rendered_as_the_twin_model_saw_them_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # live, the twin speaks from its bot account and the streamer is a chatter like any other
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COHOST_TWIN__STREAMER", "moss")
+    monkeypatch.setenv("COHOST_TWIN__BOT_LOGIN", "mosstwin")
+    feedback = tmp_path / "feedback.jsonl"
+    record = {
+        "verdict": "good",
+        "reply": "it is thriving",
+        "message": {"login": "ana", "text": "how is gerald?"},
+        "window": [
+            {"login": "moss", "text": "ok chat, back to the run"},
+            {"login": "mosstwin", "text": "the run awaits"},
+            {"login": "ana", "text": "how is gerald?"},
+        ],
+        "alternatives": ["no idea"],
+    }
+    feedback.write_text(json.dumps(record) + "\n")
+    pairs = tmp_path / "dpo.jsonl"
+    args = ["dataset", "dpo", "--feedback", str(feedback), "--twin", "Twin", "--out", str(pairs)]
+    assert main(args) == 0
+    prompt = json.loads(pairs.read_text())["prompt"]
+    assert prompt.endswith(
+        "moss: ok chat, back to the run\nTwin: the run awaits\nana: how is gerald?\nTwin:"
+    )
