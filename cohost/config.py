@@ -583,11 +583,20 @@ def describe_error(exc: ValidationError) -> str:
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Settings from every source, or SettingsError naming each bad field."""
-    if config_file is not None:
-        if not config_file.is_file():
-            raise SettingsError(f"config file {config_file} does not exist")
-        os.environ[CONFIG_FILE_ENV] = str(config_file)
+    """Settings from every source, or SettingsError naming each bad field.
+
+    `config_file` (the command line's `--config`) wins over `COHOST_CONFIG_FILE`; either must
+    exist. The environment is left as it was.
+    """
+    if config_file is not None and not config_file.is_file():
+        raise SettingsError(f"config file {config_file} does not exist")
+    before = os.environ.get(CONFIG_FILE_ENV)
+    named = str(config_file) if config_file is not None else before
+    if named and not Path(named).is_file():
+        # a typo in the path must not start the twin on defaults without a word
+        raise SettingsError(f"{CONFIG_FILE_ENV}={named}: no such file")
+    if named:
+        os.environ[CONFIG_FILE_ENV] = named  # read by settings_customise_sources
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -595,7 +604,12 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     except SourceError as exc:
         raise SettingsError(f"invalid settings: {exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"config file {os.environ.get(CONFIG_FILE_ENV)}: {exc}") from None
+        raise SettingsError(f"config file {named}: {exc}") from None
+    finally:
+        if before is None:
+            os.environ.pop(CONFIG_FILE_ENV, None)
+        else:
+            os.environ[CONFIG_FILE_ENV] = before
 
 
 def _env_lines(model: type[BaseModel], prefix: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -159,3 +160,26 @@ def test_run_exit_statuses_tell_systemd_what_a_restart_cannot_fix(
     monkeypatch.setenv("COHOST_TWITCH__CLIENT_ID", "abc")
     assert main(["run"]) == 3  # no token: only `cohost auth` fixes it
     assert "cohost auth" in capsys.readouterr().err
+
+
+def test_a_config_file_named_in_the_environment_must_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COHOST_CONFIG_FILE", str(tmp_path / "typo.toml"))
+    with pytest.raises(SettingsError, match=r"COHOST_CONFIG_FILE=.*typo\.toml: no such file"):
+        load_settings()
+    config = tmp_path / "cohost.toml"
+    config.write_text('[twin]\nname = "mossbot"\n')
+    monkeypatch.setenv("COHOST_CONFIG_FILE", str(config))
+    assert load_settings().twin.name == "mossbot"
+
+
+def test_loading_a_config_file_leaves_the_environment_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COHOST_CONFIG_FILE", raising=False)
+    config = tmp_path / "cohost.toml"
+    config.write_text('[twin]\nname = "mossbot"\n')
+    assert load_settings(config).twin.name == "mossbot"
+    assert "COHOST_CONFIG_FILE" not in os.environ
+    assert load_settings().twin.name != "mossbot"  # the next load reads no file it was not given
