@@ -227,6 +227,10 @@ def _tiddler_from_fields(
     title = values.pop("title", "").strip()
     if not title:
         raise ValueError(f"{where} has no title")
+    try:
+        check_field("title", title)  # a title spanning lines cannot head a .tid
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
     text = values.pop("text", "")
     values.pop("bag", None)  # TiddlyWeb's storage detail, not part of the tiddler
     fields = []

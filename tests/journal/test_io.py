@@ -270,3 +270,15 @@ def test_export_json_that_tiddlywiki_imports(tmp_path: Path) -> None:
 def test_parse_of_what_the_store_wrote(tmp_path: Path) -> None:
     entry = JournalStore(tmp_path).add("x", tags=["a b"], title="t")
     assert parse_tid(entry.path.read_text(encoding="utf-8")).tags == ("a b",)
+
+
+def test_a_title_spanning_lines_is_a_named_problem_and_the_rest_imports(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    items = [{"title": "fine", "text": "kept"}, {"title": "two\nlines", "text": "skipped"}]
+    path.write_text(json.dumps(items), encoding="utf-8")
+    store = JournalStore(tmp_path / "journal")
+    report = import_into(store, path)  # no crash halfway through
+    assert [e.title for e in report.imported] == ["fine"]
+    [problem] = report.problems
+    assert problem.path == str(path)
+    assert "tiddler #2" in problem.reason and "spans lines" in problem.reason
