@@ -60,6 +60,8 @@ def read_openings(
                 record = json.loads(raw)
             except json.JSONDecodeError as exc:
                 raise InputError(f"not JSON: {exc.msg}", path=path, line=number) from None
+            except UnicodeDecodeError:  # json reads bytes as UTF-8 (or -16/-32) only
+                raise InputError("not UTF-8 text", path=path, line=number) from None
             text = clean_text(first_user_turn(record))
             if not text or len(text) > max_chars:
                 yield number

@@ -86,8 +86,12 @@ def read_records(path: Path, fields: Sequence[str]) -> list[dict[str, str]]:
     if not path.is_file():
         raise InputError("no such data file", path=path)
     records: list[dict[str, str]] = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError("not UTF-8 text", path=path, line=number) from None
             if not line.strip():
                 continue
             try:

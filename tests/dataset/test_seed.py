@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from cohost.dataset.seed import Opening, continuation, read_openings, seed_prompt
+from cohost.errors import InputError
 from cohost.events import ChatMessage, SimLine
 from cohost.pipeline.render import render_prompt
 
@@ -51,3 +54,12 @@ def test_a_continuation_is_the_text_after_the_open_turn() -> None:
     ]
     assert continuation(lines, "Moss") == " lol you do it\nchatter: fair\n"
     assert continuation(lines[1:], "Moss") == ""
+
+
+def test_a_file_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "convs.jsonl"
+    good = json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode()
+    path.write_bytes(good + b"\n" + b'{"messages": "caf\xe9"}\n')
+    with pytest.raises(InputError) as caught:
+        list(read_openings(path, viewer="viewer"))
+    assert caught.value.located() == f"{path}:2: not UTF-8 text"

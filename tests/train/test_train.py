@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from cohost.cli import build_parser, main
+from cohost.errors import InputError
 from cohost.events import ChatMessage
 from cohost.pipeline.render import render_example, render_prompt
-from cohost.train.lora import DEFAULT_TARGETS
+from cohost.train.lora import DEFAULT_TARGETS, read_records
 from tests.train import PEFT_DEPRECATION, require_train_extra
 
 pytestmark = pytest.mark.filterwarnings(PEFT_DEPRECATION)
@@ -308,3 +309,11 @@ def test_dpo_of_a_fresh_lora(tiny_base: Path, dpo_data: Path, tmp_path: Path) ->
     config = _adapter_config(out)
     assert config["r"] == 2
     assert set(config["target_modules"]) == set(DEFAULT_TARGETS)
+
+
+def test_training_data_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
+    data = tmp_path / "sft.jsonl"
+    data.write_bytes(b'{"text": "ok"}\n{"text": "caf\xe9"}\n')
+    with pytest.raises(InputError) as caught:
+        read_records(data, ("text",))
+    assert caught.value.located() == f"{data}:2: not UTF-8 text"
