@@ -359,12 +359,24 @@ async def test_the_default_voice_speaks_each_reply_into_wav_files(
         await _sent(live, 1)
         wav_dir = live.data_dir / "speech"
         async with asyncio.timeout(WAIT_S):
-            while not (wavs := sorted(wav_dir.glob("*.wav"))):  # noqa: ASYNC110 (files)
+            # a file appears as synthesis starts: wait until its audio is all there
+            while not (wavs := _whole_wavs(wav_dir)):  # noqa: ASYNC110 (files)
                 await asyncio.sleep(0.05)
     finally:
         await _stop(task)
     info = wav_info(wavs[0])
     assert info.sample_rate == 22050 and info.seconds > 0.3
+
+
+def _whole_wavs(folder: Path) -> list[Path]:
+    whole = []
+    for path in sorted(folder.glob("cohost-*.wav")):
+        try:
+            if wav_info(path).frames > 0:
+                whole.append(path)
+        except ValueError:
+            pass  # its header is still being written
+    return whole
 
 
 async def test_a_chatter_new_to_the_channel_is_a_first_time_chatter(live: Live) -> None:

@@ -7,6 +7,7 @@ COHOST_BUS__MQTT_HOST set against a real Mosquitto and a (fake) Twitch, and must
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -104,7 +105,10 @@ async def _ask(live: Live, text: str) -> None:
 
     Not a count of posts: the filler below may be picked and answered too.
     """
-    asked = await live.fake.push_chat(chatter=live.viewer, text=text)
+    # a fixed id per question: the embedded twin's draw is seeded by it, so whether its line
+    # happens to repeat a recent reply (a silent turn) does not change from run to run
+    fixed = "question-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    asked = await live.fake.push_chat(chatter=live.viewer, text=text, message_id=fixed)
     try:
         async with asyncio.timeout(WAIT_S):
             await live.fake.wait_for_reply_to(asked)
