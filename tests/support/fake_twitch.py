@@ -205,6 +205,10 @@ class FakeTwitch:
         self._devices: dict[str, tuple[tuple[str, ...], int]] = {}  # code -> scopes, polls
         self._refuse: list[tuple[str, str]] = []
         self._in_chat: set[str] = set()  # ids of the messages chat holds: replies thread to these
+        self._message_ids = itertools.count(
+            1
+        )  # chat message ids count up: the embedded twin's draw (seeded by the
+        # answered message's id) is then the same in every run of a test
         # each user's badges in chat, as Twitch shows them on the echo of what they send
         self.badges: dict[str, list[tuple[str, str]]] = {}
         self._sub_failures: list[tuple[int, str | None]] = []  # (status, only this type)
@@ -338,7 +342,7 @@ class FakeTwitch:
         message_type: str = "text",
     ) -> str:
         """Deliver a chat message to every session subscribed to the channel; its id."""
-        message_id = message_id or str(uuid.uuid4())
+        message_id = message_id or self._next_id()
         self._in_chat.add(message_id)
         delivered = 0
         for sub in self.subscriptions:
@@ -363,6 +367,10 @@ class FakeTwitch:
             raise AssertionError("no live subscription received the chat message")
         return message_id
 
+    def _next_id(self) -> str:
+        """A message id shaped like Twitch's (a UUID), the same in every run."""
+        return str(uuid.UUID(int=next(self._message_ids)))
+
     async def push_notification(
         self,
         kind: Literal["sub", "resub", "raid", "announcement"],
@@ -378,7 +386,7 @@ class FakeTwitch:
 
         Replies cannot thread under it (its id is not one chat messages may reply to).
         """
-        message_id = str(uuid.uuid4())
+        message_id = self._next_id()
         details: dict[str, Any] = {
             "sub": {"sub_tier": "1000", "is_prime": False, "duration_months": months},
             "resub": {
@@ -699,7 +707,7 @@ class FakeTwitch:
         if parent and parent not in self._in_chat:
             # as Twitch does: a reply must thread under a message chat holds
             return self._error(400, "The parent message ID is not valid")
-        message_id = str(uuid.uuid4())
+        message_id = self._next_id()
         self._in_chat.add(message_id)
         refusal = self._refuse.pop(0) if self._refuse else None
         self.sent.append(
