@@ -329,6 +329,9 @@ class Daemon:
                 "source": source,
                 "accepted": result.accepted,
                 "reason": result.reason,
+                # what chat would read back (`status` and the rest): an MQTT or dashboard
+                # caller has no chat to read it in
+                "reply": result.reply,
             },
         )
         self.bus.publish("state", self._state_payload())

@@ -290,3 +290,23 @@ async def test_says_waiting_to_go_out_are_bounded(tmp_path: Path) -> None:
     said = [text for text in sink.sent if text.startswith("line")]
     assert said == ["line 1", "line 2", "line 3"]
     assert sum("still waiting" in text for text in sink.sent) == 2
+
+
+async def test_a_command_over_mqtt_gets_its_reply_on_the_bus(tmp_path: Path) -> None:
+    # automation has no chat to read `status` in: the reply comes on the command topic
+    daemon = Daemon(_settings(tmp_path / "data"), source=Feed(), sink=FullChat(), clock=RealClock())
+    source = daemon.source
+    assert isinstance(source, Feed)
+    seen: list[dict[str, object]] = []
+    daemon.bus.subscribe(
+        lambda topic, payload: seen.append(payload) if topic == "command" else None
+    )
+    task = await _running(daemon)
+    try:
+        daemon.mqtt_command("!twin status", "streamdeck")
+        await _until(lambda: bool(seen))
+    finally:
+        await _input_ends(source, task)
+    [event] = seen
+    assert event["source"] == "mqtt" and event["accepted"] is True
+    assert str(event["reply"]).startswith("live, voice on, chat on")
