@@ -222,6 +222,9 @@ def film_examples(
     if not scenes:
         scenes = [sorted(lines)]
     twin_login = clean_name(twin).lower()
+    # others call the chosen characters by name: they call the twin by the twin's, as chat does
+    names = sorted({name for name in character_ids.values() if name.strip()}, key=len, reverse=True)
+    called = re.compile(r"\b(?:" + "|".join(re.escape(n) for n in names) + r")\b", re.I)
     examples: list[str] = []
     for scene in scenes:
         messages: list[ChatMessage] = []
@@ -231,13 +234,15 @@ def film_examples(
                 continue
             mine = line.character_id in character_ids
             login = twin_login if mine else _login(line.character)
+            if not mine and login == twin_login:
+                login += "_"  # a character who only shares the twin's name is not the twin
             messages.append(
                 ChatMessage(
                     id=f"L{n}",
                     channel=film.id,
                     login=login,
                     display_name=twin if mine else login.title(),
-                    text=line.text,
+                    text=called.sub(clean_name(twin), line.text) if names else line.text,
                     ts=float(n),
                 )
             )

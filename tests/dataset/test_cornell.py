@@ -105,3 +105,36 @@ def test_original_latin1_files_and_explicit_paths(tmp_path: Path) -> None:
     assert examples == [
         "Twitch chat. Moss is the streamer's co-host.\n\nMathilda: Hi.\nMoss: Café?\n"
     ]
+
+
+def test_others_call_the_twin_by_its_name_and_a_namesake_stays_a_namesake(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "movie_titles_metadata.txt").write_text(
+        f"m9{SEP}leon{SEP}1994{SEP}8.6{SEP}100{SEP}['crime']\n"
+    )
+    (tmp_path / "movie_characters_metadata.txt").write_text(
+        f"u1{SEP}LEON{SEP}m9{SEP}leon{SEP}m{SEP}1\nu2{SEP}MATHILDA{SEP}m9{SEP}leon{SEP}f{SEP}2\n"
+        f"u3{SEP}MOSS{SEP}m9{SEP}leon{SEP}m{SEP}3\n"
+    )
+    lines = tmp_path / "lines.txt"
+    lines.write_text(
+        f"L1{SEP}u2{SEP}m9{SEP}MATHILDA{SEP}Leon, is life always this hard?\n"
+        f"L2{SEP}u1{SEP}m9{SEP}LEON{SEP}Always like this.\n"
+        f"L3{SEP}u3{SEP}m9{SEP}MOSS{SEP}Chameleon time, LEON.\n"
+        f"L4{SEP}u1{SEP}m9{SEP}LEON{SEP}No.\n"
+    )
+    convs = tmp_path / "convs.txt"
+    convs.write_text(f"u2{SEP}u1{SEP}m9{SEP}['L1', 'L2', 'L3', 'L4']\n")
+    files = CornellFiles.find(tmp_path, lines=lines, conversations=convs)
+    film = resolve_film(read_films(files.titles), "leon")
+    corpus = Corpus.load(files, [film.id])
+    chosen = choose_characters(corpus, [film], ["leon"])
+    examples, _ = film_examples(corpus, film, chosen[film.id], "Moss", window=4)
+    assert examples[-1] == (
+        "Twitch chat. Moss is the streamer's co-host.\n\n"
+        "Mathilda: Moss, is life always this hard?\n"  # addressed by the twin's name
+        "Moss: Always like this.\n"
+        "Moss_: Chameleon time, Moss.\n"  # a character who is only called Moss: not the twin
+        "Moss: No.\n"
+    )
