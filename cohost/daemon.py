@@ -266,7 +266,9 @@ class Daemon:
         custom prefix, it only joins the recent chat.
         """
         bot = self.settings.twin.bot_login.strip().lstrip("@").lower()
-        return bool(bot) and message.login.lower() == bot
+        if not bot or bot in _streamer_logins(self.settings):
+            return False  # a bot on the streamer's own account: the streamer's commands count
+        return message.login.lower() == bot
 
     async def _command(self, message: ChatMessage) -> bool:
         result = await self._control(
@@ -797,6 +799,12 @@ async def _serve_web(daemon: Daemon) -> Callable[[], Awaitable[None]]:
     return stop
 
 
+def _streamer_logins(settings: Settings) -> set[str]:
+    """The streamer's account as the settings name it (the channel, the twin's streamer)."""
+    names = (settings.twitch.channel, settings.twin.streamer)
+    return {name.strip().lstrip("@#").lower() for name in names if name.strip()}
+
+
 def _with_bot_login(settings: Settings, login: str) -> Settings:
     """The settings with the twin's bot login as the token says.
 
@@ -806,6 +814,10 @@ def _with_bot_login(settings: Settings, login: str) -> Settings:
     """
     configured = settings.twin.bot_login.strip().lstrip("@").lower()
     if configured == login:
+        return settings
+    if login in _streamer_logins(settings):
+        # the bot posts as the streamer's own account: its lines cannot be told from the
+        # streamer's, who must still be answered and obeyed; left as configured
         return settings
     if configured:
         log.warning("COHOST_TWIN__BOT_LOGIN is %s, but the bot's token is for %s: using %s",

@@ -239,6 +239,29 @@ def test_the_twin_knows_its_own_lines_by_the_tokens_login(
     wrong = load_settings(twin={"bot_login": "otherbot"})
     assert _with_bot_login(wrong, "twinbot").twin.bot_login == "twinbot"
     assert "the bot's token is for twinbot" in caplog.text
+    # a bot posting as the streamer's own account: every line of the streamer would be "own",
+    # never answered nor obeyed, so it is not made the twin's
+    own_account = load_settings(twin={"bot_login": "", "streamer": "MossByte"})
+    assert _with_bot_login(own_account, "mossbyte").twin.bot_login == ""
+
+
+async def test_the_streamer_is_obeyed_when_the_bot_is_their_own_account(tmp_path: Path) -> None:
+    settings = _settings(tmp_path / "data")
+    settings = settings.model_copy(
+        update={"twin": settings.twin.model_copy(update={"bot_login": settings.twin.streamer})}
+    )
+    sink = FullChat()
+    sink.open.set()
+    daemon = Daemon(settings, source=Feed(), sink=sink, clock=RealClock())
+    source = daemon.source
+    assert isinstance(source, Feed)
+    task = await _running(daemon)
+    try:
+        host = (Role.BROADCASTER,)
+        await source.queue.put(chat("!twin pause", 1, login=settings.twin.streamer, roles=host))
+        await _until(lambda: daemon.state.paused)
+    finally:
+        await _input_ends(source, task)
 
 
 async def test_the_twins_own_line_is_never_obeyed_as_a_command(tmp_path: Path) -> None:
