@@ -88,6 +88,7 @@ class UserNotice:
     months: int = 0
     viewers: int = 0  # raids
     recipient: str | None = None  # sub gifts
+    in_community_gift: bool = False  # one sub of a community gift (which has its own notice)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -117,8 +117,10 @@ def to_user_notice(notification: Any, *, ts: float) -> UserNotice:
         months = int(notification.sub.months)
     if notification.raid is not None:
         viewers = int(notification.raid.viewer_count)
+    in_community_gift = False
     if notification.sub_gift is not None:
         recipient = (notification.sub_gift.recipient.name or "").lower() or None
+        in_community_gift = bool(notification.sub_gift.community_gift_id)
     return UserNotice(
         id=str(notification.id),
         channel=(notification.broadcaster.name or "").lower(),
@@ -136,6 +138,7 @@ def to_user_notice(notification: Any, *, ts: float) -> UserNotice:
         months=months,
         viewers=viewers,
         recipient=recipient,
+        in_community_gift=in_community_gift,
     )
 
 

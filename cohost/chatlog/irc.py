@@ -211,6 +211,7 @@ class IrcParser:
             months=months,
             viewers=_int_tag(tags, "msg-param-viewerCount"),
             recipient=recipient.lower() or None,
+            in_community_gift=bool(tags.get("msg-param-community-gift-id")),
         )
 
     def clearchat(

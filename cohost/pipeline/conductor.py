@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 # 30 s; a few replies back also covers a slow chat, where repeating still sounds canned.
 RECENT_REPLIES = 8
 # Support that joins chat as Twitch's own line when the viewer wrote nothing (see below).
-WORDLESS_NOTICES = frozenset({"sub", "resub", "submysterygift", "raid"})
+WORDLESS_NOTICES = frozenset({"sub", "resub", "subgift", "submysterygift", "raid"})
 # How a turn cut short for a better pick says so in its trace.
 BETTER_PICK = "cut short by a better pick"
 
@@ -54,14 +54,15 @@ def notice_as_message(notice: UserNotice) -> ChatMessage | None:
     """A notice as chat: the viewer's own words, or for support alone Twitch's line for it.
 
     A sub, resub or raid that carries the viewer's words joins chat like a message. A sub, a
-    community gift or a raid that comes without any joins as Twitch's own line ("ana is
-    raiding with a party of 25."): the moment a co-host thanks or welcomes them. Each single
-    gifted sub does not: a community gift of 100 brings 100 of them, which would fill the
-    window and push real chat out (the gift's own notice stands for them). Nor do other
-    notices without words (announcements are the streamer's own, `other` is anything).
+    gift or a raid that comes without any joins as Twitch's own line ("ana is raiding with a
+    party of 25."): the moment a co-host thanks or welcomes them. The single subs of a
+    community gift do not: a gift of 100 brings 100 of them, which would fill the window and
+    push real chat out (the gift's own notice stands for them). Nor do other notices without
+    words (announcements are the streamer's own, `other` is anything).
     """
     text = notice.text.strip()
-    if not text and notice.kind in WORDLESS_NOTICES and notice.login:
+    thanked = notice.kind in WORDLESS_NOTICES and not notice.in_community_gift
+    if not text and thanked and notice.login:
         text = notice.system_text.strip()
     if not text:
         return None

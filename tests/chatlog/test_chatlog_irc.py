@@ -193,6 +193,9 @@ def test_old_resub_uses_msg_param_months() -> None:
 def test_subgift_recipient_and_raid_viewers() -> None:
     gift = notice("msg-id=subgift;login=tww2;msg-param-recipient-user-name=Mr_Woodchuck")
     assert gift.recipient == "mr_woodchuck"
+    assert not gift.in_community_gift  # a gift straight to one viewer
+    tags = "msg-id=subgift;login=tww2;msg-param-community-gift-id=4112"
+    assert notice(tags).in_community_gift  # one of a community gift's subs
     old_gift = notice("msg-id=subgift;login=tww2;msg-param-recipient-name=mr_woodchuck")
     assert old_gift.recipient == "mr_woodchuck"
     raid = notice("msg-id=raid;login=nerixyz;msg-param-viewerCount=2")

@@ -128,10 +128,13 @@ async def test_a_resub_message_joins_chat() -> None:
 async def test_a_raid_or_sub_without_words_joins_chat_as_twitchs_line() -> None:
     conductor, sink, decisions, _, _ = make()
 
-    def notice(kind: UserNoticeKind, system_text: str, n: int) -> UserNotice:
+    def notice(
+        kind: UserNoticeKind, system_text: str, n: int, *, in_community_gift: bool = False
+    ) -> UserNotice:
         return UserNotice(
             id=f"n{n}", channel="chan", kind=kind, msg_id=kind, login="rita",
             display_name="Rita", text="", system_text=system_text, ts=1000.0 + n,
+            in_community_gift=in_community_gift,
         )  # fmt: skip
 
     raid = await conductor.handle(notice("raid", "Rita is raiding with a party of 25.", 1))
@@ -143,10 +146,14 @@ async def test_a_raid_or_sub_without_words_joins_chat_as_twitchs_line() -> None:
     assert await conductor.handle(notice("announcement", "Rita: stream at 8", 2)) is None
     assert await conductor.handle(notice("other", "Rita is paying it forward", 3)) is None
     # one of a community gift's many single subs: the gift's own notice stands for them
-    assert await conductor.handle(notice("subgift", "Rita gifted a sub to Bo!", 4)) is None
+    one_of_many = notice("subgift", "Rita gifted a sub to Bo!", 4, in_community_gift=True)
+    assert await conductor.handle(one_of_many) is None
     gift = await conductor.handle(notice("submysterygift", "Rita is gifting 50 subs!", 5))
     assert gift is not None and gift.message.text == "Rita is gifting 50 subs!"
-    assert len(decisions) == 2
+    # a gift of one sub, straight to someone: thanked like any sub
+    single = await conductor.handle(notice("subgift", "Rita gifted a sub to Cy!", 6))
+    assert single is not None and single.message.text == "Rita gifted a sub to Cy!"
+    assert len(decisions) == 3
 
 
 class _Boom(Exception):
