@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import time
@@ -40,7 +41,7 @@ from cohost.pipeline.pick import AnswerMemory, Picker
 from cohost.pipeline.turn import TurnOptions, TurnParts
 from cohost.ports import ChatSink, ChatSource, Clock, Journal, Speaker
 from cohost.recall_wiring import recall_query
-from cohost.state import TwinState, restore_state, save_state, state_dict
+from cohost.state import STATE_HEARTBEAT_S, TwinState, restore_state, save_state, state_dict
 from cohost.trace import TraceWriter, trace_dict
 from cohost.web.app import Metrics, MetricsRecorder
 
@@ -110,6 +111,7 @@ class Daemon:
         self.recorder = MetricsRecorder()
         self.recent: deque[dict[str, object]] = deque(maxlen=RECENT_TURNS)
         self.state = TwinState(topic=" ".join(settings.picker.topic_words), hold=settings.turn.hold)
+        self._defaults = dataclasses.replace(self.state, ignored=set())  # as the settings say
         self._state_path = settings.data_dir / "state.json"
         self._saved: dict[str, object] = {}  # the state as last saved (or restored)
         self._restore_state(clock)
@@ -207,6 +209,7 @@ class Daemon:
             if self.indexer is not None:
                 indexer = group.create_task(self.indexer.run(), name="indexer")
             approvals = group.create_task(self.approvals.run(), name="approvals")
+            keeping = group.create_task(self._keep_state(), name="state")
             chat = group.create_task(self._chat_in(), name="chat-in")
             stop = group.create_task(self._stopping.wait(), name="stop")
             await asyncio.wait({chat, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -220,6 +223,8 @@ class Daemon:
             if self.indexer is not None:
                 indexer.cancel()
             approvals.cancel()
+            keeping.cancel()
+            self._save_state(heartbeat=True)  # the time it went down
             self.conductor.close()
             await self.conductor.cancel_turn("the daemon is shutting down")
             self._hush()
@@ -342,7 +347,7 @@ class Daemon:
         return result
 
     def _restore_state(self, clock: Clock) -> None:
-        """The ignore list, and after a crash the switches, as the moderators left them."""
+        """The ignore list, and after a short time down the switches, as moderators left them."""
         path = self._state_path
         try:
             restored = restore_state(self.state, path, now=clock.now())
@@ -355,19 +360,27 @@ class Daemon:
         if restored:
             # said where the streamer looks: a twin that comes back paused must say why
             log.warning("restored from %s: %s", path, ", ".join(restored))
-        self._saved = state_dict(self.state, saved_at=0.0)
+        self._saved = state_dict(self.state, saved_at=0.0, defaults=self._defaults)
 
-    def _save_state(self) -> None:
-        """Keep the state on disk when a command changed it; a failing disk only logs."""
-        now = state_dict(self.state, saved_at=0.0)
-        if now == self._saved:
+    def _save_state(self, *, heartbeat: bool = False) -> None:
+        """Keep the state on disk when a command changed it, or as a sign of life; a failing
+        disk only logs."""
+        now = state_dict(self.state, saved_at=0.0, defaults=self._defaults)
+        if now == self._saved and not heartbeat:
             return
         try:
-            save_state(self.state, self._state_path, now=self.clock.now())
+            save_state(self.state, self._state_path, now=self.clock.now(), defaults=self._defaults)
         except OSError as exc:
-            log.warning("cannot save the twin's state to %s: %s", self._state_path, exc)
+            if not heartbeat:
+                log.warning("cannot save the twin's state to %s: %s", self._state_path, exc)
             return
         self._saved = now
+
+    async def _keep_state(self) -> None:
+        """Save the state every minute: its time is when the twin was last up (see restore)."""
+        while True:
+            self._save_state(heartbeat=True)
+            await self.clock.sleep(STATE_HEARTBEAT_S)
 
     def mqtt_command(self, text: str, client_id: str) -> None:
         """A command from the MQTT control topic (the bus already checked the client)."""

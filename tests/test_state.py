@@ -88,3 +88,51 @@ def test_an_unreadable_state_is_kept_aside_and_the_daemon_starts(
     [aside] = settings.data_dir.glob("state.json.unreadable-*")
     assert aside.read_text() == "{half a file"
     assert "starting from the settings" in caplog.text
+
+
+def test_a_switch_the_settings_changed_since_is_theirs_again(tmp_path: Path) -> None:
+    # a moderator turned hold off; the streamer then set COHOST_TURN__HOLD=true and restarted
+    path = tmp_path / "state.json"
+    save_state(
+        TwinState(hold=False, topic="speedrun"),
+        path,
+        now=NOW,
+        defaults=TwinState(hold=False, topic="speedrun"),
+    )
+    state = TwinState(hold=True, topic="cozy games")  # what the settings now say
+    restore_state(state, path, now=NOW + 60)
+    assert state.hold is True and state.topic == "cozy games"
+    # unchanged settings: the moderators' hold off stands after a crash
+    save_state(TwinState(hold=False), path, now=NOW, defaults=TwinState(hold=True))
+    state = TwinState(hold=True)
+    assert restore_state(state, path, now=NOW + 60) == ["hold off"]
+    assert state.hold is False
+
+
+def test_a_hand_edited_ignore_list_that_is_not_a_list_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    for bad in (None, "troll", [1, 2]):
+        path.write_text(json.dumps({"version": 1, "saved_at": NOW, "ignored": bad}))
+        with pytest.raises(ValueError, match="'ignored' must be a list of logins"):
+            restore_state(TwinState(), path, now=NOW)
+
+
+async def test_the_daemon_marks_when_it_was_last_up(tmp_path: Path) -> None:
+    # a clean stop then the next stream hours later: only the ignore list comes back
+    settings = _settings(tmp_path / "data")
+    sink = RecordingSink()
+    daemon = _daemon(settings, sink)
+    source = daemon.source
+    assert isinstance(source, Feed)
+    task = asyncio.create_task(daemon.run(until_source_ends=True))
+    await source.queue.put(streamer("!twin pause", 1))
+    await sink.wait_for(1)
+    await source.queue.put(None)
+    async with asyncio.timeout(WAIT_S):
+        await task
+    saved = json.loads((settings.data_dir / "state.json").read_text())
+    assert saved["paused"] is True
+    assert abs(saved["saved_at"] - daemon.clock.now()) < 60  # written as it stopped
+    later = TwinState()
+    restore_state(later, settings.data_dir / "state.json", now=saved["saved_at"] + 3 * 3600)
+    assert later.paused is False
