@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,6 +198,25 @@ def _login(name: str) -> str:
     return re.sub(r"\W+", "_", name.casefold()).strip("_") or "someone"
 
 
+def _addressed_by_name(names: Iterable[str]) -> re.Pattern[str] | None:
+    """Where another character calls a chosen one by name ("Bianca, wait!", "Hey Bianca?").
+
+    Others call the twin by the twin's name, as chat does. Only the name as written for a
+    person (Bianca, BIANCA) and only just before punctuation or the end of the line, where
+    one calls someone: a character named WILL or MAN leaves "I will go" and "a man of honor"
+    alone. Names under three letters are left out.
+    """
+    forms: set[str] = set()
+    for name in names:
+        core = name.strip().strip(".,;:!?'\"")
+        if len(core) >= 3:
+            forms |= {core.title(), core.upper()}
+    if not forms:
+        return None
+    alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?=\s*(?:[,.;:!?]|$))")
+
+
 def film_examples(
     corpus: Corpus,
     film: Film,
@@ -222,9 +241,7 @@ def film_examples(
     if not scenes:
         scenes = [sorted(lines)]
     twin_login = clean_name(twin).lower()
-    # others call the chosen characters by name: they call the twin by the twin's, as chat does
-    names = sorted({name for name in character_ids.values() if name.strip()}, key=len, reverse=True)
-    called = re.compile(r"\b(?:" + "|".join(re.escape(n) for n in names) + r")\b", re.I)
+    called = _addressed_by_name(character_ids.values())
     examples: list[str] = []
     for scene in scenes:
         messages: list[ChatMessage] = []
@@ -242,7 +259,9 @@ def film_examples(
                     channel=film.id,
                     login=login,
                     display_name=twin if mine else login.title(),
-                    text=called.sub(clean_name(twin), line.text) if names else line.text,
+                    text=called.sub(clean_name(twin), line.text)
+                    if called is not None and not mine
+                    else line.text,
                     ts=float(n),
                 )
             )

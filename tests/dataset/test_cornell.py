@@ -138,3 +138,31 @@ def test_others_call_the_twin_by_its_name_and_a_namesake_stays_a_namesake(
         "Moss_: Chameleon time, Moss.\n"  # a character who is only called Moss: not the twin
         "Moss: No.\n"
     )
+
+
+def test_a_name_that_is_also_a_word_is_replaced_only_where_someone_is_called(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "movie_titles_metadata.txt").write_text(
+        f"m9{SEP}good will{SEP}1997{SEP}8.3{SEP}100{SEP}['drama']\n"
+    )
+    (tmp_path / "movie_characters_metadata.txt").write_text(
+        f"u1{SEP}WILL{SEP}m9{SEP}good will{SEP}m{SEP}1\n"
+        f"u2{SEP}SEAN{SEP}m9{SEP}good will{SEP}m{SEP}2\n"
+    )
+    lines = tmp_path / "lines.txt"
+    lines.write_text(
+        f"L1{SEP}u2{SEP}m9{SEP}SEAN{SEP}Will you sit? I will wait. Come on, Will!\n"
+        f"L2{SEP}u1{SEP}m9{SEP}WILL{SEP}Will is fine, I will.\n"
+    )
+    convs = tmp_path / "convs.txt"
+    convs.write_text(f"u2{SEP}u1{SEP}m9{SEP}['L1', 'L2']\n")
+    files = CornellFiles.find(tmp_path, lines=lines, conversations=convs)
+    film = resolve_film(read_films(files.titles), "good will")
+    corpus = Corpus.load(files, [film.id])
+    chosen = choose_characters(corpus, [film], ["will"])
+    [example] = film_examples(corpus, film, chosen[film.id], "Moss", window=4)[0]
+    assert example.endswith(
+        "Sean: Will you sit? I will wait. Come on, Moss!\n"  # only where he is called
+        "Moss: Will is fine, I will.\n"  # the twin's own words are its own
+    )
