@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,6 +38,8 @@ from cohost.errors import InputError
 from cohost.events import ChatEvent
 from cohost.pipeline.render import DEFAULT_FORMAT, ChatFormat, load_chat_format
 from cohost.pipeline.simulate import read_writings
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -219,7 +222,7 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
         raise InputError("--window must be at least 1")
     rules = _rules(args)
     options = BuildOptions.from_settings(
-        settings,
+        _with_twin_bot(settings),  # its own lines in the logs are left out
         logins=(twin_login, *args.alias),
         name=args.name,
         rules=rules,
@@ -290,6 +293,32 @@ def _cornell(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def twin_bot_login(settings: Settings) -> str:
+    """The account the twin posts from: as set, else the Twitch bot's, else its stored token's.
+
+    Offline (building data), nothing has filled it in from the token as the daemon does live.
+    """
+    for login in (settings.twin.bot_login, settings.twitch.bot_login):
+        if login.strip():
+            return login.strip().lstrip("@").lower()
+    from cohost.auth import AuthError, TokenStore  # noqa: PLC0415 (keeps --help fast)
+
+    try:
+        token = TokenStore.in_data_dir(settings.data_dir).load("bot")
+    except AuthError:
+        return ""
+    return token.login.lower() if token is not None else ""
+
+
+def _with_twin_bot(settings: Settings) -> Settings:
+    login = twin_bot_login(settings)
+    if not login or login == settings.twin.bot_login:
+        return settings
+    return settings.model_copy(
+        update={"twin": settings.twin.model_copy(update={"bot_login": login})}
+    )
+
+
 def _dpo(args: argparse.Namespace, settings: Settings) -> int:
     path: Path = args.feedback or settings.data_dir / "feedback" / "feedback.jsonl"
     if not path.is_file():
@@ -298,7 +327,13 @@ def _dpo(args: argparse.Namespace, settings: Settings) -> int:
     twin = args.twin or settings.twin.name
     # the prompt exactly as the twin model saw it live: there the twin speaks from its bot
     # account, and the streamer is a chatter like any other
-    logins = [login for login in (settings.twin.bot_login, *args.alias) if login]
+    bot = twin_bot_login(settings)
+    if not bot and not args.alias:
+        log.warning(
+            "the twin's bot account is not known (COHOST_TWIN__BOT_LOGIN, or `cohost auth`): "
+            "its own lines in the windows render as a viewer's"
+        )
+    logins = [login for login in (bot, *args.alias) if login]
     report = PairReport(unreadable=unreadable)
     pairs = dpo_pairs(records, twin, fmt=_chat_format(args), twin_logins=logins, report=report)
     written = write_jsonl(args.out, pairs)

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
+from cohost.auth import StoredToken, TokenStore
 from cohost.cli import main
 
 
@@ -175,7 +177,19 @@ def test_dpo_prompts_are_rendered_as_the_twin_model_saw_them_live(
     # live, the twin speaks from its bot account and the streamer is a chatter like any other
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COHOST_TWIN__STREAMER", "moss")
-    monkeypatch.setenv("COHOST_TWIN__BOT_LOGIN", "mosstwin")
+    monkeypatch.setenv("COHOST_DATA_DIR", str(tmp_path / "data"))
+    # the bot's account as `cohost auth` stored it: offline nothing else names it
+    TokenStore.in_data_dir(tmp_path / "data").save(
+        StoredToken(
+            account="bot",
+            login="MossTwin",
+            user_id="1",
+            access_token=SecretStr("a"),
+            refresh_token=SecretStr("r"),
+            scopes=(),
+            expires_at=0.0,
+        )
+    )
     feedback = tmp_path / "feedback.jsonl"
     record = {
         "verdict": "good",
