@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -63,6 +64,18 @@ class ChatMessage:
         notice: Twitch threads replies under chat messages only.
         """
         return bool(self.id) and not self.id.startswith(ASKED_ID_PREFIX) and self.notice is None
+
+
+def public_reason(outcome: str, reason: str, blocked_rules: Iterable[str]) -> str:
+    """A turn's reason as the bus and the dashboard may show it.
+
+    A blocked turn's reason quotes the guard's verdicts, and a privacy verdict names the
+    entry a reply would have repeated ("verbatim from entry 'Divorce lawyer meeting'"): such
+    a reason is given by rule only.
+    """
+    if outcome != "blocked":
+        return reason
+    return f"blocked by the guard ({', '.join(sorted(set(blocked_rules)))})"
 
 
 UserNoticeKind = Literal[

@@ -90,6 +90,7 @@ class TraceWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)  # a file from before (an older cohost, the same day) too
         self._file: IO[str] = os.fdopen(fd, "a", encoding="utf-8")
 
     def write(self, trace: TurnTrace) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cohost.state import RESTORE_SWITCHES_S, TwinState, restore_state, save_state
+from cohost.trace import TraceWriter
 from tests.faults.test_local import WAIT_S, Feed, RecordingSink, _daemon, _settings, streamer
 
 NOW = 1_764_000_000.0
@@ -136,3 +137,13 @@ async def test_the_daemon_marks_when_it_was_last_up(tmp_path: Path) -> None:
     later = TwinState()
     restore_state(later, settings.data_dir / "state.json", now=saved["saved_at"] + 3 * 3600)
     assert later.paused is False
+
+
+def test_a_trace_file_from_before_becomes_the_owners_alone(tmp_path: Path) -> None:
+    path = tmp_path / "traces" / "2026-12-01.jsonl"
+    path.parent.mkdir()
+    path.write_text("")
+    path.chmod(0o644)  # as an older cohost left it
+    with TraceWriter(path):
+        pass
+    assert path.stat().st_mode & 0o777 == 0o600

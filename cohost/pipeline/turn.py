@@ -19,6 +19,7 @@ from cohost.events import (
     StageTime,
     Tier,
     TurnTrace,
+    public_reason,
 )
 from cohost.pipeline.guard import Guard, GuardResult
 from cohost.pipeline.privacy import find_private_runs, speakable
@@ -184,10 +185,8 @@ class Turn:
 
     def _public_reason(self) -> str:
         """The reason as the bus may carry it: a privacy verdict names an entry, so not that."""
-        if self.trace.outcome != "blocked":
-            return self.trace.reason
-        rules = sorted({v.rule for v in self.trace.guard if v.action == "blocked"})
-        return f"blocked by the guard ({', '.join(rules)})"
+        blocked = (v.rule for v in self.trace.guard if v.action == "blocked")
+        return public_reason(self.trace.outcome, self.trace.reason, blocked)
 
     def cancel_reason(self, reason: str) -> None:
         """Say why the turn is about to be cancelled, for its trace."""

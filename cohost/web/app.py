@@ -45,7 +45,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from cohost.events import TurnTrace
+from cohost.events import TurnTrace, public_reason
 
 if TYPE_CHECKING:
     from cohost.approval import ChoiceResult
@@ -412,12 +412,23 @@ def turn_summary(trace: Mapping[str, Any]) -> dict[str, object]:
     message = decision.get("message")
     message = message if isinstance(message, Mapping) else {}
     stages = trace.get("stages") if isinstance(trace.get("stages"), list) else []
-    guard = trace.get("guard") if isinstance(trace.get("guard"), list) else []
+    verdicts = trace.get("guard")
+    guard: list[Any] = verdicts if isinstance(verdicts, list) else []
     return {
         "turn_id": _text(trace.get("turn_id"), 40),
         "started": _num(trace.get("started")),
         "outcome": _text(trace.get("outcome"), 20),
-        "reason": _text(trace.get("reason")),
+        "reason": _text(
+            public_reason(
+                str(trace.get("outcome", "")),
+                str(trace.get("reason", "")),
+                (
+                    str(v.get("rule", ""))
+                    for v in guard
+                    if isinstance(v, Mapping) and v.get("action") == "blocked"
+                ),
+            )
+        ),
         "reply": _text(trace.get("reply")),
         "alternatives": _texts(trace.get("alternatives")),
         "decided": _text(trace.get("decided")),

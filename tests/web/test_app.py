@@ -625,3 +625,18 @@ async def test_held_turns_and_their_candidates_reach_the_page(
     assert turn["outcome"] == "held"
     assert turn["reply"] == "Hollow Knight again, obviously."
     assert turn["alternatives"] == ["Hollow Knight, then maybe Celeste."]
+
+
+async def test_a_blocked_turns_reason_never_names_a_private_entry(
+    app: Starlette, view: FakeView
+) -> None:
+    trace = sample_trace()
+    trace.outcome = "blocked"
+    trace.reason = "1 run(s), 9 words, verbatim from entry 'Divorce lawyer meeting'"
+    trace.guard = [GuardVerdict(rule="privacy", action="blocked", detail=trace.reason)]
+    view.turns.append(trace_dict(trace))
+    async with client(app) as c:
+        r = await c.get("/api/turns", headers={"Authorization": f"Bearer {TOKEN}"})
+    [turn] = r.json()
+    assert turn["reason"] == "blocked by the guard (privacy)"
+    assert "Divorce" not in r.text
