@@ -45,7 +45,7 @@ class Chatters:
         self._full_said = False
 
     def open(self) -> Self:
-        """Read the memory (a missing file starts one); lines that are not ids are skipped."""
+        """Read the memory (a missing file starts one); `#` lines but the header are skipped."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             with self.path.open(encoding="utf-8", errors="replace") as file:
@@ -93,7 +93,8 @@ class Chatters:
             if not self._full_said:
                 self._full_said = True
                 log.warning(
-                    "%s holds %d chatters, its limit: newcomers are no longer flagged",
+                    "%s holds %d chatters, its limit: newcomers are no longer flagged "
+                    "(move the file away to start a new memory)",
                     self.path,
                     self._limit,
                 )

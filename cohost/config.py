@@ -60,7 +60,9 @@ class PickerSettings(BaseModel):
     )
     weight_bits: float = Field(0.5, description="the message cheers bits")
     weight_support: float = Field(
-        1.0, description="a sub, resub, gift or raid: the viewer's words that came with it"
+        1.0,
+        description="a sub, resub, gift or raid (the viewer's words, or Twitch's line when "
+        "they wrote none)",
     )
     weight_topic: float = Field(0.4, description="each topic word in the message (at most 2)")
     weight_length: float = Field(0.2, description="a message with some substance (5+ words)")
@@ -302,8 +304,8 @@ class SpeechSettings(BaseModel):
     output: Literal["auto", "wav", "device"] = Field(
         "auto",
         description="device: play each sentence with aplay; wav: one WAV file per sentence "
-        "under wav_dir; auto: device when `aplay -l` lists a sound card, else wav (and wav "
-        "for good if playback fails)",
+        "under wav_dir; auto: device when `aplay -l` lists a sound card, else wav (and if "
+        "playback fails, WAV files for a minute, then the card again)",
     )
     wav_dir: Path | None = Field(
         None, description="where sentences are written as WAV files; empty: DATA_DIR/speech"
@@ -582,19 +584,29 @@ def describe_error(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def login_of(name: str) -> str:
+    """A Twitch login as settings may write it ("@MossBot", "#mossbot"): "mossbot"."""
+    return name.strip().lstrip("@#").lower()
+
+
+def with_bot_login(settings: Settings, login: str) -> Settings:
+    """The settings with the twin's bot account set to `login`."""
+    twin = settings.twin.model_copy(update={"bot_login": login})
+    return settings.model_copy(update={"twin": twin})
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Settings from every source, or SettingsError naming each bad field.
 
     `config_file` (the command line's `--config`) wins over `COHOST_CONFIG_FILE`; either must
     exist. The environment is left as it was.
     """
-    if config_file is not None and not config_file.is_file():
-        raise SettingsError(f"config file {config_file} does not exist")
     before = os.environ.get(CONFIG_FILE_ENV)
     named = str(config_file) if config_file is not None else before
     if named and not Path(named).is_file():
         # a typo in the path must not start the twin on defaults without a word
-        raise SettingsError(f"{CONFIG_FILE_ENV}={named}: no such file")
+        source = "--config" if config_file is not None else CONFIG_FILE_ENV
+        raise SettingsError(f"{source} {named}: no such file; fix the path or leave it out")
     if named:
         os.environ[CONFIG_FILE_ENV] = named  # read by settings_customise_sources
     try:

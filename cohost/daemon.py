@@ -26,7 +26,7 @@ from cohost.bus import LocalBus
 from cohost.chatsink import TwitchRules
 from cohost.chatters import Chatters, chatters_file
 from cohost.clock import RealClock
-from cohost.config import Settings
+from cohost.config import Settings, login_of, with_bot_login
 from cohost.console import ConsoleSink, ConsoleSource
 from cohost.control import CommandResult, Controller
 from cohost.errors import Transient
@@ -270,7 +270,7 @@ class Daemon:
         Whatever the twin was led to say, even a line that reads as a `!twin` command under a
         custom prefix, it only joins the recent chat.
         """
-        bot = self.settings.twin.bot_login.strip().lstrip("@").lower()
+        bot = login_of(self.settings.twin.bot_login)
         if not bot or bot in _streamer_logins(self.settings):
             return False  # a bot on the streamer's own account: the streamer's commands count
         return message.login.lower() == bot
@@ -363,10 +363,9 @@ class Daemon:
         self._saved = state_dict(self.state, saved_at=0.0, defaults=self._defaults)
 
     def _save_state(self, *, heartbeat: bool = False) -> None:
-        """Keep the state on disk when a command changed it, or as a sign of life; a failing
-        disk only logs."""
-        now = state_dict(self.state, saved_at=0.0, defaults=self._defaults)
-        if now == self._saved and not heartbeat:
+        """Save the state if a command changed it, or as a heartbeat; a failing disk only logs."""
+        current = state_dict(self.state, saved_at=0.0, defaults=self._defaults)
+        if current == self._saved and not heartbeat:
             return
         try:
             save_state(self.state, self._state_path, now=self.clock.now(), defaults=self._defaults)
@@ -374,7 +373,7 @@ class Daemon:
             if not heartbeat:
                 log.warning("cannot save the twin's state to %s: %s", self._state_path, exc)
             return
-        self._saved = now
+        self._saved = current
 
     async def _keep_state(self) -> None:
         """Save the state every minute: its time is when the twin was last up (see restore)."""
@@ -644,7 +643,10 @@ class Daemon:
     async def say(self, text: str) -> str | None:
         if self._says_waiting >= MAX_WAITING_SAYS:
             # an automation in a loop must not queue the voice for the rest of the stream
-            return f"{self._says_waiting} says are still waiting to go out; try again after"
+            return (
+                f"{self._says_waiting} !twin says are still waiting to go out; "
+                "try again once one is said"
+            )
         checked = self.guard.check(text)
         hushed = self._hushed  # a skip or voice off after this: the voice never says it
         self._says_waiting += 1
@@ -815,7 +817,7 @@ async def _serve_web(daemon: Daemon) -> Callable[[], Awaitable[None]]:
 def _streamer_logins(settings: Settings) -> set[str]:
     """The streamer's account as the settings name it (the channel, the twin's streamer)."""
     names = (settings.twitch.channel, settings.twin.streamer)
-    return {name.strip().lstrip("@#").lower() for name in names if name.strip()}
+    return {login_of(name) for name in names if name.strip()}
 
 
 def _with_bot_login(settings: Settings, login: str) -> Settings:
@@ -825,7 +827,7 @@ def _with_bot_login(settings: Settings, login: str) -> Settings:
     what it said; the picker must know them as its own whatever the settings say, or the twin
     would answer itself.
     """
-    configured = settings.twin.bot_login.strip().lstrip("@").lower()
+    configured = login_of(settings.twin.bot_login)
     if configured == login:
         return settings
     if login in _streamer_logins(settings):
@@ -835,8 +837,7 @@ def _with_bot_login(settings: Settings, login: str) -> Settings:
     if configured:
         log.warning("COHOST_TWIN__BOT_LOGIN is %s, but the bot's token is for %s: using %s",
                     configured, login, login)  # fmt: skip
-    twin = settings.twin.model_copy(update={"bot_login": login})
-    return settings.model_copy(update={"twin": twin})
+    return with_bot_login(settings, login)
 
 
 def _open_journal(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from cohost.adapters.speech import EspeakSpeaker, WavSpeaker, sound_card
+from cohost.adapters.speech import EspeakSpeaker, WavSpeaker, has_sound_card, wav_dir_of
 from cohost.app import uses_server
 from cohost.config import Settings
 
@@ -131,7 +131,7 @@ def check_speech(settings: Settings) -> Check:
             return Check("speech", "fail", "the HTTP voice is not configured", fix)
         # not probed: each request to a hosted TTS is billed
         detail = f"HTTP TTS, voice {speech.http_voice_id} (not probed: requests are billed)"
-        return Check("speech", "ok", detail + _where(settings))
+        return Check("speech", "ok", detail + _destination(settings))
     if speech.engine == "espeak" and shutil.which("espeak-ng") is None:
         fix = "apt-get install espeak-ng, or set COHOST_SPEECH__ENGINE=captions"
         if "engine" in speech.model_fields_set:
@@ -164,21 +164,22 @@ def check_speech(settings: Settings) -> Check:
         try:
             seconds = asyncio.run(probe(Path(tmp) / "doctor.wav"))
         except Exception as exc:  # any failure of the engine is the finding
-            fix = "check COHOST_SPEECH__VOICE" if speech.engine == "espeak" else "check the voice"
+            setting = "VOICE" if speech.engine == "espeak" else "PIPER_VOICE"
+            fix = f"check COHOST_SPEECH__{setting}"
             return Check("speech", "fail", f"{speech.engine} failed: {exc}", fix)
     return Check(
-        "speech", "ok", f"{speech.engine} spoke {seconds:.1f} s of audio" + _where(settings)
+        "speech", "ok", f"{speech.engine} spoke {seconds:.1f} s of audio" + _destination(settings)
     )
 
 
-def _where(settings: Settings) -> str:
+def _destination(settings: Settings) -> str:
+    """Where the voice's sentences will go, as the tail of the check's detail."""
     speech = settings.speech
-    wav_dir = speech.wav_dir or settings.data_dir / "speech"
-    device = speech.output == "device" or (speech.output == "auto" and sound_card())
+    device = speech.output == "device" or (speech.output == "auto" and has_sound_card())
     if device:
         return ", played on the sound card"
     why = " (no sound card)" if speech.output == "auto" else ""
-    return f", written as WAV files to {wav_dir}{why}"
+    return f", written as WAV files to {wav_dir_of(settings)}{why}"
 
 
 def run_checks(settings: Settings) -> list[Check]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -66,21 +65,11 @@ class ChatMessage:
         return bool(self.id) and not self.id.startswith(ASKED_ID_PREFIX) and self.notice is None
 
 
-def public_reason(outcome: str, reason: str, blocked_rules: Iterable[str]) -> str:
-    """A turn's reason as the bus and the dashboard may show it.
-
-    A blocked turn's reason quotes the guard's verdicts, and a privacy verdict names the
-    entry a reply would have repeated ("verbatim from entry 'Divorce lawyer meeting'"): such
-    a reason is given by rule only.
-    """
-    if outcome != "blocked":
-        return reason
-    return f"blocked by the guard ({', '.join(sorted(set(blocked_rules)))})"
-
-
 UserNoticeKind = Literal[
     "sub", "resub", "subgift", "submysterygift", "raid", "announcement", "other"
 ]
+# The notices that are a viewer supporting the stream: a sub, a resub, a gift, a raid.
+SUPPORT_NOTICES: frozenset[str] = frozenset({"sub", "resub", "subgift", "submysterygift", "raid"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

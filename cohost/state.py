@@ -83,11 +83,9 @@ def restore_state(state: TwinState, path: Path, *, now: float) -> list[str]:
     except FileNotFoundError:
         return []
     except (OSError, ValueError) as exc:
-        raise ValueError(
-            f"{path}: unreadable saved state ({exc}); move it away to start anew"
-        ) from exc
+        raise ValueError(f"{path}: unreadable saved state ({exc})") from exc
     if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-        raise ValueError(f"{path}: not a saved state of this version; move it away")
+        raise ValueError(f"{path}: not a saved state of this version")
     ignored = data.get("ignored", [])
     if not isinstance(ignored, list) or not all(isinstance(x, str) for x in ignored):
         raise ValueError(f"{path}: 'ignored' must be a list of logins")
@@ -107,14 +105,18 @@ def restore_state(state: TwinState, path: Path, *, now: float) -> list[str]:
             continue  # the settings changed it since: theirs
         if isinstance(value, bool) and value != getattr(state, name):
             setattr(state, name, value)
-            restored.append(f"{name} {'on' if value else 'off'}")
+            if name == "paused":
+                restored.append("paused" if value else "not paused")
+            else:
+                restored.append(f"{name} {'on' if value else 'off'}")
     topic = data.get("topic")
     unchanged = then.get("topic", state.topic) == state.topic
     if isinstance(topic, str) and topic != state.topic and unchanged:
         state.topic = topic
         restored.append(f"topic {topic!r}" if topic else "no topic")
     rate = data.get("rate_per_minute")
-    if isinstance(rate, int) and not isinstance(rate, bool) and rate > 0:
+    valid = isinstance(rate, int) and not isinstance(rate, bool) and rate > 0
+    if valid and rate != state.rate_per_minute:
         state.rate_per_minute = rate
         restored.append(f"rate {rate}/min")
     return restored

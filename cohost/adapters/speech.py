@@ -73,7 +73,7 @@ def _usable(path: Path) -> WavInfo | None:
     return info if info.frames > 0 and info.sample_rate > 0 else None
 
 
-def sound_card() -> bool:
+def has_sound_card() -> bool:
     """Whether ALSA lists a sound card to play on (`aplay -l`); False without aplay."""
     if shutil.which("aplay") is None:
         return False
@@ -167,7 +167,7 @@ class WavSpeaker(ABC):
         self._auto = output == "auto"
         self._retry_device_at: float | None = None  # auto, after a failed playback
         self._output: Literal["wav", "device"] = (
-            output if output != "auto" else "device" if sound_card() else "wav"
+            output if output != "auto" else "device" if has_sound_card() else "wav"
         )
         self._wav_dir = wav_dir
         self._keep_wavs = keep_wavs
@@ -191,7 +191,8 @@ class WavSpeaker(ABC):
 
     @property
     def link(self) -> str | None:
-        """For /healthz: "down" while `auto` writes files because the card failed, else "up"."""
+        """For /healthz: "down" while `auto` writes files because the card failed, else "up";
+        None unless the output is auto."""
         if not self._auto:
             return None
         return "down" if self._retry_device_at is not None else "up"
@@ -255,7 +256,7 @@ class WavSpeaker(ABC):
         for _, _, path in stamped[: max(0, len(stamped) - self._keep_wavs)]:
             path.unlink(missing_ok=True)
 
-    def _play_failed(self, exc: SpeakerUnavailable) -> bool:
+    def _fall_back_to_wav(self, exc: SpeakerUnavailable) -> bool:
         """Whether a failed playback turns the speaker to WAV files for a while (output auto)."""
         if not self._auto:
             return False
@@ -300,7 +301,7 @@ class WavSpeaker(ABC):
                         self._retry_device_at = None
                         log.info("playing on the sound card again")
                 except SpeakerUnavailable as exc:
-                    if not self._play_failed(exc):
+                    if not self._fall_back_to_wav(exc):
                         raise
             if not played and self._realtime:
                 await self._wait_or_stop(self._clock.sleep(info.seconds))
@@ -430,6 +431,11 @@ class EspeakSpeaker(WavSpeaker):
         return info
 
 
+def wav_dir_of(settings: Settings) -> Path:
+    """Where the voice writes its WAV files."""
+    return settings.speech.wav_dir or settings.data_dir / "speech"
+
+
 def speaker_from_settings(settings: Settings, clock: Clock, *, bus: Bus | None = None) -> Speaker:
     """The speaker the settings ask for: a TTS engine to the sound card or into files, or captions.
 
@@ -438,7 +444,7 @@ def speaker_from_settings(settings: Settings, clock: Clock, *, bus: Bus | None =
     missing espeak-ng is a settings error at start.
     """
     speech = settings.speech
-    wav_dir = speech.wav_dir or settings.data_dir / "speech"
+    wav_dir = wav_dir_of(settings)
     if speech.engine == "captions":
         return CaptionSpeaker(clock, bus=bus)
     if speech.engine == "piper":

@@ -1,4 +1,4 @@
-"""Twitch chat through twitchio 3: EventSub chat and moderation in, Helix send-chat-message out.
+"""Twitch chat through twitchio 3: EventSub chat, notices and moderation in, Helix send out.
 
 The only module that imports twitchio. What it decides:
 - Chat in goes on a bounded queue; when the picker falls behind, the oldest chat message is
@@ -8,10 +8,12 @@ The only module that imports twitchio. What it decides:
   types (the bot's `user:read:chat` covers them): `channel.chat.message_delete` (one message),
   `channel.chat.clear_user_messages` (a ban or a timeout: Twitch does not say which, so it reads
   as a timeout of unknown length) and `channel.chat.clear`. A twin must never answer, or have a
-  held reply approved for, a message a moderator took down. A moderation type that cannot be
-  subscribed is tried again with its own backoff, logged once per failing streak; chat does
-  not wait for it.
-- The bot's own messages and the known bots are never queued.
+  held reply approved for, a message a moderator took down.
+- Subs, gifts and raids come in on it too (`channel.chat.notification`), as `UserNotice`s.
+- Each type after chat (moderation, notifications) is optional: one that cannot be subscribed
+  is tried again with its own backoff, logged once per failing streak; chat does not wait.
+- Known bots are never queued; the twin's own lines are, so that the recent chat holds what
+  it said (the daemon never answers nor obeys them).
 - twitchio reconnects a dropped EventSub websocket itself (jittered exponential backoff, at most
   90 s) and resubscribes on the new session; `session_reconnect` migrations too. A watchdog
   here covers what it leaves undone: when no chat subscription is alive for two checks in a
@@ -211,7 +213,7 @@ def _same_account(role: str, login: str, user_id: str, token: StoredToken) -> No
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Backoff:
-    """A moderation subscription that failed: when to try again, and the wait before that."""
+    """An optional subscription that failed: when to try again, and the wait before that."""
 
     at: float  # time.monotonic()
     delay: float
@@ -236,7 +238,7 @@ class TwitchChat:
         # one is seen), and who to tell when they change (the sink's rate limit follows them).
         self.bot_roles: frozenset[Role] | None = None
         self.on_bot_roles: Callable[[frozenset[Role]], None] | None = None
-        # moderation types that failed to subscribe: (when to try again, the last wait)
+        # optional types that failed to subscribe: (when to try again, the last wait)
         self._retry_after: dict[str, _Backoff] = {}
         self.ignored = 0  # known bots' messages (the twin's own go on, for the window)
         self.resubscribed = 0  # subscriptions the watchdog had to make again
@@ -463,9 +465,9 @@ class TwitchChat:
         )
 
     async def _subscribe(self) -> None:
-        """Chat, then every moderation type: chat's failure is this call's.
+        """Chat, then every optional type: chat's failure is this call's.
 
-        A moderation type that fails for a passing reason is left to the watchdog, which tries
+        An optional type that fails for a passing reason is left to the watchdog, which tries
         it again with its own backoff: chat need not wait for it.
         """
         await self._subscribe_one(CHAT_SUBSCRIPTION)

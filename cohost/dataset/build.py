@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cohost.config import Settings
+from cohost.config import Settings, login_of
 from cohost.dataset.clean import (
     DEFAULT_CONTEXT_PATTERNS,
     RULE_HELP,
@@ -67,7 +67,7 @@ class BuildOptions:
         its own output.
         """
         ds = settings.dataset
-        own = settings.twin.bot_login.strip().lstrip("@").lower()
+        own = login_of(settings.twin.bot_login)
         if own in {login.lower() for login in logins}:
             own = ""  # the bot posts as the streamer's own account: those lines are theirs
         return cls(
@@ -83,7 +83,7 @@ class BuildOptions:
             moderation_hold_lines=ds.moderation_hold_lines,
             context_patterns=(*DEFAULT_CONTEXT_PATTERNS, *ds.context_patterns, *context_patterns),
             bots=frozenset(
-                {*settings.picker.known_bots, *ds.extra_bots, *bots, *filter(None, [own])}
+                {*settings.picker.known_bots, *ds.extra_bots, *bots, *({own} if own else ())}
             ),
             fmt=fmt,
         )

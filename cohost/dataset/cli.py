@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from cohost.app import build_models
 from cohost.chatlog import ChatLog, open_log
-from cohost.config import Settings
+from cohost.config import Settings, login_of, with_bot_login
 from cohost.dataset.build import BuildOptions, DatasetBuilder
 from cohost.dataset.clean import RULE_HELP, RULES
 from cohost.dataset.cornell import (
@@ -300,7 +300,7 @@ def twin_bot_login(settings: Settings) -> str:
     """
     for login in (settings.twin.bot_login, settings.twitch.bot_login):
         if login.strip():
-            return login.strip().lstrip("@").lower()
+            return login_of(login)
     from cohost.auth import AuthError, TokenStore  # noqa: PLC0415 (keeps --help fast)
 
     try:
@@ -311,12 +311,11 @@ def twin_bot_login(settings: Settings) -> str:
 
 
 def _with_twin_bot(settings: Settings) -> Settings:
+    """The settings with the twin's bot account filled in as `twin_bot_login` finds it."""
     login = twin_bot_login(settings)
     if not login or login == settings.twin.bot_login:
         return settings
-    return settings.model_copy(
-        update={"twin": settings.twin.model_copy(update={"bot_login": login})}
-    )
+    return with_bot_login(settings, login)
 
 
 def _dpo(args: argparse.Namespace, settings: Settings) -> int:

@@ -251,6 +251,7 @@ def film_examples(
                 continue
             mine = line.character_id in character_ids
             login = twin_login if mine else _login(line.character)
+            text = line.text if mine or called is None else called.sub(clean_name(twin), line.text)
             if not mine and login == twin_login:
                 login += "_"  # a character who only shares the twin's name is not the twin
             messages.append(
@@ -259,9 +260,7 @@ def film_examples(
                     channel=film.id,
                     login=login,
                     display_name=twin if mine else login.title(),
-                    text=called.sub(clean_name(twin), line.text)
-                    if called is not None and not mine
-                    else line.text,
+                    text=text,
                     ts=float(n),
                 )
             )

@@ -13,6 +13,7 @@ from typing import Any
 
 from cohost.events import (
     ASKED_ID_PREFIX,
+    SUPPORT_NOTICES,
     ChatEvent,
     ChatMessage,
     Decision,
@@ -30,8 +31,6 @@ log = logging.getLogger(__name__)
 # The twin's replies that a new turn must not say again. Twitch refuses the same text within
 # 30 s; a few replies back also covers a slow chat, where repeating still sounds canned.
 RECENT_REPLIES = 8
-# Support that joins chat as Twitch's own line when the viewer wrote nothing (see below).
-WORDLESS_NOTICES = frozenset({"sub", "resub", "subgift", "submysterygift", "raid"})
 # How a turn cut short for a better pick says so in its trace.
 BETTER_PICK = "cut short by a better pick"
 
@@ -61,7 +60,7 @@ def notice_as_message(notice: UserNotice) -> ChatMessage | None:
     words (announcements are the streamer's own, `other` is anything).
     """
     text = notice.text.strip()
-    thanked = notice.kind in WORDLESS_NOTICES and not notice.in_community_gift
+    thanked = notice.kind in SUPPORT_NOTICES and not notice.in_community_gift
     if not text and thanked and notice.login:
         text = notice.system_text.strip()
     if not text:

@@ -249,8 +249,9 @@ def skeleton(text: str, *, by_context: bool = True) -> str:
 
     Case folds first (so "İ" brings no stray mark), fullwidth and styled letters become plain
     (NFKD), marks are folded (`_fold_marks`), and a word mixing Latin, Cyrillic and Greek
-    look-alikes is read in its main script (`_unspoof`). For matching only: what is said
-    keeps its own letters.
+    look-alikes is read in its main script (`_unspoof`); with `by_context`, a word made wholly
+    of look-alikes is read in the script of the text around it. For matching only: what is
+    said keeps its own letters.
     """
     decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
     folded = unicodedata.normalize("NFC", _fold_marks(decomposed))

@@ -32,13 +32,11 @@ from collections.abc import Iterator, Sequence
 from collections.abc import Set as AbstractSet
 
 from cohost.config import PickerSettings, TwinSettings
-from cohost.events import ChatMessage, Decision, Role
+from cohost.events import SUPPORT_NOTICES, ChatMessage, Decision, Role
 
 RATE_WINDOW_S = 60.0
 TOPIC_CAP = 2  # topic words counted at most this often (PickerSettings.weight_topic says so)
 SUBSTANCE_WORDS = 5  # "some substance" (PickerSettings.weight_length says 5+ words)
-# The notices that are a viewer supporting the stream: a sub, a resub, a gift, a raid.
-SUPPORT_NOTICES = frozenset({"sub", "resub", "subgift", "submysterygift", "raid"})
 COPYPASTA_KEY_CHARS = 64  # texts equal in their first 64 letters/digits are the same paste
 _KEY_CACHE_MAX = 8192  # normalised keys of recent texts; cleared when full (chat moves on)
 _SCORED_MAX = 4096  # combinations of parts (only live topic words make new ones)

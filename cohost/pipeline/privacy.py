@@ -201,3 +201,15 @@ def secret_texts_never_in(texts: Iterable[str], secrets: Iterable[str], *, n: in
     for secret in secrets:
         grams |= _grams(secret, n)
     return not any(_grams(text, n) & grams for text in texts)
+
+
+def public_reason(outcome: str, reason: str, blocked_rules: Iterable[str]) -> str:
+    """A turn's reason as the bus and the dashboard may show it.
+
+    A blocked turn's reason quotes the guard's verdicts, and a privacy verdict names the
+    entry a reply would have repeated ("verbatim from entry 'Divorce lawyer meeting'"): such
+    a reason is given by rule only.
+    """
+    if outcome != "blocked":
+        return reason
+    return f"blocked by the guard ({', '.join(sorted(set(blocked_rules)))})"

@@ -257,7 +257,7 @@ def load_fusion_template(path: Path = FUSION_FILE) -> FusionTemplate:
 def hits_for_rewriter(
     hits: Sequence[Hit], *, external: bool, private_hits: PrivateHits
 ) -> list[tuple[Hit, bool]]:
-    """The hits a rewriter may see, each with whether its text must be redacted.
+    """The hits a rewriter may see, each with whether only that it bears on the message may pass.
 
     Secret hits never pass (the journal never returns them; this is the second lock). Private
     hits pass in full to a local rewriter; to an external one as `private_hits` says.

@@ -19,10 +19,9 @@ from cohost.events import (
     StageTime,
     Tier,
     TurnTrace,
-    public_reason,
 )
 from cohost.pipeline.guard import Guard, GuardResult
-from cohost.pipeline.privacy import find_private_runs, speakable
+from cohost.pipeline.privacy import find_private_runs, public_reason, speakable
 from cohost.pipeline.privacy import words as folded_words
 from cohost.pipeline.sentences import SentenceBuffer, same_text_key, split_sentences
 from cohost.ports import (
@@ -216,7 +215,7 @@ class Turn:
                 if self._has_reply():
                     if self._hold_now():
                         if not self.options.hold:
-                            self.silence()  # held since it began: say no more of it
+                            self.silence()  # hold came on mid-turn: the voice stops here too
                         await self._hold(trace.reply)
                     else:
                         said = await self._post(trace.reply)

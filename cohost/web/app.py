@@ -45,7 +45,8 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from cohost.events import TurnTrace, public_reason
+from cohost.events import TurnTrace
+from cohost.pipeline.privacy import public_reason
 
 if TYPE_CHECKING:
     from cohost.approval import ChoiceResult

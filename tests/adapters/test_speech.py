@@ -15,7 +15,7 @@ import pytest
 from cohost.adapters.speech import (
     DEVICE_RETRY_S,
     EspeakSpeaker,
-    sound_card,
+    has_sound_card,
     speaker_from_settings,
     wav_info,
 )
@@ -217,12 +217,12 @@ def _on_path(monkeypatch: pytest.MonkeyPatch, bin_dir: Path, *, keep_system: boo
 def test_sound_card_reads_aplay_listing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_aplay(tmp_path / "card", card=True)
     _on_path(monkeypatch, tmp_path / "card")
-    assert sound_card()
+    assert has_sound_card()
     _fake_aplay(tmp_path / "none", card=False)
     _on_path(monkeypatch, tmp_path / "none")
-    assert not sound_card()
+    assert not has_sound_card()
     _on_path(monkeypatch, tmp_path / "empty", keep_system=False)
-    assert not sound_card()  # no aplay at all
+    assert not has_sound_card()  # no aplay at all
 
 
 async def test_auto_output_plays_on_a_listed_card(
