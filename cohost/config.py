@@ -109,6 +109,12 @@ class GuardSettings(BaseModel):
     max_length: int = Field(500, description="longer replies are split on sentence boundaries")
     max_messages: int = Field(2, description="at most this many chat messages per reply")
     blocklist: list[str] = Field(default_factory=list, description="words or phrases never said")
+    blocklist_accents: Literal["spell", "fold"] = Field(
+        "spell",
+        description="spell: an accent that makes a letter (ñ, ü, ặ) stays one, so a listed "
+        "'ano' never blocks 'año'; fold: every accent is dropped before the blocklist looks, so "
+        "'slür' reads 'slur' (for a stream in a language that writes without accents)",
+    )
 
 
 class SimulatorSettings(BaseModel):

@@ -159,7 +159,8 @@ def _fold_marks(decomposed: str) -> str:
     fewer, it keeps those that compose with it (ñ, ü, ặ, й stay themselves, so "año" never
     reads as "ano") and loses the rest (overlays, enclosing marks, joiners). Other scripts
     keep every mark: there they spell. A single accent on a letter therefore still hides a
-    blocklisted word from the fold ("slür"); telling that from a real word needs the language.
+    blocklisted word from the fold ("slür"); telling that from a real word needs the language,
+    so the streamer chooses (`GuardSettings.blocklist_accents`: "fold" drops every accent).
     """
     out: list[str] = []
     i = 0
@@ -268,20 +269,42 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     return re.compile(before + body + after)  # both sides casefolded: "ı" is not "i"
 
 
-def blocklist_rule(phrases: Sequence[str]) -> Rule:
+def _without_accents(folded: str) -> str:
+    """A skeleton without the marks on Latin, Greek and Cyrillic letters ("slür": "slur").
+
+    Other scripts keep theirs: there they spell (Japanese dakuten, Devanagari vowel signs).
+    """
+    out: list[str] = []
+    base = ""
+    for char in unicodedata.normalize("NFD", folded):
+        if unicodedata.category(char) not in _MARKS:
+            base = char
+        elif base and ord(base) < _ALPHABETIC_END:
+            continue
+        out.append(char)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def blocklist_rule(phrases: Sequence[str], *, fold_accents: bool = False) -> Rule:
     """A rule that blocks the whole reply when it says a listed word or phrase.
 
     Masking one word would leave a sentence built around it, still saying what the streamer
-    does not want said; a skipped reply costs nothing, and the trace tells them why.
+    does not want said; a skipped reply costs nothing, and the trace tells them why. With
+    `fold_accents`, an accent on a letter no longer keeps a listed word from matching.
     """
+
+    def fold(text: str, *, by_context: bool = True) -> str:
+        folded = skeleton(text, by_context=by_context)
+        return _without_accents(folded) if fold_accents else folded
+
     # an entry that folds to nothing (only marks) cannot be matched: left out, not a crash
-    patterns = [(p, _phrase_pattern(skeleton(p))) for p in phrases if skeleton(p).split()]
+    patterns = [(p, _phrase_pattern(fold(p))) for p in phrases if fold(p).split()]
 
     def blocklist(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
         # Both readings of a one-script word of look-alikes: as its own script (a listed
         # Russian word in an English reply) and as the text around it (a Cyrillic "неск"
         # posing as "heck").
-        readings = (skeleton(text), skeleton(text, by_context=False))
+        readings = (fold(text), fold(text, by_context=False))
         for phrase, pattern in patterns:
             if any(pattern.search(folded) for folded in readings):
                 return text, GuardVerdict(
@@ -298,7 +321,7 @@ def default_rules(settings: GuardSettings) -> list[Rule]:
         clean_characters,
         strip_template_tokens,
         no_command_prefix,
-        blocklist_rule(settings.blocklist),
+        blocklist_rule(settings.blocklist, fold_accents=settings.blocklist_accents == "fold"),
     ]
 
 

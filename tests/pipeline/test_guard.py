@@ -347,3 +347,28 @@ def test_a_cut_inside_a_long_word_cannot_free_a_listed_word() -> None:
     assert result.blocked and result.messages == []
     assert result.verdicts[-1].rule == "blocklist"
     assert "after the split" in result.verdicts[-1].detail
+
+
+@pytest.mark.parametrize(
+    ("listed", "text", "spelled", "folded"),
+    [
+        ("slur", "oh sl\u00fcr", "pass", "blocked"),  # one accent hiding a listed word
+        ("slur", "oh SL\u00dcR", "pass", "blocked"),
+        ("ano", "feliz a\u00f1o", "pass", "blocked"),  # the price, in Spanish
+        ("c\u1eb7c", "ch\u00e0o c\u00e1c b\u1ea1n", "pass", "blocked"),  # and in Vietnamese
+        ("\u3070\u304b", "\u306f\u304b", "pass", "pass"),  # Japanese marks spell either way
+        ("heck", "check this", "pass", "pass"),
+    ],
+)
+def test_folding_accents_is_the_streamers_choice(
+    listed: str, text: str, spelled: str, folded: str
+) -> None:
+    assert blocklist_rule([listed])(text, ())[1].action == spelled
+    assert blocklist_rule([listed], fold_accents=True)(text, ())[1].action == folded
+
+
+def test_the_guard_settings_choose_accent_folding() -> None:
+    spell = Guard(GuardSettings(blocklist=["slur"]))
+    fold = Guard(GuardSettings(blocklist=["slur"], blocklist_accents="fold"))
+    assert not spell.check("oh sl\u00fcr").blocked
+    assert fold.check("oh sl\u00fcr").blocked
