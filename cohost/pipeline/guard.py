@@ -70,8 +70,37 @@ def _emoji_joiner(text: str, i: int) -> bool:
     )
 
 
+def _unstacked(text: str) -> tuple[str, int]:
+    """The text with zalgo stacks taken down, and how many marks went.
+
+    A Latin, Greek or Cyrillic letter under `_ZALGO_MARKS` combining marks or more keeps none
+    of them: such towers are drawn over whatever is above and below the caption on stream.
+    Fewer marks spell (ñ, ặ) and stay; other scripts keep theirs.
+    """
+    decomposed = unicodedata.normalize("NFD", text)
+    out: list[str] = []
+    dropped = 0
+    i = 0
+    while i < len(decomposed):
+        j = i + 1
+        while j < len(decomposed) and unicodedata.category(decomposed[j]) in _MARKS:
+            j += 1
+        marks = j - i - 1
+        if marks >= _ZALGO_MARKS and ord(decomposed[i]) < _ALPHABETIC_END:
+            out.append(decomposed[i])
+            dropped += marks
+        else:
+            out.append(decomposed[i:j])
+        i = j
+    if not dropped:
+        return text, 0
+    return unicodedata.normalize("NFC", "".join(out)), dropped
+
+
 def clean_characters(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
-    """Remove control, zero-width, bidi and invisible characters; collapse whitespace."""
+    """Remove control, zero-width, bidi and invisible characters and zalgo stacks; collapse
+    whitespace."""
+    text, stacked = _unstacked(text)
     kept: list[str] = []
     removed = 0
     for i, char in enumerate(text):
@@ -85,9 +114,11 @@ def clean_characters(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVer
         else:
             kept.append(char)
     cleaned = " ".join("".join(kept).split())
-    if cleaned == text.strip():
+    if cleaned == text.strip() and not stacked:
         return cleaned, _pass("characters")
-    detail = f"removed {removed} control or invisible characters" if removed else ""
+    found = [f"{removed} control or invisible characters"] if removed else []
+    found += [f"{stacked} stacked marks"] if stacked else []
+    detail = f"removed {' and '.join(found)}" if found else ""
     return cleaned, GuardVerdict(
         rule="characters", action="changed", detail=detail or "collapsed whitespace"
     )

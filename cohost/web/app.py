@@ -613,8 +613,13 @@ def _set_cookie(request: Request, response: Response, key: str, value: str) -> N
     )
 
 
-def _secure(response: Response) -> Response:
+def _secure(response: Response, *, framed: bool = False) -> Response:
+    """The security headers; no page but the overlay may be framed (no clicks tricked on
+    Approve or Pause from a page that frames the dashboard)."""
     response.headers.update(_HEADERS)
+    if not framed:
+        response.headers["Content-Security-Policy"] += "; frame-ancestors 'none'"
+        response.headers["X-Frame-Options"] = "DENY"
     return response
 
 
@@ -669,12 +674,14 @@ def create_web_app(
     files = _static_files()
     started = time.monotonic()
 
-    def static_response(name: str, replace: Mapping[str, str] | None = None) -> Response:
+    def static_response(
+        name: str, replace: Mapping[str, str] | None = None, *, framed: bool = False
+    ) -> Response:
         body, media_type = files[name]
         text = body.decode("utf-8")
         for key, value in (replace or {}).items():
             text = text.replace(key, value)
-        return _secure(Response(text, media_type=media_type))
+        return _secure(Response(text, media_type=media_type), framed=framed)
 
     def login_page(request: Request, *, status: int, notice: str = "") -> Response:
         csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
@@ -710,7 +717,8 @@ def create_web_app(
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def overlay(request: Request) -> Response:
-        return static_response("overlay.html")
+        # tools that lay out a stream may frame the overlay: it shows only what is said aloud
+        return static_response("overlay.html", framed=True)
 
     async def static(request: Request) -> Response:
         name = request.path_params["name"]

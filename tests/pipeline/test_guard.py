@@ -372,3 +372,16 @@ def test_the_guard_settings_choose_accent_folding() -> None:
     fold = Guard(GuardSettings(blocklist=["slur"], blocklist_accents="fold"))
     assert not spell.check("oh sl\u00fcr").blocked
     assert fold.check("oh sl\u00fcr").blocked
+
+
+def test_zalgo_towers_are_taken_down_before_they_reach_a_caption() -> None:
+    zalgo = "H\u0338\u0322\u031b\u031b\u031b\u0347i\u034e\u0347\u0348 chat"
+    text, verdict = clean_characters(zalgo)
+    assert text == "Hi chat"
+    assert verdict.action == "changed" and "stacked" in verdict.detail
+    # accents that spell stay: Vietnamese puts two marks on one letter
+    for spelled in ("c\u1eb7c b\u1ea1n", "a\u00f1o", "\u3070\u304b"):
+        assert clean_characters(spelled) == (
+            spelled,
+            GuardVerdict(rule="characters", action="pass"),
+        )

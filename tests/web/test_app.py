@@ -640,3 +640,16 @@ async def test_a_blocked_turns_reason_never_names_a_private_entry(
     [turn] = r.json()
     assert turn["reason"] == "blocked by the guard (privacy)"
     assert "Divorce" not in r.text
+
+
+async def test_only_the_overlay_may_be_framed(app: Starlette) -> None:
+    # a page that frames the dashboard could trick clicks on Approve or Pause
+    async with client(app) as c:
+        overlay = await c.get("/overlay")
+        dashboard = await c.get("/dashboard")
+        api = await c.get("/api/state", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert "frame-ancestors" not in overlay.headers["content-security-policy"]
+    assert "x-frame-options" not in overlay.headers
+    for page in (dashboard, api):
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["x-frame-options"] == "DENY"

@@ -78,8 +78,10 @@
   }
 
   function logCommand(who, command, accepted, reason) {
-    const li = el("li", accepted ? "" : "refused", clock() + "  " + who + ": " + command +
-      (accepted ? "" : " (refused: " + reason + ")"));
+    // each part in its own span: a bidi override a viewer typed reorders only its own text
+    const li = el("li", accepted ? "" : "refused", clock() + "  ");
+    li.append(el("span", "said", who), ": ", el("span", "said", command));
+    if (!accepted) li.append(" (refused: ", el("span", "said", reason), ")");
     $("commands").prepend(li);
     while ($("commands").children.length > MAX_CHAT) $("commands").lastElementChild.remove();
     $("no-commands").hidden = true;
