@@ -780,7 +780,17 @@ async def _serve_web(daemon: Daemon) -> Callable[[], Awaitable[None]]:
             "/metrics; the dashboard still needs the token",
             web.host,
         )
-    app = create_web_app(daemon, token=web.token, command_prefix=settings.control.prefix)
+    # bound to loopback, only loopback names may be asked for (no DNS rebinding); bound
+    # elsewhere (behind the streamer's own proxy), any
+    local_names = ["127.0.0.1", "localhost", web.host] if is_loopback(web.host) else None
+    if local_names is not None and ":" in web.host:
+        local_names = None  # an IPv6 Host header ("[::1]:8760") is not one the check reads
+    app = create_web_app(
+        daemon,
+        token=web.token,
+        command_prefix=settings.control.prefix,
+        allowed_hosts=local_names,
+    )
     server = uvicorn.Server(
         uvicorn.Config(app, host=web.host, port=web.port, log_level="warning", lifespan="off")
     )

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import SecretStr
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
@@ -666,9 +668,17 @@ _LOGIN = """<!doctype html>
 
 
 def create_web_app(
-    view: WebView, *, token: SecretStr | None, command_prefix: str = "!twin"
+    view: WebView,
+    *,
+    token: SecretStr | None,
+    command_prefix: str = "!twin",
+    allowed_hosts: Sequence[str] | None = None,
 ) -> Starlette:
-    """The whole web app; `app.state.hub.close()` ends the live streams before a shutdown."""
+    """The whole web app; `app.state.hub.close()` ends the live streams before a shutdown.
+
+    With `allowed_hosts`, a request naming any other host is refused: a web page the streamer
+    visits cannot rebind a name of its own to 127.0.0.1 and read the streams or try tokens.
+    """
     auth = _Auth(token)
     hub = StreamHub(view)
     files = _static_files()
@@ -881,6 +891,11 @@ def create_web_app(
             Route("/api/turns/{turn_id}/reject", api_reject, methods=["POST"]),
         ],
         max_body_size=MAX_BODY_BYTES,
+        middleware=(
+            [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))]
+            if allowed_hosts
+            else []
+        ),
     )
     app.state.hub = hub
     return app
