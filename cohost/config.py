@@ -230,6 +230,12 @@ class WebSettings(BaseModel):
     host: str = Field("127.0.0.1", description="address to bind; loopback unless you mean it")
     port: int = Field(8760, ge=0, le=65535, description="port (0: any free port)")
     token: SecretStr | None = Field(None, description="needed by anything that changes state")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="bound to loopback, requests must name 127.0.0.1 or localhost (a page "
+        "cannot rebind a name of its own to this machine); add the name a reverse proxy on "
+        "this machine passes on (e.g. cohost.example.net), or * to check no name",
+    )
 
 
 class ReplaySettings(BaseModel):
@@ -593,6 +599,12 @@ def describe_error(exc: ValidationError) -> str:
 def login_of(name: str) -> str:
     """A Twitch login as settings may write it ("@MossBot", "#mossbot"): "mossbot"."""
     return name.strip().lstrip("@#").lower()
+
+
+def streamer_logins(settings: Settings) -> set[str]:
+    """The streamer's account as the settings name it (the channel, the twin's streamer)."""
+    names = (settings.twitch.channel, settings.twin.streamer)
+    return {login_of(name) for name in names if name.strip()}
 
 
 def with_bot_login(settings: Settings, login: str) -> Settings:

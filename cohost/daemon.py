@@ -26,7 +26,7 @@ from cohost.bus import LocalBus
 from cohost.chatsink import TwitchRules
 from cohost.chatters import Chatters, chatters_file
 from cohost.clock import RealClock
-from cohost.config import Settings, login_of, with_bot_login
+from cohost.config import Settings, WebSettings, login_of, streamer_logins, with_bot_login
 from cohost.console import ConsoleSink, ConsoleSource
 from cohost.control import CommandResult, Controller
 from cohost.errors import Transient
@@ -271,7 +271,7 @@ class Daemon:
         custom prefix, it only joins the recent chat.
         """
         bot = login_of(self.settings.twin.bot_login)
-        if not bot or bot in _streamer_logins(self.settings):
+        if not bot or bot in streamer_logins(self.settings):
             return False  # a bot on the streamer's own account: the streamer's commands count
         return message.login.lower() == bot
 
@@ -376,10 +376,15 @@ class Daemon:
         self._saved = current
 
     async def _keep_state(self) -> None:
-        """Save the state every minute: its time is when the twin was last up (see restore)."""
+        """Save the state every minute: its time is when the twin was last up (see restore).
+
+        The first save comes a minute in: a daemon that dies at start again and again (a
+        restart loop all night) must not keep the moderators' switches fresh for the next
+        stream.
+        """
         while True:
-            self._save_state(heartbeat=True)
             await self.clock.sleep(STATE_HEARTBEAT_S)
+            self._save_state(heartbeat=True)
 
     def mqtt_command(self, text: str, client_id: str) -> None:
         """A command from the MQTT control topic (the bus already checked the client)."""
@@ -780,16 +785,11 @@ async def _serve_web(daemon: Daemon) -> Callable[[], Awaitable[None]]:
             "/metrics; the dashboard still needs the token",
             web.host,
         )
-    # bound to loopback, only loopback names may be asked for (no DNS rebinding); bound
-    # elsewhere (behind the streamer's own proxy), any
-    local_names = ["127.0.0.1", "localhost", web.host] if is_loopback(web.host) else None
-    if local_names is not None and ":" in web.host:
-        local_names = None  # an IPv6 Host header ("[::1]:8760") is not one the check reads
     app = create_web_app(
         daemon,
         token=web.token,
         command_prefix=settings.control.prefix,
-        allowed_hosts=local_names,
+        allowed_hosts=allowed_hosts(web),
     )
     server = uvicorn.Server(
         uvicorn.Config(app, host=web.host, port=web.port, log_level="warning", lifespan="off")
@@ -824,10 +824,13 @@ async def _serve_web(daemon: Daemon) -> Callable[[], Awaitable[None]]:
     return stop
 
 
-def _streamer_logins(settings: Settings) -> set[str]:
-    """The streamer's account as the settings name it (the channel, the twin's streamer)."""
-    names = (settings.twitch.channel, settings.twin.streamer)
-    return {login_of(name) for name in names if name.strip()}
+def allowed_hosts(web: WebSettings) -> list[str] | None:
+    """The host names the web app answers: bound to loopback, only loopback names and those
+    the settings add (no DNS rebinding); bound elsewhere (the streamer's own proxy), any."""
+    if not is_loopback(web.host) or "*" in web.allowed_hosts:
+        return None
+    bound = f"[{web.host}]" if ":" in web.host else web.host
+    return list(dict.fromkeys(["127.0.0.1", "localhost", "[::1]", bound, *web.allowed_hosts]))
 
 
 def _with_bot_login(settings: Settings, login: str) -> Settings:
@@ -840,7 +843,7 @@ def _with_bot_login(settings: Settings, login: str) -> Settings:
     configured = login_of(settings.twin.bot_login)
     if configured == login:
         return settings
-    if login in _streamer_logins(settings):
+    if login in streamer_logins(settings):
         # the bot posts as the streamer's own account: its lines cannot be told from the
         # streamer's, who must still be answered and obeyed; left as configured
         return settings

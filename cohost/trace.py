@@ -7,6 +7,7 @@ its `decided` field says what happened. Readers that count turns keep the last l
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import json
@@ -90,7 +91,8 @@ class TraceWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.fchmod(fd, 0o600)  # a file from before (an older cohost, the same day) too
+        with contextlib.suppress(OSError):  # a file someone else owns stays as it is
+            os.fchmod(fd, 0o600)  # a file from before (an older cohost, the same day) too
         self._file: IO[str] = os.fdopen(fd, "a", encoding="utf-8")
 
     def write(self, trace: TurnTrace) -> None:

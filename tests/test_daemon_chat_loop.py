@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from cohost.clock import RealClock
-from cohost.config import load_settings
-from cohost.daemon import Daemon, _with_bot_login
+from cohost.config import WebSettings, load_settings
+from cohost.daemon import Daemon, _with_bot_login, allowed_hosts
 from cohost.events import Moderation, Role, TurnTrace
 from tests.fakes import RecordingSpeaker
 from tests.faults.test_local import WAIT_S, Feed, _settings, chat
@@ -333,3 +334,40 @@ async def test_a_command_over_mqtt_gets_its_reply_on_the_bus(tmp_path: Path) -> 
     [event] = seen
     assert event["source"] == "mqtt" and event["accepted"] is True
     assert str(event["reply"]).startswith("live, voice on, chat on")
+
+
+def test_the_web_app_answers_loopback_names_and_those_the_settings_add() -> None:
+    assert allowed_hosts(WebSettings()) == ["127.0.0.1", "localhost", "[::1]"]
+    proxied = WebSettings(allowed_hosts=["cohost.example.net"])
+    assert allowed_hosts(proxied) == ["127.0.0.1", "localhost", "[::1]", "cohost.example.net"]
+    assert allowed_hosts(WebSettings(host="::1")) == ["127.0.0.1", "localhost", "[::1]"]
+    assert allowed_hosts(WebSettings(allowed_hosts=["*"])) is None  # checks no name
+    assert allowed_hosts(WebSettings(host="0.0.0.0")) is None  # behind the streamer's proxy
+
+
+class _HeldClock(RealClock):
+    """Real time, except that sleeping waits for the test."""
+
+    def __init__(self) -> None:
+        self.woken = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        await self.woken.wait()
+        self.woken.clear()
+
+
+async def test_the_state_heartbeat_starts_a_minute_in(tmp_path: Path) -> None:
+    # a daemon dying at start all night must not keep the moderators' switches fresh
+    clock = _HeldClock()
+    daemon = Daemon(_settings(tmp_path / "data"), source=Feed(), sink=FullChat(), clock=clock)
+    state_file = tmp_path / "data" / "state.json"
+    beating = asyncio.create_task(daemon._keep_state())
+    try:
+        await asyncio.sleep(0.05)
+        assert not state_file.exists()  # nothing yet: not up a minute
+        clock.woken.set()
+        await _until(state_file.exists)
+    finally:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating

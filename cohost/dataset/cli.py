@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from cohost.app import build_models
 from cohost.chatlog import ChatLog, open_log
-from cohost.config import Settings, login_of, with_bot_login
+from cohost.config import Settings, login_of, streamer_logins, with_bot_login
 from cohost.dataset.build import BuildOptions, DatasetBuilder
 from cohost.dataset.clean import RULE_HELP, RULES
 from cohost.dataset.cornell import (
@@ -298,16 +298,18 @@ def twin_bot_login(settings: Settings) -> str:
 
     Offline (building data), nothing has filled it in from the token as the daemon does live.
     """
-    for login in (settings.twin.bot_login, settings.twitch.bot_login):
-        if login.strip():
-            return login_of(login)
-    from cohost.auth import AuthError, TokenStore  # noqa: PLC0415 (keeps --help fast)
+    login = next((login_of(n) for n in (settings.twin.bot_login, settings.twitch.bot_login)
+                  if n.strip()), "")  # fmt: skip
+    if not login:
+        from cohost.auth import AuthError, TokenStore  # noqa: PLC0415 (keeps --help fast)
 
-    try:
-        token = TokenStore.in_data_dir(settings.data_dir).load("bot")
-    except AuthError:
-        return ""
-    return token.login.lower() if token is not None else ""
+        try:
+            token = TokenStore.in_data_dir(settings.data_dir).load("bot")
+        except (AuthError, OSError):  # no token, or one this user may not read
+            return ""
+        login = login_of(token.login) if token is not None else ""
+    # a bot on the streamer's own account: live, its lines are the streamer's (see the daemon)
+    return "" if login in streamer_logins(settings) else login
 
 
 def _with_twin_bot(settings: Settings) -> Settings:

@@ -73,28 +73,30 @@ def _emoji_joiner(text: str, i: int) -> bool:
 def _unstacked(text: str) -> tuple[str, int]:
     """The text with zalgo stacks taken down, and how many marks went.
 
-    A Latin, Greek or Cyrillic letter under `_ZALGO_MARKS` combining marks or more keeps none
-    of them: such towers are drawn over whatever is above and below the caption on stream.
-    Fewer marks spell (ñ, ặ) and stay; other scripts keep theirs.
+    A Latin or Cyrillic letter under `_ZALGO_MARKS` combining marks or more (a Greek one under
+    one more: polytonic Greek writes three, as in ᾄ) keeps none of them: such towers are
+    drawn over whatever is above and below the caption on stream. Fewer marks spell (ñ, ặ)
+    and stay, and so do other scripts' marks. Only the letters taken down change: the rest
+    of the text keeps its exact code points.
     """
-    decomposed = unicodedata.normalize("NFD", text)
     out: list[str] = []
     dropped = 0
     i = 0
-    while i < len(decomposed):
+    while i < len(text):
         j = i + 1
-        while j < len(decomposed) and unicodedata.category(decomposed[j]) in _MARKS:
+        while j < len(text) and unicodedata.category(text[j]) in _MARKS:
             j += 1
-        marks = j - i - 1
-        if marks >= _ZALGO_MARKS and ord(decomposed[i]) < _ALPHABETIC_END:
-            out.append(decomposed[i])
+        cluster = text[i:j]
+        decomposed = unicodedata.normalize("NFD", cluster)
+        base, marks = decomposed[0], len(decomposed) - 1
+        needed = _ZALGO_MARKS + 1 if "\u0370" <= base <= "\u03ff" else _ZALGO_MARKS
+        if j - i > 1 and marks >= needed and ord(base) < _ALPHABETIC_END:
+            out.append(base)
             dropped += marks
         else:
-            out.append(decomposed[i:j])
+            out.append(cluster)
         i = j
-    if not dropped:
-        return text, 0
-    return unicodedata.normalize("NFC", "".join(out)), dropped
+    return ("".join(out), dropped) if dropped else (text, 0)
 
 
 def clean_characters(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:

@@ -23,7 +23,12 @@ from cohost.events import (
 from cohost.pipeline.guard import Guard, GuardResult
 from cohost.pipeline.privacy import find_private_runs, public_reason, speakable
 from cohost.pipeline.privacy import words as folded_words
-from cohost.pipeline.sentences import SentenceBuffer, same_text_key, split_sentences
+from cohost.pipeline.sentences import (
+    SentenceBuffer,
+    chunk_for_chat,
+    same_text_key,
+    split_sentences,
+)
 from cohost.ports import (
     Bus,
     ChatSink,
@@ -43,6 +48,8 @@ log = logging.getLogger(__name__)
 # and the reply's stream must not wait on it: the chat post would wait for the audio. A reply
 # is bounded by the rewriter's token cap, far below this; only past it does the stream wait.
 SPEECH_AHEAD = 64
+# The longest piece said (and captioned) at once: about four lines of the overlay's caption.
+SPEECH_CHUNK_CHARS = 180
 
 
 def _retrieve(task: asyncio.Task[list[Hit]]) -> None:
@@ -534,8 +541,13 @@ class Turn:
         if not speaking:
             return
         checked = self.parts.guard.check(sentence, self.trace.hits)
-        if not checked.blocked and checked.text.strip():
-            await queue.put(checked.text)
+        if checked.blocked or not checked.text.strip():
+            return
+        text = checked.text
+        # a run-on sentence is said, and captioned, in parts that one caption can show
+        long = len(text) > SPEECH_CHUNK_CHARS
+        for part in chunk_for_chat(text, SPEECH_CHUNK_CHARS) if long else [text]:
+            await queue.put(part)
 
     def silence(self) -> None:
         """Say nothing more (`voice off`); the reply still goes to chat.

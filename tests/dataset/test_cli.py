@@ -10,6 +10,8 @@ from pydantic import SecretStr
 
 from cohost.auth import StoredToken, TokenStore
 from cohost.cli import main
+from cohost.config import load_settings
+from cohost.dataset.cli import twin_bot_login
 
 
 def test_build_writes_examples_and_a_report(
@@ -210,3 +212,15 @@ def test_dpo_prompts_are_rendered_as_the_twin_model_saw_them_live(
     assert prompt.endswith(
         "moss: ok chat, back to the run\nTwin: the run awaits\nana: how is gerald?\nTwin:"
     )
+
+
+def test_a_bot_on_the_streamers_own_account_is_not_the_twin_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as live: those lines are the streamer's, who must not render as the twin
+    monkeypatch.setenv("COHOST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COHOST_TWIN__STREAMER", "moss")
+    monkeypatch.setenv("COHOST_TWITCH__BOT_LOGIN", "@Moss")
+    assert twin_bot_login(load_settings()) == ""
+    monkeypatch.setenv("COHOST_TWITCH__BOT_LOGIN", "mosstwin")
+    assert twin_bot_login(load_settings()) == "mosstwin"

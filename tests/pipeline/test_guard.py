@@ -380,7 +380,15 @@ def test_zalgo_towers_are_taken_down_before_they_reach_a_caption() -> None:
     assert text == "Hi chat"
     assert verdict.action == "changed" and "stacked" in verdict.detail
     # accents that spell stay: Vietnamese puts two marks on one letter
-    for spelled in ("c\u1eb7c b\u1ea1n", "a\u00f1o", "\u3070\u304b"):
+    spelled_texts = (
+        "c\u1eb7c b\u1ea1n",
+        "a\u00f1o",
+        "\u3070\u304b",
+        "\u1f84\u03b4\u03c9 \u03ba\u03b1\u1f76 \u1f97 \u1fa7",  # polytonic Greek: 3 marks
+        "\uf900 \u2126",  # compatibility characters keep their code points
+        "e\u0301t\u00e9",  # an accent written apart, as typed
+    )
+    for spelled in spelled_texts:
         assert clean_characters(spelled) == (
             spelled,
             GuardVerdict(rule="characters", action="pass"),

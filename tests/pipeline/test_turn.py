@@ -15,7 +15,7 @@ from cohost.events import Hit, SimLine, Tier
 from cohost.pipeline.deliver import RecordingSink
 from cohost.pipeline.guard import Guard, default_rules
 from cohost.pipeline.privacy import privacy_rule_for
-from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
+from cohost.pipeline.turn import SPEECH_CHUNK_CHARS, Turn, TurnOptions, TurnParts
 from cohost.ports import FusionRequest, SimRequest
 from cohost.state import TwinState
 from tests.fakes import (
@@ -476,3 +476,15 @@ async def test_the_bus_never_carries_a_private_entrys_title_or_id() -> None:
         {"entry_id": "gerald", "title": "Gerald", "tier": "public", "score": 0.8},
     ]
     assert "Divorce" not in repr(seen)
+
+
+async def test_a_run_on_sentence_is_said_in_parts_a_caption_can_show() -> None:
+    run_on = " ".join(["and then we went back to the cursed map"] * 12)  # no stop, 480 chars
+    speaker = RecordingSpeaker()
+    trace = await make_turn(
+        ScriptedSimulator(LINES), ScriptedRewriter(run_on), speaker=speaker, sink=RecordingSink()
+    ).run()
+    assert trace.outcome == "answered"
+    assert len(speaker.said) >= 3
+    assert all(len(part) <= SPEECH_CHUNK_CHARS for part in speaker.said)
+    assert " ".join(speaker.said) == run_on  # every word said, in order
