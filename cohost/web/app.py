@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import SecretStr
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
@@ -46,6 +47,7 @@ from starlette.responses import (
     StreamingResponse,
 )
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cohost.events import TurnTrace
 from cohost.pipeline.privacy import public_reason
@@ -615,6 +617,43 @@ def _set_cookie(request: Request, response: Response, key: str, value: str) -> N
     )
 
 
+def _host_name(header: str) -> str:
+    """The host a Host header names, without its port ("[::1]:8760": "[::1]")."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[: header.find("]") + 1]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class _NamedHostsOnly:
+    """Refuses a request naming a host not allowed (400), and says so once per name.
+
+    The log line is how a streamer whose own reverse proxy passes its public name learns to
+    add that name to `COHOST_WEB__ALLOWED_HOSTS`.
+    """
+
+    REPORTED_MAX = 16  # names are the requester's to choose: only so many are logged
+
+    def __init__(self, app: ASGIApp, allowed: Sequence[str]) -> None:
+        self._inner = TrustedHostMiddleware(app, allowed_hosts=[h.lower() for h in allowed])
+        self._allowed = frozenset(h.lower() for h in allowed)
+        self._reported: set[str] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            name = _host_name(Headers(scope=scope).get("host", ""))
+            new = name not in self._allowed and name not in self._reported
+            if new and len(self._reported) < self.REPORTED_MAX:
+                self._reported.add(name)
+                log.warning(
+                    "refused a request for host %r: the web app answers only %s "
+                    "(add a name of yours to COHOST_WEB__ALLOWED_HOSTS)",
+                    name,
+                    ", ".join(sorted(self._allowed)),
+                )
+        await self._inner(scope, receive, send)
+
+
 def _secure(response: Response, *, framed: bool = False) -> Response:
     """The security headers; no page but the overlay may be framed (no clicks tricked on
     Approve or Pause from a page that frames the dashboard)."""
@@ -892,9 +931,7 @@ def create_web_app(
         ],
         max_body_size=MAX_BODY_BYTES,
         middleware=(
-            [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))]
-            if allowed_hosts
-            else []
+            [Middleware(_NamedHostsOnly, allowed=list(allowed_hosts))] if allowed_hosts else []
         ),
     )
     app.state.hub = hub

@@ -655,12 +655,18 @@ async def test_only_the_overlay_may_be_framed(app: Starlette) -> None:
         assert page.headers["x-frame-options"] == "DENY"
 
 
-async def test_a_host_not_allowed_is_refused(view: FakeView) -> None:
+async def test_a_host_not_allowed_is_refused(
+    view: FakeView, caplog: pytest.LogCaptureFixture
+) -> None:
     # DNS rebinding: a page that points its own name at 127.0.0.1 still sends its name
     app = create_web_app(view, token=SecretStr(TOKEN), allowed_hosts=["127.0.0.1", "localhost"])
     async with client(app) as c:
         ok = await c.get("/healthz", headers={"Host": "127.0.0.1:8760"})
         also = await c.get("/overlay", headers={"Host": "localhost:8760"})
         rebound = await c.get("/healthz", headers={"Host": "evil.example:8760"})
+        await c.get("/metrics", headers={"Host": "evil.example:8760"})
     assert ok.status_code == 200 and also.status_code == 200
     assert rebound.status_code == 400
+    # said once, so that a streamer's own proxy name is found and added
+    [said] = [r.getMessage() for r in caplog.records if "refused a request" in r.getMessage()]
+    assert "'evil.example'" in said and "COHOST_WEB__ALLOWED_HOSTS" in said
