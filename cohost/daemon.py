@@ -107,6 +107,10 @@ class Daemon:
         self.indexer = indexer
         self._drops = drops  # (bus drops, chat sink drops), for /metrics
         self._links = links  # each outside link ("chat.message", "mqtt", ...): "up" or "down"
+        # the twin's own account, whose echoed lines are never commands; none when the bot
+        # posts as the streamer's own account (the streamer's commands count)
+        bot = login_of(settings.twin.bot_login)
+        self._own_login = "" if bot in streamer_logins(settings) else bot
         self.chatters = chatters  # live: who chatted before, for first-time chatters
         self.recorder = MetricsRecorder()
         self.recent: deque[dict[str, object]] = deque(maxlen=RECENT_TURNS)
@@ -210,6 +214,7 @@ class Daemon:
                 indexer = group.create_task(self.indexer.run(), name="indexer")
             approvals = group.create_task(self.approvals.run(), name="approvals")
             keeping = group.create_task(self._keep_state(), name="state")
+            up_since = self.clock.monotonic()
             chat = group.create_task(self._chat_in(), name="chat-in")
             stop = group.create_task(self._stopping.wait(), name="stop")
             await asyncio.wait({chat, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -224,7 +229,10 @@ class Daemon:
                 indexer.cancel()
             approvals.cancel()
             keeping.cancel()
-            self._save_state(heartbeat=True)  # the time it went down
+            if self.clock.monotonic() - up_since >= STATE_HEARTBEAT_S:
+                # the time it went down; a run that died within its first minute (a restart
+                # loop) leaves the last time it was really up
+                self._save_state(heartbeat=True)
             self.conductor.close()
             await self.conductor.cancel_turn("the daemon is shutting down")
             self._hush()
@@ -270,10 +278,7 @@ class Daemon:
         Whatever the twin was led to say, even a line that reads as a `!twin` command under a
         custom prefix, it only joins the recent chat.
         """
-        bot = login_of(self.settings.twin.bot_login)
-        if not bot or bot in streamer_logins(self.settings):
-            return False  # a bot on the streamer's own account: the streamer's commands count
-        return message.login.lower() == bot
+        return bool(self._own_login) and message.login.lower() == self._own_login
 
     async def _command(self, message: ChatMessage) -> bool:
         result = await self._control(

@@ -17,7 +17,7 @@ from cohost.app import Models, build_guard, build_models
 from cohost.bus import LocalBus
 from cohost.chatlog import ChatLog, open_log
 from cohost.clock import VirtualClock
-from cohost.config import Settings
+from cohost.config import Settings, login_of
 from cohost.control import CommandResult, Controller, Verdict, parse_command
 from cohost.events import ChatEvent, ChatMessage, Decision, Role, TurnTrace
 from cohost.pipeline.conductor import Conductor
@@ -335,7 +335,7 @@ async def _replay(
         )
         controller = Controller(settings.control, state, actions, clock, audit_path=None)
         # as live, the bot's own lines and other bots' never reach the controller
-        bots = {b.casefold() for b in (settings.twin.bot_login, *settings.picker.known_bots) if b}
+        bots = {login_of(b) for b in (settings.twin.bot_login, *settings.picker.known_bots) if b}
         show = sys.stderr.isatty() if progress is None else progress
         last_ts: float | None = None
         for event in _events(log, show and speed == 0):
@@ -343,7 +343,7 @@ async def _replay(
                 await asyncio.sleep((event.ts - last_ts) / speed)
             last_ts = event.ts
             clock.advance_to(event.ts)
-            if isinstance(event, ChatMessage) and event.login.casefold() not in bots:
+            if isinstance(event, ChatMessage) and event.login.lower() not in bots:
                 command = _replay_refuses(event.text, settings.control.prefix)
                 command = command or await controller.handle(
                     event.text, login=event.login, role=event.role, source="chat"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pytest
 from cohost.cli import main
 from cohost.config import load_settings
 from cohost.doctor import check_bus, check_model, check_speech, run_checks
+from tests.support.audio import fake_aplay, on_path, require_espeak
 from tests.support.scripted_server import ScriptedServer, closed_port_url
 
 
@@ -54,10 +53,7 @@ def test_cli_exit_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_speech_check_speaks(tmp_path: Path) -> None:
-    if shutil.which("espeak-ng") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but espeak-ng is not installed")
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    require_espeak()
     settings = load_settings(data_dir=tmp_path, speech={"engine": "espeak"})
     check = {c.name: c for c in run_checks(settings)}["speech"]
     assert check.status == "ok", check.line()
@@ -66,13 +62,9 @@ def test_speech_check_speaks(tmp_path: Path) -> None:
 def test_speech_check_says_where_the_voice_goes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "aplay").write_text("#!/bin/sh\nexit 0\n")  # lists no card
-    (bin_dir / "aplay").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    require_espeak()
+    fake_aplay(tmp_path / "bin", card=False)
+    on_path(monkeypatch, tmp_path / "bin")
     check = check_speech(load_settings(data_dir=tmp_path))  # the default voice
     assert check.status == "ok"
     assert "espeak spoke" in check.detail

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from cohost.daemon import run_daemon
 from cohost.demo import demo_files
 from cohost.errors import Permanent
 from tests.adapters.test_twitch import stored
+from tests.support.audio import fake_aplay, on_path, require_espeak
 from tests.support.fake_twitch import BOT_SCOPES, BROADCASTER_SCOPES, FakeTwitch
 
 WAIT_S = 30.0  # a guard against hanging, never a timing assertion
@@ -341,15 +340,9 @@ async def test_the_default_voice_speaks_each_reply_into_wav_files(
     live: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the voice as a fresh setup has it: espeak-ng, and WAV files when there is no sound card
-    if shutil.which("espeak-ng") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("espeak-ng is missing on CI (scripts/setup installs it)")
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "aplay").write_text("#!/bin/sh\nexit 0\n")  # an aplay that lists no card
-    (bin_dir / "aplay").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    require_espeak()
+    fake_aplay(tmp_path / "bin", card=False)
+    on_path(monkeypatch, tmp_path / "bin")
     settings = live.settings().model_copy(update={"speech": SpeechSettings()})
     task = asyncio.create_task(run_daemon(settings, console=False))
     try:

@@ -9,9 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from cohost.clock import RealClock
+from cohost.config import Settings
+from cohost.daemon import Daemon
 from cohost.state import RESTORE_SWITCHES_S, TwinState, restore_state, save_state
 from cohost.trace import TraceWriter
-from tests.faults.test_local import WAIT_S, Feed, RecordingSink, _daemon, _settings, streamer
+from tests.faults.test_local import (
+    WAIT_S,
+    Feed,
+    RecordingSink,
+    _daemon,
+    _run,
+    _settings,
+    streamer,
+)
 
 NOW = 1_764_000_000.0
 
@@ -59,27 +70,15 @@ async def test_a_restarted_daemon_comes_back_as_the_moderators_left_it(
 ) -> None:
     settings = _settings(tmp_path / "data")
     sink = RecordingSink()
-    daemon = _daemon(settings, sink)
-    source = daemon.source
-    assert isinstance(source, Feed)
-    task = asyncio.create_task(daemon.run(until_source_ends=True))
-    for n, command in enumerate(("!twin ignore troll", "!twin pause", "!twin status"), 1):
-        await source.queue.put(streamer(command, n))
-        await sink.wait_for(n)
-    await source.queue.put(None)
-    async with asyncio.timeout(WAIT_S):
-        await task
+    commands = ("!twin ignore troll", "!twin pause", "!twin status")
+    await _run(_daemon(settings, sink), [streamer(c, n) for n, c in enumerate(commands, 1)], sink)
     caplog.set_level(logging.WARNING)
     again = _daemon(settings, RecordingSink())  # a crash and a restart: the same data dir
     assert again.state.paused and again.state.ignored == {"troll"}
     # /healthz needs no token: how many are ignored, never who
     health = again.health()
     assert health["state"]["ignored"] == 1 and "troll" not in json.dumps(health)
-    assert (
-        "restored from" in caplog.text
-        and "restored from" in caplog.text
-        and ": ignoring 1, paused" in caplog.text
-    )
+    assert "restored from" in caplog.text and ": ignoring 1, paused" in caplog.text
 
 
 def test_an_unreadable_state_is_kept_aside_and_the_daemon_starts(
@@ -122,25 +121,54 @@ def test_a_hand_edited_ignore_list_that_is_not_a_list_is_named(tmp_path: Path) -
             restore_state(TwinState(), path, now=NOW)
 
 
-async def test_the_daemon_marks_when_it_was_last_up(tmp_path: Path) -> None:
-    # a clean stop then the next stream hours later: only the ignore list comes back
-    settings = _settings(tmp_path / "data")
+class _LaterClock(RealClock):
+    """Real time plus an offset the test moves on (now and monotonic alike)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return super().now() + self.offset
+
+    def monotonic(self) -> float:
+        return super().monotonic() + self.offset
+
+
+async def _run_once(
+    settings: Settings, clock: _LaterClock, up_s: float, command: str = "!twin pause"
+) -> None:
+    """A daemon that takes one command, stays up `up_s` (on its clock), and stops cleanly."""
     sink = RecordingSink()
-    daemon = _daemon(settings, sink)
+    daemon = Daemon(settings, source=Feed(), sink=sink, clock=clock)
     source = daemon.source
     assert isinstance(source, Feed)
     task = asyncio.create_task(daemon.run(until_source_ends=True))
-    await source.queue.put(streamer("!twin pause", 1))
+    await source.queue.put(streamer(command, 1))
     await sink.wait_for(1)
+    clock.offset += up_s
     await source.queue.put(None)
     async with asyncio.timeout(WAIT_S):
         await task
-    saved = json.loads((settings.data_dir / "state.json").read_text())
+
+
+async def test_the_daemon_marks_when_it_was_last_up(tmp_path: Path) -> None:
+    settings = _settings(tmp_path / "data")
+    path = settings.data_dir / "state.json"
+    clock = _LaterClock()
+    # up ten minutes, then a clean stop: the file says when it went down
+    await _run_once(settings, clock, up_s=600)
+    saved = json.loads(path.read_text())
     assert saved["paused"] is True
-    assert abs(saved["saved_at"] - daemon.clock.now()) < 60  # written as it stopped
+    assert abs(saved["saved_at"] - clock.now()) < 60
+    # the next stream, hours later: only the ignore list comes back
     later = TwinState()
-    restore_state(later, settings.data_dir / "state.json", now=saved["saved_at"] + 3 * 3600)
+    restore_state(later, path, now=saved["saved_at"] + 3 * 3600)
     assert later.paused is False
+    # a run that ends within its first minute (a restart loop) does not count as up
+    before = saved["saved_at"]
+    clock.offset += 3600
+    await _run_once(settings, clock, up_s=5, command="!twin status")  # changes nothing
+    assert json.loads(path.read_text())["saved_at"] == before
 
 
 def test_a_trace_file_from_before_becomes_the_owners_alone(tmp_path: Path) -> None:

@@ -171,6 +171,7 @@ class WavSpeaker(ABC):
         )
         self._wav_dir = wav_dir
         self._keep_wavs = keep_wavs
+        self._kept: deque[Path] | None = None  # cohost's WAV files in wav_dir, oldest first
         self._bus = bus
         self._realtime = realtime
         self._numbers: dict[str, itertools.count[int]] = {}
@@ -198,7 +199,7 @@ class WavSpeaker(ABC):
         return "down" if self._retry_device_at is not None else "up"
 
     async def __aenter__(self) -> Self:
-        if self._output == "wav" and self._wav_dir is not None:
+        if self._output == "wav" and self._keep_wavs:
             # the files kept from earlier runs count toward keep_wavs too
             await asyncio.to_thread(self._prune)
         return self
@@ -240,21 +241,27 @@ class WavSpeaker(ABC):
                 # a full disk, a wav_dir that is a file: the voice fails, never the turn
                 raise SpeakerUnavailable(f"the voice cannot write audio: {exc}") from exc
 
-    def _prune(self) -> None:
+    def _prune(self, written: Path | None = None) -> None:
         """Delete the oldest of cohost's own WAV files in wav_dir beyond keep_wavs.
 
         Only files named as this speaker names them (`cohost-TURN-N.wav`): a wav_dir that holds
-        other recordings too loses none of them.
+        other recordings too loses none of them. The folder is read once; after that each
+        file `written` joins the list, and the oldest go.
         """
         if not self._keep_wavs or self._wav_dir is None:
             return
-        stamped = []
-        for path in self._wav_dir.glob(f"{WAV_PREFIX}*.wav"):
-            with contextlib.suppress(OSError):  # gone meanwhile
-                stamped.append((path.stat().st_mtime_ns, path.name, path))
-        stamped.sort()
-        for _, _, path in stamped[: max(0, len(stamped) - self._keep_wavs)]:
-            path.unlink(missing_ok=True)
+        if self._kept is None:
+            stamped = []
+            for path in self._wav_dir.glob(f"{WAV_PREFIX}*.wav"):
+                with contextlib.suppress(OSError):  # gone meanwhile
+                    stamped.append((path.stat().st_mtime_ns, path.name, path))
+            self._kept = deque(path for _, _, path in sorted(stamped) if path != written)
+        if written is not None:
+            if written in self._kept:  # a name used again (each `!twin say` is "say-1")
+                self._kept.remove(written)
+            self._kept.append(written)
+        while len(self._kept) > self._keep_wavs:
+            self._kept.popleft().unlink(missing_ok=True)
 
     def _fall_back_to_wav(self, exc: SpeakerUnavailable) -> bool:
         """Whether a failed playback turns the speaker to WAV files for a while (output auto)."""
@@ -283,8 +290,8 @@ class WavSpeaker(ABC):
         path = self._next_path(turn_id)
         info = await self.synthesize(sentence, path)
         on_device = self._output == "device"
-        if not on_device:
-            await asyncio.to_thread(self._prune)
+        if not on_device and self._keep_wavs:
+            await asyncio.to_thread(self._prune, path)
         utterance = Utterance(turn_id=turn_id, text=sentence, path=path, seconds=info.seconds)
         self.recent.append(utterance)
         start = self._clock.now()

@@ -56,6 +56,7 @@ with warnings.catch_warnings():
     from twitchio.http import Route
 
 from cohost.auth import AuthError, StoredToken, TokenStore
+from cohost.chatlog.base import BADGE_ROLES
 from cohost.chatsink import SendResult
 from cohost.config import TwitchSettings
 from cohost.errors import Permanent, SettingsError, Transient
@@ -88,13 +89,6 @@ def roles_of(message: twitchio.ChatMessage) -> frozenset[Role]:
     return frozenset(roles)
 
 
-_BADGE_ROLES = {
-    "broadcaster": Role.BROADCASTER,
-    "moderator": Role.MODERATOR,
-    "vip": Role.VIP,
-    "subscriber": Role.SUBSCRIBER,
-    "founder": Role.SUBSCRIBER,
-}
 # EventSub's notice types as cohost (and IRC's msg-id) name them; the rest are "other".
 NOTICE_KINDS: dict[str, UserNoticeKind] = {
     "sub": "sub",
@@ -135,7 +129,7 @@ def to_user_notice(notification: Any, *, ts: float) -> UserNotice:
         ts=ts,
         user_id="" if notification.anonymous else str(chatter.id),
         roles=frozenset(
-            role for badge in notification.badges if (role := _BADGE_ROLES.get(badge.set_id))
+            role for badge in notification.badges if (role := BADGE_ROLES.get(badge.set_id))
         ),
         months=months,
         viewers=viewers,

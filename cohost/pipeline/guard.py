@@ -11,7 +11,7 @@ import dataclasses
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from cohost.config import GuardSettings
@@ -70,6 +70,17 @@ def _emoji_joiner(text: str, i: int) -> bool:
     )
 
 
+def _clusters(text: str) -> Iterator[str]:
+    """The text as characters each with the combining marks that follow it."""
+    i = 0
+    while i < len(text):
+        j = i + 1
+        while j < len(text) and unicodedata.category(text[j]) in _MARKS:
+            j += 1
+        yield text[i:j]
+        i = j
+
+
 def _unstacked(text: str) -> tuple[str, int]:
     """The text with zalgo stacks taken down, and how many marks went.
 
@@ -81,21 +92,15 @@ def _unstacked(text: str) -> tuple[str, int]:
     """
     out: list[str] = []
     dropped = 0
-    i = 0
-    while i < len(text):
-        j = i + 1
-        while j < len(text) and unicodedata.category(text[j]) in _MARKS:
-            j += 1
-        cluster = text[i:j]
+    for cluster in _clusters(text):
         decomposed = unicodedata.normalize("NFD", cluster)
         base, marks = decomposed[0], len(decomposed) - 1
         needed = _ZALGO_MARKS + 1 if "\u0370" <= base <= "\u03ff" else _ZALGO_MARKS
-        if j - i > 1 and marks >= needed and ord(base) < _ALPHABETIC_END:
+        if len(cluster) > 1 and marks >= needed and ord(base) < _ALPHABETIC_END:
             out.append(base)
             dropped += marks
         else:
             out.append(cluster)
-        i = j
     return ("".join(out), dropped) if dropped else (text, 0)
 
 
@@ -196,21 +201,15 @@ def _fold_marks(decomposed: str) -> str:
     so the streamer chooses (`GuardSettings.blocklist_accents`: "fold" drops every accent).
     """
     out: list[str] = []
-    i = 0
-    while i < len(decomposed):
-        base = decomposed[i]
-        j = i + 1
-        while j < len(decomposed) and unicodedata.category(decomposed[j]) in _MARKS:
-            j += 1
-        marks = decomposed[i + 1 : j]
+    for cluster in _clusters(decomposed):
+        base, marks = cluster[0], cluster[1:]
         if not marks or ord(base) >= _ALPHABETIC_END:
-            out.append(decomposed[i:j])
+            out.append(cluster)
         elif len(marks) < _ZALGO_MARKS:
-            composed = unicodedata.normalize("NFC", base + marks)
+            composed = unicodedata.normalize("NFC", cluster)
             out.append("".join(c for c in composed if unicodedata.category(c) not in _MARKS))
         else:
             out.append(base)
-        i = j
     return "".join(out)
 
 
@@ -287,8 +286,17 @@ def skeleton(text: str, *, by_context: bool = True) -> str:
     of look-alikes is read in the script of the text around it. For matching only: what is
     said keeps its own letters.
     """
+    return _read_spoofs(_folded(text), by_context=by_context)
+
+
+def _folded(text: str) -> str:
+    """The first half of `skeleton`: case, styled letters and marks folded."""
     decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
-    folded = unicodedata.normalize("NFC", _fold_marks(decomposed))
+    return unicodedata.normalize("NFC", _fold_marks(decomposed))
+
+
+def _read_spoofs(folded: str, *, by_context: bool) -> str:
+    """The second half of `skeleton`: every word read in the script it poses as."""
     around = _letters(folded) if by_context else None
     return _WORD.sub(lambda match: _unspoof(match, around), folded)
 
@@ -307,14 +315,10 @@ def _without_accents(folded: str) -> str:
 
     Other scripts keep theirs: there they spell (Japanese dakuten, Devanagari vowel signs).
     """
-    out: list[str] = []
-    base = ""
-    for char in unicodedata.normalize("NFD", folded):
-        if unicodedata.category(char) not in _MARKS:
-            base = char
-        elif base and ord(base) < _ALPHABETIC_END:
-            continue
-        out.append(char)
+    out = [
+        cluster[0] if ord(cluster[0]) < _ALPHABETIC_END else cluster
+        for cluster in _clusters(unicodedata.normalize("NFD", folded))
+    ]
     return unicodedata.normalize("NFC", "".join(out))
 
 
@@ -326,20 +330,22 @@ def blocklist_rule(phrases: Sequence[str], *, fold_accents: bool = False) -> Rul
     `fold_accents`, an accent on a letter no longer keeps a listed word from matching.
     """
 
-    def fold(text: str, *, by_context: bool = True) -> str:
-        folded = skeleton(text, by_context=by_context)
-        return _without_accents(folded) if fold_accents else folded
-
-    # an entry that folds to nothing (only marks) cannot be matched: left out, not a crash
-    patterns = [(p, _phrase_pattern(fold(p))) for p in phrases if fold(p).split()]
-
-    def blocklist(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
+    def readings(text: str) -> tuple[str, ...]:
         # Both readings of a one-script word of look-alikes: as its own script (a listed
         # Russian word in an English reply) and as the text around it (a Cyrillic "неск"
-        # posing as "heck").
-        readings = (fold(text), fold(text, by_context=False))
+        # posing as "heck"); the text is folded once for both.
+        folded = _folded(text)
+        read = (_read_spoofs(folded, by_context=True), _read_spoofs(folded, by_context=False))
+        return tuple(map(_without_accents, read)) if fold_accents else read
+
+    # an entry that folds to nothing (only marks) cannot be matched: left out, not a crash
+    entries = [(p, readings(p)[0]) for p in phrases]
+    patterns = [(p, _phrase_pattern(folded)) for p, folded in entries if folded.split()]
+
+    def blocklist(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
+        texts = readings(text)
         for phrase, pattern in patterns:
-            if any(pattern.search(folded) for folded in readings):
+            if any(pattern.search(folded) for folded in texts):
                 return text, GuardVerdict(
                     rule="blocklist", action="blocked", detail=f"says blocklisted {phrase!r}"
                 )

@@ -36,7 +36,6 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
@@ -635,23 +634,27 @@ class _NamedHostsOnly:
     REPORTED_MAX = 16  # names are the requester's to choose: only so many are logged
 
     def __init__(self, app: ASGIApp, allowed: Sequence[str]) -> None:
-        self._inner = TrustedHostMiddleware(app, allowed_hosts=[h.lower() for h in allowed])
+        self._app = app
         self._allowed = frozenset(h.lower() for h in allowed)
         self._reported: set[str] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            name = _host_name(Headers(scope=scope).get("host", ""))
-            new = name not in self._allowed and name not in self._reported
-            if new and len(self._reported) < self.REPORTED_MAX:
-                self._reported.add(name)
-                log.warning(
-                    "refused a request for host %r: the web app answers only %s "
-                    "(add a name of yours to COHOST_WEB__ALLOWED_HOSTS)",
-                    name,
-                    ", ".join(sorted(self._allowed)),
-                )
-        await self._inner(scope, receive, send)
+        if scope["type"] not in ("http", "websocket"):
+            await self._app(scope, receive, send)
+            return
+        name = _host_name(Headers(scope=scope).get("host", ""))
+        if name in self._allowed:
+            await self._app(scope, receive, send)
+            return
+        if name not in self._reported and len(self._reported) < self.REPORTED_MAX:
+            self._reported.add(name)
+            log.warning(
+                "refused a request for host %r: the web app answers only %s "
+                "(add a name of yours to COHOST_WEB__ALLOWED_HOSTS)",
+                name,
+                ", ".join(sorted(self._allowed)),
+            )
+        await PlainTextResponse("Invalid host header", status_code=400)(scope, receive, send)
 
 
 def _secure(response: Response, *, framed: bool = False) -> Response:

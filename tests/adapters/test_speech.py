@@ -25,6 +25,7 @@ from cohost.clock import RealClock
 from cohost.config import Settings, SpeechSettings
 from cohost.errors import SettingsError, SpeakerUnavailable
 from cohost.pipeline.deliver import CaptionSpeaker
+from tests.support.audio import fake_aplay, on_path, require_espeak
 
 SHORT = "Hello chat."
 LONG = (
@@ -36,10 +37,7 @@ LONG = (
 
 @pytest.fixture(autouse=True)
 def _espeak() -> None:
-    if shutil.which("espeak-ng") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("espeak-ng is missing on CI (scripts/setup installs it)")
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    require_espeak()
 
 
 def _speaker(tmp_path: Path, bus: LocalBus | None = None, **kwargs: object) -> EspeakSpeaker:
@@ -192,44 +190,22 @@ def test_cli_say_writes_a_wav(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert str(out) in capsys.readouterr().out
 
 
-def _fake_aplay(bin_dir: Path, *, card: bool, play_exit: int = 0) -> Path:
-    """An `aplay` on PATH that lists one card (or none) and logs what it is asked to play."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    played = bin_dir / "played.log"
-    listing = 'echo "card 0: Fake [Fake Audio], device 0: Fake PCM [Fake PCM]"' if card else ":"
-    script = bin_dir / "aplay"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'if [ "$1" = "-l" ]; then {listing}; exit 0; fi\n'
-        f'for last; do :; done; echo "$last" >> "{played}"\n'
-        f'[ {play_exit} = 0 ] || echo "audio open error: Device or resource busy" >&2\n'
-        f"exit {play_exit}\n"
-    )
-    script.chmod(0o755)
-    return played
-
-
-def _on_path(monkeypatch: pytest.MonkeyPatch, bin_dir: Path, *, keep_system: bool = True) -> None:
-    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}" if keep_system else str(bin_dir)
-    monkeypatch.setenv("PATH", path)
-
-
 def test_sound_card_reads_aplay_listing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_aplay(tmp_path / "card", card=True)
-    _on_path(monkeypatch, tmp_path / "card")
+    fake_aplay(tmp_path / "card", card=True)
+    on_path(monkeypatch, tmp_path / "card")
     assert has_sound_card()
-    _fake_aplay(tmp_path / "none", card=False)
-    _on_path(monkeypatch, tmp_path / "none")
+    fake_aplay(tmp_path / "none", card=False)
+    on_path(monkeypatch, tmp_path / "none")
     assert not has_sound_card()
-    _on_path(monkeypatch, tmp_path / "empty", keep_system=False)
+    on_path(monkeypatch, tmp_path / "empty", keep_system=False)
     assert not has_sound_card()  # no aplay at all
 
 
 async def test_auto_output_plays_on_a_listed_card(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    played = _fake_aplay(tmp_path / "bin", card=True)
-    _on_path(monkeypatch, tmp_path / "bin")
+    played = fake_aplay(tmp_path / "bin", card=True)
+    on_path(monkeypatch, tmp_path / "bin")
     async with _speaker(tmp_path, output="auto") as speaker:
         assert speaker.output == "device"
         await speaker.say(SHORT, turn_id="t")
@@ -252,8 +228,8 @@ async def test_auto_output_writes_wav_files_while_the_card_fails_then_tries_it_a
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     bin_dir = tmp_path / "bin"
-    played = _fake_aplay(bin_dir, card=True, play_exit=1)
-    _on_path(monkeypatch, bin_dir)
+    played = fake_aplay(bin_dir, card=True, play_exit=1)
+    on_path(monkeypatch, bin_dir)
     clock = _SteppedClock()
     caplog.set_level(logging.INFO, logger="cohost.adapters.speech")
     speaker = EspeakSpeaker(clock, output="auto", wav_dir=tmp_path / "wav", realtime=False)
@@ -269,7 +245,7 @@ async def test_auto_output_writes_wav_files_while_the_card_fails_then_tries_it_a
         await speaker.say("A third one.", turn_id="t")  # the card again: still failing
         assert len(played.read_text().splitlines()) == 2
         assert speaker.output == "wav"
-        _fake_aplay(bin_dir, card=True, play_exit=0)  # the card is back
+        fake_aplay(bin_dir, card=True, play_exit=0)  # the card is back
         clock.t += DEVICE_RETRY_S
         await speaker.say("A fourth one.", turn_id="t")
         assert (speaker.output, speaker.link) == ("device", "up")
@@ -283,8 +259,8 @@ async def test_auto_output_writes_wav_files_while_the_card_fails_then_tries_it_a
 async def test_auto_output_without_a_card_writes_wav_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    played = _fake_aplay(tmp_path / "bin", card=False)
-    _on_path(monkeypatch, tmp_path / "bin")
+    played = fake_aplay(tmp_path / "bin", card=False)
+    on_path(monkeypatch, tmp_path / "bin")
     async with _speaker(tmp_path, output="auto", realtime=False) as speaker:
         assert speaker.output == "wav"
         await speaker.say(SHORT, turn_id="t")
@@ -325,8 +301,8 @@ async def test_keep_wavs_zero_keeps_everything(tmp_path: Path) -> None:
 def test_the_default_voice_is_espeak_into_wavs_without_a_card(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _fake_aplay(tmp_path / "bin", card=False)
-    _on_path(monkeypatch, tmp_path / "bin")
+    fake_aplay(tmp_path / "bin", card=False)
+    on_path(monkeypatch, tmp_path / "bin")
     speaker = speaker_from_settings(Settings(data_dir=tmp_path), RealClock())
     assert isinstance(speaker, EspeakSpeaker)
     assert speaker.output == "wav"
@@ -335,7 +311,7 @@ def test_the_default_voice_is_espeak_into_wavs_without_a_card(
 def test_a_missing_espeak_degrades_the_default_and_fails_a_chosen_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _on_path(monkeypatch, tmp_path / "empty", keep_system=False)  # no espeak-ng, no aplay
+    on_path(monkeypatch, tmp_path / "empty", keep_system=False)  # no espeak-ng, no aplay
     speaker = speaker_from_settings(Settings(data_dir=tmp_path), RealClock())
     assert isinstance(speaker, CaptionSpeaker)
     assert any("espeak-ng is not installed" in r.getMessage() for r in caplog.records)
@@ -364,3 +340,15 @@ async def test_a_voice_that_cannot_write_its_audio_is_a_speaker_error(tmp_path: 
     speaker = EspeakSpeaker(RealClock(), wav_dir=blocked / "wav", realtime=False)
     with pytest.raises(SpeakerUnavailable, match="cannot write audio"):
         await speaker.say(SHORT, turn_id="t")
+
+
+async def test_a_file_name_used_again_is_not_pruned_as_an_old_one(tmp_path: Path) -> None:
+    # each `!twin say` is written as cohost-say-1.wav: the newest of them must stay
+    async with _speaker(tmp_path, keep_wavs=2, realtime=False) as speaker:
+        await speaker.say("First say.", turn_id="say")
+        await speaker.say("A turn's line.", turn_id="t")
+        speaker._numbers.clear()  # as after many turns: numbering starts again
+        await speaker.say("Second say.", turn_id="say")
+        await speaker.say("Another line.", turn_id="u")
+    names = sorted(p.name for p in (tmp_path / "wav").iterdir())
+    assert names == ["cohost-say-1.wav", "cohost-u-1.wav"]

@@ -107,30 +107,44 @@ def test_original_latin1_files_and_explicit_paths(tmp_path: Path) -> None:
     ]
 
 
-def test_others_call_the_twin_by_its_name_and_a_namesake_stays_a_namesake(
-    tmp_path: Path,
-) -> None:
+def _one_scene(
+    tmp_path: Path, title: str, said: list[tuple[str, str]], chosen: str, twin: str = "Moss"
+) -> list[str]:
+    """Examples from a one-film corpus whose one conversation is `said` ((CHARACTER, line)…)."""
     (tmp_path / "movie_titles_metadata.txt").write_text(
-        f"m9{SEP}leon{SEP}1994{SEP}8.6{SEP}100{SEP}['crime']\n"
+        f"m9{SEP}{title}{SEP}1999{SEP}8.0{SEP}100{SEP}['drama']\n"
     )
+    ids = {name: f"u{n}" for n, name in enumerate(dict.fromkeys(n for n, _ in said), 1)}
     (tmp_path / "movie_characters_metadata.txt").write_text(
-        f"u1{SEP}LEON{SEP}m9{SEP}leon{SEP}m{SEP}1\nu2{SEP}MATHILDA{SEP}m9{SEP}leon{SEP}f{SEP}2\n"
-        f"u3{SEP}MOSS{SEP}m9{SEP}leon{SEP}m{SEP}3\n"
+        "".join(f"{uid}{SEP}{name}{SEP}m9{SEP}{title}{SEP}m{SEP}1\n" for name, uid in ids.items())
     )
     lines = tmp_path / "lines.txt"
     lines.write_text(
-        f"L1{SEP}u2{SEP}m9{SEP}MATHILDA{SEP}Leon, is life always this hard?\n"
-        f"L2{SEP}u1{SEP}m9{SEP}LEON{SEP}Always like this.\n"
-        f"L3{SEP}u3{SEP}m9{SEP}MOSS{SEP}Chameleon time, LEON.\n"
-        f"L4{SEP}u1{SEP}m9{SEP}LEON{SEP}No.\n"
+        "".join(
+            f"L{n}{SEP}{ids[name]}{SEP}m9{SEP}{name}{SEP}{text}\n"
+            for n, (name, text) in enumerate(said, 1)
+        )
     )
     convs = tmp_path / "convs.txt"
-    convs.write_text(f"u2{SEP}u1{SEP}m9{SEP}['L1', 'L2', 'L3', 'L4']\n")
+    numbers = ", ".join(f"'L{n}'" for n in range(1, len(said) + 1))
+    convs.write_text(f"u1{SEP}u2{SEP}m9{SEP}[{numbers}]\n")
     files = CornellFiles.find(tmp_path, lines=lines, conversations=convs)
-    film = resolve_film(read_films(files.titles), "leon")
+    film = resolve_film(read_films(files.titles), title)
     corpus = Corpus.load(files, [film.id])
-    chosen = choose_characters(corpus, [film], ["leon"])
-    examples, _ = film_examples(corpus, film, chosen[film.id], "Moss", window=4)
+    picked = choose_characters(corpus, [film], [chosen])
+    return film_examples(corpus, film, picked[film.id], twin, window=4)[0]
+
+
+def test_others_call_the_twin_by_its_name_and_a_namesake_stays_a_namesake(
+    tmp_path: Path,
+) -> None:
+    said = [
+        ("MATHILDA", "Leon, is life always this hard?"),
+        ("LEON", "Always like this."),
+        ("MOSS", "Chameleon time, LEON."),
+        ("LEON", "No."),
+    ]
+    examples = _one_scene(tmp_path, "leon", said, chosen="leon")
     assert examples[-1] == (
         "Twitch chat. Moss is the streamer's co-host.\n\n"
         "Mathilda: Moss, is life always this hard?\n"  # addressed by the twin's name
@@ -143,25 +157,11 @@ def test_others_call_the_twin_by_its_name_and_a_namesake_stays_a_namesake(
 def test_a_name_that_is_also_a_word_is_replaced_only_where_someone_is_called(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "movie_titles_metadata.txt").write_text(
-        f"m9{SEP}good will{SEP}1997{SEP}8.3{SEP}100{SEP}['drama']\n"
-    )
-    (tmp_path / "movie_characters_metadata.txt").write_text(
-        f"u1{SEP}WILL{SEP}m9{SEP}good will{SEP}m{SEP}1\n"
-        f"u2{SEP}SEAN{SEP}m9{SEP}good will{SEP}m{SEP}2\n"
-    )
-    lines = tmp_path / "lines.txt"
-    lines.write_text(
-        f"L1{SEP}u2{SEP}m9{SEP}SEAN{SEP}Will you sit? I will wait. Come on, Will!\n"
-        f"L2{SEP}u1{SEP}m9{SEP}WILL{SEP}Will is fine, I will.\n"
-    )
-    convs = tmp_path / "convs.txt"
-    convs.write_text(f"u2{SEP}u1{SEP}m9{SEP}['L1', 'L2']\n")
-    files = CornellFiles.find(tmp_path, lines=lines, conversations=convs)
-    film = resolve_film(read_films(files.titles), "good will")
-    corpus = Corpus.load(files, [film.id])
-    chosen = choose_characters(corpus, [film], ["will"])
-    [example] = film_examples(corpus, film, chosen[film.id], "Moss", window=4)[0]
+    said = [
+        ("SEAN", "Will you sit? I will wait. Come on, Will!"),
+        ("WILL", "Will is fine, I will."),
+    ]
+    [example] = _one_scene(tmp_path, "good will", said, chosen="will")
     assert example.endswith(
         "Sean: Will you sit? I will wait. Come on, Moss!\n"  # only where he is called
         "Moss: Will is fine, I will.\n"  # the twin's own words are its own
