@@ -14,6 +14,7 @@ from cohost.errors import RewriterUnavailable, SimulatorUnavailable, Transient
 from cohost.events import (
     ChatMessage,
     Decision,
+    GuardVerdict,
     Hit,
     SimLine,
     StageTime,
@@ -29,6 +30,7 @@ from cohost.pipeline.sentences import (
     same_text_key,
     split_sentences,
 )
+from cohost.pipeline.shape import ReplyShaper
 from cohost.ports import (
     Bus,
     ChatSink,
@@ -351,7 +353,9 @@ class Turn:
                     async with contextlib.aclosing(
                         self._fuse(self.trace.sim_lines, avoid=tried, said=(reply, *found))
                     ) as pieces:
-                        text = "".join([piece async for piece in pieces]).strip()
+                        text = "".join([piece async for piece in pieces])
+                    shaper = self._shaper()
+                    text = (shaper.feed(text) + shaper.flush()).strip()
                 except Transient as exc:
                     log.info("turn %s: no more candidates: %s", self.trace.turn_id, exc)
                     break
@@ -505,11 +509,18 @@ class Turn:
                 await self._queue_sentence(chunk, queue, speaking)
             del waiting[:ready]
 
+        shaper = self._shaper()
         try:
             async with contextlib.aclosing(pieces) as stream:
                 async for piece in stream:
-                    reply.append(piece)
-                    await out(buffer.feed(piece))
+                    if kept := shaper.feed(piece):
+                        reply.append(kept)
+                        await out(buffer.feed(kept))
+                    if shaper.done:
+                        break  # the model writes the chat on: aclosing stops it now
+            if tail := shaper.flush():
+                reply.append(tail)
+                await out(buffer.feed(tail))
         except RewriterUnavailable as exc:
             if reply or not self.trace.sim_lines:
                 raise
@@ -524,8 +535,19 @@ class Turn:
             # that never asked for one has no fuse stage
             if self._fuse_start is not None:
                 self._stages.mark("fuse", self._fuse_start)
+            if shaper.changes:
+                detail = "took out " + "; ".join(shaper.changes)
+                self.trace.guard.append(
+                    GuardVerdict(rule="twin_only", action="changed", detail=detail)
+                )
         await out(buffer.flush(), final=True)
         return "".join(reply).strip()
+
+    def _shaper(self) -> ReplyShaper:
+        """What keeps a rewriter's reply to the twin's own words (see `cohost.pipeline.shape`)."""
+        others = [name for m in self.window for name in (m.login, m.display_name)]
+        others += [line.speaker for line in self.trace.sim_lines if not line.is_twin]
+        return ReplyShaper((self.options.twin,), others)
 
     def _may_repeat(self, text: str) -> bool:
         """Whether the reply so far begins one of the twin's recent replies."""

@@ -488,3 +488,37 @@ async def test_a_run_on_sentence_is_said_in_parts_a_caption_can_show() -> None:
     assert len(speaker.said) >= 3
     assert all(len(part) <= SPEECH_CHUNK_CHARS for part in speaker.said)
     assert " ".join(speaker.said) == run_on  # every word said, in order
+
+
+class _CountingRewriter(ScriptedRewriter):
+    """Counts the words it streamed, to show where the turn stopped reading."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.streamed = 0
+
+    async def stream(self, request: FusionRequest) -> AsyncGenerator[str, None]:
+        async for piece in super().stream(request):
+            self.streamed += 1
+            yield piece
+
+
+@pytest.mark.parametrize("mode", ["pipelined", "sequential"])
+async def test_a_reply_written_as_chat_keeps_only_the_twins_words(mode: str) -> None:
+    speaker, sink = RecordingSpeaker(), RecordingSink()
+    rewriter = _CountingRewriter(
+        'twin: "Gerald is thriving. He doubled overnight!"\nviewer: wow so cool\ntwin: more'
+    )
+    trace = await make_turn(
+        ScriptedSimulator(LINES), rewriter, speaker=speaker, sink=sink, mode=mode
+    ).run()
+    assert trace.outcome == "answered", trace.reason
+    assert trace.reply == "Gerald is thriving. He doubled overnight!"
+    assert sink.sent == [("Gerald is thriving. He doubled overnight!", "m1")]
+    assert speaker.said == ["Gerald is thriving.", "He doubled overnight!"]
+    shaped = [v for v in trace.guard if v.rule == "twin_only"]
+    assert [v.action for v in shaped] == ["changed"]
+    assert "from 'viewer' on" in shaped[0].detail
+    # the viewer's line ended the reply (known at its first word): the stream was closed there
+    assert rewriter.streamed == 8 < len(rewriter.reply.split(" "))
+    assert rewriter.closed == 1
