@@ -295,7 +295,10 @@ class JournalSettings(BaseModel):
     )
     indexer_queue: int = Field(256, ge=1, description="entries waiting to be indexed, at most")
     privacy_run_words: int = Field(
-        8, ge=2, description="this many words in a row from a private entry are a leak"
+        8,
+        ge=2,
+        description="this many words in a row from a private entry (or a whole sentence of "
+        "it, from five words) are a leak",
     )
     privacy_mode: Literal["drop", "trim"] = Field(
         "trim", description="a leaking reply is dropped, or the leaking words are cut out"

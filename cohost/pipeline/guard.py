@@ -143,6 +143,11 @@ def strip_template_tokens(text: str, hits: Sequence[Hit] = ()) -> tuple[str, Gua
     )
 
 
+def cleaned(text: str) -> str:
+    """Text after the character and template-token rules, as the rules after them see it."""
+    return strip_template_tokens(clean_characters(text)[0])[0]
+
+
 def strip_command_prefix(text: str) -> str:
     """The text without leading `!`, `/` or `.`, even behind spaces, quotes or zero-width marks."""
     while True:
@@ -178,6 +183,13 @@ def no_command_prefix(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVe
 _CYRILLIC_LATIN = dict(zip("авекмнорстухіјѕԁԛԝӏ", "abekmhopctyxijsdqwl", strict=True))
 _GREEK_LATIN = dict(zip("αβεζηικμνορτυχ", "abezhikmvoptux", strict=True))
 _TO_LATIN = str.maketrans({**_CYRILLIC_LATIN, **_GREEK_LATIN})
+# Every look-alike read as the Latin letter it looks like, whatever the text around it: for
+# comparing two texts folded alike (the privacy rule), not for reading one.
+LOOKALIKES_TO_LATIN = _TO_LATIN
+# "Fancy text" small capitals, which NFKD leaves alone, read as the letters they style.
+SMALL_CAPITALS = str.maketrans(
+    dict(zip("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘꞯʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnopqrstuvwyz", strict=True))
+)
 _TO_CYRILLIC = str.maketrans(
     {latin: cyr for cyr, latin in _CYRILLIC_LATIN.items() if cyr in "авекмнорстухіѕ"}
 )
@@ -281,10 +293,10 @@ def skeleton(text: str, *, by_context: bool = True) -> str:
     """Text as a blocklist sees it: styled letters, zalgo and look-alike spoofs folded.
 
     Case folds first (so "İ" brings no stray mark), fullwidth and styled letters become plain
-    (NFKD), marks are folded (`_fold_marks`), and a word mixing Latin, Cyrillic and Greek
-    look-alikes is read in its main script (`_unspoof`); with `by_context`, a word made wholly
-    of look-alikes is read in the script of the text around it. For matching only: what is
-    said keeps its own letters.
+    (NFKD, and small capitals), marks are folded (`_fold_marks`), and a word mixing Latin,
+    Cyrillic and Greek look-alikes is read in its main script (`_unspoof`); with `by_context`,
+    a word made wholly of look-alikes is read in the script of the text around it. For matching
+    only: what is said keeps its own letters.
     """
     return _read_spoofs(_folded(text), by_context=by_context)
 
@@ -292,6 +304,7 @@ def skeleton(text: str, *, by_context: bool = True) -> str:
 def _folded(text: str) -> str:
     """The first half of `skeleton`: case, styled letters and marks folded."""
     decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    decomposed = decomposed.translate(SMALL_CAPITALS)
     return unicodedata.normalize("NFC", _fold_marks(decomposed))
 
 

@@ -1,9 +1,16 @@
 """The guard's privacy rule: a reply never repeats a private journal entry word for word.
 
-Words are compared folded: Unicode compatibility forms (NFKC), case and accents folded,
-apostrophes inside words dropped, every other non-letter/digit a word break. So changing case,
-punctuation, hyphens or full-width letters does not hide a copied run. Public hits may be quoted;
-secret hits should never get this far and, if one does, any run of it blocks the reply outright.
+Words are compared folded: Unicode compatibility forms (NFKC), case and accents folded, small
+capitals and Cyrillic or Greek look-alikes read as the Latin letters they look like (on both
+sides alike), apostrophes and invisible characters inside words dropped, every other
+non-letter/digit a word break. In scripts written without spaces (Chinese, Japanese, Thai …)
+each character counts as a word. So changing case, punctuation, hyphens, styled or look-alike
+letters, or slipping zero-width characters in, does not hide a copied run.
+
+A run is n words in a row from an entry's text or title; a sentence of the entry shorter than
+that, but of `SHORT_SENTENCE_WORDS` words or more, is a run when it is repeated whole (a short
+entry is one such sentence). Public hits may be quoted; secret hits should never get this far
+and, if one does, any run of it blocks the reply outright.
 """
 
 from __future__ import annotations
@@ -16,11 +23,30 @@ from functools import lru_cache
 from typing import Literal
 
 from cohost.events import GuardVerdict, Hit, Tier
+from cohost.pipeline.guard import LOOKALIKES_TO_LATIN, SMALL_CAPITALS
+from cohost.pipeline.sentences import split_sentences
 
 RULE = "privacy"
 _APOSTROPHES = frozenset("'’ʼ`´")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?…])")
 _SPACES = re.compile(r"[ \t]{2,}")
+
+# A sentence this long or longer is protected whole even when it is shorter than a run.
+SHORT_SENTENCE_WORDS = 5
+_TRIM_ROUNDS = 4  # cutting runs joins the words around them: look again, this many times
+# Characters that draw nothing: dropped inside a word, never a break in it.
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u00ad")
+# Scripts written without spaces between words: each character is a word.
+_UNSPACED = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0x20000, 0x3FFFF),  # CJK extensions B and on
+)
 
 Mode = Literal["drop", "trim"]
 
@@ -41,7 +67,20 @@ class Run:
 def _fold(ch: str) -> str:
     decomposed = unicodedata.normalize("NFKD", ch)
     bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return unicodedata.normalize("NFKC", bare).casefold()
+    folded = unicodedata.normalize("NFKC", bare).casefold()
+    return folded.translate(SMALL_CAPITALS).translate(LOOKALIKES_TO_LATIN)
+
+
+@lru_cache(maxsize=4096)
+def _skipped(ch: str) -> bool:
+    """Whether a character inside a word is no part of it: invisible, or a format character."""
+    return ch in _INVISIBLE or unicodedata.category(ch) == "Cf"
+
+
+@lru_cache(maxsize=4096)
+def _unspaced(ch: str) -> bool:
+    code = ord(ch)
+    return any(low <= code <= high for low, high in _UNSPACED)
 
 
 def words(text: str) -> list[tuple[str, int, int]]:
@@ -50,8 +89,14 @@ def words(text: str) -> list[tuple[str, int, int]]:
     current: list[str] = []
     start = 0
     for i, ch in enumerate(text):
-        if ch in _APOSTROPHES and current:
-            continue  # "don't" and "dont" are one word
+        if (ch in _APOSTROPHES or _skipped(ch)) and current:
+            continue  # "don't" and "dont" are one word, and so are "law\u00adyer" and "lawyer"
+        if _unspaced(ch):
+            if current:
+                found.append(("".join(current), start, i))
+                current = []
+            found.append((_fold(ch), i, i + 1))
+            continue
         folded = _fold(ch)
         if folded and all(c.isalnum() for c in folded):
             if not current:
@@ -96,33 +141,61 @@ def _grams(text: str, n: int) -> set[tuple[str, ...]]:
     return {tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)}
 
 
+def _short_sentences(text: str, n: int) -> set[tuple[str, ...]]:
+    """The text's sentences shorter than a run but long enough to be protected whole."""
+    found = set()
+    for sentence in split_sentences(text):
+        seq = tuple(w for w, _, _ in words(sentence))
+        if min(SHORT_SENTENCE_WORDS, n) <= len(seq) < n:
+            found.add(seq)
+    return found
+
+
+def _texts(hit: Hit) -> tuple[str, ...]:
+    return (hit.text, hit.title) if hit.title else (hit.text,)
+
+
 def find_private_runs(reply: str, hits: Sequence[Hit], n: int = 8) -> list[Run]:
-    """Every run of n or more consecutive reply words found, in order, in a non-public hit."""
+    """Every run of n or more consecutive reply words found, in order, in a non-public hit,
+    and every whole short sentence of one (see the module's docstring)."""
     if n < 1:
         raise ValueError("n must be at least 1")
     owner: dict[tuple[str, ...], Hit] = {}
+    short: dict[tuple[str, ...], Hit] = {}
     for hit in hits:
         if hit.tier is Tier.PUBLIC:
             continue
-        for gram in _grams(hit.text, n):
-            # Secret beats private when both hold the same words.
-            if gram not in owner or hit.tier is Tier.SECRET:
-                owner[gram] = hit
-    if not owner:
+        for text in _texts(hit):
+            for table, grams in ((owner, _grams(text, n)), (short, _short_sentences(text, n))):
+                for gram in grams:
+                    # Secret beats private when both hold the same words.
+                    if gram not in table or hit.tier is Tier.SECRET:
+                        table[gram] = hit
+    if not owner and not short:
         return []
     seq = words(reply)
+    sizes = sorted({len(gram) for gram in short}, reverse=True)
     runs: list[Run] = []
     i = 0
-    while i + n <= len(seq):
+    while i < len(seq):
+        end = i
         gram = tuple(w for w, _, _ in seq[i : i + n])
-        found = owner.get(gram)
+        found = owner.get(gram) if len(gram) == n else None
+        if found is not None:
+            # Extend while the next window of n words is still private text.
+            end = i + n
+            while end < len(seq) and tuple(w for w, _, _ in seq[end - n + 1 : end + 1]) in owner:
+                end += 1
+        else:
+            for size in sizes:
+                if i + size > len(seq):
+                    continue
+                if (found := short.get(tuple(w for w, _, _ in seq[i : i + size]))) is not None:
+                    end = i + size
+                    break
         if found is None:
             i += 1
             continue
-        # Extend while the next window of n words is still private text.
-        end = i + n
-        while end < len(seq) and tuple(w for w, _, _ in seq[end - n + 1 : end + 1]) in owner:
-            end += 1
         runs.append(
             Run(
                 start=seq[i][1],
@@ -178,7 +251,14 @@ def privacy_rule(
     detail = describe(runs)
     if mode == "drop" or any(r.tier is Tier.SECRET for r in runs):
         return "", GuardVerdict(rule=RULE, action="blocked", detail=detail)
-    trimmed = remove_private_runs(reply, runs)
+    trimmed = reply
+    for _ in range(_TRIM_ROUNDS):
+        trimmed = remove_private_runs(trimmed, runs)
+        # the words either side of a cut now stand together, and may be a run themselves
+        if not (runs := find_private_runs(trimmed, hits, n)):
+            break
+    if runs:
+        return "", GuardVerdict(rule=RULE, action="blocked", detail=f"{detail}; still after cuts")
     if len(words(trimmed)) < min_words:
         return "", GuardVerdict(rule=RULE, action="blocked", detail=f"{detail}; too little left")
     return trimmed, GuardVerdict(rule=RULE, action="changed", detail=f"{detail}; cut out")

@@ -21,7 +21,7 @@ from cohost.events import (
     Tier,
     TurnTrace,
 )
-from cohost.pipeline.guard import Guard, GuardResult
+from cohost.pipeline.guard import Guard, GuardResult, cleaned
 from cohost.pipeline.privacy import find_private_runs, public_reason, speakable
 from cohost.pipeline.privacy import words as folded_words
 from cohost.pipeline.sentences import (
@@ -497,7 +497,9 @@ class Turn:
             private = [hit for hit in self.trace.hits if hit.tier is not Tier.PUBLIC]
             if private:
                 run = self.options.privacy_run_words
-                if find_private_runs(text, private, run):
+                # as the guard will see it: a zero-width character or a template token between
+                # two words must not hide the run across them
+                if find_private_runs(cleaned(text), private, run):
                     self._leaked = True
                     waiting.clear()
                     log.info("turn %s: the reply repeats a private entry", self.trace.turn_id)

@@ -143,6 +143,7 @@ def test_blocklist_respects_word_boundaries(text: str) -> None:
         "oh s\ufe00lur",  # a variation selector
         "oh s\u20ddl\u20ddur",  # enclosing marks
         "oh SL\u0130R",  # a Turkish capital dotted I, whose lower case brings a mark
+        "oh \ua731\u029f\u1d1c\u0280",  # "fancy text" small capitals
     ],
 )
 def test_blocklist_sees_through_look_alikes_and_marks(text: str) -> None:

@@ -162,3 +162,47 @@ def test_a_chunk_may_be_said_once_enough_whole_words_follow_it() -> None:
     assert speakable(chunks, "One two three. Four five. six", 0, n=4) == 0
     assert speakable(chunks, "One two three. Four five. six ", 0, n=4) == 1
     assert speakable(chunks[1:], "One two three. Four five. six seven eight ", 3, n=4) == 1
+
+
+@pytest.mark.parametrize(
+    "dressed",
+    [
+        "Mу ѕіѕtеr Аnа іѕ mоvіng tо Lіѕbоn іn Junе",  # Cyrillic look-alikes for most letters
+        "ᴍʏ ꜱɪꜱᴛᴇʀ ᴀɴᴀ ɪꜱ ᴍᴏᴠɪɴɢ ᴛᴏ ʟɪꜱʙᴏɴ ɪɴ ᴊᴜɴᴇ",  # "fancy text" small capitals
+        "My sis\u00adter Ana is mov\u200bing to Lis\u2060bon in June",  # invisible, in words
+    ],
+)
+def test_styled_look_alike_or_invisible_letters_hide_no_run(dressed: str) -> None:
+    runs = find_private_runs(f"guess what, {dressed}!", [private()])
+    assert [run.words for run in runs] == [9]
+
+
+def test_a_whole_short_sentence_of_an_entry_is_a_run() -> None:
+    entry = private("I'm pregnant and haven't told Mark yet. Tired.")
+    runs = find_private_runs("Honestly? I'm pregnant and haven't told Mark yet.", [entry])
+    assert [run.words for run in runs] == [7]
+    # a short entry is one sentence; part of it, or a sentence under five words, is no run
+    assert find_private_runs("pregnant and haven't told Mark", [entry]) == []
+    assert find_private_runs("so tired.", [private("So tired. Long day.")]) == []
+
+
+def test_in_scripts_without_spaces_each_character_is_a_word() -> None:
+    entry = private("来月ベルリンに引っ越すことはまだ誰にも言っていない。")
+    assert [w for w, _, _ in words("引っ越す")] == ["引", "っ", "越", "す"]
+    runs = find_private_runs("実は、来月ベルリンに引っ越すよ", [entry])
+    assert [run.words for run in runs] == [11]
+
+
+def test_a_private_title_is_private_text_too() -> None:
+    entry = private("Hard day.", title="Telling Mark about the second miscarriage at the clinic")
+    reply = "telling Mark about the second miscarriage at the clinic was rough"
+    assert [run.words for run in find_private_runs(reply, [entry])] == [9]
+
+
+def test_trimming_never_leaves_a_new_run_where_the_cut_closed_up() -> None:
+    entry = private("We told nobody that the baby is due in June, not even Mark.")
+    other = private("Mark lost his job at the plant last week and we are broke.")
+    reply = "We told nobody that Mark lost his job at the plant last week, the baby is due in June."
+    text, verdict = privacy_rule(reply, [entry, other], n=8, mode="trim")
+    assert find_private_runs(text, [entry, other]) == []
+    assert verdict.action == "blocked"

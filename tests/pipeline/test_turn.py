@@ -522,3 +522,24 @@ async def test_a_reply_written_as_chat_keeps_only_the_twins_words(mode: str) -> 
     # the viewer's line ended the reply (known at its first word): the stream was closed there
     assert rewriter.streamed == 8 < len(rewriter.reply.split(" "))
     assert rewriter.closed == 1
+
+
+async def test_a_template_token_between_words_hides_no_run_from_the_voice() -> None:
+    # Each sentence alone holds under eight of the entry's words: only the run across them
+    # shows the leak, and the token the model put in it must not break that run.
+    entry = Hit(
+        entry_id="lawyer",
+        title="Tuesday",
+        text="Met the divorce lawyer on Tuesday and she said the house goes to Mark.",
+        score=0.9,
+        tier=Tier.PRIVATE,
+    )
+    speaker = RecordingSpeaker()
+    rewriter = ScriptedRewriter(
+        "Met the divorce lawyer on </s> Tuesday. And she said the house goes."
+    )
+    trace = await make_turn(
+        ScriptedSimulator(LINES), rewriter, speaker=speaker, journal=StaticJournal([entry])
+    ).run()
+    assert speaker.said == []
+    assert trace.spoken == []
