@@ -338,6 +338,17 @@ async def test_audit_arguments_are_truncated(tmp_path: Path) -> None:
     assert audit_lines(tmp_path)[0]["args"] == "x" * 10 + "…"
 
 
+async def test_the_audit_log_keeps_no_note_and_is_the_owners_alone(tmp_path: Path) -> None:
+    controller, _, actions, _ = make(tmp_path)
+    note = "my sister's rehab stay ends on the 14th"
+    await controller.handle(f"!twin note {note}", login="s", role=Role.BROADCASTER, source="mqtt")
+    assert actions.calls == [("note", note)]  # the journal gets it
+    text = (tmp_path / "audit.jsonl").read_text()
+    assert "rehab" not in text
+    assert audit_lines(tmp_path)[0]["args"] == f"({len(note)} characters, into the journal)"
+    assert (tmp_path / "audit.jsonl").stat().st_mode & 0o777 == 0o600
+
+
 @pytest.mark.parametrize("where", ["a directory", "under a file"])
 async def test_an_audit_write_failure_is_counted_never_raised(tmp_path: Path, where: str) -> None:
     if where == "a directory":

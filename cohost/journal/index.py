@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
 from cohost.errors import JournalFormatError
@@ -79,7 +79,7 @@ class JournalIndex:
         batch_size: int = 64,
         model_id: str | None = None,
     ) -> None:
-        self._store = store
+        self.store = store
         self.embedder = embedder
         self.vectors = vectors
         self.spec = spec or ChunkSpec()
@@ -135,7 +135,7 @@ class JournalIndex:
     def index_id(self, entry_id: str) -> int:
         """(Re)index the entry with this id, or remove it from the index when it is gone."""
         try:
-            entry = self._store.get(entry_id)
+            entry = self.store.get(entry_id)
         except (KeyError, JournalFormatError) as exc:
             log.info("journal entry %s is gone or unreadable (%s): unindexing it", entry_id, exc)
             self.vectors.delete_entries([entry_id])
@@ -146,7 +146,7 @@ class JournalIndex:
         """Rebuild the index from the files, from scratch; returns the number of chunks."""
         self.open()
         self.vectors.reset()
-        chunks = [c for e in self._store.entries() for c in self.chunks_of(e)]
+        chunks = [c for e in self.store.entries() for c in self.chunks_of(e)]
         self._embed_and_store(chunks, progress)
         return len(chunks)
 
@@ -155,7 +155,7 @@ class JournalIndex:
         indexed = self.vectors.indexed()
         wanted: dict[str, Entry] = {}
         secret: set[str] = set()
-        for entry in self._store.entries():
+        for entry in self.store.entries():
             if entry.tier is Tier.SECRET:
                 secret.add(entry.id)
             elif entry.text.strip():
@@ -183,7 +183,7 @@ class JournalIndex:
         chunks: list[Chunk] = []
         for entry_id in todo:
             try:
-                chunks += self.chunks_of(self._store.get(entry_id))
+                chunks += self.chunks_of(self.store.get(entry_id))
             except (KeyError, JournalFormatError):
                 continue  # gone since the check; nothing to index
         self._embed_and_store(chunks, progress)
@@ -322,11 +322,21 @@ async def off_loop(fn: Callable[..., _T], *args: object) -> _T:
 
 
 class IndexedJournal:
-    """The Journal port over an embedder and a vector store; secret hits never come back."""
+    """The Journal port over an embedder and a vector store; secret hits never come back.
 
-    def __init__(self, embedder: Embedder, vectors: VectorStore) -> None:
+    With the journal's files (`source`), each hit is checked against its file before it is
+    returned: the index follows an edit only at its next sync, and an entry retagged `secret`
+    or deleted by hand must not be recalled meanwhile, nor a `public` one made private be
+    quoted. A hit whose file is gone or unreadable is dropped; one whose tier changed takes
+    the file's.
+    """
+
+    def __init__(
+        self, embedder: Embedder, vectors: VectorStore, *, source: EntrySource | None = None
+    ) -> None:
         self._embedder = embedder
         self._vectors = vectors
+        self._source = source
 
     async def search(self, query: str, *, k: int) -> list[Hit]:
         """The k best chunks by cosine similarity, best first (no threshold, no recency)."""
@@ -338,4 +348,22 @@ class IndexedJournal:
         return [hit for hit in hits if hit.tier is not Tier.SECRET]
 
     def _embed_and_search(self, query: str, k: int) -> list[Hit]:
-        return self._vectors.search(self._embedder.embed([query])[0], k=k)
+        hits = self._vectors.search(self._embedder.embed([query])[0], k=k)
+        return hits if self._source is None else _as_files_say(hits, self._source)
+
+
+def _as_files_say(hits: list[Hit], source: EntrySource) -> list[Hit]:
+    """The hits with each file's tier now; those whose file is gone or secret dropped."""
+    tiers: dict[str, Tier | None] = {}
+    kept: list[Hit] = []
+    for hit in hits:
+        if hit.entry_id not in tiers:
+            try:
+                tiers[hit.entry_id] = source.get(hit.entry_id).tier
+            except (KeyError, JournalFormatError):
+                tiers[hit.entry_id] = None  # gone, or unreadable: the next sync sees to it
+        tier = tiers[hit.entry_id]
+        if tier is None or tier is Tier.SECRET:
+            continue
+        kept.append(hit if tier is hit.tier else replace(hit, tier=tier))
+    return kept

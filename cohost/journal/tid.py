@@ -156,8 +156,11 @@ def parse_tid(text: str, *, source: str = "<string>") -> Tiddler:
         name, colon, value = line.partition(":")
         name, value = name.strip(), value.strip()
         if not colon:
+            # never quoted: it may be the body of a private entry, and this error is logged
             raise JournalFormatError(
-                f"header line is not 'name: value': {_clip(line)!r}", path=source, line=number
+                "header line is not 'name: value' (is the blank line after the header missing?)",
+                path=source,
+                line=number,
             )
         if not name:
             raise JournalFormatError("header field without a name", path=source, line=number)
@@ -203,7 +206,3 @@ def check_field(name: str, value: str) -> None:
         raise ValueError(f"field {name!r} spans lines; a .tid header cannot hold it")
     if value != value.strip():
         raise ValueError(f"field {name!r} has surrounding whitespace that a .tid would lose")
-
-
-def _clip(line: str) -> str:
-    return line if len(line) <= 60 else line[:57] + "..."

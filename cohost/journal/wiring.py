@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,8 +15,17 @@ from cohost.ports import Embedder, VectorStore
 
 
 def index_dir(settings: Settings) -> Path:
-    """Where embedded vector indexes live: DATA_DIR/index."""
-    return settings.data_dir / "index"
+    """Where embedded vector indexes live: DATA_DIR/index, the owner's alone (0700).
+
+    The index holds the journal's text (private entries' too) in its engine's own files, whose
+    modes cohost does not choose: the folder keeps them from other users, as the `.tid` files'
+    0600 does.
+    """
+    folder = settings.data_dir / "index"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(OSError):  # a folder someone else owns stays as it is
+        folder.chmod(0o700)
+    return folder
 
 
 def make_vector_store(settings: Settings) -> VectorStore:
@@ -83,4 +93,4 @@ def open_index(
 
 def journal_for(index: JournalIndex) -> IndexedJournal:
     """The Journal port (what a turn recalls through) over an open index."""
-    return IndexedJournal(index.embedder, index.vectors)
+    return IndexedJournal(index.embedder, index.vectors, source=index.store)

@@ -23,6 +23,7 @@ from cohost.journal.cli import run_journal
 from cohost.journal.hashing import HashingEmbedder
 from cohost.journal.index import IndexedJournal, Indexer, JournalIndex, embedding_text, off_loop
 from cohost.journal.store import JournalStore, journal_dir
+from cohost.journal.wiring import index_dir, journal_for
 from cohost.ports import Chunk, IndexedEntry
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -421,6 +422,39 @@ async def test_the_journal_searches_a_real_index(
     assert hits[0].entry_id == ids["priv"]
     assert hits[0].score >= hits[1].score
     assert not any(re.search("door code", h.text) for h in hits)
+
+
+async def test_recall_goes_by_the_files_before_the_index_catches_up(
+    store: JournalStore, index: JournalIndex, vectors: EdgeVectorStore
+) -> None:
+    ids = _fill(store)
+    index.reindex()
+    journal = journal_for(index)  # as the daemon recalls
+    query = "Lisbon sister speedrun lava level"
+
+    async def tiers() -> dict[str, Tier]:
+        return {hit.entry_id: hit.tier for hit in await journal.search(query, k=4)}
+
+    assert (await tiers())[ids["priv"]] is Tier.PRIVATE
+    assert (await tiers())[ids["pub"]] is Tier.PUBLIC
+    # edited by hand, with no sync since: the index still holds the old tiers
+    _rewrite(store.directory / f"{ids['priv']}.tid", "title: ", "tags: secret\ntitle: ")
+    _rewrite(store.directory / f"{ids['pub']}.tid", "tags: public", "tags: diary")
+    found = await tiers()
+    assert ids["priv"] not in found  # now secret: never recalled
+    assert found[ids["pub"]] is Tier.PRIVATE  # no longer public: never quoted
+    (store.directory / f"{ids['pub']}.tid").unlink()
+    assert ids["pub"] not in await tiers()
+    # the index itself has not changed: the files were read at recall
+    assert {
+        hit.entry_id for hit in await IndexedJournal(index.embedder, vectors).search(query, k=4)
+    } >= {ids["priv"], ids["pub"]}
+
+
+def test_the_index_folder_is_the_owners_alone(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    (settings.data_dir / "index").mkdir(parents=True, mode=0o755)
+    assert index_dir(settings).stat().st_mode & 0o777 == 0o700
 
 
 # --- the command line ---------------------------------------------------------------------------

@@ -94,7 +94,7 @@ def test_body_is_kept_byte_for_byte_including_crlf_and_blank_lines() -> None:
 @pytest.mark.parametrize(
     ("raw", "line", "words"),
     [
-        ("title: ok\nthis line has no colon\n\nbody", 2, "not 'name: value'"),
+        ("title: ok\nthis line has no colon\n\nbody", 2, "blank line after the header missing"),
         ("created: 2020-01-01\ntitle: x\n\nbody", 1, "not a TiddlyWiki date"),
         ("title: x\nmodified: 20201341000000000\n\nbody", 2, "month must be in 1..12"),
         ("tags: a\n: nameless\ntitle: x", 2, "without a name"),
@@ -113,6 +113,15 @@ def test_malformed_files_name_the_file_and_line(raw: str, line: int, words: str)
     assert err.line == line
     assert words in err.reason
     assert str(err).startswith(f"journal/bad.tid:{line}: ")
+
+
+def test_a_malformed_file_is_never_quoted_in_the_error() -> None:
+    # the error is logged; the line may be the body of a secret entry
+    raw = "title: therapy\ntags: secret\nDr Okafor thinks the panic attacks started in 2019\n"
+    with pytest.raises(JournalFormatError) as caught:
+        parse_tid(raw, source="journal/therapy.tid")
+    assert "Okafor" not in str(caught.value)
+    assert caught.value.line == 3
 
 
 def test_dates_both_ways() -> None:
