@@ -209,6 +209,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Permanent as exc:
         print(f"cohost: {exc}", file=sys.stderr)
         return EXIT_PERMANENT
+    except OSError as exc:
+        # a path that cannot be used (an --out that is a file, a full disk, no permission)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cohost: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
     except KeyboardInterrupt:
         return 130
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -586,16 +588,19 @@ def _secret_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> set[t
     return found
 
 
-def describe_error(exc: ValidationError) -> str:
-    """One readable line per bad field: the env name, the (masked) value, what is wrong."""
+def describe_error(
+    exc: ValidationError, where: Callable[[tuple[str, ...]], str] | None = None
+) -> str:
+    """One readable line per bad field: where it was set (the env name by default), the
+    (masked) value, what is wrong."""
     secrets = _secret_paths(Settings)
     lines = []
     for err in exc.errors():
         path = tuple(str(p) for p in err["loc"])
-        env_name = ENV_PREFIX + "__".join(p.upper() for p in path)
+        name = where(path) if where is not None else _env_name(path)
         secret = any(path[: len(s)] == s for s in secrets)
         value = _mask(err.get("input"), secret)
-        lines.append(f"invalid setting {env_name} (value {value}): {err['msg']}")
+        lines.append(f"invalid setting {name} (value {value}): {err['msg']}")
     return "\n".join(lines)
 
 
@@ -616,6 +621,113 @@ def with_bot_login(settings: Settings, login: str) -> Settings:
     return settings.model_copy(update={"twin": twin})
 
 
+def _paths(
+    model: type[BaseModel], prefix: tuple[str, ...] = ()
+) -> tuple[dict[tuple[str, ...], Any], set[tuple[str, ...]]]:
+    """Every setting's path with its type, and the paths of tables that take any key."""
+    found: dict[tuple[str, ...], Any] = {}
+    open_tables: set[tuple[str, ...]] = set()
+    for name, info in model.model_fields.items():
+        path = (*prefix, name)
+        found[path] = info.annotation
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            inner, tables = _paths(annotation, path)
+            found.update(inner)
+            open_tables |= tables
+        elif getattr(annotation, "__origin__", None) is dict:
+            open_tables.add(path)
+    return found, open_tables
+
+
+def _env_name(path: tuple[str, ...]) -> str:
+    return ENV_PREFIX + "__".join(part.upper() for part in path)
+
+
+def _dotenv_names(path: Path) -> list[str]:
+    """The variable names a .env file sets (its values are pydantic's to read)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []  # pydantic reads it, and says what is wrong with it
+    names = []
+    for raw in lines:
+        line = raw.strip().removeprefix("export ").strip()
+        if line and not line.startswith("#") and "=" in line:
+            names.append(line.split("=", 1)[0].strip())
+    return names
+
+
+def _unknown(names: list[tuple[str, str]], toml: dict[str, Any], toml_name: str) -> list[str]:
+    """A line for each setting name no field has: a typo must not leave a default in place."""
+    paths, open_tables = _paths(Settings)
+    known = {_env_name(path) for path in paths} | {CONFIG_FILE_ENV}
+    lines = []
+    for name, where in names:
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known:
+            continue
+        if any(upper.startswith(_env_name(table) + "__") for table in open_tables):
+            continue
+        close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.75)
+        hint = f"; did you mean {close[0]}?" if close else "; .env.example lists every setting"
+        lines.append(f"unknown setting {name} ({where}){hint}")
+
+    def walk(table: dict[str, Any], prefix: tuple[str, ...]) -> None:
+        for key, value in table.items():
+            path = (*prefix, key)
+            if prefix in open_tables:
+                continue
+            if path not in paths:
+                siblings = [p[-1] for p in paths if p[:-1] == prefix]
+                close = difflib.get_close_matches(key, siblings, n=1, cutoff=0.75)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                section = f"[{'.'.join(prefix)}] " if prefix else ""
+                lines.append(f"config file {toml_name}: unknown setting {section}{key}{hint}")
+            elif isinstance(value, dict):
+                walk(value, path)
+
+    walk(toml, ())
+    return lines
+
+
+def _toml_table(named: str | None) -> dict[str, Any]:
+    if not named:
+        return {}
+    with Path(named).open("rb") as file:
+        return tomllib.load(file)
+
+
+def _where_set(path: tuple[str, ...], toml: dict[str, Any], toml_name: str) -> str:
+    """Which source gave a bad value: the environment (or .env) wins over the config file."""
+    name = _env_name(path)
+    table: Any = toml
+    for part in path:
+        table = table.get(part) if isinstance(table, dict) else None
+    if table is None or name in os.environ or name in _dotenv_names(Path(".env")):
+        return name
+    section = f"[{'.'.join(path[:-1])}] " if len(path) > 1 else ""
+    return f"{section}{path[-1]} in {toml_name}"
+
+
+def _unparsable(field: str) -> list[str]:
+    """The environment variables under a section whose list or table value is not JSON."""
+    paths, _ = _paths(Settings)
+    found = []
+    for name, value in os.environ.items():
+        upper = name.upper()
+        if not upper.startswith(f"{ENV_PREFIX}{field.upper()}"):
+            continue
+        path = tuple(upper.removeprefix(ENV_PREFIX).lower().split("__"))
+        annotation = paths.get(path)
+        if getattr(annotation, "__origin__", annotation) in (list, dict, tuple, set):
+            try:
+                json.loads(value)
+            except ValueError:
+                found.append(name)
+    return found
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Settings from every source, or SettingsError naming each bad field.
 
@@ -631,11 +743,23 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     if named:
         os.environ[CONFIG_FILE_ENV] = named  # read by settings_customise_sources
     try:
+        toml = _toml_table(named)
+        names = [(name, "the environment") for name in os.environ]
+        names += [(name, ".env") for name in _dotenv_names(Path(".env"))]
+        if unknown := _unknown(names, toml, str(named)):
+            raise SettingsError("\n".join(unknown))
         return Settings(**overrides)
     except ValidationError as exc:
-        raise SettingsError(describe_error(exc)) from None
+        where = lambda path: _where_set(path, toml, str(named))  # noqa: E731
+        raise SettingsError(describe_error(exc, where=where)) from None
     except SourceError as exc:
-        raise SettingsError(f"invalid settings: {exc}") from None
+        field = str(exc).split('"')[1] if str(exc).count('"') >= 2 else ""
+        bad = _unparsable(field) if field else []
+        named_bad = f" ({', '.join(bad)})" if bad else ""
+        raise SettingsError(
+            f"invalid settings: {exc}{named_bad}; lists and tables are JSON in the environment "
+            """and .env: COHOST_TWIN__ALIASES='["moss", "mossy"]'"""
+        ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SettingsError(f"config file {named}: {exc}") from None
     finally:

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
+import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -29,7 +30,7 @@ from cohost.clock import RealClock
 from cohost.config import Settings, WebSettings, login_of, streamer_logins, with_bot_login
 from cohost.console import ConsoleSink, ConsoleSource
 from cohost.control import CommandResult, Controller
-from cohost.errors import Transient
+from cohost.errors import SettingsError, Transient
 from cohost.events import ChatMessage, Decision, Moderation, Role, TurnTrace
 from cohost.feedback import FeedbackStore
 from cohost.journal.index import Indexer
@@ -799,7 +800,19 @@ async def _serve_web(daemon: Daemon) -> Callable[[], Awaitable[None]]:
     server = uvicorn.Server(
         uvicorn.Config(app, host=web.host, port=web.port, log_level="warning", lifespan="off")
     )
-    task = asyncio.create_task(server.serve(), name="web")
+    # Bound here, not by uvicorn: a port in use is then an error that says what to do, where
+    # uvicorn would log its own and exit the process.
+    try:
+        listening = socket.create_server(
+            (web.host, web.port), family=socket.AF_INET6 if ":" in web.host else socket.AF_INET
+        )
+    except OSError as exc:
+        raise SettingsError(
+            f"the web app cannot listen on {web.host}:{web.port}: {exc.strerror or exc} "
+            "(is another cohost running? COHOST_WEB__PORT picks another port, "
+            "COHOST_WEB__ENABLED=false runs without the web app)"
+        ) from None
+    task = asyncio.create_task(server.serve(sockets=[listening]), name="web")
 
     def ended(done: asyncio.Task[None]) -> None:
         # the web server lives beside the daemon's TaskGroup: its death must not go unnoticed
@@ -820,8 +833,9 @@ async def _serve_web(daemon: Daemon) -> Callable[[], Awaitable[None]]:
     while not server.started and not task.done():  # noqa: ASYNC110 (uvicorn offers no event)
         await asyncio.sleep(0.02)
     if task.done():
-        task.result()  # a port in use: say so now, not later
-        raise OSError(f"the web app could not listen on {web.host}:{web.port}")
+        listening.close()
+        task.result()  # why it ended: say so now, not later
+        raise OSError(f"the web app could not start on {web.host}:{web.port}")
     for sock in (s for srv in server.servers for s in srv.sockets):
         host, port = sock.getsockname()[:2]
         log.info("health endpoint on http://%s:%s/healthz", host, port)

@@ -23,6 +23,22 @@ def register(subparsers: Any) -> None:
 
 
 def _say(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.text.strip():
+        print("cohost say: nothing to say: give the text to speak", file=sys.stderr)
+        return 1
+    out: Path | None = args.out
+    if out is not None:
+        if out.suffix.lower() != ".wav":
+            print(f"cohost say: {out}: --out writes WAV audio; name a .wav file", file=sys.stderr)
+            return 1
+        # Tried before the voice runs: an engine that cannot write its file can hang, and its
+        # worker thread would then keep the process from exiting. (OSError: main says where.)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        existed = out.exists()
+        with out.open("ab"):
+            pass
+        if not existed:
+            out.unlink()
     try:
         return asyncio.run(_speak(args.text, args.out, settings))
     except SpeakerUnavailable as exc:

@@ -98,6 +98,57 @@ def test_invalid_setting_names_the_field_and_exits_2(
     assert "'soon'" in err
 
 
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("COHOST_PICKER__TRESHOLD", "did you mean COHOST_PICKER__THRESHOLD?"),
+        ("COHOST_SPEECH_ENGINE", "did you mean COHOST_SPEECH__ENGINE?"),
+        ("cohost_nothing_like_it", ".env.example lists every setting"),
+    ],
+)
+def test_a_misspelled_setting_is_an_error_not_a_silent_default(
+    monkeypatch: pytest.MonkeyPatch, name: str, says: str
+) -> None:
+    monkeypatch.setenv(name, "5")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert f"unknown setting {name} (the environment); {says}" in str(caught.value)
+
+
+def test_settings_taking_any_key_and_the_config_file_variable_are_known(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("COHOST_CONTROL__PERMISSIONS__SAY", "vip")
+    config = tmp_path / "cohost.toml"
+    config.write_text("[control.permissions]\nnote = 'moderator'\n")
+    monkeypatch.setenv("COHOST_CONFIG_FILE", str(config))
+    settings = load_settings()
+    assert settings.control.permissions["say"] == "vip"
+    assert settings.control.permissions["note"] == "moderator"
+
+
+def test_a_config_file_names_its_own_mistakes(tmp_path: Path) -> None:
+    config = tmp_path / "cohost.toml"
+    config.write_text("[picker]\ntreshold = 5\n")
+    with pytest.raises(
+        SettingsError,
+        match=r"cohost\.toml: unknown setting \[picker\] treshold; did you mean threshold\?",
+    ):
+        load_settings(config)
+    config.write_text('[picker]\nthreshold = "x"\n')
+    with pytest.raises(SettingsError) as caught:
+        load_settings(config)
+    assert f"invalid setting [picker] threshold in {config} (value 'x')" in str(caught.value)
+
+
+def test_a_list_not_written_as_json_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COHOST_TWIN__ALIASES", "moss, mossy")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "(COHOST_TWIN__ALIASES)" in str(caught.value)
+    assert "lists and tables are JSON" in str(caught.value)
+
+
 def test_secret_values_are_masked_in_errors() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(journal={"token": 123456789})
@@ -118,6 +169,18 @@ def test_toml_file_is_read(tmp_path: Path) -> None:
 def test_missing_toml_file_is_a_settings_error(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"--config .*nope\.toml: no such file"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_an_output_path_that_cannot_be_used_is_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    taken = tmp_path / "a-file"
+    taken.write_text("")
+    log = tmp_path / "chat.log"
+    log.write_text("[2024-01-06 12:00:00] ana: hello\n")
+    assert main(["replay", str(log), "--out", str(taken)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"cohost: {taken}: File exists\n"
 
 
 def test_env_example_lists_every_setting() -> None:

@@ -8,10 +8,12 @@ import socket
 from pathlib import Path
 
 import httpx
+import pytest
 
 from cohost.config import load_settings
 from cohost.daemon import run_daemon
 from cohost.demo import demo_files
+from cohost.errors import SettingsError
 
 TOKEN = "a-long-random-test-token-0123456789"
 WAIT_S = 30.0
@@ -83,3 +85,25 @@ async def test_dashboard_controls_the_running_daemon(tmp_path: Path) -> None:
     audit = (tmp_path / "data" / "audit" / "commands.jsonl").read_text()
     assert '"source": "dashboard"' in audit
     assert "[mossbot]" in out.read_text()
+
+
+async def test_a_port_in_use_is_a_settings_error_that_says_what_to_do(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        settings = load_settings(
+            data_dir=tmp_path / "data",
+            web={"port": port, "token": TOKEN},
+            journal={"embedding_model": "hashing"},
+        )
+        read_fd, write_fd = os.pipe()
+        with (
+            os.fdopen(read_fd, "r") as stdin,
+            os.fdopen(write_fd, "w"),
+            (tmp_path / "out.txt").open("w") as stdout,
+            pytest.raises(SettingsError) as caught,
+        ):
+            await run_daemon(settings, console=True, stdin=stdin, stdout=stdout)
+    assert f"127.0.0.1:{port}" in str(caught.value)
+    assert "COHOST_WEB__PORT" in str(caught.value)

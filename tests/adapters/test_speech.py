@@ -190,6 +190,26 @@ def test_cli_say_writes_a_wav(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert str(out) in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("out", "says"),
+    [
+        ("a-file/x.wav", "a-file: File exists"),
+        ("x.mp3", "name a .wav file"),
+        ("", "nothing to say"),
+    ],
+)
+def test_cli_say_refuses_what_it_cannot_do_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], out: str, says: str
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    text = "" if not out else "hello"
+    argv = ["say", text, "--out", str(tmp_path / (out or "x.wav"))]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_sound_card_reads_aplay_listing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_aplay(tmp_path / "card", card=True)
     on_path(monkeypatch, tmp_path / "card")
