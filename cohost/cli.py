@@ -26,8 +26,23 @@ EXIT_PERMANENT = 3
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
+def _not_negative(text: str) -> float:
+    """A --speed: 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from cohost.replay import replay  # noqa: PLC0415 (keeps `cohost --help` fast)
+
+    if args.journal is not None and not args.journal.is_dir():
+        # a replay without the journal it was meant to recall from is no test of it
+        raise InputError("--journal: no such folder of .tid files", path=args.journal)
 
     result = asyncio.run(
         replay(
@@ -127,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--out", type=Path, required=True, help="folder for traces and report")
     replay.add_argument(
         "--speed",
-        type=float,
+        type=_not_negative,
         default=0.0,
         help="0: as fast as possible (default); N: real time times N",
     )
@@ -148,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_doctor)
 
     demo = commands.add_parser("demo", help="the bundled sample stream, live on the terminal")
-    demo.add_argument("--speed", type=float, default=12.0, help="how much faster than real time")
+    demo.add_argument(
+        "--speed", type=_not_negative, default=12.0, help="how much faster than real time"
+    )
     demo.add_argument("--out", type=Path, help="folder for traces and report")
     demo.set_defaults(handler=_demo)
 

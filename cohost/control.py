@@ -236,7 +236,9 @@ class Controller:
             return None
         login = login.lower()
         if parsed.error is not None:
-            reply = parsed.usage if self._may_reply_usage(source) else None
+            # what was wrong first: a bare usage line leaves the moderator guessing
+            said = f"{parsed.error}; {parsed.usage}"
+            reply = said if self._may_reply_usage(source) else None
             result = CommandResult(
                 accepted=False, command=parsed.name, reply=reply, reason=parsed.error
             )

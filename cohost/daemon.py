@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 # How long shutdown waits for the web server before leaving it behind.
 STOP_TIMEOUT_S = 2.0
+WARM_UP_S = 60.0  # the longest chat waits for the embedding model to load
 RECENT_TURNS = 50  # what the dashboard shows on its first paint
 # `!twin say`s waiting for chat or the voice at once; more are refused until one is said.
 MAX_WAITING_SAYS = 3
@@ -213,6 +214,7 @@ class Daemon:
             self._group = group
             if self.indexer is not None:
                 indexer = group.create_task(self.indexer.run(), name="indexer")
+                await self._until_warm(self.indexer)
             approvals = group.create_task(self.approvals.run(), name="approvals")
             keeping = group.create_task(self._keep_state(), name="state")
             up_since = self.clock.monotonic()
@@ -527,6 +529,24 @@ class Daemon:
             # the dashboard's request returns now; the voice takes as long as it takes
             self._spawn(self._speak(text, trace.turn_id), "approved-speech", self._speech)
         return sent
+
+    async def _until_warm(self, indexer: Indexer) -> None:
+        """Let the embedding model load before chat is read (seconds, once): the first turns
+        would otherwise recall nothing, their recall timing out behind the load."""
+        if indexer.warm.is_set():
+            return
+        log.info("loading the journal's embedding model before reading chat")
+        stop = asyncio.ensure_future(self._stopping.wait())
+        warm = asyncio.ensure_future(indexer.warm.wait())
+        try:
+            await asyncio.wait({stop, warm}, timeout=WARM_UP_S, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            warm.cancel()
+        if not indexer.warm.is_set() and not self._stopping.is_set():
+            log.warning(
+                "the embedding model is still loading after %.0f s; reading chat", WARM_UP_S
+            )
 
     def _hush(self) -> None:
         """`skip`, `voice off` and shutdown: approved replies and `say`s stop, or never start."""

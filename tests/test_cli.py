@@ -171,16 +171,36 @@ def test_missing_toml_file_is_a_settings_error(tmp_path: Path) -> None:
         load_settings(tmp_path / "nope.toml")
 
 
+def _one_line_log(tmp_path: Path) -> Path:
+    log = tmp_path / "chat.log"
+    log.write_text("[2024-01-06 12:00:00] ana: hello\n")
+    return log
+
+
 def test_an_output_path_that_cannot_be_used_is_one_line_not_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     taken = tmp_path / "a-file"
     taken.write_text("")
-    log = tmp_path / "chat.log"
-    log.write_text("[2024-01-06 12:00:00] ana: hello\n")
+    log = _one_line_log(tmp_path)
     assert main(["replay", str(log), "--out", str(taken)]) == 1
     err = capsys.readouterr().err
     assert err == f"cohost: {taken}: File exists\n"
+
+
+def test_replay_refuses_a_journal_folder_that_is_not_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = _one_line_log(tmp_path)
+    missing = tmp_path / "nojournal"
+    assert main(["replay", str(log), "--out", str(tmp_path / "o"), "--journal", str(missing)]) == 1
+    assert (
+        capsys.readouterr().err == f"cohost: {missing}: --journal: no such folder of .tid files\n"
+    )
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit):
+        main(["replay", str(log), "--out", str(tmp_path / "o"), "--speed", "-1"])
+    assert "must be 0 or more" in capsys.readouterr().err
 
 
 def test_env_example_lists_every_setting() -> None:

@@ -275,7 +275,7 @@ async def test_usage_replies_in_chat_are_rate_limited(tmp_path: Path) -> None:
 
     first = await bad()
     assert first is not None
-    assert first.startswith("usage: !twin pause|resume")
+    assert first.startswith("unknown command 'dance'; usage: !twin pause|resume")
     for _ in range(50):
         clock.advance(0.5)
         assert await bad() is None
@@ -291,7 +291,9 @@ async def test_a_malformed_command_gets_its_own_usage(tmp_path: Path) -> None:
     assert result is not None
     assert not result.accepted
     assert result.command == "rate"
-    assert result.reply == "usage: !twin rate N|default"
+    assert (
+        result.reply == "rate takes a number from 0 to 60, or default; usage: !twin rate N|default"
+    )
     assert state.rate_per_minute is None
 
 

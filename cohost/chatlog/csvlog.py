@@ -13,13 +13,25 @@ from cohost.events import ChatEvent, ChatMessage
 REQUIRED = ("ts", "login", "text")
 OPTIONAL = ("display_name", "user_id", "id", "channel", "badges", "bits")
 
-# Known layouts, by the header they are recognised from (names compared lowercased and trimmed).
-SCHEMAS: Mapping[str, Mapping[str, str]] = {
-    # Chat exports of the Helix shape (user_name/user_id as the API spells them).
-    "user_name": {"ts": "time", "login": "user_name", "user_id": "user_id", "text": "message"},
-    # Bot loggers that keep the badge string as Twitch sends it.
-    "username": {"ts": "timestamp", "login": "username", "text": "message", "badges": "badges"},
-}
+# The header names each role is known by, in order of preference (compared lowercased and
+# trimmed): Helix's spellings (chatter_user_login / chatter_user_name), bot loggers' and
+# spreadsheet exports' own. A header with a name for each required role is read as such.
+COLUMN_NAMES: Mapping[str, tuple[str, ...]] = {
+    "ts": ("ts", "timestamp", "time", "datetime", "date", "created_at", "sent_at", "sent"),
+    "login": (
+        "login", "user_login", "chatter_user_login", "username", "user_name", "user",
+        "chatter_user_name", "author", "nick", "nickname", "sender", "chatter", "name",
+    ),
+    "text": ("message", "text", "msg", "body", "content", "comment"),
+    "display_name": (
+        "display_name", "displayname", "user_display_name", "chatter_user_name", "user_name",
+    ),
+    "user_id": ("user_id", "userid", "chatter_user_id"),
+    "id": ("id", "message_id", "msg_id"),
+    "channel": ("channel", "channel_name", "broadcaster_user_login", "room"),
+    "badges": ("badges",),
+    "bits": ("bits",),
+}  # fmt: skip
 
 
 def _normal(name: str) -> str:
@@ -27,12 +39,26 @@ def _normal(name: str) -> str:
 
 
 def match_schema(header: Sequence[str]) -> Mapping[str, str] | None:
-    """The known layout whose required columns the header has, if any."""
-    names = {_normal(name) for name in header}
-    for schema in SCHEMAS.values():
-        if all(schema[role] in names for role in REQUIRED) and set(schema.values()) <= names:
-            return schema
-    return None
+    """Each role's column by the names it is known by, if the header has every required one.
+
+    A column serves one role: the login's (chatter_user_name) is not the display name's too.
+    """
+    names = {_normal(name): name for name in header}
+    columns: dict[str, str] = {}
+    taken: set[str] = set()
+    for role, known in COLUMN_NAMES.items():
+        found = next((name for name in known if name in names and name not in taken), None)
+        if found is not None:
+            columns[role] = names[found]
+            taken.add(found)
+    if not all(role in columns for role in REQUIRED):
+        return None
+    return columns
+
+
+def known_columns() -> str:
+    """What the header may call the required columns, for an error that says so."""
+    return "; ".join(f"{role}: {', '.join(COLUMN_NAMES[role])}" for role in REQUIRED)
 
 
 def _positions(
@@ -69,8 +95,8 @@ def read_csv(ctx: ReadContext, f: TextIO) -> Iterator[ChatEvent]:
     columns = ctx.csv_columns or match_schema(header)
     if columns is None:
         raise ctx.fail(
-            f"unknown CSV columns ({', '.join(header)}); pass a column mapping for "
-            f"{', '.join(REQUIRED)}",
+            f"unknown CSV columns ({', '.join(header)}); the header needs a column for each of "
+            f"{known_columns()}",
             1,
         )
     at = _positions(header, columns, ctx)

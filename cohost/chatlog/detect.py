@@ -103,6 +103,6 @@ def detect_format(path: Path) -> str:
         "cannot tell the chat log format: the first lines match none of irc, irc_json, "
         "chatterino, tcd, rechat, twitchdownloader, overrustle, csv "
         f"(first line: {first[:80]!r}); a list of plain messages without users "
-        "can be read by naming the format 'lines'",
+        "can be read with `--format lines`",
         path=path,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -157,13 +157,14 @@ class DatasetBuilder:
         )
         self.rules.tally = self.report.tally
         self._twin = clean_name(options.twin)
-        self._logins = {login.lower() for login in (*options.twin_logins, self._twin)}
+        self.logins = {login.lower() for login in (*options.twin_logins, self._twin)}
         # 16-byte digests of the examples written: bounded and small next to the examples.
         self._written: set[bytes] = set()
+        self.speakers: Counter[str] = Counter()  # lines per login read from the logs
 
     def is_twin(self, message: ChatMessage) -> bool:
         """Whether a line is the twin's own (the renderer's test, so they always agree)."""
-        return message.login.lower() in self._logins
+        return message.login.lower() in self.logins
 
     def from_log(self, events: Iterable[ChatEvent], *, source: str = "") -> Iterator[str]:
         """Examples from one chat log's events, streamed: each ends on a line of the twin."""
@@ -188,6 +189,7 @@ class DatasetBuilder:
                     if message is None:
                         continue
                     report.messages += 1
+                    self.speakers[message.login.lower()] += 1
                     text = self.rules.check(message.login, message.text)
                     if text is None:
                         continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -260,6 +261,18 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
     write_json(report_path, data)
     print(builder.report.table(rules))
     print(f"{written} example(s) -> {args.out}; report -> {report_path}")
+    if builder.report.messages and not any(builder.speakers[login] for login in builder.logins):
+        # every example ends on a line of the twin's: a login that never speaks gives none
+        given = [login_of(name) for name in (twin_login, *args.alias)]
+        close = difflib.get_close_matches(given[0], list(builder.speakers), n=3)
+        busiest = [login for login, _ in builder.speakers.most_common(3)]
+        print(
+            f"cohost: {', '.join(given)} never speak{'s' * (len(given) == 1)} in these logs; "
+            f"logins like it: {', '.join(close) or 'none'}; the busiest: {', '.join(busiest)} "
+            "(--twin names the streamer's login)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -55,7 +55,11 @@ def register(subparsers: Subparsers) -> None:
 
     exp = commands.add_parser("export", help="write the journal for TiddlyWiki")
     exp.add_argument("path", type=Path, help="a folder (tid) or a .json file (json)")
-    exp.add_argument("--format", choices=("tid", "json"), default="tid")
+    exp.add_argument(
+        "--format",
+        choices=("tid", "json"),
+        help="default: json for a path ending in .json, else tid",
+    )
     exp.set_defaults(handler=_export)
 
     serve = commands.add_parser("serve", help="the write-only journal page")
@@ -119,7 +123,8 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
-    if args.format == "json":
+    fmt = args.format or ("json" if args.path.suffix.lower() == ".json" else "tid")
+    if fmt == "json":
         try:
             count = export_json(store, args.path)
         except FileExistsError as exc:

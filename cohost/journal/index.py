@@ -234,6 +234,7 @@ class Indexer:
         self.dropped = 0
         self.indexed = 0
         self.failures = 0
+        self.warm = asyncio.Event()  # the embedding model is loaded (or failed to load)
 
     def submit(self, entry_id: str) -> bool:
         """Ask for an entry to be (re)indexed soon; False when the queue was full."""
@@ -260,6 +261,8 @@ class Indexer:
         except Exception:
             self.failures += 1
             log.exception("could not load the embedding model")
+        finally:
+            self.warm.set()
         await self._sync()
         while True:
             try:

@@ -150,9 +150,19 @@ def run_search(args: argparse.Namespace, settings: Settings) -> int:
                         now=now,
                     )
                 )
+            # nothing found may only mean nothing indexed: `journal add` and `import` leave
+            # indexing to the daemon (or `reindex`)
+            report = index.check() if not hits else None
     except JournalUnavailable as exc:
         print(f"cohost: {exc}", file=sys.stderr)
         return 1
+    unindexed = len(report.missing) + len(report.stale) if report is not None else 0
+    if unindexed and not args.json:
+        print(
+            f"{unindexed} journal entr{'y is' if unindexed == 1 else 'ies are'} not indexed yet: "
+            "run `cohost journal reindex` (a running daemon indexes them on its own)",
+            file=sys.stderr,
+        )
     if args.json:
         rows = [
             {
@@ -169,7 +179,7 @@ def run_search(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
     if not hits:
-        print("no journal entry is close enough (try --raw)")
+        print("no journal entry is close enough" + ("" if args.raw else " (try --raw)"))
     for h in hits:
         snippet = " ".join(h.text.split())
         snippet = snippet if len(snippet) <= 160 else snippet[:157] + "…"

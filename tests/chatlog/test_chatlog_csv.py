@@ -57,6 +57,26 @@ def test_username_badges_layout(tmp_path: Path) -> None:
     assert second.roles == frozenset({Role.MODERATOR, Role.SUBSCRIBER})
 
 
+@pytest.mark.parametrize(
+    ("header", "row"),
+    [
+        ("timestamp,username,message", "1704557984,Nymn,hello there"),
+        ("time,user,text", "2024-01-06T16:19:44Z,Nymn,hello there"),
+        ("Date,Author,Content", "2024-01-06 16:19:44,Nymn,hello there"),
+        (
+            "message_id,timestamp,chatter_user_login,chatter_user_name,message",
+            "abc,1704557984,nymn,Nymn,hello there",
+        ),
+    ],
+)
+def test_columns_are_known_by_their_usual_names(tmp_path: Path, header: str, row: str) -> None:
+    path = write(tmp_path / "chat.csv", f"{header}\n{row}\n")
+    log = open_log(path)
+    assert log.format == "csv"
+    [first] = [e for e in log if isinstance(e, ChatMessage)]
+    assert (first.login, first.display_name, first.text) == ("nymn", "Nymn", "hello there")
+
+
 def test_another_delimiter_fails_clearly(tmp_path: Path) -> None:
     path = write(tmp_path / "custom.txt", "When;Who;Said\n0:01:02;Alice;hi\n")
     columns = {"ts": "when", "login": "who", "text": "said"}
@@ -110,5 +130,6 @@ def test_unknown_header_without_mapping(tmp_path: Path) -> None:
     path = write(tmp_path / "c.csv", "a,b,c\n1,2,3\n")
     with pytest.raises(ChatLogError, match="unknown columns"):
         open_log(path)
-    with pytest.raises(ChatLogError, match="unknown CSV columns"):
+    with pytest.raises(ChatLogError, match="unknown CSV columns") as caught:
         list(open_log(path, format="csv"))
+    assert "login: login, user_login" in str(caught.value)

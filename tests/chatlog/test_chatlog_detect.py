@@ -57,7 +57,7 @@ def test_majority_wins_over_a_few_odd_lines(tmp_path: Path) -> None:
     ("name", "content", "error"),
     [
         ("empty.log", "", "the file is empty"),
-        ("pasta.txt", "Kappa Kappa Kappa\nPogChamp WR\n", "naming the format 'lines'"),
+        ("pasta.txt", "Kappa Kappa Kappa\nPogChamp WR\n", "with `--format lines`"),
         ("odd.json", '{"data": [1, 2]}', "neither rechat, TwitchDownloader nor recent-messages"),
         ("odd.csv", "x,y,z\n1,2,3\n", "pass a column mapping"),
     ],

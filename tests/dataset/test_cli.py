@@ -43,6 +43,17 @@ def test_build_writes_examples_and_a_report(
     assert "moderated" in printed and "2 example(s)" in printed
 
 
+def test_a_twin_login_that_never_speaks_is_an_error_naming_likely_ones(
+    rule_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = str(tmp_path / "t.jsonl")
+    argv = ["dataset", "build", str(rule_log), "--twin", "mosss", "--out", out, "--no-progress"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cohost: mosss never speaks in these logs; logins like it: moss")
+    assert "--twin names the streamer's login" in err
+
+
 def test_build_rules_can_be_chosen(rule_log: Path, tmp_path: Path) -> None:
     out = tmp_path / "t.jsonl"
     rc = main(

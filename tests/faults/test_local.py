@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import subprocess
+import time
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from cohost.dataset.dpo import PairReport, dpo_pairs, read_feedback
 from cohost.demo import demo_files
 from cohost.errors import SpeakerUnavailable
 from cohost.events import ChatEvent, ChatMessage, Role, SimLine
+from cohost.journal.hashing import HashingEmbedder
 from cohost.journal.index import Indexer
 from cohost.journal.store import JournalStore, journal_dir
 from cohost.journal.wiring import index_dir, journal_for, open_index
@@ -336,6 +338,40 @@ async def test_a_corrupt_index_is_rebuilt_at_start_and_recall_works(tmp_path: Pa
     moved = [p for p in index_dir(settings).iterdir() if p.name != "edge"]
     assert moved, "the broken index was moved aside, not deleted"
     assert indexer.failures == 0
+
+
+class _SlowToLoad(HashingEmbedder):
+    """An embedding model whose first use after `cold` loads it, as all-MiniLM takes seconds."""
+
+    cold = False
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if self.cold:
+            time.sleep(1.5)
+            self.cold = False
+        return super().embed(texts)
+
+
+async def test_chat_waits_for_the_embedding_model_so_the_first_turn_recalls(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path / "data")
+    settings = settings.model_copy(
+        update={"journal": settings.journal.model_copy(update={"recall_timeout_s": 0.3})}
+    )
+    store = JournalStore(journal_dir(settings), settings.journal)
+    entry = store.add("Gerald the sourdough starter ate rye flour and doubled.", tags=("public",))
+    sink = RecordingSink()
+    embedder = _SlowToLoad()
+    with open_index(settings, embedder=embedder) as index:
+        index.reindex()  # indexed by an earlier run: only the model is cold
+        embedder.cold = True
+        journal = RankedJournal.from_settings(journal_for(index), RealClock(), settings.journal)
+        daemon = _daemon(settings, sink, journal=journal, indexer=Indexer(index))
+        await _run(daemon, [chat(f"{TWIN} how is gerald the sourdough starter?", 1)], sink)
+    trace = daemon.last_trace
+    assert trace is not None
+    assert [hit.entry_id for hit in trace.hits] == [entry.id]
 
 
 async def test_good_rates_the_last_reply_chat_got_even_after_a_turn_that_said_nothing(

@@ -57,6 +57,9 @@ def test_import_export(
         == 1
     )
     assert "refuses to overwrite" in capsys.readouterr().err
+    # a .json path is a JSON file without being told
+    assert run_journal(["export", str(tmp_path / "again.json")], settings) == 0
+    assert len(json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))) == 34
 
 
 def test_import_reports_unreadable_files(

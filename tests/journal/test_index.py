@@ -498,6 +498,17 @@ def test_cli_reindex_check_and_search(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "private" in out and "entry priv" in out
 
 
+def test_cli_search_says_when_nothing_is_indexed_yet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = _settings(tmp_path)
+    _fill(JournalStore(journal_dir(settings), settings.journal))  # as `journal add` leaves them
+    assert run_journal(["search", "sister Lisbon", "--raw"], settings) == 0
+    captured = capsys.readouterr()
+    assert "3 journal entries are not indexed yet: run `cohost journal reindex`" in captured.err
+    assert captured.out == "no journal entry is close enough\n"
+
+
 def test_cli_reports_an_index_held_by_another_process(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
