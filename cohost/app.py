@@ -102,6 +102,9 @@ def build_models(
     )
 
 
+FEW_LINES = 20  # below this, the embedded twin has little to say that it has not said
+
+
 def _markov(
     settings: Settings,
     streamer_lines: Sequence[str],
@@ -131,6 +134,14 @@ def _markov(
         notes.append(
             "the embedded twin has nothing to learn from: set COHOST_TWIN__WRITINGS or "
             "COHOST_TWIN__CHAT_LOGS (with COHOST_TWIN__STREAMER), or a model server"
+        )
+    elif streamer_lines and not twin.writings and len(streamer_lines) < FEW_LINES:
+        # a chain on a handful of lines can only say them again, and the twin never repeats
+        # itself: most turns end silent
+        notes.append(
+            f"the embedded twin learned from only {len(streamer_lines)} line(s) by "
+            f"{twin.streamer}: expect most turns to be silent (it never repeats a reply); "
+            "COHOST_TWIN__WRITINGS gives it more to learn from"
         )
     return markov, description
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from cohost.control import CommandResult
 from cohost.events import ChatMessage, Decision, TurnTrace
+from cohost.pipeline.privacy import public_reason
 
 EXAMPLES_PER_CATEGORY = 3
 
@@ -48,6 +49,8 @@ class ReplayReport:
     guard: Counter[tuple[str, str]] = field(default_factory=Counter)
     # turns the guard blocked: who asked what, and which rules; never the blocked text
     blocked: list[dict[str, str]] = field(default_factory=list)
+    # why picked messages got no reply: "outcome: reason" -> count
+    unanswered: Counter[str] = field(default_factory=Counter)
     unreadable_lines: int = 0
     unreadable_reasons: list[str] = field(default_factory=list)
 
@@ -83,6 +86,10 @@ class ReplayReport:
             )
         acted = [v for v in trace.guard if v.action != "pass"]
         self.guard.update((v.rule, v.action) for v in acted)
+        if trace.outcome != "answered":
+            blocked_by = (v.rule for v in acted if v.action == "blocked")
+            why = public_reason(trace.outcome, trace.reason, blocked_by) or "no reason given"
+            self.unanswered[f"{trace.outcome}: {why}"] += 1
         if trace.outcome == "blocked" and len(self.blocked) < EXAMPLES_PER_CATEGORY:
             rules = sorted({v.rule for v in acted if v.action == "blocked"})
             self.blocked.append(
@@ -114,6 +121,7 @@ class ReplayReport:
             "picked": self.picked,
             "answered": self.outcomes.get("answered", 0),
             "turn_outcomes": dict(self.outcomes),
+            "unanswered_reasons": dict(self.unanswered.most_common()),
             "skipped_by_category": dict(self.skipped.most_common()),
             "skip_examples": dict(self.examples),
             "replies": self.replies,
@@ -137,6 +145,11 @@ class ReplayReport:
             f"- unreadable lines skipped: {self.unreadable_lines}",
         ]
         out += [f"- note: {note}" for note in self.notes]
+        if self.unanswered:
+            out += ["", "## Why picked messages got no reply", "", "| outcome: reason | count |"]
+            out += ["|---|---:|"]
+            top = self.unanswered.most_common(EXAMPLES_PER_CATEGORY * 2)
+            out += [f"| {_md(why)} | {count} |" for why, count in top]
         out += ["", "## Why messages were not picked", "", "| reason | count |", "|---|---:|"]
         out += [f"| {name} | {count} |" for name, count in self.skipped.most_common()]
         for name, shown in self.examples.items():

@@ -118,3 +118,23 @@ async def test_replay_with_the_simulator_down_stays_silent_with_reasons(tmp_path
     assert report["turn_outcomes"] == {"failed": 2}
     traces = [json.loads(line) for line in result.traces.read_text().splitlines()]
     assert all("refused" in t["reason"] for t in traces)
+
+
+@pytest.mark.parametrize(
+    ("streamer_lines", "chat_lines", "says"),
+    [
+        ([], [], "nothing to learn from"),
+        ([], ["lol", "gg wp chat"], "learned from everyone's lines"),
+        (["just one line of mine"], [], "learned from only 1 line(s) by mossbyte"),
+        ([f"line number {n} of mine" for n in range(30)], [], None),
+    ],
+)
+def test_the_embedded_twin_says_when_it_has_little_to_learn_from(
+    tmp_path: Path, streamer_lines: list[str], chat_lines: list[str], says: str | None
+) -> None:
+    settings = load_settings(data_dir=tmp_path, twin={"name": "mossbot", "streamer": "mossbyte"})
+    notes = build_models(settings, streamer_lines=streamer_lines, chat_lines=chat_lines).notes
+    if says is None:
+        assert notes == ()
+    else:
+        assert any(says in note for note in notes), notes

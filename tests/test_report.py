@@ -47,3 +47,26 @@ def test_the_report_says_what_the_guard_did_and_never_the_blocked_text() -> None
     md = report.to_markdown()
     assert "| blocklist | blocked | 1 |" in md and "| privacy | changed | 1 |" in md
     assert "zorbleflux" not in md and "zorbleflux" not in str(data)
+
+
+def test_the_report_says_why_picked_messages_got_no_reply_never_a_private_title() -> None:
+    report = ReplayReport(source="log")
+    for n in range(3):
+        trace = _trace(f"s{n}", "twin hi", "silent")
+        trace.reason = "every simulated twin line repeats a recent reply"
+        report.add_trace(trace)
+    blocked = _trace(
+        "b1",
+        "twin how was tuesday",
+        "blocked",
+        GuardVerdict(rule="privacy", action="blocked", detail="verbatim from entry 'Divorce'"),
+    )
+    blocked.reason = "blocked: 1 run(s), verbatim from entry 'Divorce'"
+    report.add_trace(blocked)
+    assert report.to_dict()["unanswered_reasons"] == {
+        "silent: every simulated twin line repeats a recent reply": 3,
+        "blocked: blocked by the guard (privacy)": 1,
+    }
+    md = report.to_markdown()
+    assert "| silent: every simulated twin line repeats a recent reply | 3 |" in md
+    assert "Divorce" not in md

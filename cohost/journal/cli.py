@@ -14,6 +14,7 @@ from cohost.config import Settings
 from cohost.errors import InputError, SettingsError
 from cohost.journal.io import export_json, export_tid_folder, import_into
 from cohost.journal.store import JournalStore, journal_dir
+from cohost.journal.tiers import tier_typos
 from cohost.net import is_loopback
 
 if TYPE_CHECKING:
@@ -104,6 +105,9 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         raise InputError(str(exc)) from None
     print(f"saved {entry.path} ({entry.tier})")
+    for typo in tier_typos(args.tag, settings.journal):
+        # saved all the same (files first), with the tier its tags give: said, so it is fixed
+        print(f"cohost: {typo} (the entry is {entry.tier.value})", file=sys.stderr)
     return 0
 
 

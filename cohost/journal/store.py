@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import os
 import re
@@ -107,6 +108,7 @@ class JournalStore:
         name = (title if title is not None else default_title(when)).strip()
         if not name or "\n" in name or "\r" in name:
             raise ValueError(f"not a usable title: {name!r}")
+        name = self._free_title(name)
         stamp = format_tw_date(when)
         fields = [("created", stamp), ("modified", stamp)]
         unique_tags = tuple(dict.fromkeys(t.strip() for t in tags if t.strip()))
@@ -194,6 +196,27 @@ class JournalStore:
             temp.unlink(missing_ok=True)
             raise
         return temp
+
+    def _free_title(self, title: str) -> str:
+        """The title, or "title 2", "title 3" … when an entry has it: TiddlyWiki keys tiddlers
+        by title, so two with one title would import as one."""
+        n, candidate = 1, title
+        while self._has_title(candidate):
+            n += 1
+            candidate = f"{title} {n}"
+        return candidate
+
+    def _has_title(self, title: str) -> bool:
+        stem = safe_stem(title)
+        paths = [
+            self.directory / f"{stem}.tid",
+            *self.directory.glob(f"{glob.escape(stem)} (*).tid"),
+        ]
+        for path in paths:  # where `_link_unique` puts a file for this title
+            with contextlib.suppress(OSError, JournalFormatError):
+                if _read(path).title == title:
+                    return True
+        return False
 
     def _link_unique(self, temp: Path, stem: str) -> Path:
         # os.link fails if the name exists, so no entry is ever overwritten, not even by

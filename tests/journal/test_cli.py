@@ -32,6 +32,19 @@ def test_add(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     assert str(entry.path) in capsys.readouterr().out
 
 
+def test_add_says_when_a_tag_looks_like_a_misspelt_tier(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        run_journal(["add", "new keyboard day", "--tag", "pubic", "--tag", "gear"], settings) == 0
+    )
+    captured = capsys.readouterr()
+    assert "(private)" in captured.out  # saved, as its tags make it
+    assert captured.err == (
+        "cohost: tag 'pubic' is no privacy tier; did you mean 'public'? (the entry is private)\n"
+    )
+
+
 def test_add_refuses_an_empty_entry(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_journal(["add", "   "], settings) == 1
     assert "empty" in capsys.readouterr().err

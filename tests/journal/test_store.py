@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,11 +62,20 @@ def test_tiers_come_from_tags(tmp_path: Path) -> None:
     assert store.add("c", title="c").tier is Tier.PRIVATE
 
 
-def test_same_title_never_overwrites(tmp_path: Path) -> None:
+def test_same_title_never_overwrites_and_gets_a_number_as_tiddlywiki_gives_it(
+    tmp_path: Path,
+) -> None:
     store = JournalStore(tmp_path)
     ids = [store.add(f"take {n}", title="Stream notes", now=NOW).id for n in range(3)]
-    assert ids == ["Stream notes", "Stream notes (2)", "Stream notes (3)"]
+    assert ids == ["Stream notes", "Stream notes 2", "Stream notes 3"]
     assert [store.get(i).text for i in ids] == ["take 0", "take 1", "take 2"]
+    # titles that share a file name keep their own titles; a repeated one gets a number
+    entries = [
+        store.add(f"take {n}", title=title, now=NOW)
+        for n, title in enumerate(["a/b: c?", "a?b: c/", "a/b: c?"])
+    ]
+    assert [e.title for e in entries] == ["a/b: c?", "a?b: c/", "a/b: c? 2"]
+    assert len({e.id for e in entries}) == 3
 
 
 def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
@@ -240,7 +250,7 @@ def _assert_only_complete_entries(directory: Path, size: int) -> int:
     assert sorted(p.name for p in directory.iterdir()) == sorted(e.path.name for e in entries)
     for e in entries:
         number, body, end = e.text.split(":")
-        assert e.title == f"entry {number}"
+        assert re.fullmatch(rf"entry {number}( \d+)?", e.title)  # a title again: numbered
         assert body == "x" * size
         assert end == "end"
     return len(entries)
