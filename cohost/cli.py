@@ -22,6 +22,10 @@ log = logging.getLogger("cohost")
 EXIT_INPUT = 1
 EXIT_SETTINGS = 2
 EXIT_PERMANENT = 3
+CHATTY_LIBRARIES = (
+    "sentence_transformers", "transformers", "huggingface_hub", "httpx", "httpcore", "openai",
+    "urllib3", "filelock",
+)  # fmt: skip
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -74,6 +78,14 @@ def _inspect(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
     else:
         print(format_summary(summary))
+    if summary.skipped and not summary.messages:
+        # nothing read and every line refused: the format named is not this log's
+        print(
+            f"cohost: {args.log}: no line could be read as {summary.format}"
+            + ("; leave out --format to detect it" if args.format else ""),
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
     return 0
 
 
@@ -214,6 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cohost: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
     logging.getLogger().setLevel(logging.DEBUG if args.verbose else settings.log_level)
+    if not args.verbose:
+        # libraries that log every request or model load at INFO: cohost says what matters
+        for name in CHATTY_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.WARNING)
     handler: Handler = args.handler
     try:
         return handler(args, settings)

@@ -144,6 +144,7 @@ class ReplayReport:
             f"- turn outcomes: {_inline(self.outcomes)}",
             f"- unreadable lines skipped: {self.unreadable_lines}",
         ]
+        out += [f"  - {_md(reason)}" for reason in self.unreadable_reasons]  # file:line: why
         out += [f"- note: {note}" for note in self.notes]
         if self.unanswered:
             out += ["", "## Why picked messages got no reply", "", "| outcome: reason | count |"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -86,6 +87,7 @@ def test_strict_replay_of_a_malformed_log_names_file_and_line(
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert report["unreadable_lines"] == 1
     assert report["unreadable_reasons"][0].startswith(f"{log}:3:")
+    assert f"  - {log}:3:" in (tmp_path / "o" / "report.md").read_text()
 
 
 def test_invalid_setting_names_the_field_and_exits_2(
@@ -266,3 +268,27 @@ def test_loading_a_config_file_leaves_the_environment_as_it_was(
     assert load_settings(config).twin.name == "mossbot"
     assert "COHOST_CONFIG_FILE" not in os.environ
     assert load_settings().twin.name != "mossbot"  # the next load reads no file it was not given
+
+
+def test_chatty_libraries_log_warnings_only_unless_verbose(tmp_path: Path) -> None:
+    log = _one_line_log(tmp_path)
+    assert main(["chatlog", "inspect", str(log)]) == 0
+    assert logging.getLogger("httpx").level == logging.WARNING
+    assert logging.getLogger("sentence_transformers").level == logging.WARNING
+    logging.getLogger("httpx").setLevel(logging.NOTSET)
+    assert main(["--verbose", "chatlog", "inspect", str(log)]) == 0
+    assert logging.getLogger("httpx").level == logging.NOTSET
+
+
+def test_inspect_with_the_wrong_format_fails_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = _one_line_log(tmp_path)  # a Chatterino line
+    assert main(["chatlog", "inspect", str(log), "--format", "tcd"]) == 1
+    captured = capsys.readouterr()
+    assert "1 message from 1 user" not in captured.out
+    assert captured.err == (
+        f"cohost: {log}: no line could be read as tcd; leave out --format to detect it\n"
+    )
+    assert main(["chatlog", "inspect", str(log)]) == 0
+    assert "1 message from 1 user" in capsys.readouterr().out

@@ -136,7 +136,8 @@ def format_summary(summary: LogSummary) -> str:
     channels = ", ".join(f"#{name}" for name in summary.channels) or "no channel"
     lines = [
         f"{summary.path} ({summary.format}, {channels})",
-        f"  {summary.messages} messages from {summary.users} users"
+        f"  {summary.messages} message{'s' * (summary.messages != 1)} from {summary.users} "
+        f"user{'s' * (summary.users != 1)}"
         f" ({summary.events} events in {summary.lines} lines)",
     ]
     if summary.first_ts is not None and summary.last_ts is not None:

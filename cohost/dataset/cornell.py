@@ -186,8 +186,8 @@ def resolve_characters(names: dict[str, str], film: Film, wanted: Sequence[str])
             hint = f"; did you mean {', '.join(n.upper() for n in near)}?" if near else ""
             everyone = ", ".join(sorted(names.values()))
             raise CornellError(
-                f"no character {name!r} in {film.title!r} ({film.id}){hint} "
-                f"Its characters: {everyone}"
+                f"no character {name!r} in {film.title!r} ({film.id}){hint}; "
+                f"its characters: {everyone}"
             )
         for cid in ids:
             chosen[cid] = names[cid]

@@ -194,7 +194,8 @@ def _tiddlers_from_json(text: str, *, source: str, found: Source) -> list[Tiddle
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         line = _json_error_line(text)
-        reason = f"not TiddlyWiki JSON (a list of objects of strings): {where}: {first['msg']}"
+        at = f" at {where}" if where else ""
+        reason = f"not TiddlyWiki JSON (a list of objects of strings){at}: {first['msg']}"
         raise JournalFormatError(reason, path=source, line=line) from None
     out = []
     for index, item in enumerate(items):
