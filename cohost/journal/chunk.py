@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from cohost.pipeline.sentences import split_sentences
 
 # Bumped whenever the same text would split differently: every entry is then indexed again.
-CHUNKER_VERSION = 2  # 2: sentences split by cohost.pipeline.sentences
+CHUNKER_VERSION = 3  # 2: sentences split by cohost.pipeline.sentences; 3: markup removed
 _PARAGRAPH = re.compile(r"\n[ \t]*\n+")
 
 

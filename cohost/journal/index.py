@@ -22,6 +22,7 @@ from cohost.errors import JournalFormatError
 from cohost.events import Hit, Tier
 from cohost.journal.chunk import CHUNKER_VERSION, ChunkSpec, split_text
 from cohost.journal.store import Entry
+from cohost.journal.wikitext import plain_text
 from cohost.ports import Chunk, Embedder, IndexedEntry, VectorStore
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,8 @@ class JournalIndex:
                 tags=entry.tags,
                 tier=entry.tier,
             )
-            for i, text in enumerate(split_text(entry.text, self.spec))
+            # the words a reader of the tiddler sees: markup would drown them in the embedding
+            for i, text in enumerate(split_text(plain_text(entry.text), self.spec))
         ]
 
     def index_entry(self, entry: Entry) -> int:

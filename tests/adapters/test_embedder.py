@@ -124,3 +124,17 @@ async def test_recall_end_to_end_finds_the_entry_by_meaning(
     assert [h.tier for h in family] == [Tier.PRIVATE]
     every = await journal.search("what is your bank PIN code?", k=10)
     assert all("4491" not in h.text for h in every)
+
+
+async def test_an_imported_tiddler_written_in_html_is_found_by_its_words(
+    minilm: SentenceEmbedder, edge: EdgeVectorStore, tmp_path: Path, shared_data: Path
+) -> None:
+    from cohost.journal.io import import_into  # noqa: PLC0415
+
+    store = JournalStore(tmp_path / "journal")
+    import_into(store, shared_data / "tiddlywiki" / "tid")
+    JournalIndex(store, minilm, edge).reindex()
+    hits = await IndexedJournal(minilm, edge).search("do you like the murderbot books?", k=3)
+    review = next(h for h in hits if "Murderbot" in h.title)  # the Goodreads review, in HTML
+    assert "I still love Murderbot" in review.text
+    assert "<a href" not in review.text and "{{" not in review.text
