@@ -7,6 +7,7 @@ import asyncio
 import difflib
 import logging
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ from cohost.dataset.dpo import PairReport, dpo_pairs, read_feedback
 from cohost.dataset.jsonl import write_json, write_jsonl
 from cohost.dataset.seed import (
     Opening,
+    Skipped,
     continuation,
     continue_opening,
     read_openings,
@@ -38,7 +40,7 @@ from cohost.dataset.seed import (
 from cohost.errors import InputError
 from cohost.events import ChatEvent
 from cohost.pipeline.render import DEFAULT_FORMAT, ChatFormat, load_chat_format
-from cohost.pipeline.simulate import read_writings
+from cohost.pipeline.simulate import MarkovSimulator, read_writings
 
 log = logging.getLogger(__name__)
 
@@ -365,10 +367,12 @@ def _seed(args: argparse.Namespace, settings: Settings) -> int:
     twin = args.twin or settings.twin.name
     fmt = _chat_format(args)
     openings: list[Opening] = []
-    skipped = 0
+    skipped: Counter[str] = Counter()
+    first: dict[str, int] = {}  # each reason's first line
     for item in read_openings(args.conversations, viewer=args.viewer, max_chars=args.max_chars):
-        if isinstance(item, int):
-            skipped += 1
+        if isinstance(item, Skipped):
+            skipped[item.reason] += 1
+            first.setdefault(item.reason, item.line)
             continue
         if args.limit is not None and len(openings) >= args.limit:
             break
@@ -376,18 +380,30 @@ def _seed(args: argparse.Namespace, settings: Settings) -> int:
     records: list[dict[str, str]] = []
     if not args.continue_:
         records = [{"prompt": seed_prompt(o, twin, fmt=fmt)} for o in openings]
-    else:
+    elif openings:
         records, empty = asyncio.run(_continued(openings, twin, fmt, settings, args.writings))
-        skipped += empty
+        if empty:
+            skipped[SILENT] += empty
     written = write_jsonl(args.out, records)
-    print(f"{written} prompt(s) -> {args.out}; {skipped} skipped (no user turn, too long, silent)")
-    return 0
+    print(f"{written} prompt(s) -> {args.out}; {sum(skipped.values())} skipped")
+    for reason, count in skipped.most_common():
+        at = f"{args.conversations}:{first[reason]}: " if reason in first else ""
+        print(f"  {count} x {at}{reason}", file=sys.stderr)
+    return 0 if written or not skipped else 1
+
+
+SILENT = "the simulator gave the twin no line"
 
 
 async def _continued(
     openings: list[Opening], twin: str, fmt: ChatFormat, settings: Settings, writings: list[Path]
 ) -> tuple[list[dict[str, str]], int]:
     models = build_models(settings, streamer_lines=read_writings(writings))
+    if isinstance(models.simulator, MarkovSimulator) and not models.simulator.trained:
+        raise InputError(
+            "--continue needs a twin that can talk: the embedded simulator has nothing to learn "
+            "from; give --writings FILE (the streamer's own lines), or set COHOST_SIMULATOR__URL"
+        )
     records: list[dict[str, str]] = []
     empty = 0
     for opening in openings:

@@ -27,7 +27,9 @@ class Opening:
 
 
 def first_user_turn(record: Any) -> str:
-    """The first user message of `{"messages": [{"role", "content"}...]}` or `{"prompt": ...}`."""
+    """The first user message of a conversation: `{"messages": [{"role", "content"}…]}`
+    (OpenAI, UltraChat), `{"conversations": [{"from", "value"}…]}` (ShareGPT), or
+    `{"prompt": …}`."""
     if not isinstance(record, dict):
         return ""
     messages = record.get("messages")
@@ -36,14 +38,34 @@ def first_user_turn(record: Any) -> str:
             if isinstance(turn, dict) and turn.get("role") == "user":
                 content = turn.get("content")
                 return content if isinstance(content, str) else ""
+    conversations = record.get("conversations")
+    if isinstance(conversations, list):
+        for turn in conversations:
+            if isinstance(turn, dict) and turn.get("from") in ("human", "user"):
+                value = turn.get("value")
+                return value if isinstance(value, str) else ""
     prompt = record.get("prompt")
     return prompt if isinstance(prompt, str) else ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Skipped:
+    """A line that gave no opening, and why."""
+
+    line: int
+    reason: str
+
+
+NO_USER_TURN = (
+    'no user turn (expected {"messages": [{"role": "user", "content": …}]}, '
+    '{"conversations": [{"from": "human", "value": …}]} or {"prompt": …})'
+)
+
+
 def read_openings(
     path: Path, *, viewer: str = "viewer", max_chars: int = 500
-) -> Iterator[Opening | int]:
-    """A JSONL file's openings, streamed; a skipped line (no user turn, too long) gives its number.
+) -> Iterator[Opening | Skipped]:
+    """A JSONL file's openings, streamed, and each line skipped with the reason.
 
     Twitch allows 500 characters per message: a longer opening is not chat and is skipped.
     """
@@ -63,8 +85,11 @@ def read_openings(
             except UnicodeDecodeError:  # json reads bytes as UTF-8 (or -16/-32) only
                 raise InputError("not UTF-8 text", path=path, line=number) from None
             text = clean_text(first_user_turn(record))
-            if not text or len(text) > max_chars:
-                yield number
+            if not text:
+                yield Skipped(line=number, reason=NO_USER_TURN)
+                continue
+            if len(text) > max_chars:
+                yield Skipped(line=number, reason=f"longer than {max_chars} characters")
                 continue
             yield Opening(
                 message=ChatMessage(

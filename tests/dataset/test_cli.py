@@ -54,6 +54,19 @@ def test_a_twin_login_that_never_speaks_is_an_error_naming_likely_ones(
     assert "--twin names the streamer's login" in err
 
 
+def test_seed_says_why_it_made_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    convs = tmp_path / "convs.jsonl"
+    convs.write_text('{"text": "not a conversation"}\n[1, 2]\n')
+    out = str(tmp_path / "seed.jsonl")
+    assert main(["dataset", "seed", str(convs), "--out", out]) == 1
+    err = capsys.readouterr().err
+    assert f"2 x {convs}:1: no user turn (expected" in err
+    convs.write_text('{"prompt": "what are we playing?"}\n')
+    settings_free = ["dataset", "seed", str(convs), "--out", out, "--continue"]
+    assert main(settings_free) == 1
+    assert "--continue needs a twin that can talk" in capsys.readouterr().err
+
+
 def test_build_rules_can_be_chosen(rule_log: Path, tmp_path: Path) -> None:
     out = tmp_path / "t.jsonl"
     rc = main(

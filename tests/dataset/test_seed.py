@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from cohost.dataset.seed import Opening, continuation, read_openings, seed_prompt
+from cohost.dataset.seed import (
+    NO_USER_TURN,
+    Opening,
+    Skipped,
+    continuation,
+    read_openings,
+    seed_prompt,
+)
 from cohost.errors import InputError
 from cohost.events import ChatMessage, SimLine
 from cohost.pipeline.render import render_prompt
@@ -26,14 +33,21 @@ def test_first_user_turns_become_viewer_lines(tmp_path: Path) -> None:
         {"messages": [{"role": "assistant", "content": "no user here"}]},
         {"prompt": "x" * 501},
         {"prompt": "What is your favourite film?"},
+        {"conversations": [{"from": "human", "value": "seen the new patch?"}]},  # ShareGPT
+        [1, 2],
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     items = list(read_openings(path, viewer="Chatter"))
-    assert [i for i in items if isinstance(i, int)] == [2, 3]
+    assert [i for i in items if isinstance(i, Skipped)] == [
+        Skipped(line=2, reason=NO_USER_TURN),
+        Skipped(line=3, reason="longer than 500 characters"),
+        Skipped(line=6, reason=NO_USER_TURN),
+    ]
     openings = [i for i in items if isinstance(i, Opening)]
     assert [o.message.text for o in openings] == [
         "How do I paint a kit?",
         "What is your favourite film?",
+        "seen the new patch?",
     ]
     expected = ChatMessage(
         id="seed-1",
