@@ -107,6 +107,8 @@ REPLY = (
     "Welcome back, ana! Yes, the long route again, chat voted for it and I regret nothing yet. "
     "Grab a snack, this one takes a while."
 )
+VLLM_REPLY_TOKENS = len(tokens_of(REPLY))  # the real vLLM's replies are capped as long
+VLLM_SEED = 20261201  # the first pair of real-vLLM turns samples with this seed, the next +1 …
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -632,16 +634,35 @@ def vllm_server() -> Iterator[tuple[str, str]]:
 
 
 async def run_vllm(turns: int) -> dict[Mode, ModeFigures]:
-    """Both modes against the real vLLM (twin LoRA simulates, base model rewrites)."""
+    """Both modes against the real vLLM (twin LoRA simulates, base model rewrites).
+
+    The tiny model's text is random, so each pair of turns shares one sampling seed and the
+    rewriter samples greedily: both modes then see the same simulation, up to where the
+    pipelined turn stops it, and differ only in what the pipeline does with it.
+    """
     with vllm_server() as (url, base):
-        async with (
-            OpenAISimulator(
-                url=url, model=TWIN, max_twin_lines=MAX_TWIN_LINES, deadlines=DEADLINES
-            ) as simulator,
-            OpenAIRewriter(url=url, model=base, deadlines=DEADLINES) as rewriter,
-        ):
+        async with OpenAIRewriter(
+            url=url,
+            model=base,
+            deadlines=DEADLINES,
+            max_tokens=VLLM_REPLY_TOKENS,
+            temperature=0.0,
+        ) as rewriter:
             journal = TimedJournal(seconds=Speeds().recall_s)
-            return await time_modes(simulator, rewriter, turns, journal)
+            timings: dict[Mode, list[TurnTiming]] = {mode: [] for mode in MODES}
+            for i in range(-1, turns):  # -1: one warm-up pair, not counted
+                for mode in MODES if i % 2 == 0 else MODES[::-1]:
+                    async with OpenAISimulator(
+                        url=url,
+                        model=TWIN,
+                        max_twin_lines=MAX_TWIN_LINES,
+                        deadlines=DEADLINES,
+                        seed=VLLM_SEED + i,
+                    ) as simulator:
+                        timing = await time_turn(simulator, rewriter, mode, journal)
+                    if i >= 0:
+                        timings[mode].append(timing)
+            return {mode: summarise(timings[mode]) for mode in MODES}
 
 
 def _ms(seconds: float) -> str:
@@ -861,7 +882,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if VLLM_READY.is_file():
             print(
                 "\nreal CPU vLLM: the tiny Llama's twin LoRA simulates, the base model rewrites "
-                "(measured only: its speeds vary, so no floor)",
+                "(measured only: its speeds vary, so no floor). Its text is random, so each pair "
+                "of turns shares a sampling seed, the rewriter is greedy, and both modes cap "
+                f"replies at the scripted reply's {VLLM_REPLY_TOKENS} tokens: where a random "
+                "text happens to end must not decide the comparison",
                 flush=True,
             )
             vllm = asyncio.run(run_vllm(turns))
