@@ -40,7 +40,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -422,17 +422,22 @@ async def time_turn(
     )
 
 
+SimulatorFor = Callable[[int], contextlib.AbstractAsyncContextManager[OpenAISimulator]]
+
+
 async def time_modes(
-    simulator: OpenAISimulator, rewriter: OpenAIRewriter, turns: int, journal: TimedJournal
+    simulator_for: SimulatorFor, rewriter: OpenAIRewriter, turns: int, journal: TimedJournal
 ) -> dict[Mode, ModeFigures]:
-    """`turns` turns per mode, alternating, after one warm-up turn per mode."""
-    for mode in MODES:
-        await time_turn(simulator, rewriter, mode, journal)
+    """`turns` turns per mode, alternating, after a warm-up pair; pair i simulates on
+    `simulator_for(i)` (the warm-up on -1)."""
     timings: dict[Mode, list[TurnTiming]] = {mode: [] for mode in MODES}
-    for i in range(turns):
+    for i in range(-1, turns):
         # alternate which mode goes first, so neither always follows the other
         for mode in MODES if i % 2 == 0 else MODES[::-1]:
-            timings[mode].append(await time_turn(simulator, rewriter, mode, journal))
+            async with simulator_for(i) as simulator:
+                timing = await time_turn(simulator, rewriter, mode, journal)
+            if i >= 0:
+                timings[mode].append(timing)
     return {mode: summarise(timings[mode]) for mode in MODES}
 
 
@@ -566,7 +571,9 @@ async def run_scripted(
             ) as simulator,
             OpenAIRewriter(url=server.url, model="rewriter", deadlines=DEADLINES) as rewriter,
         ):
-            modes = await time_modes(simulator, rewriter, turns, journal)
+            modes = await time_modes(
+                lambda _: contextlib.nullcontext(simulator), rewriter, turns, journal
+            )
         requests = len(server.requests)
         bare = await bare_floors(server.url, floors_, min(turns, BARE_READS), speeds.recall_s)
     return ScriptedReport(speeds=speeds, floors=floors_, modes=modes, bare=bare, requests=requests)
@@ -640,6 +647,16 @@ async def run_vllm(turns: int) -> dict[Mode, ModeFigures]:
     rewriter samples greedily: both modes then see the same simulation, up to where the
     pipelined turn stops it, and differ only in what the pipeline does with it.
     """
+
+    def seeded(i: int) -> OpenAISimulator:
+        return OpenAISimulator(
+            url=url,
+            model=TWIN,
+            max_twin_lines=MAX_TWIN_LINES,
+            deadlines=DEADLINES,
+            seed=VLLM_SEED + i,
+        )
+
     with vllm_server() as (url, base):
         async with OpenAIRewriter(
             url=url,
@@ -649,20 +666,7 @@ async def run_vllm(turns: int) -> dict[Mode, ModeFigures]:
             temperature=0.0,
         ) as rewriter:
             journal = TimedJournal(seconds=Speeds().recall_s)
-            timings: dict[Mode, list[TurnTiming]] = {mode: [] for mode in MODES}
-            for i in range(-1, turns):  # -1: one warm-up pair, not counted
-                for mode in MODES if i % 2 == 0 else MODES[::-1]:
-                    async with OpenAISimulator(
-                        url=url,
-                        model=TWIN,
-                        max_twin_lines=MAX_TWIN_LINES,
-                        deadlines=DEADLINES,
-                        seed=VLLM_SEED + i,
-                    ) as simulator:
-                        timing = await time_turn(simulator, rewriter, mode, journal)
-                    if i >= 0:
-                        timings[mode].append(timing)
-            return {mode: summarise(timings[mode]) for mode in MODES}
+            return await time_modes(seeded, rewriter, turns, journal)
 
 
 def _ms(seconds: float) -> str:

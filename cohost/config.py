@@ -299,8 +299,9 @@ class JournalSettings(BaseModel):
     privacy_run_words: int = Field(
         8,
         ge=2,
-        description="this many words in a row from a private entry (or a whole sentence of "
-        "it, from five words) are a leak",
+        description="this many words in a row from a private entry are a leak (twice as "
+        "many characters in Chinese or Japanese), and so is one of its sentences of five or "
+        "more words said as a sentence",
     )
     privacy_mode: Literal["drop", "trim"] = Field(
         "trim", description="a leaking reply is dropped, or the leaking words are cut out"
@@ -591,8 +592,7 @@ def _secret_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> set[t
 def describe_error(
     exc: ValidationError, where: Callable[[tuple[str, ...]], str] | None = None
 ) -> str:
-    """One readable line per bad field: where it was set (the env name by default), the
-    (masked) value, what is wrong."""
+    """One line per bad field: where it was set (`where`, else its env name), value, problem."""
     secrets = _secret_paths(Settings)
     lines = []
     for err in exc.errors():

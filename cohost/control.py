@@ -153,8 +153,9 @@ def parse_command(text: str, prefix: str = "!twin") -> ParsedCommand | None:
     name = parts[0].lower()
     raw = " ".join(parts[1].split()) if len(parts) > 1 else ""
     if name not in USAGE:
+        # never echoed: a reply that repeats a viewer's words lets anyone make the bot say them
         return ParsedCommand(
-            name=name, args=raw, usage=_usage_line(prefix), error=f"unknown command {name!r}"
+            name=name, args=raw, usage=_usage_line(prefix), error="unknown command"
         )
     usage = _usage_line(prefix, name)
 
@@ -190,7 +191,7 @@ def parse_command(text: str, prefix: str = "!twin") -> ParsedCommand | None:
     elif name == "help":
         args = raw.lower()
         if args and args not in USAGE:
-            return bad(f"no command {args!r}")
+            return bad("no such command")
     return ParsedCommand(name=name, args=args, usage=usage)
 
 

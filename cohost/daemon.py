@@ -531,8 +531,7 @@ class Daemon:
         return sent
 
     async def _until_warm(self, indexer: Indexer) -> None:
-        """Let the embedding model load before chat is read (seconds, once): the first turns
-        would otherwise recall nothing, their recall timing out behind the load."""
+        """Wait (seconds, once) for the embedding model, so the first turns can recall."""
         if indexer.warm.is_set():
             return
         log.info("loading the journal's embedding model before reading chat")

@@ -7,11 +7,12 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cohost.cli import main
+from cohost.cli import CHATTY_LIBRARIES, main
 from cohost.config import Settings, env_example, load_settings
 from cohost.errors import SettingsError
 
@@ -270,6 +271,16 @@ def test_loading_a_config_file_leaves_the_environment_as_it_was(
     assert load_settings().twin.name != "mossbot"  # the next load reads no file it was not given
 
 
+@pytest.fixture
+def library_log_levels() -> Iterator[None]:
+    """The chatty libraries' log levels as they were, after the test."""
+    levels = {name: logging.getLogger(name).level for name in CHATTY_LIBRARIES}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.mark.usefixtures("library_log_levels")
 def test_chatty_libraries_log_warnings_only_unless_verbose(tmp_path: Path) -> None:
     log = _one_line_log(tmp_path)
     assert main(["chatlog", "inspect", str(log)]) == 0

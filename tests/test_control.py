@@ -270,12 +270,13 @@ async def test_usage_replies_in_chat_are_rate_limited(tmp_path: Path) -> None:
         )
         assert result is not None
         assert not result.accepted
-        assert result.reason == "unknown command 'dance'"
+        assert result.reason == "unknown command"
         return result.reply
 
     first = await bad()
     assert first is not None
-    assert first.startswith("unknown command 'dance'; usage: !twin pause|resume")
+    assert first.startswith("unknown command; usage: !twin pause|resume")
+    assert "dance" not in first  # a viewer's word is never said back
     for _ in range(50):
         clock.advance(0.5)
         assert await bad() is None
@@ -407,7 +408,7 @@ async def test_no_audit_path_writes_nothing(tmp_path: Path) -> None:
         ("!twin help SAY", "help", "say", None),
         ("!twin", "", "", "no command given"),
         ("!twin   ", "", "", "no command given"),
-        ("!twin dance now", "dance", "now", "unknown command 'dance'"),
+        ("!twin dance now", "dance", "now", "unknown command"),
         ("!twin pause now", "pause", "now", "pause takes no arguments"),
         ("!twin voice", "voice", "", "voice takes on or off"),
         ("!twin voice maybe", "voice", "maybe", "voice takes on or off"),
@@ -425,7 +426,7 @@ async def test_no_audit_path_writes_nothing(tmp_path: Path) -> None:
         ("!twin ignore", "ignore", "", "ignore takes one Twitch login"),
         ("!twin ignore two users", "ignore", "two users", "ignore takes one Twitch login"),
         ("!twin ignore ünï", "ignore", "ünï", "ignore takes one Twitch login"),
-        ("!twin help dance", "help", "dance", "no command 'dance'"),
+        ("!twin help dance", "help", "dance", "no such command"),
     ],
 )  # fmt: skip
 def test_parse(text: str, name: str, args: str, error: str | None) -> None:

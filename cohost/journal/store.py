@@ -198,8 +198,7 @@ class JournalStore:
         return temp
 
     def _free_title(self, title: str) -> str:
-        """The title, or "title 2", "title 3" … when an entry has it: TiddlyWiki keys tiddlers
-        by title, so two with one title would import as one."""
+        """The title, numbered ("title 2") if an entry has it: TiddlyWiki keys by title."""
         n, candidate = 1, title
         while self._has_title(candidate):
             n += 1

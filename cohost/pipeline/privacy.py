@@ -4,13 +4,15 @@ Words are compared folded: Unicode compatibility forms (NFKC), case and accents 
 capitals and Cyrillic or Greek look-alikes read as the Latin letters they look like (on both
 sides alike), apostrophes and invisible characters inside words dropped, every other
 non-letter/digit a word break. In scripts written without spaces (Chinese, Japanese, Thai …)
-each character counts as a word. So changing case, punctuation, hyphens, styled or look-alike
-letters, or slipping zero-width characters in, does not hide a copied run.
+each character counts as a word, and a text mostly in them needs twice as many for a run. So
+changing case, punctuation, hyphens, styled or look-alike letters, or slipping zero-width
+characters in, does not hide a copied run.
 
-A run is n words in a row from an entry's text or title; a sentence of the entry shorter than
-that, but of `SHORT_SENTENCE_WORDS` words or more, is a run when it is repeated whole (a short
-entry is one such sentence). Public hits may be quoted; secret hits should never get this far
-and, if one does, any run of it blocks the reply outright.
+A run is n words in a row from an entry's text or title. A sentence of the entry shorter than
+that, of `SHORT_SENTENCE_WORDS` words or more and with two words that carry a topic, is a run
+too when the reply says it as a sentence (whole, or at either end of one of its sentences): a
+short entry is one such sentence. Public hits may be quoted; secret hits should never get this
+far and, if one does, any run of it blocks the reply outright.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Literal
 
 from cohost.events import GuardVerdict, Hit, Tier
 from cohost.pipeline.guard import LOOKALIKES_TO_LATIN, SMALL_CAPITALS
-from cohost.pipeline.sentences import split_sentences
+from cohost.pipeline.sentences import content_words, sentence_spans, split_sentences
 
 RULE = "privacy"
 _APOSTROPHES = frozenset("'’ʼ`´")
@@ -33,6 +35,7 @@ _SPACES = re.compile(r"[ \t]{2,}")
 
 # A sentence this long or longer is protected whole even when it is shorter than a run.
 SHORT_SENTENCE_WORDS = 5
+UNSPACED_FACTOR = 2  # a run in a script without spaces is this many times as many characters
 _TRIM_ROUNDS = 4  # cutting runs joins the words around them: look again, this many times
 # Characters that draw nothing: dropped inside a word, never a break in it.
 _INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u00ad")
@@ -136,28 +139,70 @@ def speakable(chunks: Sequence[str], text: str, spoken: int, n: int = 8) -> int:
     return ready
 
 
+def run_length(text: str, n: int) -> int:
+    """Words in a row that leak this text: n, or twice n for a text mostly without spaces."""
+    return n * UNSPACED_FACTOR if _mostly_unspaced(text) else n
+
+
+def longest_run(hits: Sequence[Hit], n: int) -> int:
+    """The longest run any of these (non-public) hits needs: how far speech keeps behind."""
+    return max((run_length(text, n) for hit in hits for text in _texts(hit)), default=n)
+
+
+def _mostly_unspaced(text: str) -> bool:
+    found = words(text)
+    return sum(e - s == 1 and _unspaced(text[s]) for _, s, e in found) * 2 > len(found)
+
+
 def _grams(text: str, n: int) -> set[tuple[str, ...]]:
     seq = [w for w, _, _ in words(text)]
     return {tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)}
 
 
-def _short_sentences(text: str, n: int) -> set[tuple[str, ...]]:
-    """The text's sentences shorter than a run but long enough to be protected whole."""
-    found = set()
+@lru_cache(maxsize=256)
+def _patterns(text: str, n: int) -> tuple[frozenset[tuple[str, ...]], frozenset[tuple[str, ...]]]:
+    """A text's runs of its run length, and its short sentences protected whole."""
+    size = run_length(text, n)
+    grams = frozenset(_grams(text, size))
+    factor = size // n
+    short = set()
     for sentence in split_sentences(text):
-        seq = tuple(w for w, _, _ in words(sentence))
-        if min(SHORT_SENTENCE_WORDS, n) <= len(seq) < n:
-            found.add(seq)
-    return found
+        found = tuple(w for w, _, _ in words(sentence))
+        if not min(SHORT_SENTENCE_WORDS * factor, size) <= len(found) < size:
+            continue
+        if factor == 1 and len(content_words(sentence)) < 2:
+            continue  # "I don't know what to do." is everyone's sentence, not the entry's
+        short.add(found)
+    return grams, frozenset(short)
 
 
 def _texts(hit: Hit) -> tuple[str, ...]:
     return (hit.text, hit.title) if hit.title else (hit.text,)
 
 
+def _sentence_edges(reply: str, seq: list[tuple[str, int, int]]) -> tuple[set[int], set[int]]:
+    """The reply's words that begin a sentence, and those that end one (by index)."""
+    firsts, lasts = set(), set()
+    spans = iter(sentence_spans(reply))
+    span = next(spans, None)
+    previous = -1
+    for i, (_, start, _) in enumerate(seq):
+        while span is not None and start >= span[1]:
+            span = next(spans, None)
+        if span is None:
+            break
+        if previous < span[0] <= start:
+            firsts.add(i)
+            if i:
+                lasts.add(i - 1)
+        previous = start
+    if seq:
+        lasts.add(len(seq) - 1)
+    return firsts, lasts
+
+
 def find_private_runs(reply: str, hits: Sequence[Hit], n: int = 8) -> list[Run]:
-    """Every run of n or more consecutive reply words found, in order, in a non-public hit,
-    and every whole short sentence of one (see the module's docstring)."""
+    """Every run of private words in the reply, in order (see the module's docstring)."""
     if n < 1:
         raise ValueError("n must be at least 1")
     owner: dict[tuple[str, ...], Hit] = {}
@@ -166,30 +211,38 @@ def find_private_runs(reply: str, hits: Sequence[Hit], n: int = 8) -> list[Run]:
         if hit.tier is Tier.PUBLIC:
             continue
         for text in _texts(hit):
-            for table, grams in ((owner, _grams(text, n)), (short, _short_sentences(text, n))):
-                for gram in grams:
+            grams, sentences = _patterns(text, n)
+            for table, patterns in ((owner, grams), (short, sentences)):
+                for gram in patterns:
                     # Secret beats private when both hold the same words.
                     if gram not in table or hit.tier is Tier.SECRET:
                         table[gram] = hit
     if not owner and not short:
         return []
     seq = words(reply)
-    sizes = sorted({len(gram) for gram in short}, reverse=True)
+    sizes = sorted({len(gram) for gram in owner})
+    short_sizes = sorted({len(gram) for gram in short}, reverse=True)
+    firsts, lasts = _sentence_edges(reply, seq) if short else (set(), set())
     runs: list[Run] = []
     i = 0
     while i < len(seq):
         end = i
-        gram = tuple(w for w, _, _ in seq[i : i + n])
-        found = owner.get(gram) if len(gram) == n else None
-        if found is not None:
-            # Extend while the next window of n words is still private text.
-            end = i + n
-            while end < len(seq) and tuple(w for w, _, _ in seq[end - n + 1 : end + 1]) in owner:
-                end += 1
+        found: Hit | None = None
+        for size in sizes:
+            found = owner.get(tuple(w for w, _, _ in seq[i : i + size]))
+            if found is not None:
+                # extend while the next window is still private text
+                end = i + size
+                while (
+                    end < len(seq)
+                    and tuple(w for w, _, _ in seq[end - size + 1 : end + 1]) in owner
+                ):
+                    end += 1
+                break
         else:
-            for size in sizes:
-                if i + size > len(seq):
-                    continue
+            for size in short_sizes:
+                if i + size > len(seq) or (i not in firsts and i + size - 1 not in lasts):
+                    continue  # a short sentence leaks as a sentence, not as words inside one
                 if (found := short.get(tuple(w for w, _, _ in seq[i : i + size]))) is not None:
                     end = i + size
                     break

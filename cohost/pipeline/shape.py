@@ -22,11 +22,11 @@ from collections.abc import Iterable
 
 # A speaker label at a line's start, decided once a visible character follows it.
 _MARKUP = r"(?:\*\*|__)?"
-_LABEL = re.compile(
-    rf"[ \t]*(?P<open>[\"“][ \t]*)?{_MARKUP}@?(?P<name>\w[\w.-]{{0,39}}){_MARKUP}[ \t]*[:：]"
-    rf"{_MARKUP}[ \t]*(?=[^\s*_])"
-)
-_LABEL_AT_END = re.compile(_LABEL.pattern.removesuffix(r"(?=[^\s*_])") + r"$")
+_NAME = rf"[ \t]*(?P<open>[\"“][ \t]*)?{_MARKUP}@?(?P<name>\w[\w.-]{{0,39}}){_MARKUP}[ \t]*[:：]"
+# After the colon: the bold's closing marks ("**twin:** hi"), or anything but a mark right at
+# it ("twin: *waves*" is a label before an emote; "twin:*" waits for what follows).
+_LABEL = re.compile(rf"{_NAME}(?:\*\*|__|(?![*_]))[ \t]*(?=\S)")
+_LABEL_AT_END = re.compile(rf"{_NAME}{_MARKUP}[ \t]*$")
 # What could still become a label as more of the line arrives.
 _PARTIAL = re.compile(
     r"[ \t]*(?:[\"“][ \t]*)?(?:\*\*?|__?)?@?(?P<name>\w[\w.-]{0,39})?(?:\*\*?|__?)?[ \t]*"
@@ -55,6 +55,7 @@ class ReplyShaper:
         self._close_held = ""  # that quote, and the spaces after it, until the line goes on
         self._said = False  # the twin has said something
         self.done = False  # another speaker's line began: the rest is not the reply
+        self._label_only = False  # the line held so far was only the twin's label
         self.changes: list[str] = []  # what was taken out, for the trace
 
     def feed(self, piece: str) -> str:
@@ -90,11 +91,24 @@ class ReplyShaper:
             return ""
         if self._line_start:
             if char == "\n":
-                held, self._held, self._line_start = self._held, "", False
-                return self._release(held) + self._in_line(char)
+                return self._line_ends()
             self._held += char
             return self._decide(final=False)
         return self._in_line(char)
+
+    def _line_ends(self) -> str:
+        """A line break while its start is held: a label alone on its line is still a label."""
+        self._label_only = False
+        out = self._decide(final=True)
+        if self.done:
+            return out
+        if self._skipping:  # another speaker's label alone: their line ends here
+            self._skipping, self._line_start = False, True
+            return out
+        if self._label_only:  # the twin's label alone: its words start on the next line
+            self._line_start = True
+            return out
+        return out + self._in_line("\n")
 
     def _in_line(self, char: str) -> str:
         """A character past a line's start; a quote that may close the first line is held."""
@@ -133,9 +147,11 @@ class ReplyShaper:
             self.changes.append(f"the label {match['name']!r}")
             if match["open"] and self._first_line:
                 self._closer = _OPEN_QUOTES[match["open"].strip()]
-            return self._release(held[match.end() :])
-        if name not in self._others:
-            return self._release(held)  # a colon after some other word: words
+            rest = held[match.end() :]
+            self._label_only = not rest
+            return self._release(rest)
+        if name not in self._others or "@" in held[: match.start("name")]:
+            return self._release(held)  # a colon after some other word, or "@ana:": words
         if self._said:
             self.done = True
             self.changes.append(f"the lines after the reply, from {match['name']!r} on")

@@ -22,7 +22,7 @@ from cohost.events import (
     TurnTrace,
 )
 from cohost.pipeline.guard import Guard, GuardResult, cleaned
-from cohost.pipeline.privacy import find_private_runs, public_reason, speakable
+from cohost.pipeline.privacy import find_private_runs, longest_run, public_reason, speakable
 from cohost.pipeline.privacy import words as folded_words
 from cohost.pipeline.sentences import (
     SentenceBuffer,
@@ -356,6 +356,7 @@ class Turn:
                         text = "".join([piece async for piece in pieces])
                     shaper = self._shaper()
                     text = (shaper.feed(text) + shaper.flush()).strip()
+                    self._trace_shaping(shaper)
                 except Transient as exc:
                     log.info("turn %s: no more candidates: %s", self.trace.turn_id, exc)
                     break
@@ -505,22 +506,26 @@ class Turn:
                     log.info("turn %s: the reply repeats a private entry", self.trace.turn_id)
                     return
                 if not final:
-                    ready = speakable(waiting, text, released, run)
+                    # behind by the longest run any of them needs (Japanese: twice as long)
+                    ready = speakable(waiting, text, released, longest_run(private, run))
             for chunk in waiting[:ready]:
                 released += len(folded_words(chunk))
                 await self._queue_sentence(chunk, queue, speaking)
             del waiting[:ready]
 
-        shaper = self._shaper()
+        shaper: ReplyShaper | None = None
         try:
             async with contextlib.aclosing(pieces) as stream:
                 async for piece in stream:
+                    # made at the first piece: a pipelined turn has simulated by then, and the
+                    # simulated speakers are among those the reply must not speak for
+                    shaper = shaper or self._shaper()
                     if kept := shaper.feed(piece):
                         reply.append(kept)
                         await out(buffer.feed(kept))
                     if shaper.done:
                         break  # the model writes the chat on: aclosing stops it now
-            if tail := shaper.flush():
+            if shaper is not None and (tail := shaper.flush()):
                 reply.append(tail)
                 await out(buffer.feed(tail))
         except RewriterUnavailable as exc:
@@ -537,13 +542,15 @@ class Turn:
             # that never asked for one has no fuse stage
             if self._fuse_start is not None:
                 self._stages.mark("fuse", self._fuse_start)
-            if shaper.changes:
-                detail = "took out " + "; ".join(shaper.changes)
-                self.trace.guard.append(
-                    GuardVerdict(rule="twin_only", action="changed", detail=detail)
-                )
+            if shaper is not None:
+                self._trace_shaping(shaper)
         await out(buffer.flush(), final=True)
         return "".join(reply).strip()
+
+    def _trace_shaping(self, shaper: ReplyShaper) -> None:
+        if shaper.changes:
+            detail = "took out " + "; ".join(shaper.changes)
+            self.trace.guard.append(GuardVerdict(rule="twin_only", action="changed", detail=detail))
 
     def _shaper(self) -> ReplyShaper:
         """What keeps a rewriter's reply to the twin's own words (see `cohost.pipeline.shape`)."""

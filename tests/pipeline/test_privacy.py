@@ -11,6 +11,7 @@ from cohost.events import Hit, Tier
 from cohost.pipeline.guard import Guard, default_rules
 from cohost.pipeline.privacy import (
     find_private_runs,
+    longest_run,
     privacy_rule,
     privacy_rule_for,
     remove_private_runs,
@@ -186,11 +187,31 @@ def test_a_whole_short_sentence_of_an_entry_is_a_run() -> None:
     assert find_private_runs("so tired.", [private("So tired. Long day.")]) == []
 
 
-def test_in_scripts_without_spaces_each_character_is_a_word() -> None:
-    entry = private("来月ベルリンに引っ越すことはまだ誰にも言っていない。")
+def test_in_scripts_without_spaces_a_character_is_half_a_word() -> None:
+    entry = private(
+        "来月ベルリンに引っ越すことはまだ誰にも言っていない。今日もみんな、ありがとうございます。"
+    )
     assert [w for w, _, _ in words("引っ越す")] == ["引", "っ", "越", "す"]
-    runs = find_private_runs("実は、来月ベルリンに引っ越すよ", [entry])
-    assert [run.words for run in runs] == [11]
+    # a run is twice n characters: the secret plan is caught ...
+    runs = find_private_runs("実は、来月ベルリンに引っ越すことはまだ誰にも内緒", [entry])
+    assert [run.words for run in runs] == [19]
+    # ... an everyday phrase the entry happens to hold is not
+    assert find_private_runs("みんな、ありがとうございます！また明日ね", [entry]) == []
+    assert find_private_runs("お疲れ様でした！", [private("お疲れ様でした。")]) == []
+    assert longest_run([entry], 8) == 16
+    assert longest_run([private()], 8) == 8
+
+
+def test_a_short_sentence_leaks_as_a_sentence_not_as_everyday_words() -> None:
+    entry = private("I am so tired of the commute. I don't know what to do. Moving soon.")
+    # whole, or at either edge of a sentence of the reply: the entry's sentence is repeated
+    assert find_private_runs("Honestly? I am so tired of the commute.", [entry])
+    assert find_private_runs("Honestly, I am so tired of the commute.", [entry])
+    assert find_private_runs("I am so tired of the commute, chat.", [entry])
+    # inside a sentence of the reply, the same words are the reply's own
+    assert find_private_runs("Honestly I am so tired of the commute lately lol", [entry]) == []
+    # a sentence of everyday words is nobody's secret
+    assert find_private_runs("I don't know what to do.", [entry]) == []
 
 
 def test_a_private_title_is_private_text_too() -> None:
@@ -202,7 +223,13 @@ def test_a_private_title_is_private_text_too() -> None:
 def test_trimming_never_leaves_a_new_run_where_the_cut_closed_up() -> None:
     entry = private("We told nobody that the baby is due in June, not even Mark.")
     other = private("Mark lost his job at the plant last week and we are broke.")
-    reply = "We told nobody that Mark lost his job at the plant last week, the baby is due in June."
+    reply = (
+        "Well, we told nobody that Mark lost his job at the plant last week, the baby is due in "
+        "June, so that is our news for today."
+    )
+    # the first cut joins "we told nobody that" to "the baby is due in June": a second run
+    assert find_private_runs(remove_private_runs(reply, find_private_runs(reply, [other])), [entry])
     text, verdict = privacy_rule(reply, [entry, other], n=8, mode="trim")
+    assert text == "Well, so that is our news for today."
+    assert verdict.action == "changed"
     assert find_private_runs(text, [entry, other]) == []
-    assert verdict.action == "blocked"

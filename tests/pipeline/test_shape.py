@@ -34,6 +34,10 @@ CASES = [
     ("**twin:** hi there", "hi there"),
     ("**twin**: hi there", "hi there"),
     ("twin:", ""),
+    ("twin: *waves* hi ana", "*waves* hi ana"),  # a label before an emote
+    ("**twin:**\nHey ana, welcome back!", "Hey ana, welcome back!"),  # alone on its line
+    ("twin:\nHey ana!\nana: thx", "Hey ana!"),
+    ("ana:\ntwin: yes\nbo: x", "yes"),
     # quotes around the reply
     ('"Welcome back, ana! Long route again."', "Welcome back, ana! Long route again."),
     ("“all curly”", "all curly"),
@@ -51,6 +55,7 @@ CASES = [
     ("PSA: the stream ends at 10:30 tonight", "PSA: the stream ends at 10:30 tonight"),
     ("see https://example.com now", "see https://example.com now"),
     ("dex: is not in chat, so this is words", "dex: is not in chat, so this is words"),
+    ("@ana: welcome back!\nHow was the trip?", "@ana: welcome back!\nHow was the trip?"),
     ("plain reply. with two sentences.", "plain reply. with two sentences."),
 ]
 

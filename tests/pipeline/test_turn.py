@@ -506,11 +506,13 @@ class _CountingRewriter(ScriptedRewriter):
 @pytest.mark.parametrize("mode", ["pipelined", "sequential"])
 async def test_a_reply_written_as_chat_keeps_only_the_twins_words(mode: str) -> None:
     speaker, sink = RecordingSpeaker(), RecordingSink()
+    # zed speaks only in the simulation, not in the chat the turn saw
+    lines = [LINES[0], SimLine(speaker="zed", text="who is gerald", is_twin=False), *LINES[2:]]
     rewriter = _CountingRewriter(
-        'twin: "Gerald is thriving. He doubled overnight!"\nviewer: wow so cool\ntwin: more'
+        'twin: "Gerald is thriving. He doubled overnight!"\nzed: wow so cool\ntwin: more'
     )
     trace = await make_turn(
-        ScriptedSimulator(LINES), rewriter, speaker=speaker, sink=sink, mode=mode
+        ScriptedSimulator(lines), rewriter, speaker=speaker, sink=sink, mode=mode
     ).run()
     assert trace.outcome == "answered", trace.reason
     assert trace.reply == "Gerald is thriving. He doubled overnight!"
@@ -518,7 +520,7 @@ async def test_a_reply_written_as_chat_keeps_only_the_twins_words(mode: str) -> 
     assert speaker.said == ["Gerald is thriving.", "He doubled overnight!"]
     shaped = [v for v in trace.guard if v.rule == "twin_only"]
     assert [v.action for v in shaped] == ["changed"]
-    assert "from 'viewer' on" in shaped[0].detail
+    assert "from 'zed' on" in shaped[0].detail
     # the viewer's line ended the reply (known at its first word): the stream was closed there
     assert rewriter.streamed == 8 < len(rewriter.reply.split(" "))
     assert rewriter.closed == 1
