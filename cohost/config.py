@@ -228,13 +228,18 @@ class TurnSettings(BaseModel):
 class WebSettings(BaseModel):
     """The daemon's web endpoints: health, metrics, overlay, and the dashboard (with a token)."""
 
-    enabled: bool = Field(True, description="serve the health endpoint while the daemon runs")
+    enabled: bool = Field(
+        True,
+        description="serve the web app while the daemon runs: health, metrics, overlay and "
+        "the dashboard (which held replies and candidates need)",
+    )
     host: str = Field("127.0.0.1", description="address to bind; loopback unless you mean it")
     port: int = Field(8760, ge=0, le=65535, description="port (0: any free port)")
     token: SecretStr | None = Field(None, description="needed by anything that changes state")
     allowed_hosts: list[str] = Field(
         default_factory=list,
-        description="bound to loopback, requests must name 127.0.0.1 or localhost (a page "
+        description="bound to loopback, requests must name 127.0.0.1, localhost, [::1] or the "
+        "bound address (a page "
         "cannot rebind a name of its own to this machine); add the name a reverse proxy on "
         "this machine passes on (e.g. cohost.example.net), or * to check no name",
     )
@@ -352,6 +357,12 @@ class SpeechSettings(BaseModel):
     http_timeout_s: float = Field(
         15.0, gt=0, le=300, description="http: seconds one sentence's request may take"
     )
+
+    @field_validator("wav_dir", "piper_voice", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `COHOST_SPEECH__WAV_DIR=` in a .env means "the default", not the current folder
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 class BusSettings(BaseModel):

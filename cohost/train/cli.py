@@ -19,7 +19,7 @@ else:
 def register(subparsers: Subparsers) -> None:
     """Add the `train` command and its subcommands to the top-level CLI."""
     train = subparsers.add_parser(
-        "train", help="fine-tune the twin's LoRA (needs: pip install 'cohost[train]')"
+        "train", help="fine-tune the twin's LoRA (needs: .venv/bin/pip install -e '.[train]')"
     )
     commands = train.add_subparsers(dest="train_command", metavar="SUBCOMMAND", required=True)
 

@@ -12,7 +12,7 @@ from typing import Any
 from cohost.errors import InputError, Permanent
 
 TRAIN_MODULES = ("torch", "transformers", "peft", "trl", "datasets")
-INSTALL_HINT = "pip install 'cohost[train]'"
+INSTALL_HINT = ".venv/bin/pip install -e '.[train]'"
 # The attention and MLP projections of Llama / Mistral (Zephyr) / Qwen: all of them, as QLoRA does.
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")

@@ -183,7 +183,7 @@ sys.exit(main(["train", "lora", "--data", {str(sft_data)!r}, "--base", {str(tmp_
         check=False,
     )
     assert done.returncode == 3, done.stderr  # only the user can fix it: EXIT_PERMANENT
-    assert "pip install 'cohost[train]'" in done.stderr
+    assert ".venv/bin/pip install -e '.[train]'" in done.stderr
     assert "torch, transformers, peft, trl, datasets" in done.stderr
     assert not (tmp_path / "out").exists()
 
