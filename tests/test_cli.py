@@ -303,3 +303,10 @@ def test_inspect_with_the_wrong_format_fails_and_says_so(
     )
     assert main(["chatlog", "inspect", str(log)]) == 0
     assert "1 message from 1 user" in capsys.readouterr().out
+
+
+def test_an_empty_path_setting_means_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COHOST_SPEECH__WAV_DIR", "")
+    monkeypatch.setenv("COHOST_SPEECH__PIPER_VOICE", " ")
+    speech = load_settings().speech
+    assert speech.wav_dir is None and speech.piper_voice is None  # not Path(".")
