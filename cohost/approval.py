@@ -23,11 +23,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from cohost.events import TurnTrace
+from cohost.events import Hit, TurnTrace
 from cohost.feedback import FeedbackStore
 from cohost.pipeline.guard import Guard
 from cohost.ports import Clock
@@ -83,7 +83,11 @@ class Approvals:
         on_decided: OnDecided,
         expiry_s: float,
         keep: int = 50,
+        current: Callable[[Sequence[Hit]], list[Hit]] | None = None,
     ) -> None:
+        """current: the recalled hits as the journal's files have them now (tiers can change
+        while a reply waits); without it, as recalled."""
+        self.current = current
         self.guard = guard
         self.clock = clock
         self.feedback = feedback
@@ -165,7 +169,8 @@ class Approvals:
             self._verdict(trace, chosen, "good", others, login=login)
             self.on_decided(trace, False)
             return ChoiceResult(ok=True, outcome=trace.outcome, reason="stored as feedback")
-        checked = self.guard.check(chosen, trace.hits)
+        hits = self.current(trace.hits) if self.current is not None else trace.hits
+        checked = self.guard.check(chosen, hits)
         trace.guard.extend(checked.verdicts)
         if checked.blocked:
             return ChoiceResult(ok=False, outcome=trace.outcome, reason="the guard blocks it now")

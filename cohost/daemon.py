@@ -15,7 +15,7 @@ import signal
 import socket
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Literal, TextIO, TypeVar
@@ -31,9 +31,9 @@ from cohost.config import Settings, WebSettings, login_of, streamer_logins, with
 from cohost.console import ConsoleSink, ConsoleSource
 from cohost.control import CommandResult, Controller
 from cohost.errors import SettingsError, Transient
-from cohost.events import ChatMessage, Decision, Moderation, Role, TurnTrace
+from cohost.events import ChatMessage, Decision, Hit, Moderation, Role, TurnTrace
 from cohost.feedback import FeedbackStore
-from cohost.journal.index import Indexer
+from cohost.journal.index import Indexer, with_current_tiers
 from cohost.net import is_loopback
 from cohost.pipeline.conductor import Conductor, removed_by
 from cohost.pipeline.deliver import say_as_twin
@@ -140,6 +140,7 @@ class Daemon:
             on_decided=self._judged,
             expiry_s=settings.turn.hold_expiry_s,
             keep=RECENT_TURNS,
+            current=self._current_hits,
         )
         self.models = ""  # what simulates and rewrites, as a person reads it (set by run())
         self.embedded = False  # the twin is the Markov stand-in
@@ -704,6 +705,13 @@ class Daemon:
     def forget(self) -> None:
         assert self.conductor is not None
         self.conductor.forget()
+
+    def _current_hits(self, hits: Sequence[Hit]) -> list[Hit]:
+        """Hits with the tiers their files give them now (a few small files, read once)."""
+        from cohost.journal.store import JournalStore, journal_dir  # noqa: PLC0415
+
+        store = JournalStore(journal_dir(self.settings), self.settings.journal)
+        return with_current_tiers(hits, store)
 
     async def note(self, text: str) -> str:
         from cohost.journal.store import JournalStore, journal_dir  # noqa: PLC0415

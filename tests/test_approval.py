@@ -10,9 +10,12 @@ import pytest
 from cohost.approval import Approvals, ChoiceResult
 from cohost.clock import VirtualClock
 from cohost.config import GuardSettings
-from cohost.events import TurnTrace
+from cohost.events import Hit, Tier, TurnTrace
 from cohost.feedback import FeedbackStore
-from cohost.pipeline.guard import Guard
+from cohost.journal.index import with_current_tiers
+from cohost.journal.store import JournalStore
+from cohost.pipeline.guard import Guard, default_rules
+from cohost.pipeline.privacy import privacy_rule_for
 from tests.fakes import message, picked
 
 
@@ -232,3 +235,43 @@ async def test_an_approval_cancelled_while_chat_makes_it_wait_still_settles(
     assert h.changed == [("t1", "unsent")]  # its trace is written again, settled
     [record] = list(h.feedback.read())
     assert record.verdict == "good"  # the streamer's choice is kept all the same
+
+
+async def test_a_held_reply_is_checked_against_the_journal_as_it_is_at_approval(
+    tmp_path: Path,
+) -> None:
+    store = JournalStore(tmp_path / "journal")
+    text = "Zanzibar plan: I am quitting streaming in August and moving abroad quietly."
+    entry = store.add(text, tags=["public"])
+    guard = Guard(GuardSettings(), rules=[*default_rules(GuardSettings()), privacy_rule_for()])
+    sent: list[str] = []
+
+    async def deliver(trace: TurnTrace, reply: str) -> list[str] | None:
+        sent.append(reply)
+        return [reply]
+
+    approvals = Approvals(
+        guard=guard,
+        clock=VirtualClock(1000.0),
+        feedback=FeedbackStore(tmp_path / "feedback.jsonl"),
+        deliver=deliver,
+        on_decided=lambda trace, held: None,
+        expiry_s=60.0,
+        current=lambda hits: with_current_tiers(hits, store),
+    )
+    hit = Hit(entry_id=entry.id, title=entry.title, text=text, score=0.9, tier=Tier.PUBLIC)
+    trace = TurnTrace(
+        turn_id="t1",
+        decision=picked(message("twin what's next?", id="m1")),
+        started=1000.0,
+        reply=text,  # a public entry may be quoted: held as it is
+        hits=[hit],
+        outcome="held",
+    )
+    approvals.add(trace)
+    # the streamer retags it secret in TiddlyWiki while the reply waits
+    entry.path.write_text(entry.path.read_text().replace("tags: public", "tags: secret"))
+    result = await approvals.choose("t1", 0, login="mod")
+    assert isinstance(result, ChoiceResult)
+    assert not result.ok and result.reason == "the guard blocks it now"
+    assert sent == []

@@ -357,6 +357,19 @@ class IndexedJournal:
         return hits if self._source is None else _as_files_say(hits, self._source)
 
 
+def with_current_tiers(hits: Sequence[Hit], source: EntrySource) -> list[Hit]:
+    """The hits with each file's tier now, for a check made later than the recall (a held
+    reply's approval): one turned secret stays, as secret, so any run of it blocks."""
+    out = []
+    for hit in hits:
+        try:
+            tier = source.get(hit.entry_id).tier
+        except (KeyError, JournalFormatError):
+            tier = hit.tier  # gone or unreadable: as it was when recalled
+        out.append(hit if tier is hit.tier else replace(hit, tier=tier))
+    return out
+
+
 def _as_files_say(hits: list[Hit], source: EntrySource) -> list[Hit]:
     """The hits with each file's tier now; those whose file is gone or secret dropped."""
     tiers: dict[str, Tier | None] = {}

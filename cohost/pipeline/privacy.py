@@ -17,6 +17,7 @@ far and, if one does, any run of it blocks the reply outright.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -26,7 +27,7 @@ from typing import Literal
 
 from cohost.events import GuardVerdict, Hit, Tier
 from cohost.pipeline.guard import LOOKALIKES_TO_LATIN, SMALL_CAPITALS
-from cohost.pipeline.sentences import content_words, sentence_spans, split_sentences
+from cohost.pipeline.sentences import content_words, sentence_spans
 
 RULE = "privacy"
 _APOSTROPHES = frozenset("'’ʼ`´")
@@ -36,6 +37,7 @@ _SPACES = re.compile(r"[ \t]{2,}")
 # A sentence this long or longer is protected whole even when it is shorter than a run.
 SHORT_SENTENCE_WORDS = 5
 UNSPACED_FACTOR = 2  # a run in a script without spaces is this many times as many characters
+_MORE_ENDS = re.compile(r"[。！？]+|…+|\.{3,}")
 _TRIM_ROUNDS = 4  # cutting runs joins the words around them: look again, this many times
 # Characters that draw nothing: dropped inside a word, never a break in it.
 _INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u00ad")
@@ -48,8 +50,19 @@ _UNSPACED = (
     (0x3400, 0x4DBF),  # CJK extension A
     (0x4E00, 0x9FFF),  # CJK unified ideographs
     (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFF66, 0xFF9F),  # half-width katakana
     (0x20000, 0x3FFFF),  # CJK extensions B and on
 )
+# Look-alikes beyond the guard's Cyrillic and Greek table, read as the Latin letter they draw.
+_MORE_LOOKALIKES = str.maketrans(
+    {"ı": "i", "ɩ": "i", "ȷ": "j", "ɑ": "a", "ɡ": "g", "օ": "o", "ս": "u", "ո": "n", "հ": "h"}
+)
+# Numbers said as words and written as digits are the same words ("2 kids", "two kids").
+_NUMBER_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty"
+)
+_NUMBERS = {word: str(n) for n, word in enumerate(_NUMBER_WORDS.split())}
 
 Mode = Literal["drop", "trim"]
 
@@ -71,13 +84,16 @@ def _fold(ch: str) -> str:
     decomposed = unicodedata.normalize("NFKD", ch)
     bare = "".join(c for c in decomposed if not unicodedata.combining(c))
     folded = unicodedata.normalize("NFKC", bare).casefold()
-    return folded.translate(SMALL_CAPITALS).translate(LOOKALIKES_TO_LATIN)
+    return (
+        folded.translate(SMALL_CAPITALS).translate(LOOKALIKES_TO_LATIN).translate(_MORE_LOOKALIKES)
+    )
 
 
 @lru_cache(maxsize=4096)
 def _skipped(ch: str) -> bool:
-    """Whether a character inside a word is no part of it: invisible, or a format character."""
-    return ch in _INVISIBLE or unicodedata.category(ch) == "Cf"
+    """Whether a character inside a word is no part of it: invisible, a format character, or a
+    mark (accents fold away anyway; a grapheme joiner or variation selector draws nothing)."""
+    return ch in _INVISIBLE or unicodedata.category(ch) in ("Cf", "Mn", "Me")
 
 
 @lru_cache(maxsize=4096)
@@ -91,14 +107,19 @@ def words(text: str) -> list[tuple[str, int, int]]:
     found: list[tuple[str, int, int]] = []
     current: list[str] = []
     start = 0
+
+    def close(end: int) -> None:
+        word = "".join(current)
+        found.append((_NUMBERS.get(word, word), start, end))
+        current.clear()
+
     for i, ch in enumerate(text):
         if (ch in _APOSTROPHES or _skipped(ch)) and current:
             continue  # "don't" and "dont" are one word, and so are "law\u00adyer" and "lawyer"
-        if _unspaced(ch):
+        if _unspaced(ch) or ch == "&":
             if current:
-                found.append(("".join(current), start, i))
-                current = []
-            found.append((_fold(ch), i, i + 1))
+                close(i)
+            found.append(("and" if ch == "&" else _fold(ch), i, i + 1))
             continue
         folded = _fold(ch)
         if folded and all(c.isalnum() for c in folded):
@@ -106,14 +127,11 @@ def words(text: str) -> list[tuple[str, int, int]]:
                 start = i
             current.append(folded)
             continue
-        if unicodedata.combining(ch) and current:
-            continue  # a combining accent on the word so far
         if current:
-            found.append(("".join(current), start, i))
-            current = []
+            close(i)
         # A character that folds to letters plus a break (rare: ligatures, ㈜) breaks the word.
     if current:
-        found.append(("".join(current), start, len(text)))
+        close(len(text))
     return found
 
 
@@ -161,19 +179,54 @@ def _grams(text: str, n: int) -> set[tuple[str, ...]]:
 
 @lru_cache(maxsize=256)
 def _patterns(text: str, n: int) -> tuple[frozenset[tuple[str, ...]], frozenset[tuple[str, ...]]]:
-    """A text's runs of its run length, and its short sentences protected whole."""
+    """A text's runs, and its short sentences protected whole."""
     size = run_length(text, n)
-    grams = frozenset(_grams(text, size))
-    factor = size // n
+    grams = _grams(text, size)
+    if size > n:
+        # the text's own words in a spaced script (English in a Japanese entry) need only n
+        spaced: list[str] = []
+        for word, start, end in [*words(text), ("", 0, 0)]:
+            if word and not (end - start == 1 and _unspaced(text[start])):
+                spaced.append(word)
+                continue
+            grams |= {tuple(spaced[i : i + n]) for i in range(len(spaced) - n + 1)}
+            spaced = []
     short = set()
-    for sentence in split_sentences(text):
+    for a, b in _sentence_spans(text):
+        sentence = text[a:b]
         found = tuple(w for w, _, _ in words(sentence))
-        if not min(SHORT_SENTENCE_WORDS * factor, size) <= len(found) < size:
+        own = run_length(sentence, n)
+        if not min(SHORT_SENTENCE_WORDS * own // n, own) <= len(found) < own:
             continue
-        if factor == 1 and len(content_words(sentence)) < 2:
+        if own == n and len(content_words(sentence)) < 2:
             continue  # "I don't know what to do." is everyone's sentence, not the entry's
         short.add(found)
-    return grams, frozenset(short)
+    return frozenset(grams), frozenset(short)
+
+
+@lru_cache(maxsize=256)
+def _seam(before: str, after: str, n: int) -> frozenset[tuple[str, ...]]:
+    """The runs that cross from the end of one chunk of an entry into the start of another."""
+    size = run_length(before, n)
+    end = [w for w, _, _ in words(before)][-(size - 1) :]
+    start = [w for w, _, _ in words(after)][: size - 1]
+    joined = end + start
+    return frozenset(tuple(joined[i : i + size]) for i in range(len(joined) - size + 1))
+
+
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentences as the privacy rule reads them: also ended by the full stops of Chinese and
+    Japanese with no space after, and by an ellipsis whatever follows it."""
+    spans = []
+    for a, b in sentence_spans(text):
+        start = a
+        for end in [m.end() for m in _MORE_ENDS.finditer(text, a, b)] + [b]:
+            while start < end and text[start].isspace():
+                start += 1
+            if start < end:
+                spans.append((start, end))
+            start = end
+    return spans
 
 
 def _texts(hit: Hit) -> tuple[str, ...]:
@@ -183,7 +236,7 @@ def _texts(hit: Hit) -> tuple[str, ...]:
 def _sentence_edges(reply: str, seq: list[tuple[str, int, int]]) -> tuple[set[int], set[int]]:
     """The reply's words that begin a sentence, and those that end one (by index)."""
     firsts, lasts = set(), set()
-    spans = iter(sentence_spans(reply))
+    spans = iter(_sentence_spans(reply))
     span = next(spans, None)
     previous = -1
     for i, (_, start, _) in enumerate(seq):
@@ -207,9 +260,8 @@ def find_private_runs(reply: str, hits: Sequence[Hit], n: int = 8) -> list[Run]:
         raise ValueError("n must be at least 1")
     owner: dict[tuple[str, ...], Hit] = {}
     short: dict[tuple[str, ...], Hit] = {}
-    for hit in hits:
-        if hit.tier is Tier.PUBLIC:
-            continue
+    private = [hit for hit in hits if hit.tier is not Tier.PUBLIC]
+    for hit in private:
         for text in _texts(hit):
             grams, sentences = _patterns(text, n)
             for table, patterns in ((owner, grams), (short, sentences)):
@@ -217,6 +269,11 @@ def find_private_runs(reply: str, hits: Sequence[Hit], n: int = 8) -> list[Run]:
                     # Secret beats private when both hold the same words.
                     if gram not in table or hit.tier is Tier.SECRET:
                         table[gram] = hit
+    for first, second in itertools.permutations(private, 2):
+        # two chunks of one entry: a run may cross where the chunker cut it
+        if first.entry_id == second.entry_id:
+            for gram in _seam(first.text, second.text, n):
+                owner.setdefault(gram, first)
     if not owner and not short:
         return []
     seq = words(reply)

@@ -233,3 +233,56 @@ def test_trimming_never_leaves_a_new_run_where_the_cut_closed_up() -> None:
     assert text == "Well, so that is our news for today."
     assert verdict.action == "changed"
     assert find_private_runs(text, [entry, other]) == []
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("law\u034fyer ho\ufe0fuse", ["lawyer", "house"]),  # a grapheme joiner, a selector
+        ("ﾏｰｸ", ["マ", "ー", "ク"]),  # half-width katakana
+        ("dıvorce hօuse", ["divorce", "house"]),  # dotless i, Armenian o
+        ("2 kids & the dog", ["2", "kids", "and", "the", "dog"]),
+        ("two kids and the dog", ["2", "kids", "and", "the", "dog"]),
+    ],
+)
+def test_words_are_read_as_they_are_said(written: str, read: list[str]) -> None:
+    assert [w for w, _, _ in words(written)] == read
+
+
+def test_sentences_end_at_japanese_stops_and_at_any_ellipsis() -> None:
+    japanese = private("今日は弁護士に会った。マークと離婚することにした。家は売る。")
+    assert find_private_runs("実はね。マークと離婚することにした。", [japanese])
+    casual = private("met the lawyer on tuesday... she said the house goes to mark... ugh")
+    assert find_private_runs("honestly... she said the house goes to mark... wild", [casual])
+
+
+def test_english_in_a_japanese_entry_needs_only_n_words() -> None:
+    entry = private(
+        "今日は弁護士に会って、いろいろ話した。本当に長い一日だった。疲れた。明日も仕事。"
+        "The house goes to Mark and the kids stay with you on weekdays only."
+    )
+    assert longest_run([entry], 8) == 16
+    runs = find_private_runs("The house goes to Mark and the kids stay with you, ok.", [entry])
+    assert [run.words for run in runs] == [11]
+
+
+def test_a_run_across_two_chunks_of_one_entry_is_a_run() -> None:
+    first = Hit(
+        entry_id="e1",
+        title="t",
+        text="Long first paragraph ends here: she said the house goes to Mark.",
+        score=0.9,
+        tier=Tier.PRIVATE,
+    )
+    second = Hit(
+        entry_id="e1",
+        title="t",
+        text="The kids stay with me on weekdays and he gets them on weekends.",
+        score=0.8,
+        tier=Tier.PRIVATE,
+    )
+    reply = "Honestly, the house goes to Mark. The kids stay with me on weekdays."
+    assert [run.words for run in find_private_runs(reply, [first, second])] == [12]
+    other = Hit(entry_id="e2", title="t", text=second.text, score=0.8, tier=Tier.PRIVATE)
+    # chunks of two entries never join: each alone holds under eight of the reply's words
+    assert find_private_runs(reply, [first, other]) == []
