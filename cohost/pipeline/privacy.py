@@ -4,9 +4,12 @@ Words are compared folded: Unicode compatibility forms (NFKC), case and accents 
 capitals and Cyrillic or Greek look-alikes read as the Latin letters they look like (on both
 sides alike), apostrophes and invisible characters inside words dropped, every other
 non-letter/digit a word break. In scripts written without spaces (Chinese, Japanese, Thai …)
-each character counts as a word, and a text mostly in them needs twice as many for a run. So
-changing case, punctuation, hyphens, styled or look-alike letters, or slipping zero-width
-characters in, does not hide a copied run.
+each character counts as a word, and a text mostly in them needs twice as many for a run.
+Digits inside a word of letters read as the letters they stand for ("h0us3"), number words as
+digits, `&` as "and", and fillers ("uh") are not words. A run spelt out or run together
+("s-h-e s-a-i-d", "shesaid…") is found by its letters alone. So changing case, punctuation,
+hyphens, styled or look-alike letters, or slipping zero-width characters in, does not hide a
+copied run.
 
 A run is n words in a row from an entry's text or title. A sentence of the entry shorter than
 that, of `SHORT_SENTENCE_WORDS` words or more and with two words that carry a topic, is a run
@@ -55,8 +58,19 @@ _UNSPACED = (
 )
 # Look-alikes beyond the guard's Cyrillic and Greek table, read as the Latin letter they draw.
 _MORE_LOOKALIKES = str.maketrans(
-    {"ı": "i", "ɩ": "i", "ȷ": "j", "ɑ": "a", "ɡ": "g", "օ": "o", "ս": "u", "ո": "n", "հ": "h"}
-)
+    {
+        "ı": "i", "ɩ": "i", "ȷ": "j", "ɑ": "a", "ɡ": "g", "օ": "o", "ս": "u", "ո": "n", "հ": "h",
+        # regional indicator symbols, which draw as boxed letters when no flag pairs them
+        **{chr(0x1F1E6 + i): chr(ord("a") + i) for i in range(26)},
+    }
+)  # fmt: skip
+# Digits inside a word of letters stand for the letters they look like ("h0us3", "k1ds").
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b"})
+# Sounds, not words: a run with "uh" slipped into it is still the run.
+FILLERS = frozenset({"uh", "uhh", "um", "umm", "uhm", "er", "erm", "hmm", "mm", "ah", "eh"})
+# A run spelt out or run together ("s-h-e s-a-i-d", "shesaid…") shows in the letters alone,
+# once they are this long: no chance match between two texts is.
+JOINED_LETTERS = 25
 # Numbers said as words and written as digits are the same words ("2 kids", "two kids").
 _NUMBER_WORDS = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -110,6 +124,8 @@ def words(text: str) -> list[tuple[str, int, int]]:
 
     def close(end: int) -> None:
         word = "".join(current)
+        if not word.isdigit() and not word.isalpha():
+            word = word.translate(_LEET)
         found.append((_NUMBERS.get(word, word), start, end))
         current.clear()
 
@@ -172,8 +188,13 @@ def _mostly_unspaced(text: str) -> bool:
     return sum(e - s == 1 and _unspaced(text[s]) for _, s, e in found) * 2 > len(found)
 
 
+def _said(text: str) -> list[tuple[str, int, int]]:
+    """The words of a text that carry it: fillers ("uh") dropped."""
+    return [word for word in words(text) if word[0] not in FILLERS]
+
+
 def _grams(text: str, n: int) -> set[tuple[str, ...]]:
-    seq = [w for w, _, _ in words(text)]
+    seq = [w for w, _, _ in _said(text)]
     return {tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)}
 
 
@@ -194,7 +215,7 @@ def _patterns(text: str, n: int) -> tuple[frozenset[tuple[str, ...]], frozenset[
     short = set()
     for a, b in _sentence_spans(text):
         sentence = text[a:b]
-        found = tuple(w for w, _, _ in words(sentence))
+        found = tuple(w for w, _, _ in _said(sentence))
         own = run_length(sentence, n)
         if not min(SHORT_SENTENCE_WORDS * own // n, own) <= len(found) < own:
             continue
@@ -208,8 +229,8 @@ def _patterns(text: str, n: int) -> tuple[frozenset[tuple[str, ...]], frozenset[
 def _seam(before: str, after: str, n: int) -> frozenset[tuple[str, ...]]:
     """The runs that cross from the end of one chunk of an entry into the start of another."""
     size = run_length(before, n)
-    end = [w for w, _, _ in words(before)][-(size - 1) :]
-    start = [w for w, _, _ in words(after)][: size - 1]
+    end = [w for w, _, _ in _said(before)][-(size - 1) :]
+    start = [w for w, _, _ in _said(after)][: size - 1]
     joined = end + start
     return frozenset(tuple(joined[i : i + size]) for i in range(len(joined) - size + 1))
 
@@ -276,7 +297,7 @@ def find_private_runs(reply: str, hits: Sequence[Hit], n: int = 8) -> list[Run]:
                 owner.setdefault(gram, first)
     if not owner and not short:
         return []
-    seq = words(reply)
+    seq = _said(reply)
     sizes = sorted({len(gram) for gram in owner})
     short_sizes = sorted({len(gram) for gram in short}, reverse=True)
     firsts, lasts = _sentence_edges(reply, seq) if short else (set(), set())
@@ -317,7 +338,51 @@ def find_private_runs(reply: str, hits: Sequence[Hit], n: int = 8) -> list[Run]:
             )
         )
         i = end
-    return runs
+    return runs + _joined_runs(seq, owner, runs)
+
+
+def _joined_runs(
+    seq: list[tuple[str, int, int]], owner: dict[tuple[str, ...], Hit], found: list[Run]
+) -> list[Run]:
+    """Runs spelt out or run together: a run's letters, found in the reply's letters alone."""
+    letters: list[str] = []
+    word_at: list[int] = []  # the reply's word each letter belongs to
+    for i, (word, _, _) in enumerate(seq):
+        letters.append(word)
+        word_at.extend([i] * len(word))
+    joined = "".join(letters)
+    taken = {
+        i for run in found for i, (_, start, _) in enumerate(seq) if run.start <= start < run.end
+    }
+    spans: dict[tuple[int, int], Hit] = {}
+    for gram, hit in owner.items():
+        needle = "".join(gram)
+        if len(needle) < JOINED_LETTERS:
+            continue
+        at = joined.find(needle)
+        while at >= 0:
+            first, last = word_at[at], word_at[at + len(needle) - 1]
+            if not taken & set(range(first, last + 1)):
+                spans[first, last] = hit
+            at = joined.find(needle, at + 1)
+    merged: list[tuple[int, int, Hit]] = []
+    for (first, last), hit in sorted(spans.items()):
+        if merged and first <= merged[-1][1]:  # overlapping windows of one run: one run
+            start, end, owner_hit = merged.pop()
+            merged.append((start, max(end, last), owner_hit))
+        else:
+            merged.append((first, last, hit))
+    return [
+        Run(
+            start=seq[first][1],
+            end=seq[last][2],
+            words=last - first + 1,
+            entry_id=hit.entry_id,
+            title=hit.title,
+            tier=hit.tier,
+        )
+        for first, last, hit in merged
+    ]
 
 
 def remove_private_runs(reply: str, runs: Sequence[Run]) -> str:

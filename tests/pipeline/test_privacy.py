@@ -286,3 +286,27 @@ def test_a_run_across_two_chunks_of_one_entry_is_a_run() -> None:
     other = Hit(entry_id="e2", title="t", text=second.text, score=0.8, tier=Tier.PRIVATE)
     # chunks of two entries never join: each alone holds under eight of the reply's words
     assert find_private_runs(reply, [first, other]) == []
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "s-h-e s-a-i-d t-h-e h-o-u-s-e g-o-e-s t-o m-a-r-k a-n-d t-h-e k-i-d-s",  # spelt out
+        "S.h.e s.a.i.d t.h.e h.o.u.s.e g.o.e.s t.o M.a.r.k a.n.d t.h.e k.i.d.s",
+        "lol shesaidthehousegoestomarkandthekidsstaywithme",  # run together
+        "sh3 s41d th3 h0us3 g03s t0 m4rk 4nd th3 k1ds",  # leetspeak
+        "she said the house goes to, uh, Mark and the, um, kids stay",  # fillers slipped in
+        "\U0001f1f8\U0001f1ed\U0001f1ea \U0001f1f8\U0001f1e6\U0001f1ee\U0001f1e9 the house "
+        "goes to mark and the kids",  # regional indicator letters
+    ],
+)
+def test_a_run_disguised_in_spelling_is_still_a_run(reply: str) -> None:
+    entry = private("Met the lawyer. She said the house goes to Mark and the kids stay with me.")
+    assert find_private_runs(reply, [entry]), reply
+
+
+def test_letters_alone_match_only_a_whole_run() -> None:
+    entry = private("Met the lawyer. She said the house goes to Mark and the kids stay with me.")
+    # seven words spelt out are seven words: under a run, however written
+    assert find_private_runs("s-h-e s-a-i-d t-h-e h-o-u-s-e g-o-e-s t-o m-a-r-k", [entry]) == []
+    assert find_private_runs("the mp3 player and 4k screen are great", [entry]) == []
