@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 import tomllib
@@ -588,23 +589,12 @@ def _mask(value: Any, secret: bool) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _secret_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
-    found: set[tuple[str, ...]] = set()
-    for name, info in model.model_fields.items():
-        path = (*prefix, name)
-        annotation = info.annotation
-        if annotation is not None and "SecretStr" in repr(annotation):
-            found.add(path)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            found |= _secret_paths(annotation, path)
-    return found
-
-
 def describe_error(
     exc: ValidationError, where: Callable[[tuple[str, ...]], str] | None = None
 ) -> str:
     """One line per bad field: where it was set (`where`, else its env name), value, problem."""
-    secrets = _secret_paths(Settings)
+    paths, _ = _paths(Settings)
+    secrets = {path for path, annotation in paths.items() if "SecretStr" in repr(annotation)}
     lines = []
     for err in exc.errors():
         path = tuple(str(p) for p in err["loc"])
@@ -632,9 +622,10 @@ def with_bot_login(settings: Settings, login: str) -> Settings:
     return settings.model_copy(update={"twin": twin})
 
 
+@functools.cache
 def _paths(
     model: type[BaseModel], prefix: tuple[str, ...] = ()
-) -> tuple[dict[tuple[str, ...], Any], set[tuple[str, ...]]]:
+) -> tuple[dict[tuple[str, ...], Any], frozenset[tuple[str, ...]]]:
     """Every setting's path with its type, and the paths of tables that take any key."""
     found: dict[tuple[str, ...], Any] = {}
     open_tables: set[tuple[str, ...]] = set()
@@ -648,7 +639,7 @@ def _paths(
             open_tables |= tables
         elif getattr(annotation, "__origin__", None) is dict:
             open_tables.add(path)
-    return found, open_tables
+    return found, frozenset(open_tables)
 
 
 def _env_name(path: tuple[str, ...]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import signal
 import socket
@@ -34,6 +35,7 @@ from cohost.errors import SettingsError, Transient
 from cohost.events import ChatMessage, Decision, Hit, Moderation, Role, TurnTrace
 from cohost.feedback import FeedbackStore
 from cohost.journal.index import Indexer, with_current_tiers
+from cohost.journal.store import JournalStore, journal_dir
 from cohost.net import is_loopback
 from cohost.pipeline.conductor import Conductor, removed_by
 from cohost.pipeline.deliver import say_as_twin
@@ -706,17 +708,17 @@ class Daemon:
         assert self.conductor is not None
         self.conductor.forget()
 
-    def _current_hits(self, hits: Sequence[Hit]) -> list[Hit]:
-        """Hits with the tiers their files give them now (a few small files, read once)."""
-        from cohost.journal.store import JournalStore, journal_dir  # noqa: PLC0415
+    @functools.cached_property
+    def _journal_files(self) -> JournalStore:
+        """The journal's files, opened once (for notes, and the tiers an approval checks)."""
+        return JournalStore(journal_dir(self.settings), self.settings.journal)
 
-        store = JournalStore(journal_dir(self.settings), self.settings.journal)
-        return with_current_tiers(hits, store)
+    def _current_hits(self, hits: Sequence[Hit]) -> list[Hit]:
+        """Hits with the tiers their files give them now (a few small files)."""
+        return with_current_tiers(hits, self._journal_files)
 
     async def note(self, text: str) -> str:
-        from cohost.journal.store import JournalStore, journal_dir  # noqa: PLC0415
-
-        store = JournalStore(journal_dir(self.settings), self.settings.journal)
+        store = self._journal_files
         entry = await asyncio.to_thread(store.add, text, tags=("cohost-note",))
         if self.indexer is not None:
             self.indexer.submit(entry.id)

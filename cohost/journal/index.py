@@ -360,28 +360,31 @@ class IndexedJournal:
 def with_current_tiers(hits: Sequence[Hit], source: EntrySource) -> list[Hit]:
     """The hits with each file's tier now, for a check made later than the recall (a held
     reply's approval): one turned secret stays, as secret, so any run of it blocks."""
-    out = []
-    for hit in hits:
-        try:
-            tier = source.get(hit.entry_id).tier
-        except (KeyError, JournalFormatError):
-            tier = hit.tier  # gone or unreadable: as it was when recalled
-        out.append(hit if tier is hit.tier else replace(hit, tier=tier))
-    return out
+    tiers = _file_tiers(hits, source)
+    return [_with_tier(hit, tiers[hit.entry_id] or hit.tier) for hit in hits]
 
 
 def _as_files_say(hits: list[Hit], source: EntrySource) -> list[Hit]:
     """The hits with each file's tier now; those whose file is gone or secret dropped."""
+    tiers = _file_tiers(hits, source)
+    return [
+        _with_tier(hit, tier)
+        for hit in hits
+        if (tier := tiers[hit.entry_id]) is not None and tier is not Tier.SECRET
+    ]
+
+
+def _file_tiers(hits: Sequence[Hit], source: EntrySource) -> dict[str, Tier | None]:
+    """Each hit's entry's tier as its file says now; None when it is gone or unreadable."""
     tiers: dict[str, Tier | None] = {}
-    kept: list[Hit] = []
     for hit in hits:
         if hit.entry_id not in tiers:
             try:
                 tiers[hit.entry_id] = source.get(hit.entry_id).tier
             except (KeyError, JournalFormatError):
-                tiers[hit.entry_id] = None  # gone, or unreadable: the next sync sees to it
-        tier = tiers[hit.entry_id]
-        if tier is None or tier is Tier.SECRET:
-            continue
-        kept.append(hit if tier is hit.tier else replace(hit, tier=tier))
-    return kept
+                tiers[hit.entry_id] = None
+    return tiers
+
+
+def _with_tier(hit: Hit, tier: Tier) -> Hit:
+    return hit if tier is hit.tier else replace(hit, tier=tier)

@@ -173,6 +173,7 @@ def speakable(chunks: Sequence[str], text: str, spoken: int, n: int = 8) -> int:
     return ready
 
 
+@lru_cache(maxsize=1024)
 def run_length(text: str, n: int) -> int:
     """Words in a row that leak this text: n, or twice n for a text mostly without spaces."""
     return n * UNSPACED_FACTOR if _mostly_unspaced(text) else n

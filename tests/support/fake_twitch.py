@@ -345,10 +345,7 @@ class FakeTwitch:
         message_id = message_id or self._next_id()
         self._in_chat.add(message_id)
         delivered = 0
-        for sub in self.subscriptions:
-            if not sub.active or sub.type != "channel.chat.message":
-                continue
-            owner = self.users[sub.condition["broadcaster_user_id"]]
+        for sub, owner in self._subscribed("channel.chat.message"):
             if broadcaster is not None and owner.user_id != broadcaster.user_id:
                 continue
             event = chat_event(
@@ -403,14 +400,9 @@ class FakeTwitch:
             "announcement": {"color": "PRIMARY"},
         }  # fmt: skip
         delivered = 0
-        for sub in self.subscriptions:
-            if not sub.active or sub.type != "channel.chat.notification":
-                continue
-            owner = self.users[sub.condition["broadcaster_user_id"]]
+        for sub, owner in self._subscribed("channel.chat.notification"):
             event: dict[str, Any] = {
-                "broadcaster_user_id": owner.user_id,
-                "broadcaster_user_login": owner.login,
-                "broadcaster_user_name": owner.display_name,
+                **_broadcaster_fields(owner),
                 "chatter_user_id": chatter.user_id,
                 "chatter_user_login": chatter.login,
                 "chatter_user_name": chatter.display_name,
@@ -432,6 +424,14 @@ class FakeTwitch:
             raise AssertionError("no live subscription received the notification")
         return message_id
 
+    def _subscribed(self, sub_type: str) -> list[tuple[_Sub, FakeUser]]:
+        """The live subscriptions of a type, each with the broadcaster it is for."""
+        return [
+            (sub, self.users[sub.condition["broadcaster_user_id"]])
+            for sub in self.subscriptions
+            if sub.active and sub.type == sub_type
+        ]
+
     async def push_moderation(
         self,
         kind: Literal["delete", "clear_user", "clear"],
@@ -442,15 +442,8 @@ class FakeTwitch:
         """A moderator deletes one message, clears a user's messages (ban, timeout) or all chat."""
         sub_type = MODERATION_TYPES[kind]
         delivered = 0
-        for sub in self.subscriptions:
-            if not sub.active or sub.type != sub_type:
-                continue
-            owner = self.users[sub.condition["broadcaster_user_id"]]
-            event: dict[str, Any] = {
-                "broadcaster_user_id": owner.user_id,
-                "broadcaster_user_login": owner.login,
-                "broadcaster_user_name": owner.display_name,
-            }
+        for sub, owner in self._subscribed(sub_type):
+            event: dict[str, Any] = _broadcaster_fields(owner)
             if kind != "clear":
                 assert target is not None, "delete and clear_user name whose messages go"
                 event |= {
@@ -823,3 +816,12 @@ class FakeTwitch:
                     "payload": {},
                 }
             )
+
+
+def _broadcaster_fields(owner: FakeUser) -> dict[str, Any]:
+    """The broadcaster_user_* fields every EventSub event for a channel carries."""
+    return {
+        "broadcaster_user_id": owner.user_id,
+        "broadcaster_user_login": owner.login,
+        "broadcaster_user_name": owner.display_name,
+    }
