@@ -31,10 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -583,84 +580,88 @@ async def run_scripted(
 def vllm_server() -> Iterator[tuple[str, str]]:
     """A real CPU vLLM serving the tiny Llama and its twin LoRA: (base URL, base model name).
 
-    Started as tests/integration/conftest.py starts its session fixture, with its helpers.
+    Started as tests/integration/conftest.py starts its session fixture, with the same helpers.
     """
-    from tests.integration.conftest import (  # noqa: PLC0415 - pytest is only needed here
-        START_TIMEOUT_S,
-        _free_port,
-        _generates,
-        _signal_group,
-        _tail,
-    )
-    from tests.support.tiny_model import (  # noqa: PLC0415
-        ensure_tiny_model,
-        vllm_server_command,
-    )
+    from tests.support.tiny_model import ensure_tiny_model, serve_options  # noqa: PLC0415
+    from tests.support.vllm import running  # noqa: PLC0415
 
     model = ensure_tiny_model()
-    port = _free_port()
-    root = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "VLLM_TARGET_DEVICE": "cpu",
-        "VLLM_HOST_IP": "127.0.0.1",
-        "HF_HUB_OFFLINE": "1",
-        "VLLM_NO_USAGE_STATS": "1",
-    }
-    command = vllm_server_command(model, port)
     with tempfile.TemporaryDirectory(prefix="bench-vllm-") as tmp:
-        log = Path(tmp) / "vllm.log"
-        with log.open("wb") as out:
-            # a session of its own: vLLM forks an engine process, and both must go at the end
-            process = subprocess.Popen(
-                command,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=tmp,
-                start_new_session=True,
-            )
-        try:
-            started = time.monotonic()
-            while not _generates(root, str(model.base)):
-                if process.poll() is not None:
-                    raise RuntimeError(f"vLLM exited with {process.returncode}:\n{_tail(log)}")
-                if time.monotonic() - started > START_TIMEOUT_S:
-                    raise RuntimeError(f"vLLM did not generate in time:\n{_tail(log)}")
-                time.sleep(1.0)
+        started = time.monotonic()
+        with running(serve_options(model), Path(tmp) / "vllm.log") as root:
             print(f"vLLM ready after {time.monotonic() - started:.0f} s", flush=True)
             yield f"{root}/v1", str(model.base)
-        finally:
-            _signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                _signal_group(process.pid, signal.SIGKILL)
-                process.wait()
-            _signal_group(process.pid, signal.SIGKILL)  # an engine process left behind
 
 
-async def run_vllm(turns: int) -> dict[Mode, ModeFigures]:
-    """Both modes against the real vLLM (twin LoRA simulates, base model rewrites).
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Endpoints:
+    """Where the real models are: the twin (simulator) and the rewriter, each a URL and a name."""
+
+    simulator_url: str
+    simulator_model: str
+    rewriter_url: str
+    rewriter_model: str
+
+
+@contextlib.contextmanager
+def smollm2_server() -> Iterator[Endpoints]:
+    """SmolLM2-135M-Instruct on the CPU vLLM, its twin LoRA (trained once, cached) simulating."""
+    from tests.support.smollm2 import (  # noqa: PLC0415
+        TWIN as SMOL_TWIN,
+    )
+    from tests.support.smollm2 import (  # noqa: PLC0415
+        ensure_smollm2,
+        ensure_twin_lora,
+        serve_options,
+    )
+    from tests.support.vllm import running  # noqa: PLC0415
+
+    base = ensure_smollm2()
+    lora = ensure_twin_lora(base)
+    with tempfile.TemporaryDirectory(prefix="bench-smollm2-") as tmp:
+        started = time.monotonic()
+        with running(serve_options(base, lora.adapter), Path(tmp) / "vllm.log") as root:
+            print(f"vLLM (SmolLM2) ready after {time.monotonic() - started:.0f} s", flush=True)
+            url = f"{root}/v1"
+            yield Endpoints(
+                simulator_url=url,
+                simulator_model=SMOL_TWIN,
+                rewriter_url=url,
+                rewriter_model=str(base),
+            )
+
+
+@contextlib.contextmanager
+def tiny_endpoints() -> Iterator[Endpoints]:
+    """The tiny Llama: its `twin` LoRA simulates, its base model rewrites."""
+    with vllm_server() as (url, base):
+        yield Endpoints(
+            simulator_url=url, simulator_model=TWIN, rewriter_url=url, rewriter_model=base
+        )
+
+
+async def run_vllm(turns: int, endpoints: Endpoints | None = None) -> dict[Mode, ModeFigures]:
+    """Both modes against real models: the given servers, or the tiny Llama on a CPU vLLM.
 
     The tiny model's text is random, so each pair of turns shares one sampling seed and the
     rewriter samples greedily: both modes then see the same simulation, up to where the
     pipelined turn stops it, and differ only in what the pipeline does with it.
     """
+    with contextlib.ExitStack() as stack:
+        where = endpoints or stack.enter_context(tiny_endpoints())
 
-    def seeded(i: int) -> OpenAISimulator:
-        return OpenAISimulator(
-            url=url,
-            model=TWIN,
-            max_twin_lines=MAX_TWIN_LINES,
-            deadlines=DEADLINES,
-            seed=VLLM_SEED + i,
-        )
+        def seeded(i: int) -> OpenAISimulator:
+            return OpenAISimulator(
+                url=where.simulator_url,
+                model=where.simulator_model,
+                max_twin_lines=MAX_TWIN_LINES,
+                deadlines=DEADLINES,
+                seed=VLLM_SEED + i,
+            )
 
-    with vllm_server() as (url, base):
         async with OpenAIRewriter(
-            url=url,
-            model=base,
+            url=where.rewriter_url,
+            model=where.rewriter_model,
             deadlines=DEADLINES,
             max_tokens=VLLM_REPLY_TOKENS,
             temperature=0.0,
@@ -860,7 +861,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 turns a mode, scripted only")
     parser.add_argument("--turns", type=int, help="turns per mode (default 5 quick, 30 full)")
+    parser.add_argument("--simulator-url", help="a real twin server's OpenAI base URL")
+    parser.add_argument("--simulator-model", default="twin", help="its served twin (default twin)")
+    parser.add_argument("--rewriter-url", help="a real rewriter's OpenAI base URL")
+    parser.add_argument("--rewriter-model", default="", help="its served model name")
+    parser.add_argument(
+        "--smollm2",
+        action="store_true",
+        help="the real pair on the CPU vLLM: SmolLM2-135M-Instruct rewrites, its twin LoRA "
+        "(trained once on a shared log and cached) simulates",
+    )
     args = parser.parse_args(argv)
+    if bool(args.simulator_url) != bool(args.rewriter_url):
+        parser.error("--simulator-url and --rewriter-url go together")
+    if args.rewriter_url and not args.rewriter_model:
+        parser.error("--rewriter-url needs --rewriter-model")
+    endpoints = (
+        Endpoints(
+            simulator_url=args.simulator_url,
+            simulator_model=args.simulator_model,
+            rewriter_url=args.rewriter_url,
+            rewriter_model=args.rewriter_model,
+        )
+        if args.simulator_url
+        else None
+    )
     turns = args.turns or (5 if args.quick else 30)
     report = asyncio.run(run_scripted(turns))
     print_scripted(report, turns)
@@ -880,8 +905,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{_ms(LOCAL_REWRITER.rewrite_ttft_s)} ms (as a vLLM beside the LoRA would answer)",
     )
     vllm: dict[Mode, ModeFigures] | None = None
-    if not args.quick:
-        from tests.integration.conftest import VLLM_READY  # noqa: PLC0415
+    if endpoints is not None or args.smollm2:
+        with contextlib.ExitStack() as stack:
+            where = endpoints or stack.enter_context(smollm2_server())
+            print(
+                f"\nreal models: {where.simulator_model} at {where.simulator_url} simulates, "
+                f"{where.rewriter_model} at {where.rewriter_url} rewrites (measured only)",
+                flush=True,
+            )
+            vllm = asyncio.run(run_vllm(turns, where))
+        print_modes(vllm, None)
+    elif not args.quick:
+        from tests.support.vllm import VLLM_READY  # noqa: PLC0415
 
         if VLLM_READY.is_file():
             print(

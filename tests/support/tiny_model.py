@@ -18,9 +18,8 @@ from pathlib import Path
 
 from cohost.events import ChatMessage
 from cohost.pipeline.render import render_example
+from tests.support.vllm import REPO, VLLM_PYTHON, ServeOptions, server_command
 
-REPO = Path(__file__).resolve().parents[2]
-VLLM_PYTHON = REPO / ".vllm-venv" / "bin" / "python"
 BUILDER = Path(__file__).with_name("tiny_model_build.py")
 CACHE = REPO / ".cache" / "tiny-model"
 TWIN = "twin"
@@ -107,25 +106,13 @@ def ensure_tiny_model(cache: Path = CACHE, python: Path = VLLM_PYTHON) -> TinyMo
     return model
 
 
+def serve_options(model: TinyModel) -> ServeOptions:
+    """How the tests serve the tiny base model, with its LoRA as `twin`."""
+    return ServeOptions(
+        model=model.base, loras=[(TWIN, model.lora)], max_lora_rank=8, max_model_len=16384
+    )
+
+
 def vllm_server_command(model: TinyModel, port: int) -> list[str]:
     """The CPU vLLM server serving the tiny base model and its LoRA as `twin` on loopback."""
-    return [
-        str(VLLM_PYTHON),
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        str(model.base),
-        "--enable-lora",
-        "--lora-modules",
-        f"{TWIN}={model.lora}",
-        "--max-lora-rank",
-        "8",
-        "--kv-cache-memory-bytes",
-        "64M",
-        "--max-model-len",
-        "16384",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    return server_command(serve_options(model), port)
