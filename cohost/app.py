@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from cohost.config import Settings
-from cohost.errors import SettingsError
+from cohost.errors import InputError, SettingsError
 from cohost.pipeline.fuse import ExtractiveRewriter
 from cohost.pipeline.guard import Guard, default_rules
 from cohost.pipeline.privacy import privacy_rule_for
+from cohost.pipeline.render import clean_name
 from cohost.pipeline.simulate import MarkovSimulator, read_writings
 from cohost.ports import Rewriter, Simulator
+from cohost.train.lora import TWIN_FILE, read_adapter_twin
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +44,12 @@ def uses_server(kind: str, url: str) -> bool:
     return kind == "openai" or (kind == "auto" and bool(url))
 
 
-def build_models(
-    settings: Settings, *, streamer_lines: Sequence[str] = (), chat_lines: Sequence[str] = ()
-) -> Models:
+def build_models(settings: Settings, *, streamer_lines: Sequence[str] = ()) -> Models:
     """The twin simulator and rewriter that settings ask for.
 
     The embedded Markov simulator learns from the streamer's own chat lines and their writing
-    files; when neither has anything, it learns from `chat_lines` (everyone's) and says so.
+    files, and from nothing else: never other chatters or bots (it would say their lines
+    verbatim). When that is little or nothing, it says so in the notes.
     """
     notes: list[str] = []
     closers: list[Callable[[], Awaitable[None]]] = []
@@ -59,6 +59,7 @@ def build_models(
     if uses_server(sim.kind, sim.url):
         if not sim.url:
             raise SettingsError("COHOST_SIMULATOR__KIND=openai needs COHOST_SIMULATOR__URL")
+        check_adapter_name(settings, notes)
         from cohost.adapters.openai_models import OpenAISimulator  # noqa: PLC0415
 
         server = OpenAISimulator.from_settings(
@@ -67,9 +68,9 @@ def build_models(
         closers.append(server.aclose)
         simulator = server
         label = f"{sim.model} ({sim.server_kind})"
-        description = f"{sim.model} at {_address(sim.url)} ({sim.server_kind})"
+        description = f"{sim.model} at {address(sim.url)} ({sim.server_kind})"
     else:
-        simulator, description = _markov(settings, streamer_lines, chat_lines, notes)
+        simulator, description = _markov(settings, streamer_lines, notes)
         label = description
     rew = settings.rewriter
     rewriter: Rewriter
@@ -81,7 +82,7 @@ def build_models(
         fuser = OpenAIRewriter.from_settings(rew)
         closers.append(fuser.aclose)
         rewriter = fuser
-        description += f"; rewriter: {rew.model} at {_address(rew.url)} ({rew.where})"
+        description += f"; rewriter: {rew.model} at {address(rew.url)} ({rew.where})"
         label += f"; rewriter: {rew.model} ({rew.where})"
         look_ahead = sim.look_ahead_lines
     else:
@@ -102,51 +103,77 @@ def build_models(
     )
 
 
+def check_adapter_name(settings: Settings, notes: list[str]) -> None:
+    """SettingsError when the local twin LoRA was trained as another name than twin.name.
+
+    The twin model learnt to speak as the name its training data rendered; served under
+    another, its prompt ends on a speaker it never was. Only a local adapter folder
+    (COHOST_SIMULATOR__ADAPTER) can be checked; the server does not say.
+    """
+    folder = settings.simulator.adapter
+    if folder is None:
+        return
+    try:
+        trained = read_adapter_twin(folder)
+    except InputError as exc:
+        raise SettingsError(f"COHOST_SIMULATOR__ADAPTER: {exc.located()}") from None
+    if trained is None:
+        notes.append(
+            f"the twin LoRA in {folder} does not say which name it was trained as (no "
+            f"{TWIN_FILE}: trained before cohost recorded it, or not by `cohost train lora`): "
+            f"make sure its training data rendered the twin as {clean_name(settings.twin.name)!r}"
+        )
+        return
+    serving = clean_name(settings.twin.name)
+    if trained != serving:
+        raise SettingsError(
+            f"the twin LoRA in {folder} was trained as {trained!r}, but it would be served as "
+            f"{serving!r} (COHOST_TWIN__NAME): set COHOST_TWIN__NAME={trained}, or build the "
+            f"data with `cohost dataset build --name {serving}` and train again"
+        )
+
+
 FEW_LINES = 20  # below this, the embedded twin has little to say that it has not said
 
 
 def _markov(
-    settings: Settings,
-    streamer_lines: Sequence[str],
-    chat_lines: Sequence[str],
-    notes: list[str],
+    settings: Settings, streamer_lines: Sequence[str], notes: list[str]
 ) -> tuple[MarkovSimulator, str]:
     twin = settings.twin
     markov = MarkovSimulator.from_settings(settings.simulator)
     markov.train(streamer_lines)
-    markov.train(read_writings(twin.writings))
+    writing = read_writings(twin.writings)
+    markov.train(writing)
+    who = twin.streamer or "nobody"
     description = (
         f"markov (embedded, order {settings.simulator.markov_order}) on {len(streamer_lines)} "
-        f"line(s) by {twin.streamer or 'nobody'} and {len(twin.writings)} writing file(s)"
+        f"line(s) by {who} and {len(twin.writings)} writing file(s)"
     )
-    if not markov.trained and chat_lines:
-        # Lines that name the twin are others talking to it, not it talking.
-        names = {n.casefold() for n in (twin.name, *twin.aliases, twin.streamer) if n}
-        markov.train(
-            line for line in chat_lines if not names & set(re.findall(r"\w+", line.casefold()))
-        )
-        description = f"markov (embedded) on {len(chat_lines)} chat line(s) by everyone"
-        notes.append(
-            f"the streamer {twin.streamer or '(not set)'} said nothing here and no writings were "
-            "given, so the embedded Markov chain learned from everyone's lines"
-        )
     if not markov.trained:
-        notes.append(
-            "the embedded twin has nothing to learn from: set COHOST_TWIN__WRITINGS or "
-            "COHOST_TWIN__CHAT_LOGS (with COHOST_TWIN__STREAMER), or a model server"
+        said = (
+            f"the streamer {twin.streamer} said nothing here"
+            if twin.streamer
+            else "no streamer is set (COHOST_TWIN__STREAMER)"
         )
-    elif streamer_lines and not twin.writings and len(streamer_lines) < FEW_LINES:
+        notes.append(
+            f"the embedded twin has nothing to learn from: {said} and no writings were given; "
+            "it never learns from other chatters or bots, so it stays silent. Set "
+            "COHOST_TWIN__WRITINGS or COHOST_TWIN__CHAT_LOGS (with COHOST_TWIN__STREAMER), or a "
+            "model server"
+        )
+    elif markov.chain.lines < FEW_LINES:
         # a chain on a handful of lines can only say them again, and the twin never repeats
         # itself: most turns end silent
         notes.append(
-            f"the embedded twin learned from only {len(streamer_lines)} line(s) by "
-            f"{twin.streamer}: expect most turns to be silent (it never repeats a reply); "
-            "COHOST_TWIN__WRITINGS gives it more to learn from"
+            f"the embedded twin learned from only {markov.chain.lines} line(s) "
+            f"({len(streamer_lines)} by {who}, {len(writing)} from writings): expect most turns "
+            "to be silent (it never repeats a reply); COHOST_TWIN__WRITINGS or more of the "
+            "streamer's chat gives it more to learn from"
         )
     return markov, description
 
 
-def _address(url: str) -> str:
+def address(url: str) -> str:
     """A server's URL as it may be logged: no user, password or query (keys hide there)."""
     parts = urlsplit(url)
     host = parts.hostname or ""

@@ -30,7 +30,11 @@ CONFIG_FILE_ENV = "COHOST_CONFIG_FILE"
 class TwinSettings(BaseModel):
     """Who the twin is."""
 
-    name: str = Field("twin", description="the name chat uses for the twin")
+    name: str = Field(
+        "twin",
+        description="the name chat uses for the twin, and the name its lines are rendered as for "
+        "the twin model: a LoRA must be trained as this name (cohost dataset build --name)",
+    )
     aliases: list[str] = Field(default_factory=list, description="other names it answers to")
     streamer: str = Field(
         "", description="the streamer's login: their lines train the twin and they may steer it"
@@ -131,11 +135,21 @@ class SimulatorSettings(BaseModel):
     max_lines: int = Field(4, description="stop the simulation after this many lines")
     markov_order: int = Field(2, description="words of context for the Markov chain")
     markov_max_words: int = Field(30, ge=1, description="longest line the Markov chain says")
-    seed: int = Field(7, description="random seed, so replays are repeatable")
+    seed: int | None = Field(
+        None,
+        description="unset: a fresh draw every turn (a model given one seed opens its turns the "
+        "same way); a number: the same draw for the same chat, so a replay repeats itself",
+    )
     url: str = Field(
         "", description="the server's OpenAI base URL, e.g. http://127.0.0.1:8000/v1 (vLLM)"
     )
     model: str = Field("twin", description="the served name of the twin LoRA")
+    adapter: Path | None = Field(
+        None,
+        description="the twin LoRA's folder, when this machine holds the one the server loads "
+        "(vLLM's --lora-modules twin=PATH): the name it was trained as (its cohost_twin.json) "
+        "must be twin.name, or cohost refuses to start",
+    )
     api_key: SecretStr | None = Field(None, description="bearer token, if the server wants one")
     server_kind: Literal["vllm", "llamacpp", "ollama", "tgwebui"] = Field(
         "vllm", description="how EOS is banned: vllm sends ignore_eos, the others a logit_bias"
@@ -154,6 +168,12 @@ class SimulatorSettings(BaseModel):
     look_ahead_lines: int = Field(
         1, ge=0, description="simulated lines after the twin's first before fusion starts"
     )
+
+    @field_validator("seed", "adapter", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `COHOST_SIMULATOR__SEED=` in a .env means "unset", not a parse error
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 class RewriterSettings(BaseModel):
@@ -175,6 +195,11 @@ class RewriterSettings(BaseModel):
         "auto",
         description="external: the server is someone else's (OpenAI, a cloud); auto: local "
         "only when the URL's host is this machine (loopback)",
+    )
+    prompt: str = Field(
+        "compact",
+        description="the fusion prompt: compact (plain lines, for small local models), "
+        "sectioned (fenced data under headings, for large instruction models), or a file path",
     )
     private_hits: Literal["redact", "allow", "block"] = Field(
         "redact",

@@ -1,4 +1,9 @@
-"""`cohost demo`: a bundled sample stream replayed live on the terminal; no account or GPU."""
+"""`cohost demo`: a bundled sample stream replayed live on the terminal; no account or GPU.
+
+The embedded twin learns from the streamer's writing (writing.md), a sample kept apart from
+the chat it replays: trained on that chat, it would say the streamer's next line before the
+streamer does.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from cohost.app import address, uses_server
 from cohost.config import Settings
 from cohost.events import Decision, TurnTrace
 from cohost.replay import replay
@@ -50,6 +56,24 @@ class _Printer:
         sys.stdout.flush()
 
 
+def models_banner(settings: Settings) -> str:
+    """What runs the twin and the rewriter in this demo, as the settings pick them."""
+    sim, rew = settings.simulator, settings.rewriter
+    served = uses_server(sim.kind, sim.url), uses_server(rew.kind, rew.url)
+    twin = (
+        f"model {sim.model!r} at {address(sim.url)} ({sim.server_kind})"
+        if served[0]
+        else "a Markov chain (embedded) trained on the streamer's writing, not on this chat"
+    )
+    rewriter = (
+        f"model {rew.model!r} at {address(rew.url)}"
+        if served[1]
+        else "extractive (embedded): the simulated line of the twin that fits best"
+    )
+    where = "model servers: they must be running" if any(served) else "no GPU, no network"
+    return f"  twin: {twin}\n  rewriter: {rewriter}\n  ({where})"
+
+
 async def run_demo(settings: Settings, *, speed: float = 12.0, out: Path | None = None) -> int:
     """Replay the sample stream at a readable pace; returns the exit status."""
     files = demo_files()
@@ -66,8 +90,8 @@ async def run_demo(settings: Settings, *, speed: float = 12.0, out: Path | None 
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     printer = _Printer(color)
     print(
-        f"cohost demo: a short stream by {DEMO_STREAMER}, with {DEMO_TWIN} (the embedded twin: a "
-        "Markov chain trained on the streamer's own lines, no GPU, no network) co-hosting.\n"
+        f"cohost demo: a short stream by {DEMO_STREAMER}, with {DEMO_TWIN} co-hosting.\n"
+        f"{models_banner(settings)}\n"
     )
     result = await replay(
         files / "chat.txt",
@@ -78,6 +102,7 @@ async def run_demo(settings: Settings, *, speed: float = 12.0, out: Path | None 
         on_decision=printer.decision,
         on_trace=printer.trace,
         journal=files / "journal",
+        learn_from_log=False,  # the twin must not know the lines it is about to see
     )
     report = result.report
     print(

@@ -175,6 +175,24 @@ class StageTime:
         return self.end - self.start
 
 
+class Flaw(enum.StrEnum):
+    """What a model leaked into a reply (see `cohost.pipeline.quality`)."""
+
+    PROMPT_ECHO = "prompt_echo"  # the prompt's own structure: fences, headings, instructions
+    LABEL = "label"  # a speaker label ("name:") in front of a line or sentence
+    RUNAWAY = "runaway"  # the model got stuck repeating itself
+    TOO_LONG = "too_long"  # far longer than the twin's own lines
+
+
+class Quality(enum.StrEnum):
+    """What became of a reply after the quality checks."""
+
+    CLEAN = "clean"  # no flaw: sent as the rewriter wrote it
+    REPAIRED = "repaired"  # flaws taken out, a clean part kept
+    FALLBACK = "fallback"  # the twin's own simulated line said instead
+    SILENT = "silent"  # nothing usable: the turn said nothing
+
+
 TurnOutcome = Literal["answered", "held", "unsent", "silent", "blocked", "cancelled", "failed"]
 
 
@@ -200,3 +218,5 @@ class TurnTrace:
     stages: list[StageTime] = field(default_factory=list)
     outcome: TurnOutcome = "silent"
     reason: str = ""
+    quality: Quality | None = None  # None: no reply was reviewed (no twin line, a failure)
+    flaws: list[Flaw] = field(default_factory=list)  # what the review found, each once

@@ -31,9 +31,6 @@ from cohost.report import ReplayReport
 from cohost.state import TwinState
 from cohost.trace import TraceWriter
 
-# Enough of everyone's lines to give the embedded twin a voice when the streamer never spoke.
-MAX_FALLBACK_LINES = 50_000
-
 
 @dataclass(frozen=True, slots=True)
 class ReplayResult:
@@ -126,7 +123,6 @@ class _ReplayActions:
 class _Voices:
     streamer: str
     streamer_lines: list[str]
-    chat_lines: list[str]
 
 
 def _first_pass(log: ChatLog, streamer: str, twin_names: Sequence[str]) -> _Voices:
@@ -134,7 +130,6 @@ def _first_pass(log: ChatLog, streamer: str, twin_names: Sequence[str]) -> _Voic
     wanted = streamer.casefold()
     found = channel = ""
     lines: dict[str, list[str]] = {}
-    chat_lines: list[str] = []
     # What the streamer says *to* the twin is not how the twin talks.
     to_twin = re.compile(
         r"\b(?:" + "|".join(re.escape(n) for n in twin_names if n) + r")\b", re.IGNORECASE
@@ -153,11 +148,9 @@ def _first_pass(log: ChatLog, streamer: str, twin_names: Sequence[str]) -> _Voic
         theirs = login == wanted or (not wanted and (broadcaster or login == channel))
         if theirs and not (twin_names and to_twin.search(text)):
             lines.setdefault(login, []).append(text)
-        if len(chat_lines) < MAX_FALLBACK_LINES:
-            chat_lines.append(text)
     # Whose twin, when nobody said: the broadcaster who spoke, else the channel's owner.
     name = wanted or found or channel
-    return _Voices(streamer=name, streamer_lines=lines.get(name, []), chat_lines=chat_lines)
+    return _Voices(streamer=name, streamer_lines=lines.get(name, []))
 
 
 def replay_settings(settings: Settings, twin: str | None) -> Settings:
@@ -192,11 +185,14 @@ async def replay(
     on_decision: Callable[[Decision], None] | None = None,
     on_trace: Callable[[TurnTrace], None] | None = None,
     journal: Path | None = None,
+    learn_from_log: bool = True,
 ) -> ReplayResult:
     """Replay one log into out_dir: traces.jsonl, report.json, report.md, captions.jsonl.
 
     With `journal` (a folder of .tid files), turns recall from it through an index built from
-    those files into out_dir/index.
+    those files into out_dir/index. The embedded twin learns from the streamer's lines in the
+    log unless `learn_from_log` is false (then only from their writings): a twin that learnt
+    from the log can say the streamer's next line before the streamer does.
     """
     settings = replay_settings(settings, twin)
     names = [settings.twin.name, *settings.twin.aliases] if settings.twin.streamer else []
@@ -205,9 +201,7 @@ async def replay(
     )
     if not settings.twin.streamer and voices.streamer:
         settings = replay_settings(settings, voices.streamer)
-    models = build_models(
-        settings, streamer_lines=voices.streamer_lines, chat_lines=voices.chat_lines
-    )
+    models = build_models(settings, streamer_lines=voices.streamer_lines if learn_from_log else ())
     try:
         with ExitStack() as stack:
             recaller = None

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cohost.control import CommandResult
-from cohost.events import ChatMessage, Decision, TurnTrace
+from cohost.events import ChatMessage, Decision, Flaw, Quality, TurnTrace
 from cohost.pipeline.privacy import public_reason
 
 EXAMPLES_PER_CATEGORY = 3
@@ -51,6 +51,9 @@ class ReplayReport:
     blocked: list[dict[str, str]] = field(default_factory=list)
     # why picked messages got no reply: "outcome: reason" -> count
     unanswered: Counter[str] = field(default_factory=Counter)
+    # what the quality checks made of each reviewed reply (Quality), and what they found (Flaw)
+    quality: Counter[str] = field(default_factory=Counter)
+    flaws: Counter[str] = field(default_factory=Counter)
     unreadable_lines: int = 0
     unreadable_reasons: list[str] = field(default_factory=list)
 
@@ -84,6 +87,9 @@ class ReplayReport:
                     "reply": trace.reply,
                 }
             )
+        if trace.quality is not None:
+            self.quality[str(trace.quality)] += 1
+            self.flaws.update(str(flaw) for flaw in dict.fromkeys(trace.flaws))
         acted = [v for v in trace.guard if v.action != "pass"]
         self.guard.update((v.rule, v.action) for v in acted)
         if trace.outcome != "answered":
@@ -110,6 +116,14 @@ class ReplayReport:
             for name, values in sorted(self.stage_ms.items())
         }
 
+    def quality_table(self) -> dict[str, Any]:
+        """Replies reviewed, what became of them, and how often each flaw was found."""
+        return {
+            "reviewed": sum(self.quality.values()),
+            **{str(q): self.quality.get(str(q), 0) for q in Quality},
+            "flaws": {str(f): self.flaws.get(str(f), 0) for f in Flaw},
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
@@ -130,6 +144,7 @@ class ReplayReport:
             "command_lines": self.command_lines,
             "guard": {f"{rule} {action}": n for (rule, action), n in self.guard.most_common()},
             "blocked_examples": self.blocked,
+            "quality": self.quality_table(),
             "unreadable_lines": self.unreadable_lines,
             "unreadable_reasons": self.unreadable_reasons,
         }
@@ -173,6 +188,18 @@ class ReplayReport:
         if self.blocked:
             out += ["", "Blocked replies (what was asked, and by which rules):", ""]
             out += [f"- {_md(b['to'])}: {_md(b['message'])} — {b['rules']}" for b in self.blocked]
+        quality = data["quality"]
+        out += ["", "## Reply quality", "", f"- replies reviewed: {quality['reviewed']}"]
+        out += [
+            f"- clean, as written: {quality[Quality.CLEAN]}; "
+            f"repaired: {quality[Quality.REPAIRED]}; "
+            f"fallen back to the simulated line: {quality[Quality.FALLBACK]}; "
+            f"silent: {quality[Quality.SILENT]}",
+            "",
+            "| flaw | replies |",
+            "|---|---:|",
+        ]
+        out += [f"| {flaw} | {n} |" for flaw, n in quality["flaws"].items()]
         out += ["", "## Replies", ""]
         out += [
             f"- **{_md(r['to'])}**: {_md(r['message'])} ({_md(r['why'])})  \n  → {_md(r['reply'])}"

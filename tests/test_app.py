@@ -121,20 +121,135 @@ async def test_replay_with_the_simulator_down_stays_silent_with_reasons(tmp_path
 
 
 @pytest.mark.parametrize(
-    ("streamer_lines", "chat_lines", "says"),
+    ("streamer_lines", "says"),
     [
-        ([], [], "nothing to learn from"),
-        ([], ["lol", "gg wp chat"], "learned from everyone's lines"),
-        (["just one line of mine"], [], "learned from only 1 line(s) by mossbyte"),
-        ([f"line number {n} of mine" for n in range(30)], [], None),
+        ([], "nothing to learn from: the streamer mossbyte said nothing here"),
+        (["just one line of mine"], "learned from only 1 line(s) (1 by mossbyte, 0 from writings)"),
+        ([f"line number {n} of mine" for n in range(30)], None),
     ],
 )
 def test_the_embedded_twin_says_when_it_has_little_to_learn_from(
-    tmp_path: Path, streamer_lines: list[str], chat_lines: list[str], says: str | None
+    tmp_path: Path, streamer_lines: list[str], says: str | None
 ) -> None:
     settings = load_settings(data_dir=tmp_path, twin={"name": "mossbot", "streamer": "mossbyte"})
-    notes = build_models(settings, streamer_lines=streamer_lines, chat_lines=chat_lines).notes
+    notes = build_models(settings, streamer_lines=streamer_lines).notes
     if says is None:
         assert notes == ()
     else:
         assert any(says in note for note in notes), notes
+
+
+def test_a_few_writing_lines_are_still_too_few_and_said(tmp_path: Path) -> None:
+    writing = tmp_path / "me.txt"
+    writing.write_text("I bake bread. I solder keyboards.\n")
+    settings = load_settings(
+        data_dir=tmp_path, twin={"name": "mossbot", "streamer": "mossbyte", "writings": [writing]}
+    )
+    notes = build_models(settings, streamer_lines=["hi chat"]).notes
+    assert any("learned from only 3 line(s) (1 by mossbyte, 2 from writings)" in n for n in notes)
+
+
+# The streamer never speaks; viewers, a moderator and a bot do. Their words must never become
+# the twin's (the old fallback trained on everyone's lines and quoted the leaderboard).
+OTHERS_ONLY = (
+    "[0:00:01] <streamelements> top chatters this week: gorbo 512 points, lemmy 300 points\n"
+    "[0:00:03] <@modzilla> stop spamming links or you get a timeout\n"
+    "[0:00:05] <gorbo> spaghetti wrestling at midnight is my passion\n"
+    "[0:00:20] <alice> twin, what do you think about spaghetti wrestling?\n"
+    "[0:00:40] <bob> twin what game is this? top chatters?\n"
+    "[0:01:10] <carol> twin do you like points and timeout links?\n"
+)
+
+
+async def test_the_embedded_twin_never_learns_from_other_chatters_or_bots(tmp_path: Path) -> None:
+    log = tmp_path / "chat.txt"
+    log.write_text(OTHERS_ONLY)
+    settings = _settings(
+        tmp_path, twin={"name": "twin", "streamer": "moss"}, picker={"min_gap_s": 0}
+    )
+    result = await replay(log, tmp_path / "out", settings, progress=False)
+    report = json.loads(result.report_json.read_text())
+    traces = [json.loads(line) for line in result.traces.read_text().splitlines()]
+    assert report["picked"] >= 2
+    assert report["answered"] == 0  # nothing of its own to say: silence, never their words
+    said = [line["text"] for t in traces for line in t["sim_lines"] if line["is_twin"]]
+    assert said == []
+    assert any("nothing to learn from" in note for note in report["notes"]), report["notes"]
+
+
+async def test_the_twin_model_gets_a_fresh_seed_unless_one_is_set(tmp_path: Path) -> None:
+    log = tmp_path / "chat.txt"
+    log.write_text(CHAT)
+    for seed, sent in ((None, set()), (5, {5})):
+        async with ScriptedServer(_script()) as server:
+            fixed = {} if seed is None else {"seed": seed}  # unset: the default
+            settings = _settings(
+                tmp_path,
+                twin={"name": "twin", "streamer": "moss"},
+                simulator={"url": server.url, "model": "twin", **fixed},
+                rewriter={"url": server.url, "model": "base"},
+                picker={"min_gap_s": 0},
+            )
+            await replay(log, tmp_path / f"out{seed}", settings, progress=False)
+            bodies = [r.body for r in server.requests if r.path == "/v1/completions"]
+        assert len(bodies) == 2
+        assert {b["seed"] for b in bodies if "seed" in b} == sent
+        if seed is None:
+            assert not any("seed" in b for b in bodies)
+
+
+def test_no_seed_is_the_default_and_an_empty_one_is_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().simulator.seed is None
+    monkeypatch.setenv("COHOST_SIMULATOR__SEED", "")
+    assert load_settings().simulator.seed is None
+    monkeypatch.setenv("COHOST_SIMULATOR__SEED", "7")
+    assert load_settings().simulator.seed == 7
+
+
+def _adapter(tmp_path: Path, trained_as: str | None) -> Path:
+    folder = tmp_path / "lora"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text("{}")
+    if trained_as is not None:
+        (folder / "cohost_twin.json").write_text(json.dumps({"twin": trained_as}))
+    return folder
+
+
+def _served(tmp_path: Path, name: str, adapter: Path) -> Settings:
+    return _settings(
+        tmp_path,
+        twin={"name": name},
+        simulator={"url": "http://127.0.0.1:9/v1", "adapter": str(adapter)},
+    )
+
+
+def test_a_twin_lora_trained_as_another_name_is_refused(tmp_path: Path) -> None:
+    settings = _served(tmp_path, "twin", _adapter(tmp_path, "mossbot"))
+    with pytest.raises(SettingsError) as caught:
+        build_models(settings)
+    message = str(caught.value)
+    assert "trained as 'mossbot', but it would be served as 'twin'" in message
+    assert "COHOST_TWIN__NAME=mossbot" in message
+
+
+async def test_a_twin_lora_served_as_the_name_it_was_trained_as_is_accepted(
+    tmp_path: Path,
+) -> None:
+    # the name is compared as rendered: "Moss Bot" is written MossBot in the model's text
+    models = build_models(_served(tmp_path, "Moss Bot", _adapter(tmp_path, "MossBot")))
+    assert models.notes == ()
+    await models.aclose()
+
+
+async def test_a_twin_lora_that_does_not_say_its_name_is_a_note(tmp_path: Path) -> None:
+    models = build_models(_served(tmp_path, "twin", _adapter(tmp_path, None)))
+    assert any("does not say which name it was trained as" in n for n in models.notes)
+    await models.aclose()
+
+
+def test_a_missing_adapter_folder_is_a_settings_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"COHOST_SIMULATOR__ADAPTER: .*no such adapter folder"):
+        build_models(_served(tmp_path, "twin", tmp_path / "nowhere"))

@@ -14,7 +14,9 @@ import pytest
 
 from cohost.cli import CHATTY_LIBRARIES, main
 from cohost.config import Settings, env_example, load_settings
+from cohost.demo import demo_files, models_banner
 from cohost.errors import SettingsError
+from cohost.pipeline.simulate import writing_lines
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -217,11 +219,51 @@ def test_env_example_lists_every_setting() -> None:
 def test_demo_runs_and_answers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--speed", "0", "--out", str(tmp_path / "demo")]) == 0
     out = capsys.readouterr().out
+    assert "twin: a Markov chain (embedded)" in out
+    assert "rewriter: extractive (embedded)" in out
+    assert "(no GPU, no network)" in out
     assert "[mossbot]" in out
     assert "picked" in out
     report = json.loads((tmp_path / "demo" / "report.json").read_text())
     assert report["answered"] >= 3
     assert (tmp_path / "demo" / "traces.jsonl").stat().st_size > 0
+
+
+def test_the_demo_names_the_model_servers_it_would_use() -> None:
+    settings = load_settings(
+        simulator={"url": "http://127.0.0.1:8000/v1", "model": "twin-lora"},
+        rewriter={"url": "https://me:hunter2@api.example/v1?key=k3y", "model": "smol"},
+    )
+    banner = models_banner(settings)
+    assert "twin: model 'twin-lora' at http://127.0.0.1:8000/v1 (vllm)" in banner
+    assert "rewriter: model 'smol' at https://api.example/v1" in banner
+    assert "model servers" in banner
+    for wrong in ("Markov", "extractive", "no network", "hunter2", "k3y"):
+        assert wrong not in banner
+    only_twin = models_banner(load_settings(simulator={"url": "http://127.0.0.1:8000/v1"}))
+    assert "rewriter: extractive (embedded)" in only_twin
+    assert "no network" not in only_twin
+
+
+def test_the_demo_twin_never_learned_the_chat_it_replays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a fixed seed: this replay's draws are the same in every run
+    monkeypatch.setenv("COHOST_SIMULATOR__SEED", "7")
+    assert main(["demo", "--speed", "0", "--out", str(tmp_path / "demo")]) == 0
+    traces = [
+        json.loads(line) for line in (tmp_path / "demo" / "traces.jsonl").read_text().splitlines()
+    ]
+    said = [line["text"] for t in traces for line in t["sim_lines"] if line["is_twin"]]
+    assert said
+    # an order-2 chain says only word triples it learned: all of them are from the writing
+    writing = writing_lines((demo_files() / "writing.md").read_text(), markdown=True)
+    learned = {tuple(ws[i : i + 3]) for ws in map(str.split, writing) for i in range(len(ws))}
+    vocabulary = {w for line in writing for w in line.split()}
+    for text in said:
+        ws = text.split()
+        assert set(ws) <= vocabulary, text
+        assert all(tuple(ws[i : i + 3]) in learned for i in range(len(ws) - 2)), text
 
 
 def test_console_script_runs() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cohost.events import GuardVerdict, TurnTrace
+from cohost.events import Flaw, GuardVerdict, Quality, TurnTrace
 from cohost.report import ReplayReport
 from tests.fakes import message, picked
 
@@ -70,3 +70,30 @@ def test_the_report_says_why_picked_messages_got_no_reply_never_a_private_title(
     md = report.to_markdown()
     assert "| silent: every simulated twin line repeats a recent reply | 3 |" in md
     assert "Divorce" not in md
+
+
+def test_the_report_counts_what_became_of_each_reply_and_its_flaws() -> None:
+    report = ReplayReport(source="log")
+    reviewed: list[tuple[Quality | None, list[Flaw]]] = [
+        (Quality.CLEAN, []),
+        (Quality.REPAIRED, [Flaw.LABEL]),
+        (Quality.FALLBACK, [Flaw.PROMPT_ECHO, Flaw.LABEL]),
+        (Quality.SILENT, [Flaw.PROMPT_ECHO, Flaw.RUNAWAY]),
+        (None, []),  # no reply to review: no twin line, or a failure
+    ]
+    for n, (quality, flaws) in enumerate(reviewed):
+        trace = _trace(f"t{n}", "twin hi", "answered" if quality else "silent")
+        trace.quality, trace.flaws = quality, flaws
+        report.add_trace(trace)
+    assert report.to_dict()["quality"] == {
+        "reviewed": 4,
+        "clean": 1,
+        "repaired": 1,
+        "fallback": 1,
+        "silent": 1,
+        "flaws": {"prompt_echo": 2, "label": 2, "runaway": 1, "too_long": 0},
+    }
+    md = report.to_markdown()
+    assert "## Reply quality" in md and "- replies reviewed: 4" in md
+    assert "repaired: 1; fallen back to the simulated line: 1; silent: 1" in md
+    assert "| prompt_echo | 2 |" in md and "| too_long | 0 |" in md

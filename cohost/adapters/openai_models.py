@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Generic, Literal, Protocol, Self, TypeVar
 
@@ -72,6 +73,46 @@ def _reason(exc: openai.OpenAIError, *, streaming: bool) -> str:
     return f"error: {type(exc).__name__}: {exc}"
 
 
+# How far a measured pace may stretch the configured time cap: a slow server gets the time its
+# speed needs for the token cap, but a turn still ends in bounded time.
+MAX_CAP_STRETCH = 3.0
+_PACE_WEIGHT = 0.3  # of the newest call in the running figures
+
+
+class Pace:
+    """A server's measured speed: its first-token wait and tokens per second, smoothed.
+
+    A fixed time cap that suits a GPU cuts a CPU model's reply after a line or two; one that
+    suits the CPU wastes a fast server's time on a stalled one. So the cap of each call follows
+    what earlier calls measured: the first token's wait plus the token cap at the measured rate,
+    with a margin, never below the configured cap and never past `MAX_CAP_STRETCH` times it.
+    """
+
+    def __init__(self) -> None:
+        self.first_token_s: float | None = None
+        self.tokens_per_s: float | None = None
+
+    def first_token(self, seconds: float) -> None:
+        """One call's wait for its first token."""
+        self.first_token_s = _smoothed(self.first_token_s, seconds)
+
+    def streamed(self, tokens: int, seconds: float) -> None:
+        """One call's tokens after its first, and the time they took."""
+        if tokens >= 4 and seconds > 0:  # too few tokens say nothing of the rate
+            self.tokens_per_s = _smoothed(self.tokens_per_s, tokens / seconds)
+
+    def cap_s(self, configured: float, max_tokens: int) -> float:
+        """The time cap for a call of up to `max_tokens` tokens."""
+        if self.first_token_s is None or self.tokens_per_s is None:
+            return configured
+        needed = (self.first_token_s + max_tokens / self.tokens_per_s) * 1.25
+        return min(max(configured, needed), configured * MAX_CAP_STRETCH)
+
+
+def _smoothed(old: float | None, new: float) -> float:
+    return new if old is None else old + _PACE_WEIGHT * (new - old)
+
+
 class _Timed(Generic[_Chunk]):
     """The chunks of one streamed call, each awaited under its deadline."""
 
@@ -80,20 +121,30 @@ class _Timed(Generic[_Chunk]):
         open_stream: Callable[[], Awaitable[_Stream[_Chunk]]],
         deadlines: Deadlines,
         error: type[Transient],
+        pace: Pace | None = None,
+        max_tokens: int = 0,
     ) -> None:
         self._open: Callable[[], Awaitable[_Stream[_Chunk]]] = open_stream
         self._deadlines = deadlines
         self._error = error
+        self._pace = pace
+        self._max_tokens = max_tokens
         self.capped = False  # ended by the time cap (quietly), not by the server
 
     async def chunks(self) -> AsyncGenerator[_Chunk, None]:
         """Chunks until the server ends the stream or the time cap passes."""
-        deadlines, error = self._deadlines, self._error
+        deadlines, error, pace = self._deadlines, self._error, self._pace
         loop = asyncio.get_running_loop()
         start = loop.time()
-        cap_at = start + deadlines.cap_s
+        cap_s = deadlines.cap_s
+        if pace is not None:
+            cap_s = pace.cap_s(deadlines.cap_s, self._max_tokens)
+        cap_at = start + cap_s
         first_at = start + deadlines.first_token_s
         stream: _Stream[_Chunk] | None = None
+        first_at_real: float | None = None  # when the first chunk arrived
+        last_at = start
+        chunks = 0
         try:
             got_first = False
             while True:
@@ -109,7 +160,7 @@ class _Timed(Generic[_Chunk]):
                     return
                 except TimeoutError:
                     if cap_at <= limit:
-                        log.debug("stream reached its time cap of %.1f s", deadlines.cap_s)
+                        log.debug("stream reached its time cap of %.1f s", cap_s)
                         self.capped = True
                         return
                     if got_first:
@@ -119,9 +170,19 @@ class _Timed(Generic[_Chunk]):
                     ) from None
                 except openai.OpenAIError as exc:
                     raise error(_reason(exc, streaming=stream is not None)) from exc
+                last_at = loop.time()
+                if first_at_real is None:
+                    first_at_real = last_at
+                    if pace is not None:
+                        pace.first_token(last_at - start)
                 got_first = True
+                chunks += 1
                 yield chunk
         finally:
+            if pace is not None and first_at_real is not None:
+                # up to the last chunk's arrival, however the call ended (a pipelined turn
+                # stops the simulation once it has the twin's line)
+                pace.streamed(chunks - 1, last_at - first_at_real)
             if stream is not None:
                 await stream.close()  # closes the HTTP response: the server sees it and aborts
 
@@ -136,10 +197,12 @@ def _client(url: str, api_key: str | None, deadlines: Deadlines) -> openai.Async
 
 
 class _Adapter:
-    """An async context manager around one client."""
+    """An async context manager around one client, with the pace its server has shown."""
 
-    def __init__(self, client: openai.AsyncOpenAI) -> None:
+    def __init__(self, client: openai.AsyncOpenAI, *, adaptive_cap: bool = True) -> None:
         self._client = client
+        # None: every call gets the configured time cap, whatever the server's speed
+        self.pace: Pace | None = Pace() if adaptive_cap else None
 
     async def __aenter__(self) -> Self:
         return self
@@ -175,8 +238,9 @@ class OpenAISimulator(_Adapter):
         deadlines: Deadlines,
         chat_format: ChatFormat = DEFAULT_FORMAT,
         twin_logins: Collection[str] = (),
+        adaptive_cap: bool = True,
     ) -> None:
-        super().__init__(_client(url, api_key, deadlines))
+        super().__init__(_client(url, api_key, deadlines), adaptive_cap=adaptive_cap)
         self._model = model
         self._server_kind = server_kind
         self._eos = eos_token_id
@@ -248,7 +312,9 @@ class OpenAISimulator(_Adapter):
         parser = LineParser(request.twin, fmt=self._format)
         lines = twin_lines = 0
         finish: str | None = None
-        timed = _Timed(open_stream, self._deadlines, SimulatorUnavailable)
+        timed = _Timed(
+            open_stream, self._deadlines, SimulatorUnavailable, self.pace, self._max_tokens
+        )
         chunks = timed.chunks()
         try:
             async for chunk in chunks:
@@ -295,8 +361,9 @@ class OpenAIRewriter(_Adapter):
         deadlines: Deadlines,
         template: FusionTemplate | None = None,
         chat_format: ChatFormat = DEFAULT_FORMAT,
+        adaptive_cap: bool = True,
     ) -> None:
-        super().__init__(_client(url, api_key, deadlines))
+        super().__init__(_client(url, api_key, deadlines), adaptive_cap=adaptive_cap)
         self._model = model
         self._external = where == "external"
         self._private_hits = private_hits
@@ -328,7 +395,7 @@ class OpenAIRewriter(_Adapter):
                 stall_s=settings.stall_timeout_s,
                 cap_s=settings.time_cap_s,
             ),
-            template=template,
+            template=template or load_fusion_template(Path(settings.prompt)),
             chat_format=chat_format,
         )
 
@@ -364,7 +431,9 @@ class OpenAIRewriter(_Adapter):
             )
 
         finish: str | None = None
-        timed = _Timed(open_stream, self._deadlines, RewriterUnavailable)
+        timed = _Timed(
+            open_stream, self._deadlines, RewriterUnavailable, self.pace, self._max_tokens
+        )
         chunks = timed.chunks()
         try:
             async for chunk in chunks:

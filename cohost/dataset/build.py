@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter, deque
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from cohost.config import Settings, login_of
@@ -17,6 +19,7 @@ from cohost.dataset.clean import (
     ModerationBuffer,
     Tally,
 )
+from cohost.errors import InputError
 from cohost.events import ChatEvent, ChatMessage, Moderation, UserNotice
 from cohost.pipeline.render import (
     DEFAULT_FORMAT,
@@ -25,6 +28,58 @@ from cohost.pipeline.render import (
     clean_text,
     render_example,
 )
+
+META_SUFFIX = ".meta.json"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatasetMeta:
+    """How a data file was rendered: the twin's name, and the header every record opens with.
+
+    `cohost train` writes the name into the adapter, and cohost refuses to serve the adapter
+    under another name: the twin model only knows how to speak as the name it learnt.
+    """
+
+    twin: str  # as rendered (clean_name of the name given)
+    header: str
+
+    @classmethod
+    def rendered(cls, twin: str, fmt: ChatFormat = DEFAULT_FORMAT) -> DatasetMeta:
+        """The meta of data rendered for `twin` in `fmt`, as the renderer writes it."""
+        name = clean_name(twin)
+        return cls(twin=name, header=fmt.header.replace("{twin}", name))
+
+
+def meta_path(data: Path) -> Path:
+    """Where the meta of a data file lives: DATA.meta.json beside it."""
+    return data.with_name(data.name + META_SUFFIX)
+
+
+def write_meta(data: Path, meta: DatasetMeta) -> Path:
+    """Write the meta beside `data`; returns its path."""
+    path = meta_path(data)
+    record = {"twin": meta.twin, "header": meta.header}
+    try:
+        path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", path=path) from None
+    return path
+
+
+def read_meta(data: Path) -> DatasetMeta | None:
+    """The meta beside `data`; None when there is none (data not written by cohost dataset)."""
+    path = meta_path(data)
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"unreadable ({exc})", path=path) from None
+    twin = record.get("twin") if isinstance(record, dict) else None
+    header = record.get("header") if isinstance(record, dict) else None
+    if not isinstance(twin, str) or not twin or not isinstance(header, str):
+        raise InputError("needs the strings twin and header", path=path)
+    return DatasetMeta(twin=twin, header=header)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

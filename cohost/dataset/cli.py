@@ -17,7 +17,7 @@ from tqdm import tqdm
 from cohost.app import build_models
 from cohost.chatlog import ChatLog, open_log
 from cohost.config import Settings, login_of, streamer_logins, with_bot_login
-from cohost.dataset.build import BuildOptions, DatasetBuilder
+from cohost.dataset.build import BuildOptions, DatasetBuilder, DatasetMeta, write_meta
 from cohost.dataset.clean import RULE_HELP, RULES
 from cohost.dataset.cornell import (
     CornellFiles,
@@ -255,14 +255,20 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
                 yield {"text": text}
 
     written = write_jsonl(args.out, examples())
+    meta = DatasetMeta.rendered(options.twin, options.fmt)
+    write_meta(args.out, meta)
     report_path: Path = args.report or args.out.with_name(args.out.name + ".report.json")
     data = builder.report.as_dict()
     data["rules_on"] = sorted(rules)
-    data["twin"] = {"name": options.twin, "logins": list(options.twin_logins)}
+    data["twin"] = {"name": meta.twin, "logins": list(options.twin_logins)}
     data["window"] = options.window
     write_json(report_path, data)
     print(builder.report.table(rules))
     print(f"{written} example(s) -> {args.out}; report -> {report_path}")
+    print(
+        f"the twin's lines are rendered as {meta.twin!r}: serve the LoRA trained on them with "
+        f"COHOST_TWIN__NAME={meta.twin} (--name changes it)"
+    )
     if builder.report.messages and not any(builder.speakers[login] for login in builder.logins):
         # every example ends on a line of the twin's: a login that never speaks gives none
         given = [login_of(name) for name in (twin_login, *args.alias)]
@@ -303,6 +309,7 @@ def _cornell(args: argparse.Namespace, settings: Settings) -> int:
             + scenes
         )
     written = write_jsonl(args.out, records)
+    write_meta(args.out, DatasetMeta.rendered(twin, fmt))
     print("\n".join(rows))
     print(f"{written} example(s) -> {args.out} (as {twin})")
     return 0
@@ -351,8 +358,10 @@ def _dpo(args: argparse.Namespace, settings: Settings) -> int:
         )
     logins = [login for login in (bot, *args.alias) if login]
     report = PairReport(unreadable=unreadable)
-    pairs = dpo_pairs(records, twin, fmt=_chat_format(args), twin_logins=logins, report=report)
+    fmt = _chat_format(args)
+    pairs = dpo_pairs(records, twin, fmt=fmt, twin_logins=logins, report=report)
     written = write_jsonl(args.out, pairs)
+    write_meta(args.out, DatasetMeta.rendered(twin, fmt))
     rules = ", ".join(f"{rule} {n}" for rule, n in report.by_rule.items())
     print(
         f"{report.records} verdict(s) on {report.prompts} prompt(s), {unreadable} unreadable; "

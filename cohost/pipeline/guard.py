@@ -335,6 +335,10 @@ def _without_accents(folded: str) -> str:
     return unicodedata.normalize("NFC", "".join(out))
 
 
+# An overlay mark (strike-through, slash) or two or more marks stacked on one letter.
+_MARK_BREAK = re.compile(r"[\u0334-\u0338\u20d2-\u20d6]+|[\u0300-\u036f]{2,}")
+
+
 def blocklist_rule(phrases: Sequence[str], *, fold_accents: bool = False) -> Rule:
     """A rule that blocks the whole reply when it says a listed word or phrase.
 
@@ -348,7 +352,15 @@ def blocklist_rule(phrases: Sequence[str], *, fold_accents: bool = False) -> Rul
         # Russian word in an English reply) and as the text around it (a Cyrillic "неск"
         # posing as "heck"); the text is folded once for both.
         folded = _folded(text)
-        read = (_read_spoofs(folded, by_context=True), _read_spoofs(folded, by_context=False))
+        read: tuple[str, ...] = (
+            _read_spoofs(folded, by_context=True),
+            _read_spoofs(folded, by_context=False),
+        )
+        # a strike-through or a stack of marks between two words shows a break to the eye
+        # ("systeḿ̶zorbleflux"), though folding the marks away joins the words
+        broken = _MARK_BREAK.sub(" ", unicodedata.normalize("NFD", text))
+        if broken != unicodedata.normalize("NFD", text):
+            read = (*read, _read_spoofs(_folded(broken), by_context=True))
         return tuple(map(_without_accents, read)) if fold_accents else read
 
     # an entry that folds to nothing (only marks) cannot be matched: left out, not a crash

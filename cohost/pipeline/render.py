@@ -224,9 +224,16 @@ def parse_lines(text: str, twin: str, *, fmt: ChatFormat = DEFAULT_FORMAT) -> li
 
 PrivateHits = Literal["redact", "allow", "block"]
 
-_PLACEHOLDER = re.compile(r"\{(twin|length|facts|recent|said|simulation|message)\}")
+_PLACEHOLDER = re.compile(r"\{(twin|length|facts|recent|said|simulation|message|style|speaker)\}")
 _SECTION = re.compile(r"^# (system|user)[ \t]*$", re.MULTILINE)
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_PROFILE = re.compile(r"\(profile:\s*(\w+)\)")
+FUSION_COMPACT_FILE = PROMPTS_DIR / "fusion-compact.md"
+
+# How a template wants its data: "sectioned" fences every block of chat or notes (for models
+# that keep to instructions); "compact" writes them as plain lines and puts only the viewer's
+# words in the user turn (small models copy fences and headings into their reply).
+FusionProfile = Literal["sectioned", "compact"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,19 +242,32 @@ class FusionTemplate:
 
     system: str
     user: str
+    profile: FusionProfile = "sectioned"
 
     @classmethod
     def parse(cls, text: str) -> FusionTemplate:
-        """A template from Markdown with `# system` and `# user` sections."""
+        """A template from Markdown with `# system` and `# user` sections.
+
+        A comment saying `(profile: compact)` asks for the compact rendering of its data.
+        """
+        profiles = [m.group(1) for c in _COMMENT.findall(text) for m in _PROFILE.finditer(c)]
+        profile = profiles[0] if profiles else "sectioned"
+        if profile not in ("sectioned", "compact"):
+            raise ValueError(f"unknown profile {profile!r}: sectioned or compact")
         parts = _SECTION.split(_COMMENT.sub("", text))
         sections = dict(zip(parts[1::2], parts[2::2], strict=True))
         if set(sections) != {"system", "user"} or len(parts) != 5:
             raise ValueError("the fusion template needs one '# system' and one '# user' section")
-        return cls(system=sections["system"].strip(), user=sections["user"].strip())
+        return cls(
+            system=sections["system"].strip(),
+            user=sections["user"].strip(),
+            profile="compact" if profile == "compact" else "sectioned",
+        )
 
 
 def load_fusion_template(path: Path = FUSION_FILE) -> FusionTemplate:
-    """The fusion template from its Markdown file."""
+    """The fusion template from its Markdown file; `compact`/`sectioned` name the bundled ones."""
+    path = {"compact": FUSION_COMPACT_FILE, "sectioned": FUSION_FILE}.get(str(path), path)
     try:
         return FusionTemplate.parse(path.read_text(encoding="utf-8"))
     except ValueError as exc:
@@ -326,15 +346,33 @@ def render_fusion(
     ]
     message = [fmt.line(_speaker(request.message, twin, logins), _text(request.message))]
     said = [fmt.line(twin, text) for text in map(clean_text, request.said) if text.strip()]
-    values = {
-        "twin": twin,
-        "length": _length(request),
-        "facts": _fenced(notes, "(no notes)"),
-        "recent": _fenced(recent, "(nothing before it)"),
-        "said": _fenced(said, "(nothing yet)"),
-        "simulation": _fenced(simulation, "(no simulation)"),
-        "message": _fenced(message, ""),
-    }
+    own = next((clean_text(line.text) for line in request.sim_lines if line.is_twin), "")
+    speaker = _speaker(request.message, twin, logins)
+    if template.profile == "compact":
+        plain_said = [text for text in map(clean_text, request.said) if text.strip()]
+        values = {
+            "twin": twin,
+            "length": _length(request),
+            "facts": "\n".join(notes) or "- (nothing noted about this)",
+            "recent": "\n".join(recent[-4:]),
+            "said": " / ".join(plain_said[-3:]) or "(nothing yet)",
+            "simulation": "\n".join(simulation),
+            "style": own or "(no line)",
+            "speaker": speaker,
+            "message": _text(request.message),
+        }
+    else:
+        values = {
+            "twin": twin,
+            "length": _length(request),
+            "facts": _fenced(notes, "(no notes)"),
+            "recent": _fenced(recent, "(nothing before it)"),
+            "said": _fenced(said, "(nothing yet)"),
+            "simulation": _fenced(simulation, "(no simulation)"),
+            "style": _fenced([own] if own else [], "(no line)"),
+            "speaker": speaker,
+            "message": _fenced(message, ""),
+        }
 
     def fill(text: str) -> str:
         return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)

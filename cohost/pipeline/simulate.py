@@ -228,11 +228,11 @@ def _speaker(message: ChatMessage) -> str:
 class MarkovSimulator:
     """The Simulator port over a Markov chain: the twin's lines, and other chatters' echoes."""
 
-    def __init__(self, *, order: int = 2, seed: int = 7, max_words: int = 30) -> None:
+    def __init__(self, *, order: int = 2, seed: int | None = None, max_words: int = 30) -> None:
         if max_words < 1:
             raise ValueError(f"max_words must be positive, not {max_words}")
         self.chain = MarkovChain(order)
-        self.seed = seed
+        self.seed = seed  # None: a fresh draw every turn; a number: the same chat, the same draw
         self.max_words = max_words
 
     @classmethod
@@ -273,7 +273,12 @@ class MarkovSimulator:
             return
         window = request.window
         last_id = window[-1].id if window else ""
-        rng = random.Random(self.seed ^ stable_hash(last_id))
+        # with a seed, the draw depends on it and on the message answered, so a replay repeats
+        rng = (
+            random.Random()
+            if self.seed is None
+            else random.Random(self.seed ^ stable_hash(last_id))
+        )
         twin = request.twin.casefold()
         others = [m for m in window if m.login.casefold() != twin and m.text.strip()]
         # Each chatter speaks only in their own recent words; most recent first, since the

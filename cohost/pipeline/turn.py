@@ -14,8 +14,10 @@ from cohost.errors import RewriterUnavailable, SimulatorUnavailable, Transient
 from cohost.events import (
     ChatMessage,
     Decision,
+    Flaw,
     GuardVerdict,
     Hit,
+    Quality,
     SimLine,
     StageTime,
     Tier,
@@ -24,6 +26,7 @@ from cohost.events import (
 from cohost.pipeline.guard import Guard, GuardResult, cleaned
 from cohost.pipeline.privacy import find_private_runs, longest_run, public_reason, speakable
 from cohost.pipeline.privacy import words as folded_words
+from cohost.pipeline.quality import PromptMarkers, QualityCheck, SpeechGate
 from cohost.pipeline.sentences import (
     SentenceBuffer,
     chunk_for_chat,
@@ -80,6 +83,8 @@ class TurnOptions:
     # The guard's privacy rule: this many words in a row from a private entry are a leak. With a
     # private entry recalled, speech keeps this many words minus one behind the stream.
     privacy_run_words: int = 8
+    # What of the rewriter's prompt a reply must never repeat; None: every bundled template's.
+    prompt_markers: PromptMarkers | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -146,6 +151,9 @@ class Turn:
         self._said_keys: frozenset[str] = frozenset()  # set when the turn runs
         self._fuse_start: float | None = None  # when the reply's fusion was asked for
         self._leaked = False  # the streamed reply repeats a private entry: the voice stops
+        self._raw = ""  # the rewriter's reply as it came, before the shaper and the checks
+        self._unavailable = False  # the rewriter failed: the simulated twin line was used
+        self._spoke = False  # some of this reply went to the voice while it streamed
 
     @property
     def message(self) -> ChatMessage:
@@ -221,6 +229,7 @@ class Turn:
             # Errors are handled inside the group's body: a TaskGroup would wrap them.
             try:
                 trace.reply = await self._stream_reply(pieces, queue, speaker is not None)
+                trace.reply = self._reviewed(trace.reply)
                 if self._has_reply():
                     if self._hold_now():
                         if not self.options.hold:
@@ -228,7 +237,10 @@ class Turn:
                         await self._hold(trace.reply)
                     else:
                         said = await self._post(trace.reply)
-                        if self._holds_speech():
+                        # a stand-in for an unusable reply is said whole, unless some of the
+                        # reply was said already: the voice then stops where it stopped
+                        stand_in = trace.quality is Quality.FALLBACK and not self._spoke
+                        if self._holds_speech() or stand_in:
                             for sentence in split_sentences(said):
                                 await self._queue_sentence(sentence, queue, speaker is not None)
                         if trace.outcome == "answered" and self.options.candidates > 1:
@@ -363,6 +375,10 @@ class Turn:
                 if not text:
                     break  # the rewriter has nothing more to offer
                 tried.append(text)
+                reviewed = self._quality_check().review(text)
+                if not reviewed.usable:
+                    continue  # as unusable as a reply would be: no candidate
+                text = reviewed.text
                 checked = self.parts.guard.check(text, self.trace.hits)
                 self.trace.guard.extend(checked.verdicts)
                 key = same_text_key(checked.text)
@@ -484,9 +500,10 @@ class Turn:
         reply: list[str] = []
         waiting: list[str] = []  # chunks held back: a possible repeat, or the privacy margin
         released = 0  # words of the chunks handed to the speaker
+        gate: SpeechGate | None = None  # made with the first chunk: the simulation is done
 
         async def out(sentences: list[str], *, final: bool = False) -> None:
-            nonlocal released
+            nonlocal released, gate
             if self._holds_speech() or self._leaked:
                 return  # spoken from the guarded whole reply once it is there, or not at all
             waiting.extend(sentences)
@@ -508,15 +525,20 @@ class Turn:
                 if not final:
                     # behind by the longest run any of them needs (Japanese: twice as long)
                     ready = speakable(waiting, text, released, longest_run(private, run))
+            gate = gate or SpeechGate(self._quality_check())
             for chunk in waiting[:ready]:
                 released += len(folded_words(chunk))
-                await self._queue_sentence(chunk, queue, speaking)
+                # never said: a chunk of the prompt or for another speaker, nor any after the
+                # reply ran away or past the length cap (see `_reviewed` for the whole reply)
+                if said := gate.admit(chunk):
+                    await self._queue_sentence(said, queue, speaking)
             del waiting[:ready]
 
         shaper: ReplyShaper | None = None
         try:
             async with contextlib.aclosing(pieces) as stream:
                 async for piece in stream:
+                    self._raw += piece
                     # made at the first piece: a pipelined turn has simulated by then, and the
                     # simulated speakers are among those the reply must not speak for
                     shaper = shaper or self._shaper()
@@ -535,6 +557,7 @@ class Turn:
             # the guard instead.
             fallback = next((line.text for line in self.trace.sim_lines if line.is_twin), "")
             self.trace.reason = f"rewriter unavailable ({exc}); used the simulated twin line"
+            self._unavailable = True
             reply.append(fallback)
             await out(buffer.feed(fallback))
         finally:
@@ -558,6 +581,68 @@ class Turn:
         others += [line.speaker for line in self.trace.sim_lines if not line.is_twin]
         return ReplyShaper((self.options.twin,), others)
 
+    def _quality_check(self) -> QualityCheck:
+        """The checks for what real models leak (see `cohost.pipeline.quality`)."""
+        return QualityCheck.for_turn(
+            self.options.twin,
+            self.trace.sim_lines,
+            [name for m in self.window for name in (m.login, m.display_name)],
+            markers=self.options.prompt_markers,
+        )
+
+    def _reviewed(self, reply: str) -> str:
+        """The reply after the quality checks: as it is, repaired, the twin's simulated line
+        in its place, or "" (silence); the trace says which, and what was found."""
+        trace = self.trace
+        if not reply.strip():
+            return reply  # nothing came: `_has_reply` says why
+        check = self._quality_check()
+        review = check.review(reply)
+        flaws = list(review.flaws)
+        details = list(review.details)
+        if Flaw.LABEL not in flaws and (raw := check.labels(self._raw)).flaw is not None:
+            # the shaper took them off as the reply streamed: repaired all the same
+            flaws.insert(0, Flaw.LABEL)
+            details.insert(0, f"{Flaw.LABEL}: {raw.detail} (as it streamed)")
+        trace.flaws = list(dict.fromkeys(flaws))
+        found = "; ".join(details)
+        if review.usable:
+            if self._unavailable:
+                trace.quality = Quality.FALLBACK
+            elif flaws:
+                trace.quality = Quality.REPAIRED
+            else:
+                trace.quality = Quality.CLEAN
+            if review.flaws:
+                trace.guard.append(GuardVerdict(rule="quality", action="changed", detail=found))
+            return review.text
+        fallback = next(
+            (
+                line.text
+                for line in trace.sim_lines
+                if line.is_twin and not self._is_repeat(line.text)
+            ),
+            "",
+        )
+        if (
+            fallback
+            and not self._unavailable  # that was the simulated line already
+            and check.review(fallback).clean
+            and not self.parts.guard.check(fallback, trace.hits).blocked
+        ):
+            trace.quality = Quality.FALLBACK
+            why = "the rewriter's reply was unusable; said the simulated twin line"
+            trace.reason = f"{trace.reason}; {why}" if trace.reason else why
+            detail = f"{found}; said the simulated twin line instead"
+            trace.guard.append(GuardVerdict(rule="quality", action="changed", detail=detail))
+            return fallback
+        trace.quality = Quality.SILENT
+        names = ", ".join(str(flaw) for flaw in trace.flaws)
+        why = f"the reply was unusable ({names}) and the simulated twin line could not stand in"
+        trace.reason = f"{trace.reason}; {why}" if trace.reason else why
+        trace.guard.append(GuardVerdict(rule="quality", action="blocked", detail=found))
+        return ""
+
     def _may_repeat(self, text: str) -> bool:
         """Whether the reply so far begins one of the twin's recent replies."""
         key = same_text_key(text)
@@ -579,6 +664,7 @@ class Turn:
         long = len(text) > SPEECH_CHUNK_CHARS
         for part in chunk_for_chat(text, SPEECH_CHUNK_CHARS) if long else [text]:
             await queue.put(part)
+            self._spoke = True
 
     def silence(self) -> None:
         """Say nothing more (`voice off`); the reply still goes to chat.

@@ -80,7 +80,8 @@ def _common(parser: argparse.ArgumentParser, *, lr: float) -> None:
         "--max-len",
         type=int,
         default=defaults.max_len,
-        help=f"tokens per example; longer ones are cut (default {defaults.max_len})",
+        help="tokens per example; a longer one loses its oldest chat lines, never the twin's "
+        f"(default {defaults.max_len})",
     )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument(

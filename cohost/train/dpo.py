@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +12,19 @@ from cohost.errors import InputError
 from cohost.train.lora import (
     TrainOptions,
     TrainResult,
+    data_twin,
+    fit_from_start,
     load_tokenizer,
     lora_config,
     quantization_config,
+    read_adapter_twin,
     read_records,
     require_train_extra,
     resolve_base,
     run_and_save,
+    token_counter,
     trainer_arguments,
+    write_adapter_twin,
 )
 
 PAIR_FIELDS = ("prompt", "chosen", "rejected")
@@ -59,6 +66,16 @@ def train_dpo(
             raise InputError("which model? give --base MODEL (or --adapter of an SFT run)")
         base = adapter_base(adapter)
     records = read_records(data, PAIR_FIELDS)
+    meta = data_twin(data, records, "prompt")
+    twin = meta.twin if meta is not None else None
+    if adapter is not None and (trained := read_adapter_twin(adapter)) is not None:
+        if twin is not None and twin != trained:
+            raise InputError(
+                f"the pairs render the twin as {twin!r}, but the adapter was trained as "
+                f"{trained!r}: build the pairs with `cohost dataset dpo --twin {trained}`",
+                path=data,
+            )
+        twin = trained
     base = resolve_base(base)
     require_train_extra()
     from datasets import Dataset  # noqa: PLC0415 (the train extra, loaded on use)
@@ -73,15 +90,51 @@ def train_dpo(
         model = _with_adapter(base, adapter, arguments.pop("model_init_kwargs"), quantization)
         peft_config = quantization = None  # the adapter's own config; the model is loaded
     config = DPOConfig(**arguments, max_length=options.max_len, beta=beta)
+    tokenizer = load_tokenizer(base)
+    # TRL keeps the start of prompt + reply: a long window loses its oldest lines instead
+    fitted, shortened = fit_prompts(
+        records, options.max_len, token_counter(tokenizer), header=meta.header if meta else None
+    )
     trainer = DPOTrainer(
         model=model,
         args=config,
-        train_dataset=Dataset.from_list(records),
-        processing_class=load_tokenizer(base),
+        train_dataset=Dataset.from_list(fitted),
+        processing_class=tokenizer,
         peft_config=peft_config,
         quantization_config=quantization,
     )
-    return run_and_save(trainer, out, examples=len(records))
+    result = run_and_save(trainer, out, examples=len(records))
+    if twin is not None:
+        write_adapter_twin(out, twin, data=data)
+    return replace(result, twin=twin, max_len=options.max_len, shortened=shortened)
+
+
+def fit_prompts(
+    records: Sequence[dict[str, str]],
+    limit: int,
+    count: Callable[[str], int],
+    *,
+    header: str | None = None,
+) -> tuple[list[dict[str, str]], int]:
+    """Pairs whose prompts lost their oldest chat lines until prompt + either reply fits.
+
+    The prompt's last line, the twin's open turn, always stays; a reply too long for any
+    window is left to TRL.
+    """
+    fitted: list[dict[str, str]] = []
+    shortened = 0
+    for record in records:
+        chosen, rejected = record["chosen"], record["rejected"]
+        done = fit_from_start(
+            record["prompt"],
+            limit,
+            lambda prompt: max(count(prompt + chosen), count(prompt + rejected)),  # noqa: B023
+            header=header,
+            cut_last=False,
+        )
+        shortened += done.shortened
+        fitted.append({**record, "prompt": done.text})
+    return fitted, shortened
 
 
 def _with_adapter(base: str, adapter: Path, init: dict[str, Any], quantization: Any) -> Any:

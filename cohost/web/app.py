@@ -48,7 +48,7 @@ from starlette.responses import (
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cohost.events import TurnTrace
+from cohost.events import Flaw, Quality, TurnTrace
 from cohost.pipeline.privacy import public_reason
 
 if TYPE_CHECKING:
@@ -148,6 +148,8 @@ class Metrics:
     held: int = 0  # held replies waiting for the streamer now
     stages: Mapping[str, Histogram] = field(default_factory=dict)
     turn: Histogram | None = None
+    quality: Mapping[str, int] = field(default_factory=dict)  # reviewed replies, by Quality
+    flaws: Mapping[str, int] = field(default_factory=dict)  # reviewed replies, by Flaw found
 
 
 class _Series:
@@ -175,9 +177,16 @@ class MetricsRecorder:
         self.bounds = tuple(sorted(bounds))
         self._stages: dict[str, _Series] = {}
         self._turn = _Series(self.bounds)
+        # every value from the start, so a counter is there (at 0) before it first counts
+        self._quality = dict.fromkeys(map(str, Quality), 0)
+        self._flaws = dict.fromkeys(map(str, Flaw), 0)
 
     def observe(self, trace: TurnTrace) -> None:
-        """Add the times of one turn's stages, and the turn's own span."""
+        """Add the times of one turn's stages, the turn's own span, and its reply's quality."""
+        if trace.quality is not None:
+            self._quality[str(trace.quality)] += 1
+            for flaw in dict.fromkeys(trace.flaws):
+                self._flaws[str(flaw)] += 1
         for stage in trace.stages:
             series = self._stages.get(stage.name)
             if series is None:
@@ -216,6 +225,8 @@ class MetricsRecorder:
             sink_drops=sink_drops,
             stages={name: s.frozen() for name, s in sorted(self._stages.items())},
             turn=self._turn.frozen(),
+            quality=dict(self._quality),
+            flaws=dict(self._flaws),
         )
 
 
@@ -267,6 +278,24 @@ def render_metrics(metrics: Metrics, *, extra: Mapping[str, float] | None = None
     )
     for outcome, n in sorted(metrics.settled.items()):
         out.append(f'cohost_turns_settled_total{{outcome="{_label(outcome)}"}} {n}')
+    out.extend(
+        (
+            "# HELP cohost_reply_quality_total Replies reviewed, by what became of them "
+            "(clean, repaired, fallback to the simulated line, silent).",
+            "# TYPE cohost_reply_quality_total counter",
+        )
+    )
+    for quality, n in sorted(metrics.quality.items()):
+        out.append(f'cohost_reply_quality_total{{quality="{_label(quality)}"}} {n}')
+    out.extend(
+        (
+            "# HELP cohost_reply_flaws_total Reviewed replies with each flaw "
+            "(prompt echo, label, runaway, too long).",
+            "# TYPE cohost_reply_flaws_total counter",
+        )
+    )
+    for flaw, n in sorted(metrics.flaws.items()):
+        out.append(f'cohost_reply_flaws_total{{flaw="{_label(flaw)}"}} {n}')
     scalar("cohost_turns_held", "gauge", "Held replies waiting for approval.", metrics.held)
     scalar("cohost_commands_total", "counter", "!twin commands handled.", metrics.commands)
     scalar("cohost_errors_total", "counter", "Errors the daemon survived.", metrics.errors)

@@ -43,6 +43,26 @@ def test_build_writes_examples_and_a_report(
     assert "moderated" in printed and "2 example(s)" in printed
 
 
+def test_build_records_the_name_the_twin_is_rendered_as(
+    rule_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "train.jsonl"
+    argv = ["dataset", "build", str(rule_log), "--twin", "moss", "--name", "Moss Bot"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    meta = json.loads((tmp_path / "train.jsonl.meta.json").read_text())
+    # as the renderer writes it: one word, the spelling the model learns to speak as
+    assert meta == {
+        "twin": "MossBot",
+        "header": "Twitch chat. MossBot is the streamer's co-host.\n\n",
+    }
+    rows = [json.loads(line)["text"] for line in out.read_text().splitlines()]
+    assert rows and all(r.startswith(meta["header"]) for r in rows)
+    assert all(r.splitlines()[-1].startswith("MossBot: ") for r in rows)
+    assert (
+        "serve the LoRA trained on them with COHOST_TWIN__NAME=MossBot" in capsys.readouterr().out
+    )
+
+
 def test_a_twin_login_that_never_speaks_is_an_error_naming_likely_ones(
     rule_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -146,6 +166,7 @@ def test_cornell_dpo_and_seed_commands(tmp_path: Path, shared_data: Path) -> Non
         == 0
     )
     assert all(json.loads(r)["text"].endswith("\n") for r in out.read_text().splitlines())
+    assert json.loads((tmp_path / "c.jsonl.meta.json").read_text())["twin"] == "Moss"
 
     feedback = tmp_path / "feedback.jsonl"
     record = {
@@ -166,6 +187,7 @@ def test_cornell_dpo_and_seed_commands(tmp_path: Path, shared_data: Path) -> Non
         "chosen": " yes\n",
         "rejected": " no\n",
     }
+    assert json.loads((tmp_path / "dpo.jsonl.meta.json").read_text())["twin"] == "Moss"
 
     convs = tmp_path / "convs.jsonl"
     convs.write_text(

@@ -149,7 +149,9 @@ async def test_a_failing_voice_still_posts_to_chat(tmp_path: Path) -> None:
 
 async def test_a_voice_that_fails_mid_reply_never_holds_up_a_long_reply() -> None:
     # more sentences than the speech queue holds: the turn must not wait on a dead speaker
-    lines = [SimLine(speaker=TWIN, text="a line", is_twin=True)]
+    # a long simulated line: the reply may be as long (the quality check caps it by the twin's)
+    own = "gerald the sourdough starter doubled overnight, and the whole kitchen smells like bread"
+    lines = [SimLine(speaker=TWIN, text=own, is_twin=True)]
     reply = " ".join(f"Sentence number {i} is here." for i in range(8))
     sent: list[str] = []
 

@@ -32,9 +32,14 @@ BEFORE_COMMAND = " \t\"'“”‘’«»„`*_~\u200b\u200c\u200d\u200e\u200f\u2
 
 
 def _settings(data_dir: Path, **extra: Any) -> Settings:
+    # the twin learns only the streamer's own words: give it the hostile lines as its writing
+    writing = data_dir.parent / "hostile-writing.txt"
+    writing.parent.mkdir(parents=True, exist_ok=True)
+    texts = [e.text for e in open_log(CORPUS) if isinstance(e, ChatMessage)]
+    writing.write_text("\n\n".join(texts), encoding="utf-8")
     return load_settings(
         data_dir=data_dir,
-        twin={"name": "twin"},
+        twin={"name": "twin", "writings": [writing]},
         guard={"blocklist": list(BLOCKLIST)},
         picker={"min_gap_s": 0, "user_cooldown_s": 0, "replies_per_minute": 1000},
         **extra,

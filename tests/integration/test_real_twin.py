@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 
 import openai
@@ -21,13 +18,14 @@ from cohost.config import load_settings
 from cohost.pipeline.render import clean_text, render_prompt
 from cohost.replay import replay
 from tests.integration.conftest import RealTwin
+from tests.support.chat_checks import reads_as_chat
 from tests.support.smollm2 import TWIN, TWIN_LOGIN, write_log
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
 
 WINDOW = 8  # messages of context before each held-out line
 HELDOUT_LINES = 40  # held-out lines of the twin measured (the first ones of the held-out part)
-REPLAY_MESSAGES = 160  # of the held-out part: a dozen turns or so at the default rate caps
+REPLAY_MESSAGES = 100  # of the held-out part: several turns at the default rate caps
 
 
 def heldout_cases(twin: RealTwin) -> list[tuple[str, str]]:
@@ -85,31 +83,6 @@ async def test_the_lora_makes_the_twins_heldout_lines_likelier(real_twin: RealTw
     assert better > len(cases) * 0.6
 
 
-# What a chat message must never hold: the fusion prompt's structure, a speaker label, a runaway.
-_FENCE_OR_HEADING = re.compile(r"```|^\s*#{1,6}\s", re.MULTILINE)
-_LABEL = re.compile(r"^\s*[\"*_]*@?\w{2,25}[\"*_]*\s*:\s", re.MULTILINE)
-
-
-def _runaway(text: str) -> bool:
-    words = re.findall(r"\w+", text.casefold())
-    grams = Counter(zip(words, words[1:], words[2:], strict=False))
-    return bool(grams) and grams.most_common(1)[0][1] >= 3
-
-
-def reads_as_chat(text: str, speakers: Sequence[str]) -> str:
-    """Why a text sent or spoken is not one chat message of the twin's, or "" when it is."""
-    if _FENCE_OR_HEADING.search(text):
-        return "prompt structure"
-    label = _LABEL.match(text)
-    if label and label.group(0).strip(' "*_@:').casefold() in speakers:
-        return "speaker label"
-    if _runaway(text):
-        return "runaway repetition"
-    if len(text) > 500:
-        return "longer than a chat message"
-    return ""
-
-
 async def test_a_replay_with_the_real_twin_says_only_chat(
     real_twin: RealTwin, tmp_path: Path
 ) -> None:
@@ -153,7 +126,7 @@ async def test_a_replay_with_the_real_twin_says_only_chat(
     assert answered, [t.get("reason") for t in traces]
 
 
-def test_the_checks_catch_what_real_models_wrote() -> None:
+def test_the_checks_catch_what_real_models_wrote() -> None:  # fast, beside the slow ones
     speakers = ["twin", "mossbyte", "ana"]
     assert reads_as_chat("## Recent chat ```text", speakers) == "prompt structure"
     assert reads_as_chat("mossbyte: lol yeah", speakers) == "speaker label"

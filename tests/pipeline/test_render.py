@@ -334,3 +334,26 @@ def test_what_the_twin_already_said_is_fenced_data() -> None:
     assert "````text" in said  # the fence outgrows the backticks inside
     _, empty = render_fusion(fusion_request(), load_fusion_template())
     assert "(nothing yet)" in empty.split("## Already said")[1]
+
+
+def test_the_compact_profile_writes_plain_lines_and_only_the_viewers_words() -> None:
+    template = load_fusion_template(Path("compact"))
+    assert template.profile == "compact"
+    assert load_fusion_template().profile == "sectioned"
+    system, user = render_fusion(fusion_request(), template)
+    # nothing a small model would copy into its reply: no fences, no section headings
+    assert "```" not in system and "##" not in system + user
+    assert "Something twin might say here: went climbing, arms are dead" in system
+    assert "Answer ana with one" in system
+    # the user turn is the viewer's message alone, cleaned of template tokens
+    assert user == clean_text(fusion_request().message.text)
+    assert "<|im_start|>" not in user
+    secret = [h for h in HITS if h.tier is Tier.SECRET]
+    assert all(h.text not in system for h in secret)
+
+
+def test_an_unknown_profile_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "fusion.md"
+    path.write_text("<!-- (profile: tiny) -->\n# system\nx\n# user\n{message}\n")
+    with pytest.raises(ValueError, match="unknown profile 'tiny'"):
+        load_fusion_template(path)

@@ -76,6 +76,16 @@ async def test_other_seed_or_last_message_changes_the_conversation() -> None:
     assert len(by_id) > 1
 
 
+async def test_without_a_seed_each_turn_draws_afresh() -> None:
+    # the default: the same chat does not make the same conversation every time
+    request = SimRequest(window=[_msg(1, "bob", "hello there friend")], twin="twin", max_lines=3)
+    simulator = MarkovSimulator.from_settings(SimulatorSettings())
+    assert simulator.seed is None
+    simulator.train(STREAMER_LINES)
+    drawn = {tuple(await _collect(simulator, request)) for _ in range(12)}
+    assert len(drawn) > 1
+
+
 async def test_twin_line_is_seeded_by_a_content_word_of_the_last_message() -> None:
     for i in range(20):
         window = [_msg(i, "bob", "what is your favourite pizza topping?")]

@@ -15,6 +15,7 @@ from cohost.events import Hit, SimLine, Tier
 from cohost.pipeline.deliver import RecordingSink
 from cohost.pipeline.guard import Guard, default_rules
 from cohost.pipeline.privacy import privacy_rule_for
+from cohost.pipeline.sentences import split_sentences
 from cohost.pipeline.turn import SPEECH_CHUNK_CHARS, Turn, TurnOptions, TurnParts
 from cohost.ports import FusionRequest, SimRequest
 from cohost.state import TwinState
@@ -149,10 +150,38 @@ async def test_guard_blocks_and_nothing_is_posted() -> None:
     assert any(v.action == "blocked" for v in trace.guard)
 
 
+# A twin that talks at length: its simulated line lets a reply run to 2.5 times as long (see
+# cohost.pipeline.quality.reply_cap), past one chat message. The texts say nothing twice: a
+# sentence said over and over is a runaway, cut to its first saying.
+LONG_TWIN = [
+    SimLine(
+        speaker="twin",
+        text="honestly the map is cursed, gerald is thriving on the counter, the boss took "
+        "forever, chat was counting every death out loud, and we still have the charity marathon "
+        "to plan for next month, so yes it has been a long and very weird week here",
+        is_twin=True,
+    ),
+    *LINES[1:],
+]
+LONG_REPLY = (
+    "Gerald the sourdough starter doubled overnight again. "
+    "Yesterday the boss fight took forty tries before it fell. "
+    "Chat voted for the cursed map, so that comes next week. "
+    "My cat knocked the microphone over during the raid. "
+    "Tomorrow we bake rye bread live, with a timer on screen. "
+    "Somebody asked about the keyboard: it is loud and blue. "
+    "The speedrun route skips the whole second dungeon now. "
+    "Thanks for the subs, every single one of you is great. "
+    "Hydrate, stretch, and remember the stream ends at ten. "
+    "Next month brings a charity marathon for the shelter."
+)
+
+
 async def test_long_reply_is_split_for_chat() -> None:
     sink = RecordingSink()
-    reply = " ".join(["This is a fairly long sentence about bread and games."] * 14)
-    trace = await make_turn(ScriptedSimulator(LINES), ScriptedRewriter(reply), sink=sink).run()
+    trace = await make_turn(
+        ScriptedSimulator(LONG_TWIN), ScriptedRewriter(LONG_REPLY), sink=sink
+    ).run()
     assert trace.outcome == "answered"
     assert len(sink.sent) == 2
     assert all(len(text) <= 500 for text, _ in sink.sent)
@@ -381,10 +410,10 @@ class _HeldVoice(RecordingSpeaker):
 async def test_the_chat_post_never_waits_for_the_voice() -> None:
     # the voice is slower than any model: a reply of many sentences is posted while the first
     # is still being said, and every sentence is still said after
-    sentences = [f"Sentence number {n} of the reply." for n in range(8)]
+    sentences = split_sentences(LONG_REPLY)
     sink, speaker = RecordingSink(), _HeldVoice()
     turn = make_turn(
-        ScriptedSimulator(LINES), ScriptedRewriter(" ".join(sentences)), speaker=speaker, sink=sink
+        ScriptedSimulator(LONG_TWIN), ScriptedRewriter(LONG_REPLY), speaker=speaker, sink=sink
     )
     running = asyncio.create_task(turn.run())
     async with asyncio.timeout(10):
@@ -479,10 +508,19 @@ async def test_the_bus_never_carries_a_private_entrys_title_or_id() -> None:
 
 
 async def test_a_run_on_sentence_is_said_in_parts_a_caption_can_show() -> None:
-    run_on = " ".join(["and then we went back to the cursed map"] * 12)  # no stop, 480 chars
+    run_on = (  # no stop, 450 characters
+        "and then we went back to the cursed map where the lava floor kept eating our boots "
+        "while gerald watched from the counter like a tiny bread king judging every single jump "
+        "and somebody in chat kept counting deaths out loud so the whole crew started a "
+        "sweepstake on the final number which nobody won because the stream crashed right before "
+        "the last boss fell over in the corner of that room while the raid sat there laughing"
+    )
     speaker = RecordingSpeaker()
     trace = await make_turn(
-        ScriptedSimulator(LINES), ScriptedRewriter(run_on), speaker=speaker, sink=RecordingSink()
+        ScriptedSimulator(LONG_TWIN),
+        ScriptedRewriter(run_on),
+        speaker=speaker,
+        sink=RecordingSink(),
     ).run()
     assert trace.outcome == "answered"
     assert len(speaker.said) >= 3

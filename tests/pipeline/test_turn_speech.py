@@ -16,7 +16,12 @@ from cohost.ports import FusionRequest
 from tests.fakes import RecordingSpeaker, ScriptedSimulator, StaticJournal, message, picked
 
 LINES = [
-    SimLine(speaker="twin", text="long route again, no regrets", is_twin=True),
+    # long enough that a reply of three sentences is the twin's usual length (quality.reply_cap)
+    SimLine(
+        speaker="twin",
+        text="long route again tonight, no regrets at all, it is so worth the wait",
+        is_twin=True,
+    ),
     SimLine(speaker="viewer", text="why", is_twin=False),
 ]
 REPLY = "Okay so the long route again, chat voted for it. Grab a snack, it takes a while."

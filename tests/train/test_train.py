@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from cohost.cli import build_parser, main
+from cohost.dataset.build import DatasetMeta, write_meta
 from cohost.errors import InputError
 from cohost.events import ChatMessage
 from cohost.pipeline.render import render_example, render_prompt
-from cohost.train.lora import DEFAULT_TARGETS, read_records
+from cohost.train.lora import DEFAULT_TARGETS, TWIN_FILE, read_adapter_twin, read_records
 from tests.train import PEFT_DEPRECATION, require_train_extra
 
 pytestmark = pytest.mark.filterwarnings(PEFT_DEPRECATION)
@@ -49,7 +50,9 @@ def _write_jsonl(path: Path, records: list[dict[str, str]]) -> Path:
 
 @pytest.fixture
 def sft_data(tmp_path: Path) -> Path:
-    return _write_jsonl(tmp_path / "train.jsonl", [{"text": t} for t in _texts()])
+    data = _write_jsonl(tmp_path / "train.jsonl", [{"text": t} for t in _texts()])
+    write_meta(data, DatasetMeta.rendered(TWIN))  # as `cohost dataset build` does
+    return data
 
 
 @pytest.fixture
@@ -254,6 +257,10 @@ def test_sft_writes_an_adapter_vllm_and_peft_load(
     printed = capsys.readouterr().out
     assert "3 example(s), 3 step(s), mean training loss" in printed
     assert f"--lora-modules twin={out}" in printed
+    assert "longer than --max-len" not in printed  # nothing needed shortening
+    # the name the data rendered the twin as goes with the adapter, and the CLI says it
+    assert read_adapter_twin(out) == TWIN
+    assert f"serve it with COHOST_TWIN__NAME={TWIN}" in printed
     assert {p.name for p in out.iterdir()} >= {"adapter_config.json", "adapter_model.safetensors"}
     config = _adapter_config(out)
     assert config["base_model_name_or_path"] == str(tiny_base)
@@ -272,6 +279,20 @@ def test_sft_writes_an_adapter_vllm_and_peft_load(
     assert loaded.r == 4
 
 
+def test_sft_shortens_long_examples_from_their_start_and_says_how_many(
+    tiny_base: Path, sft_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "adapter"
+    run = ["--max-steps", "1", "--batch-size", "3", "--grad-accum", "1", "--no-progress"]
+    lora = ["--base", str(tiny_base), "--rank", "2", "--target-modules", "q_proj"]
+    argv = ["train", "lora", "--data", str(sft_data), "--out", str(out), *lora, *run]
+    # the longest example of three needs its oldest lines dropped to fit 40 tokens
+    assert main([*argv, "--max-len", "40"]) == 0
+    printed = capsys.readouterr().out
+    assert "example(s) longer than --max-len 40 tokens lost their oldest chat lines" in printed
+    assert (out / TWIN_FILE).is_file()
+
+
 def test_dpo_trains_on_an_sft_adapter_and_keeps_only_it(
     tiny_base: Path, sft_data: Path, dpo_data: Path, tmp_path: Path
 ) -> None:
@@ -288,6 +309,7 @@ def test_dpo_trains_on_an_sft_adapter_and_keeps_only_it(
     )
     assert code == 0
     assert not (dpo / "ref").exists()  # the frozen reference copy is not written
+    assert read_adapter_twin(dpo) == TWIN  # carried over from the SFT adapter
     config = _adapter_config(dpo)
     assert config["base_model_name_or_path"] == str(tiny_base)  # read from the SFT adapter
     assert config["r"] == 4

@@ -21,8 +21,10 @@ from cohost.control import CommandResult
 from cohost.events import (
     ChatMessage,
     Decision,
+    Flaw,
     GuardVerdict,
     Hit,
+    Quality,
     SimLine,
     StageTime,
     Tier,
@@ -310,6 +312,36 @@ async def test_metrics_are_prometheus_text_with_histograms(app: Starlette, view:
     assert sums["fuse"] == pytest.approx(2.4)  # 1.2 s twice
     [(_, turn_sum)] = samples["cohost_turn_seconds_sum"]
     assert turn_sum == pytest.approx(2.8)  # each turn spans 1.4 s from recall to fuse's end
+
+
+async def test_metrics_count_reply_quality_and_flaws(app: Starlette, view: FakeView) -> None:
+    for n, (quality, flaws) in enumerate(
+        [
+            (Quality.CLEAN, []),
+            (Quality.REPAIRED, [Flaw.LABEL]),
+            (Quality.FALLBACK, [Flaw.PROMPT_ECHO, Flaw.LABEL]),
+            (Quality.SILENT, [Flaw.RUNAWAY]),
+            (None, []),  # nothing was reviewed
+        ]
+    ):
+        trace = sample_trace(f"q{n}")
+        trace.quality, trace.flaws = quality, flaws
+        view.recorder.observe(trace)
+    async with client(app) as c:
+        r = await c.get("/metrics")
+    samples = parse_metrics(r.text)
+    assert {lab["quality"]: v for lab, v in samples["cohost_reply_quality_total"]} == {
+        "clean": 1.0,
+        "repaired": 1.0,
+        "fallback": 1.0,
+        "silent": 1.0,
+    }
+    assert {lab["flaw"]: v for lab, v in samples["cohost_reply_flaws_total"]} == {
+        "prompt_echo": 1.0,
+        "label": 2.0,
+        "runaway": 1.0,
+        "too_long": 0.0,  # there from the start, so a rate over it needs no first event
+    }
 
 
 def test_metrics_escape_label_values() -> None:
