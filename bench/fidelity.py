@@ -42,6 +42,7 @@ import random
 import re
 import sys
 import time
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -541,11 +542,18 @@ def classifier_auc(real: Sequence[str], made: Sequence[str], *, folds: int = FOL
 # ---------------------------------------------------------------- the run
 
 
-def load_models(base: Path, adapter: Path) -> tuple[Any, Any]:
+def load_models(base: Path, adapter: Path, threads: int | None = None) -> tuple[Any, Any]:
     """The base model with the LoRA attached (float32, eval) and its tokenizer."""
     import torch  # noqa: PLC0415
     from peft import PeftModel  # noqa: PLC0415
     from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415
+    from transformers.utils import logging  # noqa: PLC0415
+
+    if threads:
+        torch.set_num_threads(threads)
+    logging.disable_progress_bar()
+    # peft 0.21 reads transformers 5's deprecated `is_gradient_checkpointing`: not ours to fix
+    warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token_id is None:
@@ -580,15 +588,24 @@ def main() -> int:
     parser.add_argument("--lines", type=int, help="at most this many held-out lines")
     parser.add_argument("--adapter", type=Path, help="a trained LoRA (default: train or reuse)")
     parser.add_argument("--base", type=Path, help="the base model folder (default: SmolLM2)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads (default: 1 when the load average is at the core count or above, "
+        "where OpenMP's barriers make small matrix products crawl; else torch's own choice)",
+    )
     args = parser.parse_args()
     if not 0 < args.holdout < 1:
         parser.error("--holdout is a share between 0 and 1")
     started = time.monotonic()
     twin_login = args.twin.lower().lstrip("@")
     cap = args.lines or (QUICK_LINES if args.quick else None)
+    load = os.getloadavg()[0]
+    threads = args.threads or (1 if load >= (os.cpu_count() or 1) else None)
     print(
-        f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} log={args.log} twin={twin_login} "
-        f"holdout={args.holdout} lines={'all' if cap is None else cap}",
+        f"cpus={os.cpu_count()} load={load:.1f} threads={threads or 'torch default'} "
+        f"log={args.log} twin={twin_login} holdout={args.holdout} "
+        f"lines={'all' if cap is None else cap}",
         flush=True,
     )
 
@@ -632,7 +649,8 @@ def main() -> int:
         )
 
     t0 = time.monotonic()
-    model, tokenizer = load_models(base, adapter)
+    model, tokenizer = load_models(base, adapter, threads)
+    print(f"models loaded in {time.monotonic() - t0:.0f} s; scoring the held-out lines", flush=True)
     pairs = [(e.prompt, e.target) for e in chosen]
     nll_lora = line_nlls(model, tokenizer, pairs)
     with model.disable_adapter():
@@ -686,12 +704,15 @@ def main() -> int:
     )
 
     t0 = time.monotonic()
+    print("\ngenerating a line per window: LoRA...", flush=True)
     prompts = [e.prompt for e in chosen]
     made_lora = generate_lines(model, tokenizer, prompts, seed=SEED)
+    print(f"  {time.monotonic() - t0:.0f} s; base model...", flush=True)
     with model.disable_adapter():
         made_base = generate_lines(model, tokenizer, prompts, seed=SEED)
     made_markov = markov_lines(own_train, [e.window for e in chosen], twin_login, seed=SEED)
     gen_s = time.monotonic() - t0
+    print(f"  {gen_s:.0f} s with the Markov twin's", flush=True)
 
     real = [e.text for e in chosen]
     trained = {normal(m.text) for m in earlier if m.text.strip()}
