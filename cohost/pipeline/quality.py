@@ -191,6 +191,18 @@ def default_markers() -> PromptMarkers:
     )
 
 
+# A small model echoes "You are twin, …" as "You're twin, …": read contractions spelled out.
+_CONTRACTIONS = {"'re": " are", "'m": " am", "n't": " not", "'ll": " will", "'ve": " have"}
+_CONTRACTION = re.compile(r"(?i)(?<=\w)(?:['’](?:re|m|ll|ve)|n['’]t)\b")
+
+
+def _spelled_out(text: str) -> str:
+    def spell(match: re.Match[str]) -> str:
+        return _CONTRACTIONS[match.group(0).lower().replace("’", "'")]
+
+    return _CONTRACTION.sub(spell, text)
+
+
 def prompt_echo(text: str, markers: PromptMarkers | None = None) -> Finding:
     """Code fences, Markdown headings, the template's section names and instruction sentences.
 
@@ -218,7 +230,12 @@ def prompt_echo(text: str, markers: PromptMarkers | None = None) -> Finding:
             kept.append(line)
     rest = "\n".join(kept)
     if markers.instructions is not None:
-        spans = [(a, b) for a, b in sentence_spans(rest) if markers.instructions.search(rest[a:b])]
+        pattern = markers.instructions
+        spans = [
+            (a, b)
+            for a, b in sentence_spans(rest)
+            if pattern.search(rest[a:b]) or pattern.search(_spelled_out(rest[a:b]))
+        ]
         if spans:
             found.append("the prompt's instructions")
             for a, b in reversed(spans):

@@ -370,3 +370,12 @@ def test_the_default_markers_are_those_of_every_bundled_template() -> None:
     assert both.sections == ("Lore", "Quest")
     assert prompt_echo("You write one chat line. ok", both).text == "ok"
     assert prompt_echo("Keep it short and sweet. ok", both).text == "ok"
+
+
+def test_an_instruction_echoed_with_a_contraction_is_still_an_echo() -> None:
+    # what SmolLM2 wrote in a real replay with the compact prompt ("You are {twin}, the co-host…")
+    found = prompt_echo(
+        "You're twin, the co-host of a Twitch stream, chatting with viewers. What's that smell?"
+    )
+    assert found.flaw is Flaw.PROMPT_ECHO and found.text == "What's that smell?"
+    assert prompt_echo("you're a legend, that run was clean").flaw is None
