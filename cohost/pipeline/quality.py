@@ -75,7 +75,7 @@ _BLOCKS = re.compile(r"\n[ \t]*\n|\n(?=[ \t]*(?:[-*][ \t]|#))")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _EDGE_PUNCTUATION = "\"'“”‘’«»,.;:!?()"
 _TRAILING = " \t\n,;:-–—"
-_MARKUP = r"(?:\*\*|__)?"
+_MARKUP = r"(?:\*{1,2}|_{1,2})?"  # bold or italics, as models write a label
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

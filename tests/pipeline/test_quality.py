@@ -379,3 +379,15 @@ def test_an_instruction_echoed_with_a_contraction_is_still_an_echo() -> None:
     )
     assert found.flaw is Flaw.PROMPT_ECHO and found.text == "What's that smell?"
     assert prompt_echo("you're a legend, that run was clean").flaw is None
+
+
+def test_a_label_in_italics_is_a_label() -> None:
+    # SmolLM2 with the sectioned prompt wrote the chat on, each line's name in italics
+    found = speaker_labels(
+        "*twin: so that run was wild. *ElenaManetta: wow, did you mean it? *TeEmeraE: read the",
+        ["twin"],
+        ["elenamanetta", "teemerae"],
+    )
+    assert found.flaw is Flaw.LABEL
+    assert "ElenaManetta" not in found.text and "TeEmeraE" not in found.text
+    assert found.text.startswith("so that run was wild.")
