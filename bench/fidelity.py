@@ -8,7 +8,9 @@ reused from the cache, or given with --adapter) and every figure is measured on 
 `--holdout` of the time span, which no model has seen. The held-out lines are the twin's lines
 there that `cohost dataset build` would have made examples of (same cleaning rules, same window
 of the previous messages), each rendered exactly as the LoRA was trained: the header, the window,
-and the twin's turn left open as `twin:`; the target is what follows it, ` text\\n`.
+and the twin's turn left open as `twin:`; the target is what follows it, ` text\\n`. Like
+`cohost train lora`, a window longer than --max-len tokens loses its oldest lines (default: the
+test LoRA's training value; give the value an --adapter was trained with, or 0 for whole windows).
 
 What is measured:
 - Per-token NLL of the target under the base model and under base + LoRA (transformers + peft
@@ -25,9 +27,16 @@ What is measured:
   share (see `is_emote`), capitals share (upper-case letters of all letters), and the share
   copied verbatim (case and spacing aside) from any line of the trained part.
 - AUC of a character n-gram naive Bayes classifier, 5-fold cross-validated, telling each twin's
-  lines from the real ones: 0.5 means it cannot tell them apart, 1.0 always can. As a floor,
-  the same classifier on the real held-out lines against as many of the streamer's own trained
-  lines (`auc_real`): two samples of the same person.
+  lines from the real ones: 0.5 means it cannot tell them apart, 1.0 always can. Equal lines
+  share a fold. As a floor, the same classifier on the real held-out lines against as many of
+  the streamer's own trained lines (`auc_real`): two samples of the same person. With little to
+  find, cross-validated AUCs fall below 0.5 (a known small-sample bias), so read a twin's AUC
+  against that floor; with 40 lines a side one standard error is about 0.06.
+
+Torch runs one thread unless --threads says otherwise: sampled lines depend on float rounding,
+which depends on the threads, so one thread repeats its figures anywhere; and on a shared
+machine (load above the cores) two threads' OpenMP barriers made the same run several times
+slower, not faster.
 
 The key figures are printed last, on one line of name=value pairs.
 """
@@ -44,7 +53,7 @@ import sys
 import time
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,14 +69,25 @@ from cohost.events import ChatEvent, ChatMessage
 from cohost.pipeline.render import DEFAULT_FORMAT, ChatFormat, clean_text
 from cohost.pipeline.simulate import MarkovSimulator, streamer_lines
 from cohost.ports import SimRequest
-from tests.support.smollm2 import TWIN, ensure_smollm2, ensure_twin_lora, split_by_time
+from cohost.train.lora import fit_from_start, token_counter
+from tests.support.smollm2 import (
+    TRAIN_ARGS,
+    TWIN,
+    ensure_smollm2,
+    ensure_twin_lora,
+    split_by_time,
+)
 
 SEED = 7
 QUICK_LINES = 40
 TEMPERATURE = 0.8
 MAX_NEW_TOKENS = 40
 FOLDS = 5
-NGRAMS = (1, 4)  # character n-gram lengths of the classifier, both ends included
+NGRAMS = (1, 4)
+# the --max-len the test LoRA is trained with: windows are fitted to it as training fitted them
+TRAINED_MAX_LEN = int(
+    TRAIN_ARGS[TRAIN_ARGS.index("--max-len") + 1]
+)  # character n-gram lengths of the classifier, both ends included
 
 
 # ---------------------------------------------------------------- held-out examples
@@ -169,7 +189,11 @@ def target_mask(offsets: Sequence[tuple[int, int]], start: int) -> list[bool]:
 def line_nlls(
     model: Any, tokenizer: Any, pairs: Sequence[tuple[str, str]], *, batch: int = 4
 ) -> list[tuple[float, int]]:
-    """(summed NLL in nats, token count) of each target after its prompt, teacher-forced."""
+    """(summed NLL in nats, token count) of each target after its prompt, teacher-forced.
+
+    Rows are padded on the left, so every target ends the row and only the last positions'
+    logits are computed (the vocabulary projection is a fifth of a small model's work).
+    """
     import torch  # noqa: PLC0415 (the train extra, loaded on use)
 
     out: list[tuple[float, int]] = []
@@ -184,18 +208,37 @@ def line_nlls(
             rows.append(ids)
             labels.append([t if m else -100 for t, m in zip(ids, mask, strict=True)])
         width = max(map(len, rows))
-        input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
-        attention = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
-        target = torch.tensor([lab + [-100] * (width - len(lab)) for lab in labels])
+        keep = max(sum(lab != -100 for lab in row) for row in labels) + 1
+        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+        attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        target = torch.tensor([[-100] * (width - len(lab)) + lab for lab in labels])
         with torch.no_grad():
-            logits = model(input_ids=input_ids, attention_mask=attention).logits.float()
+            logits = model(
+                input_ids=input_ids,
+                attention_mask=attention,
+                position_ids=positions,
+                logits_to_keep=keep,
+            ).logits.float()
+        wanted = target[:, width - keep + 1 :]  # what the kept positions but the last predict
         nll = torch.nn.functional.cross_entropy(
-            logits[:, :-1].transpose(1, 2), target[:, 1:], ignore_index=-100, reduction="none"
+            logits[:, :-1].transpose(1, 2), wanted, ignore_index=-100, reduction="none"
         )
-        counted = target[:, 1:] != -100
+        counted = wanted != -100
         for row in range(len(chunk)):
             out.append((float(nll[row].sum()), int(counted[row].sum())))
     return out
+
+
+def fit_prompt(
+    prompt: str, target: str, limit: int, count: Callable[[str], int], header: str
+) -> str:
+    """The prompt as training fitted its example to `limit` tokens: oldest chat lines dropped.
+
+    The twin's line is never cut here (a line too long for the limit keeps the header).
+    """
+    fitted = fit_from_start(prompt + target, limit, count, header=header, cut_last=False)
+    return fitted.text[: len(fitted.text) - len(target)]
 
 
 def generate_lines(
@@ -499,6 +542,15 @@ def auc(scores: Sequence[float], labels: Sequence[int]) -> float:
     return float(u / (positives * negatives))
 
 
+def auc_se(area: float, positives: int, negatives: int) -> float:
+    """The standard error of an AUC (Hanley and McNeil, 1982)."""
+    q1, q2 = area / (2 - area), 2 * area**2 / (1 + area)
+    var = (
+        area * (1 - area) + (positives - 1) * (q1 - area**2) + (negatives - 1) * (q2 - area**2)
+    ) / (positives * negatives)
+    return math.sqrt(max(var, 0.0))
+
+
 def folds_of(labels: Sequence[int], groups: Sequence[str], k: int, seed: int) -> list[int]:
     """A fold number for each item: equal groups share a fold, each label spread over k folds.
 
@@ -575,6 +627,14 @@ def bits_per_char(pairs: Sequence[tuple[float, int]], targets: Sequence[str]) ->
     return sum(p[0] for p in pairs) / max(1, sum(map(len, targets))) / math.log(2)
 
 
+def _lines_kept(prompts: Sequence[str], chosen: Sequence[Example]) -> float:
+    """The mean chat lines left in fitted prompts (the open turn aside)."""
+    return sum(
+        p.count("\n") - e.prompt.count("\n") + len(e.window)
+        for p, e in zip(prompts, chosen, strict=True)
+    ) / max(1, len(chosen))
+
+
 def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -589,10 +649,17 @@ def main() -> int:
     parser.add_argument("--adapter", type=Path, help="a trained LoRA (default: train or reuse)")
     parser.add_argument("--base", type=Path, help="the base model folder (default: SmolLM2)")
     parser.add_argument(
+        "--max-len",
+        type=int,
+        default=TRAINED_MAX_LEN,
+        help="fit each window to this many tokens, oldest lines dropped, as training did "
+        f"(default: the test LoRA's {TRAINED_MAX_LEN}; 0 keeps whole windows)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
-        help="torch threads (default: 1 when the load average is at the core count or above, "
-        "where OpenMP's barriers make small matrix products crawl; else torch's own choice)",
+        default=1,
+        help="torch threads (default 1: the figures repeat anywhere; 0: torch's own choice)",
     )
     args = parser.parse_args()
     if not 0 < args.holdout < 1:
@@ -601,7 +668,7 @@ def main() -> int:
     twin_login = args.twin.lower().lstrip("@")
     cap = args.lines or (QUICK_LINES if args.quick else None)
     load = os.getloadavg()[0]
-    threads = args.threads or (1 if load >= (os.cpu_count() or 1) else None)
+    threads = args.threads or None
     print(
         f"cpus={os.cpu_count()} load={load:.1f} threads={threads or 'torch default'} "
         f"log={args.log} twin={twin_login} holdout={args.holdout} "
@@ -651,7 +718,19 @@ def main() -> int:
     t0 = time.monotonic()
     model, tokenizer = load_models(base, adapter, threads)
     print(f"models loaded in {time.monotonic() - t0:.0f} s; scoring the held-out lines", flush=True)
-    pairs = [(e.prompt, e.target) for e in chosen]
+    prompts = [e.prompt for e in chosen]
+    if args.max_len:
+        header = options.fmt.header.replace("{twin}", options.twin)
+        count = token_counter(tokenizer)
+        prompts = [fit_prompt(e.prompt, e.target, args.max_len, count, header) for e in chosen]
+        fitted = sum(p != e.prompt for p, e in zip(prompts, chosen, strict=True))
+        print(
+            f"{fitted} of {len(chosen)} windows fitted to {args.max_len} tokens as in training "
+            f"(lines kept on average: {_lines_kept(prompts, chosen):.1f} of "
+            f"{sum(len(e.window) for e in chosen) / len(chosen):.1f})",
+            flush=True,
+        )
+    pairs = [(p, e.target) for p, e in zip(prompts, chosen, strict=True)]
     nll_lora = line_nlls(model, tokenizer, pairs)
     with model.disable_adapter():
         nll_base = line_nlls(model, tokenizer, pairs)
@@ -705,7 +784,6 @@ def main() -> int:
 
     t0 = time.monotonic()
     print("\ngenerating a line per window: LoRA...", flush=True)
-    prompts = [e.prompt for e in chosen]
     made_lora = generate_lines(model, tokenizer, prompts, seed=SEED)
     print(f"  {time.monotonic() - t0:.0f} s; base model...", flush=True)
     with model.disable_adapter():
@@ -734,14 +812,15 @@ def main() -> int:
     )
     print(
         f"{'lines':<8}{'n':>5}{'words':>8}{'emotes':>8}{'caps':>7}{'copied':>8}"
-        f"{'own':>7}{'empty':>7}{'AUC':>7}"
+        f"{'own':>7}{'empty':>7}{'AUC ± s.e.':>12}"
     )
     for name, s in figures.items():
-        shown = "0.5 ref" if name == "real" else f"{aucs[name]:.2f}"
+        se = auc_se(aucs[name], len(real), s.lines) if name != "real" else 0.0
+        shown = "" if name == "real" else f"{aucs[name]:.2f} ±{se:.2f}"
         print(
             f"{name:<8}{s.lines:>5}{s.mean_words:>8.1f}{s.emote_share:>8.1%}"
             f"{s.capitals_share:>7.1%}{s.copied:>8.1%}{s.copied_own:>7.1%}{s.empty:>7.1%}"
-            f"{shown:>7}"
+            f"{shown:>12}"
         )
     print(
         f"(words: mean per line; emotes: share of words (is_emote); caps: upper-case share of "
@@ -749,8 +828,10 @@ def main() -> int:
         f"the twin's; AUC: a character {NGRAMS[0]}-{NGRAMS[1]}-gram naive Bayes, {FOLDS}-fold, "
         f"telling that twin's lines from the real ones. The real held-out lines against "
         f"{len(reference)} of the twin's own trained lines: AUC {auc_real:.2f}, what two "
-        f"samples of one person give. With {len(real)} lines a side an AUC moves by about "
-        f"±{1 / math.sqrt(len(real)) / 2:.2f}.)"
+        f"samples of one person give; an AUC near or below that is a twin it cannot tell from "
+        f"the streamer. With nothing to find, a cross-validated AUC runs below 0.5: a held-out "
+        f"line's n-grams are missing from its own class's training folds. s.e.: Hanley and "
+        f"McNeil's standard error.)"
     )
     print("\na few windows: the real line, then what each twin wrote")
     for i in spread(range(len(chosen)), 4):
@@ -760,31 +841,38 @@ def main() -> int:
         print()
 
     total = time.monotonic() - started
+    cpu = time.process_time()
     print(
         f"timings: NLL {nll_s:.0f} s (both models), generation {gen_s:.0f} s, "
-        f"whole bench {total:.0f} s" + (f", LoRA training {train_s:.0f} s" if train_s else "")
+        f"whole bench {total:.0f} s wall, {cpu:.0f} s CPU (load {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores)" + (f", LoRA training {train_s:.0f} s" if train_s else "")
     )
     line = {
         "ppl_base": f"{pb:.1f}",
         "ppl_lora": f"{pl:.1f}",
         "ppl_markov": f"{pm:.1f}",
-        "bpc_base": f"{bpc['base']:.2f}",
-        "bpc_lora": f"{bpc['lora']:.2f}",
-        "bpc_markov": f"{bpc['markov']:.2f}",
         "auc_lora": f"{aucs['lora']:.2f}",
         "auc_base": f"{aucs['base']:.2f}",
         "auc_markov": f"{aucs['markov']:.2f}",
-        "auc_real": f"{auc_real:.2f}",
         "lines": str(len(chosen)),
-        "copied_real": f"{figures['real'].copied:.2f}",
         "copied_markov": f"{figures['markov'].copied:.2f}",
         "copied_lora": f"{figures['lora'].copied:.2f}",
-        "copied_base": f"{figures['base'].copied:.2f}",
         "better_lora": f"{better}/{len(chosen)}",
-        "seconds": f"{total:.0f}",
     }
     if train_s:
         line["train_s"] = f"{train_s:.0f}"
+    line |= {
+        "ppl_markov_unk": f"{pm_unk:.1f}",
+        "oov_markov": f"{oov:.2f}",
+        "bpc_base": f"{bpc['base']:.2f}",
+        "bpc_lora": f"{bpc['lora']:.2f}",
+        "bpc_markov": f"{bpc['markov']:.2f}",
+        "auc_real": f"{auc_real:.2f}",
+        "copied_real": f"{figures['real'].copied:.2f}",
+        "copied_base": f"{figures['base'].copied:.2f}",
+        "seconds": f"{total:.0f}",
+        "cpu_s": f"{cpu:.0f}",
+    }
     print(" ".join(f"{k}={v}" for k, v in line.items()))
     return 0
 

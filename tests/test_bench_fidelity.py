@@ -14,8 +14,10 @@ from bench.fidelity import (
     KneserNey,
     Spelling,
     auc,
+    auc_se,
     char_ngrams,
     classifier_auc,
+    fit_prompt,
     folds_of,
     generate_lines,
     heldout_examples,
@@ -103,6 +105,23 @@ def test_held_out_examples_are_the_twins_lines_after_the_cut_with_their_window()
     assert [m.text for m in examples[0].window] == ["a roguelike", "nice jump"]
     assert examples[1].prompt.endswith("co-host.\n\ntwin: pure luck\ndex: gg\ntwin:")
     assert examples[1].target == " thanks dex\n"
+
+
+def test_a_prompt_is_fitted_as_training_fitted_its_example() -> None:
+    window = [_message(n, "ana", f"line number {n}") for n in range(5)]
+    window.append(_message(5, LOGIN, "mine"))
+    example = render_example(window, TWIN, twin_logins=[LOGIN])
+    prompt, target = split_example(example, TWIN)
+    header = "Twitch chat. twin is the streamer's co-host.\n\n"
+
+    def count(text: str) -> int:
+        return len(text.split())  # a word a token
+
+    assert fit_prompt(prompt, target, 100, count, header) == prompt  # it fits: unchanged
+    fitted = fit_prompt(prompt, target, count(header) + 4 * 2 + 2, count, header)
+    assert fitted == header + "ana: line number 3\nana: line number 4\ntwin:"
+    # too long for any window: header and the twin's line kept whole
+    assert fit_prompt(prompt, target, 3, count, header) == header + "twin:"
 
 
 def test_spread_keeps_both_ends_and_evenly_spaced_items() -> None:
@@ -210,6 +229,12 @@ def test_auc_by_ranks_on_known_inputs() -> None:
     assert auc([0.1, 0.4, 0.5, 0.8, 0.8], [0, 1, 0, 1, 0]) == pytest.approx(3.5 / 6)
     with pytest.raises(ValueError, match="both labels"):
         auc([0.1, 0.2], [1, 1])
+
+
+def test_auc_standard_error_shrinks_with_more_lines() -> None:
+    assert auc_se(0.5, 40, 40) == pytest.approx(0.0645, abs=1e-3)
+    assert auc_se(0.5, 400, 400) < auc_se(0.5, 40, 40) / 3
+    assert auc_se(1.0, 40, 40) == 0.0
 
 
 def test_folds_spread_each_label_evenly_and_keep_equal_lines_together() -> None:

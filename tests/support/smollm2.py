@@ -184,7 +184,7 @@ def _cohost(*args: str) -> None:
         [str(REPO / ".venv" / "bin" / "cohost"), *args],
         capture_output=True,
         text=True,
-        timeout=1800,
+        timeout=3600,  # training on a busy 2-core machine
         env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
     )
     if done.returncode != 0:
