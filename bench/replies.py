@@ -33,6 +33,7 @@ from cohost.adapters.openai_models import Deadlines, OpenAIRewriter, OpenAISimul
 from cohost.clock import RealClock
 from cohost.config import GuardSettings
 from cohost.events import ChatMessage, Decision
+from cohost.pipeline.deliver import RecordingSink
 from cohost.pipeline.guard import Guard
 from cohost.pipeline.render import clean_text, load_fusion_template
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
@@ -76,17 +77,6 @@ class VoiceRecorder:
 
     async def stop(self) -> None:
         return None
-
-
-class SinkRecorder:
-    """A chat sink that only remembers what it was asked to post."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    async def send(self, text: str, *, reply_to: str | None = None) -> bool:
-        self.sent.append(text)
-        return True
 
 
 @dataclass(slots=True)
@@ -140,7 +130,7 @@ async def run_profile(
         for i in indexes:
             message = every[i]
             window = list(every[max(0, i - WINDOW) : i + 1])
-            voice, sink = VoiceRecorder(), SinkRecorder()
+            voice, sink = VoiceRecorder(), RecordingSink()
             parts = TurnParts(
                 simulator=simulator,
                 rewriter=rewriter,
@@ -162,12 +152,13 @@ async def run_profile(
                 figures.raw_flaws[flaw] += 1
             else:
                 figures.raw_clean += 1
-            out = [*sink.sent, *voice.said]
+            sent = [text for text, _ in sink.sent]
+            out = [*sent, *voice.said]
             bad = [(text, why) for text in out if (why := reads_as_chat(text, speakers))]
             figures.bad_out += bad
-            if sink.sent and not bad:
+            if sent and not bad:
                 figures.sent_clean += 1
-            figures.examples.append((message.text, raw, " ".join(sink.sent)))
+            figures.examples.append((message.text, raw, " ".join(sent)))
     figures.seconds = time.monotonic() - started
     return figures
 

@@ -36,6 +36,7 @@ from cohost.dataset.build import BuildOptions
 from cohost.events import ChatEvent, ChatMessage
 from cohost.pipeline.render import render_example, render_prompt
 from tests.support.smollm2 import split_by_time
+from tests.support.tiny_llama import tiny_llama
 from tests.train import PEFT_DEPRECATION, require_train_extra
 
 TWIN = "twin"
@@ -267,38 +268,10 @@ def test_the_classifier_tells_different_lines_apart_and_not_the_same_ones() -> N
 def tiny() -> tuple[Any, Any]:
     """A random one-layer Llama and a byte-level BPE tokenizer (no downloads)."""
     require_train_extra()
-    import torch  # noqa: PLC0415
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: PLC0415
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast  # noqa: PLC0415
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=300,
-        special_tokens=["<unk>", "<s>", "</s>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator([f"ana: hello\ntwin: {line}\n" for line in LINES] * 3, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
-        tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>"
-    )
+    texts = [f"ana: hello\ntwin: {line}\n" for line in LINES] * 3
+    model, tokenizer = tiny_llama(texts, vocab_size=300, max_positions=256)
     tokenizer.pad_token = tokenizer.eos_token
-    config = LlamaConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        head_dim=16,
-        vocab_size=tok.get_vocab_size(),
-        max_position_embeddings=256,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config).eval()
-    return model, tokenizer
+    return model.eval(), tokenizer
 
 
 def test_target_mask_keeps_only_tokens_past_the_prompt() -> None:

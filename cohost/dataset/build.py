@@ -66,17 +66,24 @@ def write_meta(data: Path, meta: DatasetMeta) -> Path:
     return path
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A small JSON file that cohost wrote, holding one object; InputError naming it if not."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"unreadable ({exc})", path=path) from None
+    if not isinstance(record, dict):
+        raise InputError("not a JSON object", path=path)
+    return record
+
+
 def read_meta(data: Path) -> DatasetMeta | None:
     """The meta beside `data`; None when there is none (data not written by cohost dataset)."""
     path = meta_path(data)
     if not path.is_file():
         return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"unreadable ({exc})", path=path) from None
-    twin = record.get("twin") if isinstance(record, dict) else None
-    header = record.get("header") if isinstance(record, dict) else None
+    record = read_json_object(path)
+    twin, header = record.get("twin"), record.get("header")
     if not isinstance(twin, str) or not twin or not isinstance(header, str):
         raise InputError("needs the strings twin and header", path=path)
     return DatasetMeta(twin=twin, header=header)

@@ -154,6 +154,7 @@ class Turn:
         self._raw = ""  # the rewriter's reply as it came, before the shaper and the checks
         self._unavailable = False  # the rewriter failed: the simulated twin line was used
         self._spoke = False  # some of this reply went to the voice while it streamed
+        self._check: QualityCheck | None = None  # see `_quality_check`
 
     @property
     def message(self) -> ChatMessage:
@@ -582,13 +583,19 @@ class Turn:
         return ReplyShaper((self.options.twin,), others)
 
     def _quality_check(self) -> QualityCheck:
-        """The checks for what real models leak (see `cohost.pipeline.quality`)."""
-        return QualityCheck.for_turn(
-            self.options.twin,
-            self.trace.sim_lines,
-            [name for m in self.window for name in (m.login, m.display_name)],
-            markers=self.options.prompt_markers,
-        )
+        """The checks for what real models leak (see `cohost.pipeline.quality`).
+
+        Made once, at the reply's first use: the simulation, whose speakers and twin line it
+        reads, is over by then.
+        """
+        if self._check is None:
+            self._check = QualityCheck.for_turn(
+                self.options.twin,
+                self.trace.sim_lines,
+                [name for m in self.window for name in (m.login, m.display_name)],
+                markers=self.options.prompt_markers,
+            )
+        return self._check
 
     def _reviewed(self, reply: str) -> str:
         """The reply after the quality checks: as it is, repaired, the twin's simulated line

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from cohost.dataset.build import DatasetMeta, meta_path, read_meta
+from cohost.dataset.build import DatasetMeta, meta_path, read_json_object, read_meta
 from cohost.errors import InputError, Permanent
 
 TRAIN_MODULES = ("torch", "transformers", "peft", "trl", "datasets")
@@ -216,11 +216,7 @@ def read_adapter_twin(adapter: Path) -> str | None:
     path = adapter / TWIN_FILE
     if not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"unreadable ({exc})", path=path) from None
-    twin = data.get("twin") if isinstance(data, dict) else None
+    twin = read_json_object(path).get("twin")
     if not isinstance(twin, str) or not twin:
         raise InputError("names no twin", path=path)
     return twin

@@ -16,6 +16,7 @@ from cohost.errors import InputError
 from cohost.events import ChatMessage
 from cohost.pipeline.render import render_example, render_prompt
 from cohost.train.lora import DEFAULT_TARGETS, TWIN_FILE, read_adapter_twin, read_records
+from tests.support.tiny_llama import tiny_llama
 from tests.train import PEFT_DEPRECATION, require_train_extra
 
 pytestmark = pytest.mark.filterwarnings(PEFT_DEPRECATION)
@@ -70,39 +71,9 @@ def dpo_data(tmp_path: Path) -> Path:
 def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random one-layer Llama and a byte-level BPE tokenizer, saved (no downloads)."""
     require_train_extra()
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: PLC0415
-    from transformers import (  # noqa: PLC0415
-        LlamaConfig,
-        LlamaForCausalLM,
-        PreTrainedTokenizerFast,
-    )
-
     folder = tmp_path_factory.mktemp("tiny-base")
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=["<unk>", "<s>", "</s>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(_texts(), trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
-        tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>"
-    )
-    config = LlamaConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        head_dim=16,
-        vocab_size=tok.get_vocab_size(),
-        max_position_embeddings=512,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    LlamaForCausalLM(config).save_pretrained(folder)
+    model, tokenizer = tiny_llama(_texts(), vocab_size=400, max_positions=512)
+    model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
