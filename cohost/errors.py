@@ -4,6 +4,7 @@ CohostError
 ├── Transient          log it, end or degrade this turn, count it; the daemon goes on
 │   ├── SimulatorUnavailable
 │   ├── RewriterUnavailable
+│   ├── ReplyCut       the reply stopped at its token or time cap: the last words may be half
 │   ├── SpeakerUnavailable
 │   ├── BusUnavailable
 │   └── JournalUnavailable
@@ -37,6 +38,13 @@ class SimulatorUnavailable(Transient):
 
 class RewriterUnavailable(Transient):
     """The rewriter model server refused, failed or stalled."""
+
+
+class ReplyCut(Transient):
+    """The rewriter's reply ended at its token or time cap, not where the model ended it.
+
+    Raised after the last piece: what came is usable, and its unfinished last sentence is not.
+    """
 
 
 class SpeakerUnavailable(Transient):

@@ -182,6 +182,7 @@ class Flaw(enum.StrEnum):
     LABEL = "label"  # a speaker label ("name:") in front of a line or sentence
     RUNAWAY = "runaway"  # the model got stuck repeating itself
     TOO_LONG = "too_long"  # far longer than the twin's own lines
+    CUT = "cut"  # stopped at the token or time cap mid-sentence: the unfinished end went
 
 
 class Quality(enum.StrEnum):

@@ -91,7 +91,7 @@ def test_the_report_counts_what_became_of_each_reply_and_its_flaws() -> None:
         "repaired": 1,
         "fallback": 1,
         "silent": 1,
-        "flaws": {"prompt_echo": 2, "label": 2, "runaway": 1, "too_long": 0},
+        "flaws": {"prompt_echo": 2, "label": 2, "runaway": 1, "too_long": 0, "cut": 0},
     }
     md = report.to_markdown()
     assert "## Reply quality" in md and "- replies reviewed: 4" in md

@@ -21,7 +21,7 @@ from openai.types import Completion
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from cohost.config import RewriterSettings, SimulatorSettings
-from cohost.errors import RewriterUnavailable, SimulatorUnavailable, Transient
+from cohost.errors import ReplyCut, RewriterUnavailable, SimulatorUnavailable, Transient
 from cohost.events import SimLine
 from cohost.net import url_is_local
 from cohost.pipeline.render import (
@@ -435,6 +435,7 @@ class OpenAIRewriter(_Adapter):
             open_stream, self._deadlines, RewriterUnavailable, self.pace, self._max_tokens
         )
         chunks = timed.chunks()
+        said = False
         try:
             async for chunk in chunks:
                 if not chunk.choices:
@@ -442,8 +443,12 @@ class OpenAIRewriter(_Adapter):
                 choice = chunk.choices[0]
                 finish = choice.finish_reason or finish
                 if choice.delta.content:
+                    said = True
                     yield choice.delta.content
             if finish is None and not timed.capped:
                 raise RewriterUnavailable("dropped: the stream ended before it finished")
+            if said and (timed.capped or finish == "length"):
+                cap = "time" if timed.capped else f"{self._max_tokens}-token"
+                raise ReplyCut(f"the reply reached its {cap} cap")
         finally:
             await chunks.aclose()

@@ -76,6 +76,22 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _EDGE_PUNCTUATION = "\"'“”‘’«»,.;:!?()"
 _TRAILING = " \t\n,;:-–—"
 _MARKUP = r"(?:\*{1,2}|_{1,2})?"  # bold or italics, as models write a label
+# A sentence about the reply's form is the prompt's, however it is worded: "No more than 3
+# sentences.", "(about 40 characters, 8 words)", "like ana's own simulated line". The length is
+# filled in per turn, so no template sentence holds it; a count needs a bound before it, and
+# the sentence must be short, so that "I said it in about 5 words, chat" stays.
+_COUNT = r"(?:\d+|one|two|three|four|five|six|a few|a couple of)"
+_FORM_TALK = re.compile(
+    r"(?i)(?:\b(?:no more than|not more than|under|about|at most|up to|max(?:imum)?|less than"
+    rf"|fewer than|within|around|exactly)\s+{_COUNT}\s+(?:short\s+)?"
+    r"(?:characters?|chars|words?|sentences?|lines?)\b"
+    r"|\bsimulated\s+(?:twin\s+)?lines?\b|\bno\s+(?:markdown|hashtags|name in front)\b)"
+)
+# "(about 40 characters, 8 words)": the aside alone goes, the words around it are the reply
+_FORM_ASIDE = re.compile(r"(?i)[ \t]*\(\s*(?:about\s+)?\d+\s+(?:characters?|words?)\b[^)\n]*\)")
+FORM_TALK_WORDS = 12  # a longer sentence that mentions a count is the twin's own
+# Where a sentence is finished: its last mark, or a closing one after it, or an emoji
+_FINISHED = re.compile(r"(?:[.!?…]+[\"'”’)\]]*|[\U0001F000-\U0001FAFF\u2600-\u27BF])\s*$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -240,6 +256,18 @@ def prompt_echo(text: str, markers: PromptMarkers | None = None) -> Finding:
             found.append("the prompt's instructions")
             for a, b in reversed(spans):
                 rest = rest[:a] + rest[b:]
+    if _FORM_ASIDE.search(rest):
+        found.append("words about the reply's form")
+        rest = _FORM_ASIDE.sub("", rest)
+    form = [
+        (a, b)
+        for a, b in sentence_spans(rest)
+        if len(rest[a:b].split()) <= FORM_TALK_WORDS and _FORM_TALK.search(rest[a:b])
+    ]
+    if form:
+        found.append("words about the reply's form")
+        for a, b in reversed(form):
+            rest = rest[:a] + rest[b:]
     if not found:
         return _clean(text)
     what = ", ".join(dict.fromkeys(found))
@@ -452,6 +480,20 @@ def too_long(text: str, cap: int) -> Finding:
     return Finding(flaw=Flaw.TOO_LONG, text=_tidy(kept), detail=detail)
 
 
+def unfinished(text: str) -> Finding:
+    """A reply that stopped at its cap: the last sentence goes when no mark ends it.
+
+    Only for a reply known to be cut (`cohost.errors.ReplyCut`): chat often ends a finished
+    line with no mark at all, so an unmarked end alone says nothing.
+    """
+    if not text.strip() or _FINISHED.search(text):
+        return _clean(text)
+    spans = sentence_spans(text)
+    kept = text[: spans[-1][0]] if spans else ""
+    detail = "stopped at its cap mid-sentence; took out the unfinished end"
+    return Finding(flaw=Flaw.CUT, text=_tidy(kept), detail=detail)
+
+
 # ---- a whole reply, and a streamed one ------------------------------------------------------
 
 
@@ -502,11 +544,15 @@ class QualityCheck:
     def labels(self, text: str) -> Finding:
         return speaker_labels(text, self.twin_names, self.other_names)
 
-    def review(self, text: str) -> Review:
-        """Every check in order on the whole reply; each works on what the one before left."""
+    def review(self, text: str, *, cut: bool = False) -> Review:
+        """Every check in order on the whole reply; each works on what the one before left.
+
+        `cut`: the reply stopped at its token or time cap (see `unfinished`).
+        """
         flaws: list[Flaw] = []
         details: list[str] = []
         steps = (
+            *((unfinished,) if cut else ()),
             lambda t: prompt_echo(t, self.markers),
             self.labels,
             runaway,

@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from cohost.errors import RewriterUnavailable, SimulatorUnavailable, Transient
+from cohost.errors import ReplyCut, RewriterUnavailable, SimulatorUnavailable, Transient
 from cohost.events import (
     ChatMessage,
     Decision,
@@ -26,7 +26,7 @@ from cohost.events import (
 from cohost.pipeline.guard import Guard, GuardResult, cleaned
 from cohost.pipeline.privacy import find_private_runs, longest_run, public_reason, speakable
 from cohost.pipeline.privacy import words as folded_words
-from cohost.pipeline.quality import PromptMarkers, QualityCheck, SpeechGate
+from cohost.pipeline.quality import PromptMarkers, QualityCheck, SpeechGate, unfinished
 from cohost.pipeline.sentences import (
     SentenceBuffer,
     chunk_for_chat,
@@ -155,6 +155,7 @@ class Turn:
         self._unavailable = False  # the rewriter failed: the simulated twin line was used
         self._spoke = False  # some of this reply went to the voice while it streamed
         self._check: QualityCheck | None = None  # see `_quality_check`
+        self._cut = False  # the reply stopped at its token or time cap (`ReplyCut`)
 
     @property
     def message(self) -> ChatMessage:
@@ -362,11 +363,18 @@ class Turn:
         tried = [reply]  # what the next fusion must avoid: kept, blocked or repeated alike
         with self._stages.stage("candidates"):
             for _ in range(self.options.candidates - 1):
+                got: list[str] = []
+                cut = False
                 try:
-                    async with contextlib.aclosing(
-                        self._fuse(self.trace.sim_lines, avoid=tried, said=(reply, *found))
-                    ) as pieces:
-                        text = "".join([piece async for piece in pieces])
+                    try:
+                        async with contextlib.aclosing(
+                            self._fuse(self.trace.sim_lines, avoid=tried, said=(reply, *found))
+                        ) as pieces:
+                            async for piece in pieces:
+                                got.append(piece)
+                    except ReplyCut:
+                        cut = True
+                    text = "".join(got)
                     shaper = self._shaper()
                     text = (shaper.feed(text) + shaper.flush()).strip()
                     self._trace_shaping(shaper)
@@ -376,7 +384,7 @@ class Turn:
                 if not text:
                     break  # the rewriter has nothing more to offer
                 tried.append(text)
-                reviewed = self._quality_check().review(text)
+                reviewed = self._quality_check().review(text, cut=cut)
                 if not reviewed.usable:
                     continue  # as unusable as a reply would be: no candidate
                 text = reviewed.text
@@ -537,17 +545,20 @@ class Turn:
 
         shaper: ReplyShaper | None = None
         try:
-            async with contextlib.aclosing(pieces) as stream:
-                async for piece in stream:
-                    self._raw += piece
-                    # made at the first piece: a pipelined turn has simulated by then, and the
-                    # simulated speakers are among those the reply must not speak for
-                    shaper = shaper or self._shaper()
-                    if kept := shaper.feed(piece):
-                        reply.append(kept)
-                        await out(buffer.feed(kept))
-                    if shaper.done:
-                        break  # the model writes the chat on: aclosing stops it now
+            try:
+                async with contextlib.aclosing(pieces) as stream:
+                    async for piece in stream:
+                        self._raw += piece
+                        # made at the first piece: a pipelined turn has simulated by then, and
+                        # the simulated speakers are among those the reply must not speak for
+                        shaper = shaper or self._shaper()
+                        if kept := shaper.feed(piece):
+                            reply.append(kept)
+                            await out(buffer.feed(kept))
+                        if shaper.done:
+                            break  # the model writes the chat on: aclosing stops it now
+            except ReplyCut:
+                self._cut = True  # what came stands; `_reviewed` takes its unfinished end
             if shaper is not None and (tail := shaper.flush()):
                 reply.append(tail)
                 await out(buffer.feed(tail))
@@ -568,7 +579,11 @@ class Turn:
                 self._stages.mark("fuse", self._fuse_start)
             if shaper is not None:
                 self._trace_shaping(shaper)
-        await out(buffer.flush(), final=True)
+        rest = buffer.flush()
+        if self._cut:
+            # the unfinished end is never said: the voice says what chat will show
+            rest = [kept] if (kept := unfinished(" ".join(rest)).text) else []
+        await out(rest, final=True)
         return "".join(reply).strip()
 
     def _trace_shaping(self, shaper: ReplyShaper) -> None:
@@ -604,7 +619,7 @@ class Turn:
         if not reply.strip():
             return reply  # nothing came: `_has_reply` says why
         check = self._quality_check()
-        review = check.review(reply)
+        review = check.review(reply, cut=self._cut)
         flaws = list(review.flaws)
         details = list(review.details)
         if Flaw.LABEL not in flaws and (raw := check.labels(self._raw)).flaw is not None:

@@ -9,7 +9,7 @@ import pytest
 
 from cohost.adapters.openai_models import Deadlines, OpenAIRewriter, OpenAISimulator
 from cohost.config import RewriterSettings, SimulatorSettings
-from cohost.errors import RewriterUnavailable, SimulatorUnavailable
+from cohost.errors import ReplyCut, RewriterUnavailable, SimulatorUnavailable
 from cohost.events import ChatMessage, Hit, SimLine, Tier
 from cohost.pipeline.render import render_prompt
 from cohost.ports import FusionRequest, SimRequest
@@ -278,6 +278,21 @@ async def test_closing_the_reply_hangs_up_on_the_server() -> None:
             await anext(pieces)
         seen = await srv.wait_handled()
     assert seen.client_gone
+
+
+async def test_a_reply_stopped_by_its_token_cap_says_so_after_its_last_piece() -> None:
+    text = "Went bouldering on Sunday and my arms are still completely gone"
+    async with ScriptedServer(Script(text=text)) as srv, rewriter(srv.url, max_tokens=4) as rw:
+        pieces: list[str] = []
+        with pytest.raises(ReplyCut, match="4-token cap"):
+            async for piece in rw.stream(fusion_request()):
+                pieces.append(piece)
+    assert pieces and text.startswith("".join(pieces)) and "".join(pieces) != text
+
+
+async def test_a_reply_the_model_ended_is_not_cut() -> None:
+    async with ScriptedServer(Script(text="lol yeah")) as srv:
+        assert await reply_of(rewriter(srv.url, max_tokens=40)) == "lol yeah"
 
 
 def test_rewriter_from_settings() -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncGenerator
 
 import pytest
 
 from cohost.clock import VirtualClock
 from cohost.config import GuardSettings
+from cohost.errors import ReplyCut
 from cohost.events import Flaw, Quality, SimLine
 from cohost.pipeline.deliver import RecordingSink
 from cohost.pipeline.guard import Guard
@@ -25,6 +27,7 @@ from cohost.pipeline.quality import (
 )
 from cohost.pipeline.render import PROMPTS_DIR, FusionTemplate, load_fusion_template
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
+from cohost.ports import FusionRequest
 from tests.fakes import RecordingSpeaker, ScriptedRewriter, ScriptedSimulator, message, picked
 
 TWIN = "mossbyte"
@@ -391,3 +394,86 @@ def test_a_label_in_italics_is_a_label() -> None:
     assert found.flaw is Flaw.LABEL
     assert "ElenaManetta" not in found.text and "TeEmeraE" not in found.text
     assert found.text.startswith("so that run was wild.")
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Gerald is thriving! No more than 3 sentences.", "Gerald is thriving!"),
+        ("lol same (about 40 characters, 8 words)", "lol same"),
+        ("Under 200 characters. gerald says hi", "gerald says hi"),
+        ("Like mossbyte's own simulated line. gerald rules", "gerald rules"),
+        ("No markdown, no hashtags. gerald rules", "gerald rules"),
+    ],
+)
+def test_words_about_the_replys_form_are_the_prompts(text: str, kept: str) -> None:
+    found = prompt_echo(text)
+    assert found.flaw is Flaw.PROMPT_ECHO, text
+    assert found.text == kept
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I said it in about 5 words and chat laughed at me for the rest of the night",
+        "the bread took about 3 hours",
+        "give me five words for gerald",
+    ],
+)
+def test_a_count_in_the_twins_own_words_stays(text: str) -> None:
+    assert prompt_echo(text).flaw is None
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Gerald doubled. He smells like a bak", "Gerald doubled."),
+        ("Gerald doubled! 🍞 and then the jar", "Gerald doubled! 🍞"),
+        ("gerald is the best starter in the whole wor", ""),
+    ],
+)
+def test_a_cut_reply_loses_its_unfinished_end(text: str, kept: str) -> None:
+    review = CHECK.review(text, cut=True)
+    assert review.flaws == (Flaw.CUT,)
+    assert review.text == kept
+
+
+@pytest.mark.parametrize("text", ["Gerald doubled. He smells like bread.", "gerald rules 🍞"])
+def test_a_cut_reply_that_ended_a_sentence_keeps_it(text: str) -> None:
+    review = CHECK.review(text, cut=True)
+    assert review.clean and review.text == text
+
+
+def test_an_unmarked_end_is_finished_when_the_model_ended_it() -> None:
+    assert CHECK.review("gerald is the best starter in the whole wor").clean
+
+
+class _CutRewriter(ScriptedRewriter):
+    """Streams its reply, then says the token cap stopped it, as the OpenAI adapter does."""
+
+    async def stream(self, request: FusionRequest) -> AsyncGenerator[str, None]:
+        async for piece in super().stream(request):
+            yield piece
+        raise ReplyCut("the reply reached its 8-token cap")
+
+
+@pytest.mark.parametrize("mode", ["pipelined", "sequential"])
+async def test_a_turn_cut_at_the_cap_sends_and_says_only_finished_sentences(mode: str) -> None:
+    sink, speaker = RecordingSink(), RecordingSpeaker()
+    turn = make_turn("", sink=sink, speaker=speaker, mode=mode)
+    turn.parts.rewriter = _CutRewriter("Gerald doubled overnight. He smells like a bak")
+    trace = await turn.run()
+    assert trace.outcome == "answered", trace.reason
+    assert trace.quality is Quality.REPAIRED and trace.flaws == [Flaw.CUT]
+    assert sink.sent == [("Gerald doubled overnight.", "m1")]
+    assert speaker.said == ["Gerald doubled overnight."]
+
+
+async def test_a_turn_cut_inside_its_first_sentence_falls_back() -> None:
+    sink, speaker = RecordingSink(), RecordingSpeaker()
+    turn = make_turn("", sink=sink, speaker=speaker)
+    turn.parts.rewriter = _CutRewriter("gerald is the best starter in the whole wor")
+    trace = await turn.run()
+    assert trace.quality is Quality.FALLBACK and trace.flaws == [Flaw.CUT]
+    assert sink.sent == [(SIM[0].text, "m1")]
+    assert "wor" not in " ".join(speaker.said).split()

@@ -341,6 +341,7 @@ async def test_metrics_count_reply_quality_and_flaws(app: Starlette, view: FakeV
         "label": 2.0,
         "runaway": 1.0,
         "too_long": 0.0,  # there from the start, so a rate over it needs no first event
+        "cut": 0.0,
     }
 
 
