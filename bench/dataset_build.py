@@ -19,10 +19,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from cohost.app.build import dataset_options
+from cohost.app.settings import Settings
 from cohost.chatlog import open_log
-from cohost.config import Settings
-from cohost.dataset.build import BuildOptions, DatasetBuilder
-from cohost.events import ChatMessage
+from cohost.core.events import ChatMessage
+from cohost.dataset.build import DatasetBuilder
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "twitch"
 
@@ -62,7 +63,7 @@ def main() -> None:
     seconds = args.seconds or (5.0 if args.quick else 30.0)
     settings = Settings()
     twin = args.twin or most_talkative(path, set(settings.picker.known_bots))
-    options = BuildOptions.from_settings(settings, logins=[twin], name="Twin")
+    options = dataset_options(settings, logins=[twin], name="Twin")
     print(f"log {path.name} ({path.stat().st_size / 2**20:.1f} MiB), twin {twin}")
     lines = examples = passes = 0
     rss = [rss_mb()]

@@ -62,13 +62,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cohost.app.build import dataset_options
+from cohost.app.settings import load_settings
 from cohost.chatlog.log import open_log
-from cohost.config import SimulatorSettings, load_settings
+from cohost.core.events import ChatEvent, ChatMessage
+from cohost.core.options import SimulatorSettings
+from cohost.core.ports import SimRequest
 from cohost.dataset.build import BuildOptions, DatasetBuilder
-from cohost.events import ChatEvent, ChatMessage
-from cohost.pipeline.render import DEFAULT_FORMAT, ChatFormat, clean_text
-from cohost.pipeline.simulate import MarkovSimulator, streamer_lines
-from cohost.ports import SimRequest
+from cohost.embedded.markov import MarkovSimulator, streamer_lines
+from cohost.text.render import DEFAULT_FORMAT, ChatFormat, clean_text
 from cohost.train.lora import fit_from_start, token_counter
 from tests.support.smollm2 import (
     TRAIN_ARGS,
@@ -683,7 +685,7 @@ def main() -> int:
         print("the log has no messages", file=sys.stderr)
         return 2
     cut = later[0].ts
-    options = BuildOptions.from_settings(load_settings(), logins=(twin_login,), name=TWIN)
+    options = dataset_options(load_settings(), logins=(twin_login,), name=TWIN)
     heldout, clean = heldout_examples(events, cut, options, twin_login)
     own_later = sum(m.login.lower() == twin_login for m in later)
     if not heldout:

@@ -29,17 +29,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cohost.app import build_guard, build_models
+from cohost.app.build import build_guard, build_models
+from cohost.app.demo import DEMO_STREAMER, DEMO_TWIN, demo_files
+from cohost.app.settings import Settings, load_settings
 from cohost.chatlog import open_log
-from cohost.chatsink import LIMIT, WINDOW_S, SendResult, TwitchRules
-from cohost.clock import VirtualClock
-from cohost.config import Settings, load_settings
-from cohost.demo import DEMO_STREAMER, DEMO_TWIN, demo_files
-from cohost.events import ChatMessage, Decision, Role, TurnTrace
+from cohost.core.clock import VirtualClock
+from cohost.core.events import ChatMessage, Decision, Role, SendResult, TurnTrace
+from cohost.core.state import TwinState
 from cohost.pipeline.conductor import Conductor
 from cohost.pipeline.pick import AnswerMemory, Picker
 from cohost.pipeline.turn import TurnOptions, TurnParts
-from cohost.state import TwinState
+from cohost.pipeline.twitch_rules import LIMIT, WINDOW_S, TwitchRules
 
 START = 1_700_000_000.0
 TOPICS = ("bread", "starter", "rye", "keyboard", "neighbours", "game", "boss", "music", "sleep")

@@ -18,8 +18,8 @@ from collections import Counter, deque
 from pathlib import Path
 
 from cohost.chatlog import open_log
-from cohost.config import PickerSettings, TwinSettings
-from cohost.events import ChatMessage
+from cohost.core.events import ChatMessage
+from cohost.core.options import PickerSettings, TwinSettings
 from cohost.pipeline.pick import AnswerMemory, Picker
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "twitch"

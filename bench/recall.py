@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cohost.adapters.embedder import SentenceEmbedder
 from cohost.adapters.qdrant_edge import EdgeVectorStore
 from cohost.adapters.qdrant_server import QdrantVectorStore
-from cohost.events import Tier
+from cohost.core.events import Tier
+from cohost.core.ports import Chunk, VectorStore
 from cohost.journal.index import IndexedJournal
 from cohost.pipeline.recall import recall
-from cohost.ports import Chunk, VectorStore
 
 K = 5
 BATCH = 512

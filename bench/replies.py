@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cohost.adapters.openai_models import Deadlines, OpenAIRewriter, OpenAISimulator
-from cohost.clock import RealClock
-from cohost.config import GuardSettings
-from cohost.events import ChatMessage, Decision
+from cohost.core.clock import RealClock
+from cohost.core.events import ChatMessage, Decision
+from cohost.core.options import GuardSettings
+from cohost.core.ports import FusionRequest
 from cohost.pipeline.deliver import RecordingSink
 from cohost.pipeline.guard import Guard
-from cohost.pipeline.render import clean_text, load_fusion_template
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
-from cohost.ports import FusionRequest
+from cohost.text.render import clean_text, load_fusion_template
 from tests.support.chat_checks import reads_as_chat
 
 PROFILES = ("sectioned", "compact")

@@ -43,10 +43,10 @@ from twitchio.http import Route
 
 from bench.flood import OPENERS, SPAM, rss_mb, vocabulary
 from cohost.adapters.twitch import SUBSCRIPTIONS
-from cohost.auth import StoredToken, TokenStore
-from cohost.config import load_settings
-from cohost.daemon import run_daemon
-from cohost.demo import demo_files
+from cohost.adapters.twitch_tokens import StoredToken, TokenStore
+from cohost.app.daemon import run_daemon
+from cohost.app.demo import demo_files
+from cohost.app.settings import load_settings
 from tests.support.fake_twitch import BOT_SCOPES, BROADCASTER_SCOPES, FakeTwitch, FakeUser
 from tests.support.scripted_server import Script, ScriptedServer
 
@@ -200,7 +200,7 @@ async def soak(
     words = vocabulary()
     models = FaultyModels(fault_rate, seed)
     catcher = _HealthUrl()
-    daemon_log = logging.getLogger("cohost.daemon")
+    daemon_log = logging.getLogger("cohost.app.daemon")
     daemon_log.addHandler(catcher)
     old_level = daemon_log.level
     daemon_log.setLevel(logging.INFO)

@@ -47,13 +47,13 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cohost.adapters.openai_models import Deadlines, OpenAIRewriter, OpenAISimulator
-from cohost.clock import RealClock
-from cohost.config import GuardSettings
-from cohost.events import ChatMessage, Decision, Hit, Tier
+from cohost.core.clock import RealClock
+from cohost.core.events import ChatMessage, Decision, Hit, Tier
+from cohost.core.options import GuardSettings
 from cohost.pipeline.guard import Guard, default_rules
 from cohost.pipeline.privacy import privacy_rule_for, speakable
-from cohost.pipeline.sentences import SentenceBuffer
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
+from cohost.text.sentences import SentenceBuffer
 from tests.support.scripted_server import Script, ScriptedServer, chat_text, tokens_of
 
 Mode = Literal["pipelined", "sequential"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Sequence
 
-from cohost.errors import RewriterUnavailable, SimulatorUnavailable
-from cohost.events import ChatMessage, Decision, Hit, Role, SimLine
-from cohost.ports import FusionRequest, SimRequest
+from cohost.core.errors import RewriterUnavailable, SimulatorUnavailable
+from cohost.core.events import ChatMessage, Decision, Hit, Role, SimLine
+from cohost.core.ports import FusionRequest, SimRequest
 
 
 def message(

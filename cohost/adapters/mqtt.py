@@ -35,7 +35,7 @@ from types import TracebackType
 import aiomqtt
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from cohost.bus import Handler
+from cohost.core.ports import Handler
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,12 @@ import openai
 from openai.types import Completion
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
-from cohost.config import RewriterSettings, SimulatorSettings
-from cohost.errors import ReplyCut, RewriterUnavailable, SimulatorUnavailable, Transient
-from cohost.events import SimLine
-from cohost.net import url_is_local
-from cohost.pipeline.render import (
+from cohost.core.errors import ReplyCut, RewriterUnavailable, SimulatorUnavailable, Transient
+from cohost.core.events import SimLine
+from cohost.core.net import url_is_local
+from cohost.core.options import RewriterSettings, SimulatorSettings
+from cohost.core.ports import FusionRequest, SimRequest
+from cohost.text.render import (
     DEFAULT_FORMAT,
     ChatFormat,
     FusionTemplate,
@@ -34,7 +35,6 @@ from cohost.pipeline.render import (
     render_fusion,
     render_prompt,
 )
-from cohost.ports import FusionRequest, SimRequest
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cohost.adapters.speech import Output, WavInfo, WavSpeaker, wav_info
-from cohost.errors import SpeakerUnavailable
-from cohost.ports import Bus, Clock
+from cohost.core.errors import SpeakerUnavailable
+from cohost.core.ports import Bus, Clock
 
 if TYPE_CHECKING:
     from piper import PiperVoice

@@ -31,9 +31,9 @@ from qdrant_edge import (
     UpdateOperation,
 )
 
-from cohost.errors import JournalUnavailable
-from cohost.events import Hit, Tier
-from cohost.ports import Chunk, IndexedEntry
+from cohost.core.errors import JournalUnavailable
+from cohost.core.events import Hit, Tier
+from cohost.core.ports import Chunk, IndexedEntry
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from cohost.adapters.qdrant_edge import (
     payload_hit,
     point_id,
 )
-from cohost.errors import JournalUnavailable
-from cohost.events import Hit, Tier
-from cohost.ports import Chunk, IndexedEntry
+from cohost.core.errors import JournalUnavailable
+from cohost.core.events import Hit, Tier
+from cohost.core.ports import Chunk, IndexedEntry
 
 log = logging.getLogger(__name__)
 

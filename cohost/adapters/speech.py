@@ -20,11 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from cohost.config import Settings
-from cohost.errors import SettingsError, SpeakerUnavailable
-from cohost.events import Caption
-from cohost.pipeline.deliver import CaptionSpeaker
-from cohost.ports import Bus, Clock, Speaker
+from cohost.core.errors import SpeakerUnavailable
+from cohost.core.events import Caption
+from cohost.core.ports import Bus, Clock
 
 log = logging.getLogger(__name__)
 
@@ -436,74 +434,3 @@ class EspeakSpeaker(WavSpeaker):
             detail = err.decode(errors="replace").strip()
             raise SpeakerUnavailable(f"espeak-ng wrote no audio (exit {proc.returncode}) {detail}")
         return info
-
-
-def wav_dir_of(settings: Settings) -> Path:
-    """Where the voice writes its WAV files."""
-    return settings.speech.wav_dir or settings.data_dir / "speech"
-
-
-def speaker_from_settings(settings: Settings, clock: Clock, *, bus: Bus | None = None) -> Speaker:
-    """The speaker the settings ask for: a TTS engine to the sound card or into files, or captions.
-
-    The default voice (espeak-ng) is optional: when the engine is left unset and espeak-ng is
-    not installed, the twin is captions only and says so in the log. Asked for by name, a
-    missing espeak-ng is a settings error at start.
-    """
-    speech = settings.speech
-    wav_dir = wav_dir_of(settings)
-    if speech.engine == "captions":
-        return CaptionSpeaker(clock, bus=bus)
-    if speech.engine == "piper":
-        from cohost.adapters.piper_speech import PiperSpeaker  # noqa: PLC0415 (import cycle)
-
-        return PiperSpeaker(
-            clock,
-            model=speech.piper_voice,
-            bus=bus,
-            output=speech.output,
-            wav_dir=wav_dir,
-            keep_wavs=speech.keep_wavs,
-        )
-    if speech.engine == "http":
-        from cohost.adapters.http_speech import HttpSpeaker  # noqa: PLC0415 (import cycle)
-
-        if not speech.http_url or not speech.http_voice_id:
-            raise SettingsError(
-                "COHOST_SPEECH__ENGINE=http needs COHOST_SPEECH__HTTP_URL "
-                "and COHOST_SPEECH__HTTP_VOICE_ID"
-            )
-
-        return HttpSpeaker(
-            clock,
-            url=speech.http_url,
-            voice_id=speech.http_voice_id,
-            api_key=speech.http_api_key,
-            timeout_s=speech.http_timeout_s,
-            bus=bus,
-            output=speech.output,
-            wav_dir=wav_dir,
-            keep_wavs=speech.keep_wavs,
-        )
-    if shutil.which("espeak-ng") is None:
-        if "engine" in speech.model_fields_set:
-            raise SettingsError(
-                "COHOST_SPEECH__ENGINE=espeak needs espeak-ng (Debian: apt-get install espeak-ng)"
-            )
-        log.warning(
-            "espeak-ng is not installed, so the twin is not heard, only captioned: install it "
-            "(Debian: apt-get install espeak-ng) or set COHOST_SPEECH__ENGINE=captions"
-        )
-        return CaptionSpeaker(clock, bus=bus)
-    speaker = EspeakSpeaker(
-        clock,
-        voice=speech.voice,
-        rate=speech.rate,
-        bus=bus,
-        output=speech.output,
-        wav_dir=wav_dir,
-        keep_wavs=speech.keep_wavs,
-    )
-    where = "the sound card" if speaker.output == "device" else f"WAV files in {wav_dir}"
-    log.info("voice: espeak-ng to %s", where)
-    return speaker

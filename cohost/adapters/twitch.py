@@ -55,12 +55,11 @@ with warnings.catch_warnings():
     from twitchio.eventsub import websockets as eventsub_websockets
     from twitchio.http import Route
 
-from cohost.auth import AuthError, StoredToken, TokenStore
+from cohost.adapters.twitch_tokens import AuthError, StoredToken, TokenStore
 from cohost.chatlog.base import BADGE_ROLES
-from cohost.chatsink import SendResult
-from cohost.config import TwitchSettings
-from cohost.errors import Permanent, SettingsError, Transient
-from cohost.events import ChatMessage, Moderation, Role, UserNotice, UserNoticeKind
+from cohost.core.errors import Permanent, SettingsError, Transient
+from cohost.core.events import ChatMessage, Moderation, Role, SendResult, UserNotice, UserNoticeKind
+from cohost.core.options import TwitchSettings
 
 log = logging.getLogger(__name__)
 
@@ -556,7 +555,7 @@ class TwitchChat:
     # --- chat out -------------------------------------------------------------------------
 
     async def send_raw(self, text: str, *, reply_to: str | None) -> SendResult:
-        """Post one chat message as is (the rules live in cohost.chatsink)."""
+        """Post one chat message as is (the rules live in cohost.pipeline.twitch_rules)."""
         client, bot = self._client, self._bot
         if client is None or bot is None:
             raise RuntimeError("TwitchChat.send_raw outside `async with`")

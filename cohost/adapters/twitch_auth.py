@@ -17,7 +17,7 @@ from typing import Any, Self, TypeVar
 import aiohttp
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from cohost.errors import Permanent, Transient
+from cohost.core.errors import Permanent, Transient
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from cohost.errors import ChatLogError
-from cohost.events import ChatEvent, Role
+from cohost.core.errors import ChatLogError
+from cohost.core.events import ChatEvent, Role
 
 MAX_REASONS = 5
 

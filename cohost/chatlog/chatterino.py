@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from cohost.chatlog.base import BadLine, ReadContext, day_epoch, iter_lines
-from cohost.events import ChatEvent, ChatMessage, Moderation
+from cohost.core.events import ChatEvent, ChatMessage, Moderation
 
 _LINE = re.compile(r"\[([01]\d|2[0-3]):([0-5]\d):([0-5]\d)\] ")
 _HEADER = re.compile(

@@ -7,8 +7,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TextIO
 
 from cohost.chatlog.base import BadLine, ReadContext, parse_badges, parse_when
-from cohost.errors import ChatLogError
-from cohost.events import ChatEvent, ChatMessage
+from cohost.core.errors import ChatLogError
+from cohost.core.events import ChatEvent, ChatMessage
 
 REQUIRED = ("ts", "login", "text")
 OPTIONAL = ("display_name", "user_id", "id", "channel", "badges", "bits")

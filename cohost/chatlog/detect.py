@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cohost.chatlog.base import read_head
 from cohost.chatlog.csvlog import match_schema
-from cohost.errors import ChatLogError
+from cohost.core.errors import ChatLogError
 
 SAMPLE_LINES = 30
 _JSON_LIST = re.compile(r"\[\s*[{\]]")

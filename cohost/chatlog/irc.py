@@ -8,7 +8,7 @@ from typing import TextIO
 
 from cohost.chatlog.base import BadLine, ReadContext, iter_lines, parse_badges
 from cohost.chatlog.jsonstream import JsonShapeError, JsonStream
-from cohost.events import ChatEvent, ChatMessage, Moderation, Role, UserNotice, UserNoticeKind
+from cohost.core.events import ChatEvent, ChatMessage, Moderation, Role, UserNotice, UserNoticeKind
 
 _UNESCAPES = {"s": " ", ":": ";", "\\": "\\", "r": "\r", "n": "\n"}
 _ESCAPE = re.compile(r"\\(.?)", re.DOTALL)

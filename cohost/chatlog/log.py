@@ -15,8 +15,8 @@ from cohost.chatlog.overrustle import read_overrustle
 from cohost.chatlog.plain import read_lines
 from cohost.chatlog.tcd import read_tcd
 from cohost.chatlog.vod import read_rechat, read_twitchdownloader
-from cohost.errors import ChatLogError
-from cohost.events import ChatEvent, ChatMessage
+from cohost.core.errors import ChatLogError
+from cohost.core.events import ChatEvent, ChatMessage
 
 READERS: Mapping[str, Reader] = {
     "irc": read_irc,

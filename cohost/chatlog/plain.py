@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from cohost.chatlog.base import ReadContext, iter_lines
-from cohost.events import ChatEvent, ChatMessage
+from cohost.core.events import ChatEvent, ChatMessage
 
 UNKNOWN_USER = "unknown"
 

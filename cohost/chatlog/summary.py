@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cohost.chatlog.log import open_log
-from cohost.events import ChatMessage, Moderation, UserNotice
+from cohost.core.events import ChatMessage, Moderation, UserNotice
 
 RELATIVE_BELOW = 1e9  # times under 2001-09-09 are offsets from the start of a VOD, not dates
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import TextIO
 
 from cohost.chatlog.base import BadLine, ReadContext, iter_lines
-from cohost.events import ChatEvent, ChatMessage, Role
+from cohost.core.events import ChatEvent, ChatMessage, Role
 
 # tcd's settings.json: one character per badge, the highest first ("multiple_badges" may list more).
 BADGE_CHARS: Mapping[str, tuple[str, Role | None]] = {

@@ -12,7 +12,7 @@ from typing import TextIO
 
 from cohost.chatlog.base import BadLine, ReadContext, iso_epoch, parse_badges
 from cohost.chatlog.jsonstream import JsonShapeError, JsonStream
-from cohost.events import ChatEvent, ChatMessage, Role
+from cohost.core.events import ChatEvent, ChatMessage, Role
 
 
 def _object(value: object, what: str) -> dict[str, object]:

@@ -1,6 +1,6 @@
 """Training data for the twin: JSON lines that TRL and axolotl read without conversion.
 
-Every text is rendered by `cohost.pipeline.render` (the simulator's own renderer and
+Every text is rendered by `cohost.text.render` (the simulator's own renderer and
 `prompts/chat.toml`), so the twin sees at inference exactly the format it was trained on.
 
 Files and fields

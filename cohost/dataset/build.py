@@ -10,7 +10,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from cohost.config import Settings, login_of
+from cohost.core.errors import InputError
+from cohost.core.events import ChatEvent, ChatMessage, Moderation, UserNotice
 from cohost.dataset.clean import (
     DEFAULT_CONTEXT_PATTERNS,
     RULE_HELP,
@@ -19,9 +20,7 @@ from cohost.dataset.clean import (
     ModerationBuffer,
     Tally,
 )
-from cohost.errors import InputError
-from cohost.events import ChatEvent, ChatMessage, Moderation, UserNotice
-from cohost.pipeline.render import (
+from cohost.text.render import (
     DEFAULT_FORMAT,
     ChatFormat,
     clean_name,
@@ -106,49 +105,6 @@ class BuildOptions:
     context_patterns: tuple[str, ...] = DEFAULT_CONTEXT_PATTERNS
     bots: frozenset[str] = frozenset()
     fmt: ChatFormat = DEFAULT_FORMAT
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        logins: Sequence[str],
-        name: str | None = None,
-        rules: Collection[str] = RULES,
-        context_patterns: Sequence[str] = (),
-        bots: Sequence[str] = (),
-        window: int | None = None,
-        fmt: ChatFormat = DEFAULT_FORMAT,
-    ) -> BuildOptions:
-        """Options from the dataset and picker settings, with the command line's additions.
-
-        `logins` are the accounts whose lines are the twin's; they are rendered as `name`
-        (default: the twin's name in settings, the name the simulator uses at inference).
-        The co-host bot's own account (`COHOST_TWIN__BOT_LOGIN`) counts as a bot: its lines
-        in a log are the twin's model speaking, not the streamer, and no twin is trained on
-        its own output.
-        """
-        ds = settings.dataset
-        own = login_of(settings.twin.bot_login)
-        if own in {login.lower() for login in logins}:
-            own = ""  # the bot posts as the streamer's own account: those lines are theirs
-        return cls(
-            twin=name or settings.twin.name,
-            twin_logins=tuple(logins),
-            window=window if window is not None else ds.window,
-            min_context=ds.min_context,
-            max_gap_s=ds.max_gap_s,
-            rules=frozenset(rules),
-            min_chars=ds.min_chars,
-            duplicate_lookback=ds.duplicate_lookback,
-            moderation_hold_s=ds.moderation_hold_s,
-            moderation_hold_lines=ds.moderation_hold_lines,
-            context_patterns=(*DEFAULT_CONTEXT_PATTERNS, *ds.context_patterns, *context_patterns),
-            bots=frozenset(
-                {*settings.picker.known_bots, *ds.extra_bots, *bots, *({own} if own else ())}
-            ),
-            fmt=fmt,
-        )
 
 
 @dataclass(slots=True, kw_only=True)

@@ -12,7 +12,7 @@ from collections import Counter, deque
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from cohost.events import ChatMessage, Moderation
+from cohost.core.events import ChatMessage, Moderation
 
 RULES: tuple[str, ...] = (
     "bots",  # lines from known bots

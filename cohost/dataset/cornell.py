@@ -16,9 +16,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cohost.errors import InputError
-from cohost.events import ChatMessage
-from cohost.pipeline.render import DEFAULT_FORMAT, ChatFormat, clean_name, render_example
+from cohost.core.errors import InputError
+from cohost.core.events import ChatMessage
+from cohost.text.render import DEFAULT_FORMAT, ChatFormat, clean_name, render_example
 
 SEPARATOR = " +++$+++ "
 _LINE_ID = re.compile(r"L(\d+)")

@@ -21,9 +21,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cohost.errors import InputError
-from cohost.events import ChatMessage
-from cohost.pipeline.render import DEFAULT_FORMAT, ChatFormat, clean_name, clean_text, render_prompt
+from cohost.core.errors import InputError
+from cohost.core.events import ChatMessage
+from cohost.text.render import DEFAULT_FORMAT, ChatFormat, clean_name, clean_text, render_prompt
 
 
 class _Foreign(BaseModel):
@@ -41,7 +41,7 @@ class FeedbackLine(_Foreign):
 
 
 class Feedback(_Foreign):
-    """The fields of a feedback line this builder reads (see cohost/feedback.py)."""
+    """The fields of a feedback line this builder reads (see cohost/control/feedback.py)."""
 
     verdict: Literal["good", "bad"]
     reply: str

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from cohost.errors import InputError
-from cohost.trace import json_line
+from cohost.core.errors import InputError
+from cohost.core.serialise import json_line
 
 
 def write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> int:

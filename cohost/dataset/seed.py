@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cohost.errors import InputError
-from cohost.events import ChatMessage, SimLine
-from cohost.pipeline.render import DEFAULT_FORMAT, ChatFormat, clean_name, clean_text, render_prompt
-from cohost.ports import SimRequest, Simulator
+from cohost.core.errors import InputError
+from cohost.core.events import ChatMessage, SimLine
+from cohost.core.ports import SimRequest, Simulator
+from cohost.text.render import DEFAULT_FORMAT, ChatFormat, clean_name, clean_text, render_prompt
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

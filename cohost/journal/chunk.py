@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cohost.pipeline.sentences import split_sentences
+from cohost.text.sentences import split_sentences
 
 # Bumped whenever the same text would split differently: every entry is then indexed again.
-CHUNKER_VERSION = 3  # 2: sentences split by cohost.pipeline.sentences; 3: markup removed
+CHUNKER_VERSION = 3  # 2: sentences split by cohost.text.sentences; 3: markup removed
 _PARAGRAPH = re.compile(r"\n[ \t]*\n+")
 
 

@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
-from cohost.errors import JournalFormatError
-from cohost.events import Hit, Tier
+from cohost.core.errors import JournalFormatError
+from cohost.core.events import Hit, Tier
+from cohost.core.ports import Chunk, Embedder, IndexedEntry, VectorStore
 from cohost.journal.chunk import CHUNKER_VERSION, ChunkSpec, split_text
 from cohost.journal.store import Entry
 from cohost.journal.wikitext import plain_text
-from cohost.ports import Chunk, Embedder, IndexedEntry, VectorStore
 
 log = logging.getLogger(__name__)
 

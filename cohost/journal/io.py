@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from cohost.errors import JournalFormatError
+from cohost.core.errors import JournalFormatError
 from cohost.journal.store import Entry, JournalStore
 from cohost.journal.tid import Tiddler, check_field, format_tags, parse_tid, parse_tw_date
 

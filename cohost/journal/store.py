@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cohost.config import JournalSettings, Settings
-from cohost.errors import JournalFormatError
-from cohost.events import Tier
+from cohost.core.errors import JournalFormatError
+from cohost.core.events import Tier
+from cohost.core.options import JournalSettings
 from cohost.journal.tid import Tiddler, format_tags, format_tid, format_tw_date, parse_tid
 from cohost.journal.tiers import tier_of
 
@@ -46,11 +46,6 @@ class Entry:
     modified: datetime  # aware, UTC
     tags: tuple[str, ...]
     tier: Tier
-
-
-def journal_dir(settings: Settings) -> Path:
-    """Where the journal lives: DATA_DIR/journal."""
-    return settings.data_dir / "journal"
 
 
 def safe_stem(title: str) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cohost.errors import JournalFormatError
+from cohost.core.errors import JournalFormatError
 
 DATE_FIELDS = ("created", "modified")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-from cohost.config import JournalSettings
-from cohost.events import Tier
+from cohost.core.events import Tier
+from cohost.core.options import JournalSettings
 
 
 def tier_of(tags: Iterable[str], settings: JournalSettings | None = None) -> Tier:

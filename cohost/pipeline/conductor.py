@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from cohost.events import (
+from cohost.core.events import (
     ASKED_ID_PREFIX,
     SUPPORT_NOTICES,
     ChatEvent,
@@ -22,9 +22,9 @@ from cohost.events import (
     TurnTrace,
     UserNotice,
 )
+from cohost.core.state import TwinState
 from cohost.pipeline.pick import AnswerMemory, Picker
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
-from cohost.state import TwinState
 
 log = logging.getLogger(__name__)
 

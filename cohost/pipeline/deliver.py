@@ -8,10 +8,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO
 
-from cohost.events import Caption
+from cohost.core.events import Caption
+from cohost.core.ports import Bus, ChatSink, Clock, Speaker
+from cohost.core.serialise import json_line
 from cohost.pipeline.guard import GuardResult
-from cohost.ports import Bus, ChatSink, Clock, Speaker
-from cohost.trace import json_line
 
 # An unhurried speaking pace, for caption end times when nothing is really spoken.
 WORDS_PER_SECOND = 2.6

@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from cohost.config import GuardSettings
-from cohost.events import GuardVerdict, Hit
-from cohost.pipeline.sentences import chunk_for_chat
+from cohost.core.events import GuardVerdict, Hit
+from cohost.core.options import GuardSettings
+from cohost.text.sentences import chunk_for_chat
 
 Rule = Callable[[str, Sequence[Hit]], tuple[str, GuardVerdict]]
 

@@ -31,8 +31,8 @@ from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
 from collections.abc import Set as AbstractSet
 
-from cohost.config import PickerSettings, TwinSettings
-from cohost.events import SUPPORT_NOTICES, ChatMessage, Decision, Role
+from cohost.core.events import SUPPORT_NOTICES, ChatMessage, Decision, Role
+from cohost.core.options import PickerSettings, TwinSettings
 
 RATE_WINDOW_S = 60.0
 TOPIC_CAP = 2  # topic words counted at most this often (PickerSettings.weight_topic says so)

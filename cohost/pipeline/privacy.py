@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from cohost.events import GuardVerdict, Hit, Tier
+from cohost.core.events import GuardVerdict, Hit, Tier
 from cohost.pipeline.guard import LOOKALIKES_TO_LATIN, SMALL_CAPITALS
-from cohost.pipeline.sentences import content_words, sentence_spans
+from cohost.text.sentences import content_words, sentence_spans
 
 RULE = "privacy"
 _APOSTROPHES = frozenset("'’ʼ`´")

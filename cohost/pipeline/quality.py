@@ -22,8 +22,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from cohost.events import Flaw, SimLine
-from cohost.pipeline.render import (
+from cohost.core.events import Flaw, SimLine
+from cohost.text.render import (
     FALLBACK_NAME,
     FUSION_FILE,
     PROMPTS_DIR,
@@ -31,7 +31,7 @@ from cohost.pipeline.render import (
     clean_name,
     load_fusion_template,
 )
-from cohost.pipeline.sentences import sentence_spans, words
+from cohost.text.sentences import sentence_spans, words
 
 # The length cap: a reply may be REPLY_CAP_FACTOR times the twin's longest simulated line, and
 # never less than REPLY_CAP_MIN characters. The twin's own lines say how long it talks; the
@@ -483,7 +483,7 @@ def too_long(text: str, cap: int) -> Finding:
 def unfinished(text: str) -> Finding:
     """A reply that stopped at its cap: the last sentence goes when no mark ends it.
 
-    Only for a reply known to be cut (`cohost.errors.ReplyCut`): chat often ends a finished
+    Only for a reply known to be cut (`cohost.core.errors.ReplyCut`): chat often ends a finished
     line with no mark at all, so an unmarked end alone says nothing.
     """
     if not text.strip() or _FINISHED.search(text):

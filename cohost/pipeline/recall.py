@@ -17,10 +17,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 
-from cohost.config import JournalSettings
-from cohost.errors import Transient
-from cohost.events import ChatMessage, Hit, Tier
-from cohost.ports import Clock, Journal
+from cohost.core.errors import Transient
+from cohost.core.events import ChatMessage, Hit, Tier
+from cohost.core.options import JournalSettings
+from cohost.core.ports import Clock, Journal
 
 log = logging.getLogger(__name__)
 

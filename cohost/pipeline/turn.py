@@ -10,8 +10,8 @@ from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from cohost.errors import ReplyCut, RewriterUnavailable, SimulatorUnavailable, Transient
-from cohost.events import (
+from cohost.core.errors import ReplyCut, RewriterUnavailable, SimulatorUnavailable, Transient
+from cohost.core.events import (
     ChatMessage,
     Decision,
     Flaw,
@@ -23,18 +23,7 @@ from cohost.events import (
     Tier,
     TurnTrace,
 )
-from cohost.pipeline.guard import Guard, GuardResult, cleaned
-from cohost.pipeline.privacy import find_private_runs, longest_run, public_reason, speakable
-from cohost.pipeline.privacy import words as folded_words
-from cohost.pipeline.quality import PromptMarkers, QualityCheck, SpeechGate, unfinished
-from cohost.pipeline.sentences import (
-    SentenceBuffer,
-    chunk_for_chat,
-    same_text_key,
-    split_sentences,
-)
-from cohost.pipeline.shape import ReplyShaper
-from cohost.ports import (
+from cohost.core.ports import (
     Bus,
     ChatSink,
     Clock,
@@ -45,7 +34,18 @@ from cohost.ports import (
     Simulator,
     Speaker,
 )
-from cohost.state import TwinState
+from cohost.core.state import TwinState
+from cohost.pipeline.guard import Guard, GuardResult, cleaned
+from cohost.pipeline.privacy import find_private_runs, longest_run, public_reason, speakable
+from cohost.pipeline.privacy import words as folded_words
+from cohost.pipeline.quality import PromptMarkers, QualityCheck, SpeechGate, unfinished
+from cohost.pipeline.shape import ReplyShaper
+from cohost.text.sentences import (
+    SentenceBuffer,
+    chunk_for_chat,
+    same_text_key,
+    split_sentences,
+)
 
 log = logging.getLogger(__name__)
 

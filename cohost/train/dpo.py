@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from cohost.errors import InputError
+from cohost.core.errors import InputError
 from cohost.train.lora import (
     TrainOptions,
     TrainResult,

@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from cohost.core.errors import InputError, Permanent
 from cohost.dataset.build import DatasetMeta, meta_path, read_json_object, read_meta
-from cohost.errors import InputError, Permanent
 
 TRAIN_MODULES = ("torch", "transformers", "peft", "trl", "datasets")
 INSTALL_HINT = ".venv/bin/pip install -e '.[train]'"

@@ -48,12 +48,12 @@ from starlette.responses import (
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cohost.events import Flaw, Quality, TurnTrace
+from cohost.core.events import Flaw, Quality, TurnTrace
 from cohost.pipeline.privacy import public_reason
 
 if TYPE_CHECKING:
-    from cohost.approval import ChoiceResult
-    from cohost.control import CommandResult  # only the results' fields are read
+    from cohost.control.approvals import ChoiceResult
+    from cohost.control.controller import CommandResult  # only the results' fields are read
 
 log = logging.getLogger(__name__)
 

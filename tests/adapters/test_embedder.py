@@ -9,16 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from cohost.adapters.embedder import (
-    SentenceEmbedder,
-    bundled_model_path,
-    dimension_hint,
-    make_embedder,
-)
+from cohost.adapters.embedder import SentenceEmbedder, bundled_model_path, dimension_hint
 from cohost.adapters.qdrant_edge import EdgeVectorStore
-from cohost.config import JournalSettings
-from cohost.events import Tier
-from cohost.journal.hashing import HashingEmbedder
+from cohost.app.journal_wiring import make_embedder
+from cohost.app.settings import Settings
+from cohost.core.events import Tier
+from cohost.core.options import JournalSettings
+from cohost.embedded.hashing_embedder import HashingEmbedder
 from cohost.journal.index import IndexedJournal, JournalIndex
 from cohost.journal.store import JournalStore
 from cohost.pipeline.recall import recall
@@ -69,8 +66,12 @@ def test_the_nearest_neighbour_is_the_one_that_means_the_same(minilm: SentenceEm
 
 
 def test_settings_choose_the_embedder(minilm: SentenceEmbedder) -> None:
-    assert isinstance(make_embedder(JournalSettings(embedding_model="hashing")), HashingEmbedder)
-    by_path = make_embedder(JournalSettings(embedding_model=str(bundled_model_path())))
+    assert isinstance(
+        make_embedder(Settings(journal=JournalSettings(embedding_model="hashing"))), HashingEmbedder
+    )
+    by_path = make_embedder(
+        Settings(journal=JournalSettings(embedding_model=str(bundled_model_path())))
+    )
     assert isinstance(by_path, SentenceEmbedder)
     assert by_path.embed(["same text"])[0] == pytest.approx(
         minilm.embed(["same text"])[0], abs=1e-5

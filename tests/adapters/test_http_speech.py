@@ -19,11 +19,13 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from cohost.adapters.http_speech import HttpSpeaker
-from cohost.adapters.speech import speaker_from_settings, wav_info
-from cohost.bus import LocalBus
-from cohost.clock import RealClock
-from cohost.config import Settings, SpeechSettings
-from cohost.errors import SettingsError, SpeakerUnavailable
+from cohost.adapters.speech import wav_info
+from cohost.app.build import speaker_from_settings
+from cohost.app.settings import Settings
+from cohost.core.clock import RealClock
+from cohost.core.errors import SettingsError, SpeakerUnavailable
+from cohost.core.options import SpeechSettings
+from cohost.embedded.bus import LocalBus
 
 KEY = "sk-test-9f8e7d6c5b4a"
 VOICE = "streamer clone/1"

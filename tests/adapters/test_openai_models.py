@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from cohost.adapters.openai_models import Deadlines, OpenAIRewriter, OpenAISimulator
-from cohost.config import RewriterSettings, SimulatorSettings
-from cohost.errors import ReplyCut, RewriterUnavailable, SimulatorUnavailable
-from cohost.events import ChatMessage, Hit, SimLine, Tier
-from cohost.pipeline.render import render_prompt
-from cohost.ports import FusionRequest, SimRequest
+from cohost.core.errors import ReplyCut, RewriterUnavailable, SimulatorUnavailable
+from cohost.core.events import ChatMessage, Hit, SimLine, Tier
+from cohost.core.options import RewriterSettings, SimulatorSettings
+from cohost.core.ports import FusionRequest, SimRequest
+from cohost.text.render import render_prompt
 from tests.support.scripted_server import Script, ScriptedServer, chat_text, closed_port_url
 
 RELAXED = Deadlines(first_token_s=10.0, stall_s=10.0, cap_s=60.0)

@@ -8,9 +8,9 @@ from contextlib import aclosing
 import pytest
 
 from cohost.adapters.openai_models import MAX_CAP_STRETCH, Deadlines, OpenAIRewriter, Pace
-from cohost.errors import ReplyCut
-from cohost.events import ChatMessage
-from cohost.ports import FusionRequest
+from cohost.core.errors import ReplyCut
+from cohost.core.events import ChatMessage
+from cohost.core.ports import FusionRequest
 from tests.support.scripted_server import Script, ScriptedServer
 
 CAP = Deadlines(first_token_s=5.0, stall_s=5.0, cap_s=0.6)

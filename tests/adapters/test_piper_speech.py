@@ -13,13 +13,15 @@ from pathlib import Path
 import pytest
 
 from cohost.adapters.piper_speech import PiperSpeaker, bundled_voice
-from cohost.adapters.speech import WavInfo, speaker_from_settings, wav_info
-from cohost.bus import LocalBus
-from cohost.cli import main
-from cohost.clock import RealClock
-from cohost.config import Settings, SpeechSettings
-from cohost.doctor import check_speech
-from cohost.errors import SpeakerUnavailable
+from cohost.adapters.speech import WavInfo, wav_info
+from cohost.app.build import speaker_from_settings
+from cohost.app.doctor import check_speech
+from cohost.app.settings import Settings
+from cohost.cli.main import main
+from cohost.core.clock import RealClock
+from cohost.core.errors import SpeakerUnavailable
+from cohost.core.options import SpeechSettings
+from cohost.embedded.bus import LocalBus
 
 SHORT = "Hello chat."
 LONG = (

@@ -11,9 +11,9 @@ import pytest
 
 from cohost.adapters.qdrant_edge import EdgeVectorStore
 from cohost.adapters.qdrant_server import QdrantVectorStore
-from cohost.errors import JournalUnavailable
-from cohost.events import Tier
-from cohost.ports import Chunk, VectorStore
+from cohost.core.errors import JournalUnavailable
+from cohost.core.events import Tier
+from cohost.core.ports import Chunk, VectorStore
 
 DIM = 6
 Factory = Callable[[Path], VectorStore]

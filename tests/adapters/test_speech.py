@@ -16,14 +16,15 @@ from cohost.adapters.speech import (
     DEVICE_RETRY_S,
     EspeakSpeaker,
     has_sound_card,
-    speaker_from_settings,
     wav_info,
 )
-from cohost.bus import LocalBus
-from cohost.cli import main
-from cohost.clock import RealClock
-from cohost.config import Settings, SpeechSettings
-from cohost.errors import SettingsError, SpeakerUnavailable
+from cohost.app.build import speaker_from_settings
+from cohost.app.settings import Settings
+from cohost.cli.main import main
+from cohost.core.clock import RealClock
+from cohost.core.errors import SettingsError, SpeakerUnavailable
+from cohost.core.options import SpeechSettings
+from cohost.embedded.bus import LocalBus
 from cohost.pipeline.deliver import CaptionSpeaker
 from tests.support.audio import fake_aplay, on_path, require_espeak
 

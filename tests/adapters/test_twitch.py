@@ -20,11 +20,10 @@ from cohost.adapters.twitch import (
     backoff_delays,
     to_chat_message,
 )
-from cohost.auth import StoredToken, TokenStore
-from cohost.chatsink import SendResult
-from cohost.config import TwitchSettings
-from cohost.errors import Permanent
-from cohost.events import ChatMessage, Moderation, Role, UserNotice
+from cohost.adapters.twitch_tokens import StoredToken, TokenStore
+from cohost.core.errors import Permanent
+from cohost.core.events import ChatMessage, Moderation, Role, SendResult, UserNotice
+from cohost.core.options import TwitchSettings
 from tests.support.fake_twitch import (
     BOT_SCOPES,
     BROADCASTER_SCOPES,

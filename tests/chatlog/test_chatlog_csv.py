@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from cohost.chatlog import open_log
-from cohost.errors import ChatLogError
-from cohost.events import ChatMessage, Role
+from cohost.core.errors import ChatLogError
+from cohost.core.events import ChatMessage, Role
 
 
 def write(path: Path, text: str) -> Path:

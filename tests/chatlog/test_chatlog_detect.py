@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cohost.chatlog import FORMATS, detect_format, open_log
-from cohost.errors import ChatLogError
+from cohost.core.errors import ChatLogError
 
 DATA = Path(__file__).parent / "data"
 

@@ -10,8 +10,8 @@ import pytest
 from cohost.chatlog import open_log
 from cohost.chatlog.base import BadLine
 from cohost.chatlog.irc import IrcParser, emote_only, parse_tags, unescape_tag
-from cohost.errors import ChatLogError
-from cohost.events import ChatMessage, Moderation, Role, UserNotice
+from cohost.core.errors import ChatLogError
+from cohost.core.events import ChatMessage, Moderation, Role, UserNotice
 
 PREFIX = ":nerixyz!nerixyz@nerixyz.tmi.twitch.tv"
 

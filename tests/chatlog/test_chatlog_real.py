@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from cohost.chatlog import detect_format, format_summary, inspect_log, open_log
-from cohost.errors import ChatLogError
-from cohost.events import ChatMessage, Moderation, Role, UserNotice
+from cohost.core.errors import ChatLogError
+from cohost.core.events import ChatMessage, Moderation, Role, UserNotice
 
 pytestmark = pytest.mark.shared_data
 

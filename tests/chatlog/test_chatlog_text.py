@@ -10,8 +10,8 @@ import pytest
 
 from cohost.chatlog import ChatLog, open_log
 from cohost.chatlog.chatterino import parse_duration
-from cohost.errors import ChatLogError
-from cohost.events import ChatEvent, ChatMessage, Moderation, Role
+from cohost.core.errors import ChatLogError
+from cohost.core.events import ChatEvent, ChatMessage, Moderation, Role
 
 
 def epoch(text: str) -> float:

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from cohost.chatlog import open_log
 from cohost.chatlog.jsonstream import JsonShapeError, JsonStream
-from cohost.errors import ChatLogError
-from cohost.events import ChatMessage, Role
+from cohost.core.errors import ChatLogError
+from cohost.core.events import ChatMessage, Role
 
 DATA = Path(__file__).parent / "data"
 

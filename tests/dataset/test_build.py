@@ -7,18 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from cohost.app.build import dataset_options
+from cohost.app.settings import Settings
 from cohost.chatlog import open_log
-from cohost.config import Settings
+from cohost.core.events import ChatEvent, ChatMessage
 from cohost.dataset.build import BuildOptions, DatasetBuilder
 from cohost.dataset.clean import RULES
-from cohost.events import ChatEvent, ChatMessage
-from cohost.pipeline.render import render_example
+from cohost.text.render import render_example
 from tests.dataset.conftest import RULE_COUNTS, T0, clearmsg, privmsg, timeout
 
 
 def _build(path: Path, **options: object) -> tuple[list[str], DatasetBuilder]:
     settings = Settings()
-    base = BuildOptions.from_settings(settings, logins=["moss"], name="Moss")
+    base = dataset_options(settings, logins=["moss"], name="Moss")
     fields = {name: getattr(base, name) for name in BuildOptions.__slots__}
     fields.update(options)
     builder = DatasetBuilder(BuildOptions(**fields))
@@ -139,9 +140,7 @@ def test_repeated_examples_are_written_once(tmp_path: Path) -> None:
 
 
 def test_writings_become_runs_of_the_twins_lines(tmp_path: Path) -> None:
-    builder = DatasetBuilder(
-        BuildOptions.from_settings(Settings(), logins=["moss"], name="Moss", window=2)
-    )
+    builder = DatasetBuilder(dataset_options(Settings(), logins=["moss"], name="Moss", window=2))
     lines = ["I built a kit today.", "It took hours.", "Look at this!", "Paint comes next."]
     examples = list(builder.from_writing(lines, source="notes.md"))
     assert examples == [
@@ -160,7 +159,7 @@ def test_a_log_is_streamed_not_loaded(tmp_path: Path) -> None:
             i += 1
             yield _msg(i, "moss" if i % 10 == 0 else f"viewer{i % 7}", f"line {i}")
 
-    builder = DatasetBuilder(BuildOptions.from_settings(Settings(), logins=["moss"], name="Moss"))
+    builder = DatasetBuilder(dataset_options(Settings(), logins=["moss"], name="Moss"))
     examples = builder.from_log(endless())
     first = next(examples)  # an endless log still gives examples, once they are past the hold
     assert first.endswith("Moss: line 10\n")
@@ -179,11 +178,11 @@ def test_the_co_host_bots_own_lines_never_become_training_data(tmp_path: Path) -
     path = tmp_path / "b.irc"
     path.write_text("\n".join(lines) + "\n")
     settings = Settings(twin={"bot_login": "MossTwin"})  # type: ignore[arg-type]
-    options = BuildOptions.from_settings(settings, logins=["moss"], name="Moss")
+    options = dataset_options(settings, logins=["moss"], name="Moss")
     assert "mosstwin" in options.bots
     [example] = DatasetBuilder(options).from_log(open_log(path), source=str(path))
     assert "cursed map" not in example
     assert example.endswith("viewer2: nice, good luck\nMoss: thanks chat, here we go\n")
     # a bot that posts as the streamer's own account: those lines are the streamer's
     same = Settings(twin={"bot_login": "moss"})  # type: ignore[arg-type]
-    assert "moss" not in BuildOptions.from_settings(same, logins=["moss"], name="Moss").bots
+    assert "moss" not in dataset_options(same, logins=["moss"], name="Moss").bots

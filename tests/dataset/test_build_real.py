@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cohost.app.build import dataset_options
+from cohost.app.settings import Settings
 from cohost.chatlog import open_log
-from cohost.config import Settings
-from cohost.dataset.build import BuildOptions, DatasetBuilder
-from cohost.events import ChatMessage, Moderation, Role
+from cohost.core.events import ChatMessage, Moderation, Role
+from cohost.dataset.build import DatasetBuilder
 
 
 def _builder(logins: list[str], name: str, rules: set[str] | None = None) -> DatasetBuilder:
     settings = Settings()
-    options = BuildOptions.from_settings(settings, logins=logins, name=name)
+    options = dataset_options(settings, logins=logins, name=name)
     if rules is not None:
-        options = BuildOptions.from_settings(settings, logins=logins, name=name, rules=rules)
+        options = dataset_options(settings, logins=logins, name=name, rules=rules)
     return DatasetBuilder(options)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cohost.core.events import ChatMessage
 from cohost.dataset.dpo import PairReport, dpo_pairs, feedback_prompt, read_feedback
-from cohost.events import ChatMessage
-from cohost.pipeline.render import render_prompt
+from cohost.text.render import render_prompt
 
 
 def _record(verdict: str, reply: str, question: str, alternatives: list[str]) -> str:

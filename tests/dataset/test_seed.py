@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from cohost.core.errors import InputError
+from cohost.core.events import ChatMessage, SimLine
 from cohost.dataset.seed import (
     NO_USER_TURN,
     Opening,
@@ -15,9 +17,7 @@ from cohost.dataset.seed import (
     read_openings,
     seed_prompt,
 )
-from cohost.errors import InputError
-from cohost.events import ChatMessage, SimLine
-from cohost.pipeline.render import render_prompt
+from cohost.text.render import render_prompt
 
 
 def test_first_user_turns_become_viewer_lines(tmp_path: Path) -> None:

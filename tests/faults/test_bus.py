@@ -19,8 +19,8 @@ import aiomqtt
 import pytest
 
 from tests.adapters.test_mqtt import Broker, broker  # noqa: F401 (a fixture)
+from tests.app.test_live import WAIT_S, Live, _start, _stop
 from tests.support.fake_twitch import FakeTwitch
-from tests.test_live import WAIT_S, Live, _start, _stop
 
 # The bus's reconnect backoff doubles up to 30 s while the broker is down: wait past that.
 RECONNECT_WAIT_S = 75.0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.flood import flood, max_per_window
-from cohost.chatsink import LIMIT
+from cohost.pipeline.twitch_rules import LIMIT
 
 
 def test_max_per_window_counts_the_busiest_window() -> None:

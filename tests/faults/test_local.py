@@ -15,21 +15,23 @@ from typing import Any
 
 import pytest
 
-from cohost.clock import RealClock
-from cohost.config import GuardSettings, Settings, load_settings
-from cohost.daemon import Daemon
+from cohost.app.daemon import Daemon
+from cohost.app.demo import demo_files
+from cohost.app.journal_wiring import index_dir, journal_for, open_index
+from cohost.app.paths import journal_dir
+from cohost.app.settings import Settings, load_settings
+from cohost.app.traces import TraceWriter
+from cohost.core.clock import RealClock
+from cohost.core.errors import SpeakerUnavailable
+from cohost.core.events import ChatEvent, ChatMessage, Role, SimLine
+from cohost.core.options import GuardSettings
 from cohost.dataset.dpo import PairReport, dpo_pairs, read_feedback
-from cohost.demo import demo_files
-from cohost.errors import SpeakerUnavailable
-from cohost.events import ChatEvent, ChatMessage, Role, SimLine
-from cohost.journal.hashing import HashingEmbedder
+from cohost.embedded.hashing_embedder import HashingEmbedder
 from cohost.journal.index import Indexer
-from cohost.journal.store import JournalStore, journal_dir
-from cohost.journal.wiring import index_dir, journal_for, open_index
+from cohost.journal.store import JournalStore
 from cohost.pipeline.guard import Guard
 from cohost.pipeline.recall import RankedJournal
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
-from cohost.trace import TraceWriter
 from tests.fakes import ScriptedRewriter, ScriptedSimulator, message, picked
 
 WAIT_S = 30.0  # a guard against hanging, never a timing assertion

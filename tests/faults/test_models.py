@@ -1,6 +1,6 @@
 """Model servers failing mid-replay: refused, 5xx, a late first token, a stall, a cut stream.
 
-The simulator refused outright is covered by tests/test_app.py
+The simulator refused outright is covered by tests/app/test_build.py
 (`test_replay_with_the_simulator_down_stays_silent_with_reasons`); the turn-level fallback with
 fakes by tests/pipeline/test_turn.py. Here every fault comes over real HTTP from the scripted
 server, on the first request only, so the replay must go on and answer the next message.
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from cohost.config import load_settings
-from cohost.replay import replay
+from cohost.app.replay import replay
+from cohost.app.settings import load_settings
 from tests.support.scripted_server import Script, ScriptedServer, closed_port_url
 
 CHAT = (

@@ -1,6 +1,6 @@
 """Twitch faults the daemon must ride out, beyond what other tests already cover.
 
-Covered elsewhere, not repeated here: the websocket dropped mid-run (tests/test_live.py
+Covered elsewhere, not repeated here: the websocket dropped mid-run (tests/app/test_live.py
 `test_a_dropped_websocket_reconnects_and_chat_goes_on`, and the adapter in
 tests/adapters/test_twitch.py), a session_reconnect at the adapter (`test_session_reconnect_moves_
 to_the_new_url`), a revoked token raising Permanent (test_live.py and test_twitch.py). Missing
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from cohost.demo import demo_files
+from cohost.app.demo import demo_files
+from tests.app.test_live import WAIT_S, Live, _sent, _start, _stop
 from tests.support.fake_twitch import FakeTwitch
-from tests.test_live import WAIT_S, Live, _sent, _start, _stop
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -79,7 +79,7 @@ async def test_a_revoked_token_ends_cohost_run_with_one_clear_line(live: Live) -
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cohost.cli",
+        "cohost.cli.main",
         "run",
         env=_env(live),
         cwd=REPO,

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cohost.chatlog import FORMATS, detect_format, open_log
-from cohost.errors import ChatLogError
-from cohost.events import ChatMessage, Role
+from cohost.core.errors import ChatLogError
+from cohost.core.events import ChatMessage, Role
 from tests.fuzz import fuzz
 
 # Formats read line by line: a bad line is skipped, never the whole file.

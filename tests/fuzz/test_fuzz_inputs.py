@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from cohost.adapters.mqtt import control_text, parse_control
-from cohost.config import CONFIG_FILE_ENV, ENV_PREFIX, Settings, load_settings
-from cohost.console import parse_console_line
-from cohost.control import MAX_RATE, USAGE, parse_command
-from cohost.errors import SettingsError
-from cohost.events import Role
+from cohost.app.settings import CONFIG_FILE_ENV, ENV_PREFIX, Settings, load_settings
+from cohost.control.controller import MAX_RATE, USAGE, parse_command
+from cohost.core.errors import SettingsError
+from cohost.core.events import Role
+from cohost.embedded.console import parse_console_line
 from tests.fuzz import fuzz
 
 WHITESPACE = " \t\r\n\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2028\u2029\u3000"

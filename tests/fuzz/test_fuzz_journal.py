@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from cohost.errors import JournalFormatError
+from cohost.core.errors import JournalFormatError
 from cohost.journal.io import read_source
 from cohost.journal.tid import Tiddler, format_tags, format_tid, parse_tags, parse_tid
 from tests.fuzz import fuzz

@@ -8,11 +8,11 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cohost.config import GuardSettings, PickerSettings, TwinSettings
-from cohost.events import ChatMessage, Hit, Role, Tier
+from cohost.core.events import ChatMessage, Hit, Role, Tier
+from cohost.core.options import GuardSettings, PickerSettings, TwinSettings
 from cohost.pipeline.guard import Guard
 from cohost.pipeline.pick import AnswerMemory, Picker
-from cohost.pipeline.render import clean_name, clean_text, parse_lines, render_window
+from cohost.text.render import clean_name, clean_text, parse_lines, render_window
 from tests.fuzz import fuzz
 
 BLOCKED_WORDS = ("zorbleflux", "krangnarf")

@@ -8,15 +8,15 @@ from collections.abc import AsyncGenerator
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cohost.clock import VirtualClock
-from cohost.config import GuardSettings
-from cohost.events import Hit, SimLine, Tier
+from cohost.core.clock import VirtualClock
+from cohost.core.events import Hit, SimLine, Tier
+from cohost.core.options import GuardSettings
+from cohost.core.ports import FusionRequest
 from cohost.pipeline.deliver import RecordingSink
 from cohost.pipeline.guard import Guard, default_rules
 from cohost.pipeline.privacy import find_private_runs, privacy_rule_for
 from cohost.pipeline.privacy import words as folded_words
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
-from cohost.ports import FusionRequest
 from tests.fakes import RecordingSpeaker, ScriptedSimulator, StaticJournal, message, picked
 from tests.fuzz import fuzz
 

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cohost.app.paths import journal_dir
+from cohost.app.replay import ReplayResult, replay
+from cohost.app.settings import Settings, load_settings
 from cohost.chatlog import open_log
-from cohost.config import Settings, load_settings
-from cohost.events import ChatMessage
+from cohost.core.events import ChatMessage
 from cohost.pipeline.guard import skeleton
-from cohost.replay import ReplayResult, replay
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "hostile_chat.txt"
 BLOCKLIST = ("zorbleflux", "krangnarf")  # placeholders for slurs (tests/data/README.md)
@@ -145,7 +146,7 @@ async def test_nothing_unsafe_comes_out_of_a_replay(tmp_path: Path) -> None:
 
 
 async def test_planted_canaries_stay_private(tmp_path: Path) -> None:
-    from cohost.journal.store import JournalStore, journal_dir  # noqa: PLC0415
+    from cohost.journal.store import JournalStore  # noqa: PLC0415
 
     # Lexical hashing instead of MiniLM: loading torch would cost more than the rest of the
     # fuzz folder, and the privacy rules under test do not depend on the embedder.

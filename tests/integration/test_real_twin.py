@@ -14,9 +14,9 @@ from pathlib import Path
 import openai
 import pytest
 
-from cohost.config import load_settings
-from cohost.pipeline.render import clean_text, render_prompt
-from cohost.replay import replay
+from cohost.app.replay import replay
+from cohost.app.settings import load_settings
+from cohost.text.render import clean_text, render_prompt
 from tests.integration.conftest import RealTwin
 from tests.support.chat_checks import reads_as_chat
 from tests.support.smollm2 import TWIN, TWIN_LOGIN, write_log

@@ -13,10 +13,10 @@ import pytest
 
 import cohost
 from cohost.adapters.openai_models import Deadlines, OpenAISimulator
-from cohost.cli import main
-from cohost.events import ChatMessage
-from cohost.pipeline.render import render_prompt
-from cohost.ports import SimRequest
+from cohost.cli.main import main
+from cohost.core.events import ChatMessage
+from cohost.core.ports import SimRequest
+from cohost.text.render import render_prompt
 from tests.integration.conftest import VllmServer
 from tests.support.tiny_model import ensure_tiny_model
 from tests.train import PEFT_DEPRECATION, require_train_extra

@@ -9,9 +9,9 @@ import openai
 import pytest
 
 from cohost.adapters.openai_models import Deadlines, OpenAIRewriter, OpenAISimulator
-from cohost.events import ChatMessage, Hit, Tier
-from cohost.pipeline.render import render_prompt
-from cohost.ports import FusionRequest, SimRequest
+from cohost.core.events import ChatMessage, Hit, Tier
+from cohost.core.ports import FusionRequest, SimRequest
+from cohost.text.render import render_prompt
 from tests.integration.conftest import VllmServer
 
 pytestmark = pytest.mark.slow

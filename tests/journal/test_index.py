@@ -15,16 +15,18 @@ from pathlib import Path
 import pytest
 
 from cohost.adapters.qdrant_edge import EdgeVectorStore
-from cohost.config import JournalSettings, Settings
-from cohost.errors import JournalUnavailable
-from cohost.events import Hit, Tier
+from cohost.app.journal_wiring import index_dir, journal_for
+from cohost.app.paths import journal_dir
+from cohost.app.settings import Settings
+from cohost.cli.journal import run_journal
+from cohost.core.errors import JournalUnavailable
+from cohost.core.events import Hit, Tier
+from cohost.core.options import JournalSettings
+from cohost.core.ports import Chunk, IndexedEntry
+from cohost.embedded.hashing_embedder import HashingEmbedder
 from cohost.journal.chunk import ChunkSpec, sentences, split_text
-from cohost.journal.cli import run_journal
-from cohost.journal.hashing import HashingEmbedder
 from cohost.journal.index import IndexedJournal, Indexer, JournalIndex, embedding_text, off_loop
-from cohost.journal.store import JournalStore, journal_dir
-from cohost.journal.wiring import index_dir, journal_for
-from cohost.ports import Chunk, IndexedEntry
+from cohost.journal.store import JournalStore
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cohost.errors import JournalFormatError
+from cohost.core.errors import JournalFormatError
 from cohost.journal.io import export_json, export_tid_folder, import_into, read_source
 from cohost.journal.store import JournalStore
 from cohost.journal.tid import format_tid, parse_tid

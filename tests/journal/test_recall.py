@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from cohost.clock import VirtualClock
-from cohost.config import JournalSettings
-from cohost.errors import JournalUnavailable
-from cohost.events import Hit, Tier
+from cohost.core.clock import VirtualClock
+from cohost.core.errors import JournalUnavailable
+from cohost.core.events import Hit, Tier
+from cohost.core.options import JournalSettings
 from cohost.pipeline.recall import (
     DAY,
     OVERFETCH,

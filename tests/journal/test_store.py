@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from cohost.config import JournalSettings
-from cohost.errors import JournalFormatError
-from cohost.events import Tier
+from cohost.core.errors import JournalFormatError
+from cohost.core.events import Tier
+from cohost.core.options import JournalSettings
 from cohost.journal.store import TEMP_PREFIX, TEMP_SUFFIX, JournalStore, safe_stem
 
 NOW = datetime(2026, 11, 23, 19, 40, 12, 345678, tzinfo=UTC)

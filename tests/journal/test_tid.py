@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cohost.errors import JournalFormatError
+from cohost.core.errors import JournalFormatError
 from cohost.journal.tid import (
     Tiddler,
     format_tags,

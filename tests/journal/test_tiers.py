@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cohost.config import JournalSettings, load_settings
-from cohost.events import Tier
+from cohost.app.settings import load_settings
+from cohost.core.events import Tier
+from cohost.core.options import JournalSettings
 from cohost.journal.tiers import tier_of
 
 

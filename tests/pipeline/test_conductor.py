@@ -8,9 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from cohost.clock import VirtualClock
-from cohost.config import GuardSettings, PickerSettings, TwinSettings
-from cohost.events import (
+from cohost.core.clock import VirtualClock
+from cohost.core.events import (
     Decision,
     Moderation,
     Role,
@@ -19,12 +18,13 @@ from cohost.events import (
     UserNotice,
     UserNoticeKind,
 )
+from cohost.core.options import GuardSettings, PickerSettings, TwinSettings
+from cohost.core.state import TwinState
 from cohost.pipeline.conductor import Conductor
 from cohost.pipeline.deliver import RecordingSink
 from cohost.pipeline.guard import Guard
 from cohost.pipeline.pick import Picker
 from cohost.pipeline.turn import TurnOptions, TurnParts
-from cohost.state import TwinState
 from tests.fakes import RecordingSpeaker, ScriptedRewriter, ScriptedSimulator, message
 
 LINES = [SimLine(speaker="twin", text="sure thing", is_twin=True)]

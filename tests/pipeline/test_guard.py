@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from cohost.config import GuardSettings
-from cohost.events import GuardVerdict, Hit, Tier
+from cohost.core.events import GuardVerdict, Hit, Tier
+from cohost.core.options import GuardSettings
 from cohost.pipeline.guard import (
     Guard,
     GuardResult,

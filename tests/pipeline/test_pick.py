@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cohost.config import PickerSettings, TwinSettings
-from cohost.events import ChatMessage, Decision, Role
+from cohost.core.events import ChatMessage, Decision, Role
+from cohost.core.options import PickerSettings, TwinSettings
 from cohost.pipeline.pick import AnswerMemory, Picker
 
 NOW = 1_000.0

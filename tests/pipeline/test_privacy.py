@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cohost.config import GuardSettings
-from cohost.events import Hit, Tier
+from cohost.core.events import Hit, Tier
+from cohost.core.options import GuardSettings
 from cohost.pipeline.guard import Guard, default_rules
 from cohost.pipeline.privacy import (
     find_private_runs,

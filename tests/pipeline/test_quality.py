@@ -7,10 +7,11 @@ from collections.abc import AsyncGenerator
 
 import pytest
 
-from cohost.clock import VirtualClock
-from cohost.config import GuardSettings
-from cohost.errors import ReplyCut
-from cohost.events import Flaw, Quality, SimLine
+from cohost.core.clock import VirtualClock
+from cohost.core.errors import ReplyCut
+from cohost.core.events import Flaw, Quality, SimLine
+from cohost.core.options import GuardSettings
+from cohost.core.ports import FusionRequest
 from cohost.pipeline.deliver import RecordingSink
 from cohost.pipeline.guard import Guard
 from cohost.pipeline.quality import (
@@ -25,9 +26,8 @@ from cohost.pipeline.quality import (
     speaker_labels,
     too_long,
 )
-from cohost.pipeline.render import PROMPTS_DIR, FusionTemplate, load_fusion_template
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
-from cohost.ports import FusionRequest
+from cohost.text.render import PROMPTS_DIR, FusionTemplate, load_fusion_template
 from tests.fakes import RecordingSpeaker, ScriptedRewriter, ScriptedSimulator, message, picked
 
 TWIN = "mossbyte"

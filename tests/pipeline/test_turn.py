@@ -7,18 +7,18 @@ from collections.abc import AsyncGenerator, Callable
 
 import pytest
 
-from cohost.bus import LocalBus
-from cohost.clock import VirtualClock
-from cohost.config import GuardSettings
-from cohost.errors import SimulatorUnavailable
-from cohost.events import Hit, SimLine, Tier
+from cohost.core.clock import VirtualClock
+from cohost.core.errors import SimulatorUnavailable
+from cohost.core.events import Hit, SimLine, Tier
+from cohost.core.options import GuardSettings
+from cohost.core.ports import FusionRequest, SimRequest
+from cohost.core.state import TwinState
+from cohost.embedded.bus import LocalBus
 from cohost.pipeline.deliver import RecordingSink
 from cohost.pipeline.guard import Guard, default_rules
 from cohost.pipeline.privacy import privacy_rule_for
-from cohost.pipeline.sentences import split_sentences
 from cohost.pipeline.turn import SPEECH_CHUNK_CHARS, Turn, TurnOptions, TurnParts
-from cohost.ports import FusionRequest, SimRequest
-from cohost.state import TwinState
+from cohost.text.sentences import split_sentences
 from tests.fakes import (
     RecordingSpeaker,
     ScriptedRewriter,

@@ -8,12 +8,12 @@ from collections.abc import AsyncGenerator
 
 import pytest
 
-from cohost.config import GuardSettings
-from cohost.events import SimLine
+from cohost.core.events import SimLine
+from cohost.core.options import GuardSettings
+from cohost.core.ports import FusionRequest, Rewriter
+from cohost.embedded.extractive import ExtractiveRewriter
 from cohost.pipeline.deliver import RecordingSink
-from cohost.pipeline.fuse import ExtractiveRewriter
 from cohost.pipeline.turn import Turn
-from cohost.ports import FusionRequest, Rewriter
 from tests.fakes import RecordingSpeaker, ScriptedRewriter, ScriptedSimulator
 from tests.pipeline.test_turn import make_turn
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 
-from cohost.clock import VirtualClock
-from cohost.config import GuardSettings
-from cohost.events import Hit, SimLine, Tier
+from cohost.core.clock import VirtualClock
+from cohost.core.events import Hit, SimLine, Tier
+from cohost.core.options import GuardSettings
+from cohost.core.ports import FusionRequest
 from cohost.pipeline.deliver import RecordingSink
 from cohost.pipeline.guard import Guard, default_rules
 from cohost.pipeline.privacy import privacy_rule_for
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
-from cohost.ports import FusionRequest
 from tests.fakes import RecordingSpeaker, ScriptedSimulator, StaticJournal, message, picked
 
 LINES = [

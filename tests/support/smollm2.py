@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cohost.chatlog.log import open_log
-from cohost.events import ChatMessage
+from cohost.core.events import ChatMessage
 from tests.support.vllm import REPO, ServeOptions
 
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -42,7 +42,7 @@ TRAIN_ARGS = (
 # dataset rules and the trainer.
 CODE = (
     "prompts/chat.toml",
-    "cohost/pipeline/render.py",
+    "cohost/text/render.py",
     "cohost/dataset/build.py",
     "cohost/dataset/clean.py",
     "cohost/train/lora.py",

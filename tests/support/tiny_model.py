@@ -16,8 +16,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from cohost.events import ChatMessage
-from cohost.pipeline.render import render_example
+from cohost.core.events import ChatMessage
+from cohost.text.render import render_example
 from tests.support.vllm import REPO, VLLM_PYTHON, ServeOptions, server_command
 
 BUILDER = Path(__file__).with_name("tiny_model_build.py")

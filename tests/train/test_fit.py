@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from cohost.cli import main
+from cohost.cli.main import main
+from cohost.core.errors import InputError
 from cohost.dataset.build import DatasetMeta, meta_path, write_meta
-from cohost.errors import InputError
 from cohost.train.dpo import fit_prompts
 from cohost.train.lora import (
     TWIN_FILE,

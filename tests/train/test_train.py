@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from cohost.cli import build_parser, main
+from cohost.cli.main import build_parser, main
+from cohost.core.errors import InputError
+from cohost.core.events import ChatMessage
 from cohost.dataset.build import DatasetMeta, write_meta
-from cohost.errors import InputError
-from cohost.events import ChatMessage
-from cohost.pipeline.render import render_example, render_prompt
+from cohost.text.render import render_example, render_prompt
 from cohost.train.lora import DEFAULT_TARGETS, TWIN_FILE, read_adapter_twin, read_records
 from tests.support.tiny_llama import tiny_llama
 from tests.train import PEFT_DEPRECATION, require_train_extra
@@ -143,7 +143,7 @@ def test_without_the_extra_the_cli_loads_and_says_what_to_install(
 import sys
 for name in ("torch", "transformers", "peft", "trl", "datasets"):
     sys.modules[name] = None
-from cohost.cli import main
+from cohost.cli.main import main
 sys.exit(main(["train", "lora", "--data", {str(sft_data)!r}, "--base", {str(tmp_path)!r},
                "--out", {str(tmp_path / "out")!r}]))
 """

@@ -15,10 +15,9 @@ import pytest
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
-from cohost.approval import ChoiceResult
-from cohost.bus import LocalBus
-from cohost.control import CommandResult
-from cohost.events import (
+from cohost.control.approvals import ChoiceResult
+from cohost.control.controller import CommandResult
+from cohost.core.events import (
     ChatMessage,
     Decision,
     Flaw,
@@ -30,8 +29,9 @@ from cohost.events import (
     Tier,
     TurnTrace,
 )
-from cohost.state import TwinState
-from cohost.trace import trace_dict
+from cohost.core.serialise import trace_dict
+from cohost.core.state import TwinState
+from cohost.embedded.bus import LocalBus
 from cohost.web.app import (
     AUTH_COOKIE,
     CLIENT_QUEUE,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from cohost.trace import trace_dict
+from cohost.core.serialise import trace_dict
 from cohost.web.app import create_web_app
 from tests.support.browser import ARTIFACTS, CHROMIUM_ARGS, chromium, serve
 from tests.web.test_app import CAPTION, PRIVATE, TOKEN, FakeView, sample_trace

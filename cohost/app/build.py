@@ -1,0 +1,303 @@
+"""Builds the parts of a turn from Settings: embedded defaults, or model servers when configured."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from cohost.adapters.speech import EspeakSpeaker
+from cohost.app.paths import wav_dir_of
+from cohost.app.settings import Settings, login_of
+from cohost.core.errors import InputError, SettingsError
+from cohost.core.ports import Bus, Clock, Rewriter, Simulator, Speaker
+from cohost.dataset.build import BuildOptions
+from cohost.dataset.clean import DEFAULT_CONTEXT_PATTERNS, RULES
+from cohost.embedded.extractive import ExtractiveRewriter
+from cohost.embedded.markov import MarkovSimulator, read_writings
+from cohost.pipeline.deliver import CaptionSpeaker
+from cohost.pipeline.guard import Guard, default_rules
+from cohost.pipeline.privacy import privacy_rule_for
+from cohost.text.render import DEFAULT_FORMAT, ChatFormat, clean_name
+from cohost.train.lora import TWIN_FILE, read_adapter_twin
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Models:
+    """The simulator and rewriter, and words a person can read about what they are."""
+
+    simulator: Simulator
+    rewriter: Rewriter
+    description: str  # with the servers' addresses (no credentials): for logs and reports
+    label: str  # without any address: for what anyone may read (/healthz)
+    look_ahead_lines: int
+    embedded: bool = False  # the twin is the Markov stand-in, not a served LoRA
+    notes: tuple[str, ...] = ()
+    closers: tuple[Callable[[], Awaitable[None]], ...] = ()
+
+    async def aclose(self) -> None:
+        """Close the model servers' connections."""
+        for close in self.closers:
+            await close()
+
+
+def uses_server(kind: str, url: str) -> bool:
+    """`auto` means: a server when a URL is set, the embedded part otherwise."""
+    return kind == "openai" or (kind == "auto" and bool(url))
+
+
+def build_models(settings: Settings, *, streamer_lines: Sequence[str] = ()) -> Models:
+    """The twin simulator and rewriter that settings ask for.
+
+    The embedded Markov simulator learns from the streamer's own chat lines and their writing
+    files, and from nothing else: never other chatters or bots (it would say their lines
+    verbatim). When that is little or nothing, it says so in the notes.
+    """
+    notes: list[str] = []
+    closers: list[Callable[[], Awaitable[None]]] = []
+    twin = settings.twin
+    sim = settings.simulator
+    simulator: Simulator
+    if uses_server(sim.kind, sim.url):
+        if not sim.url:
+            raise SettingsError("COHOST_SIMULATOR__KIND=openai needs COHOST_SIMULATOR__URL")
+        check_adapter_name(settings, notes)
+        from cohost.adapters.openai_models import OpenAISimulator  # noqa: PLC0415
+
+        server = OpenAISimulator.from_settings(
+            sim, twin_logins=[login for login in (twin.bot_login,) if login]
+        )
+        closers.append(server.aclose)
+        simulator = server
+        label = f"{sim.model} ({sim.server_kind})"
+        description = f"{sim.model} at {address(sim.url)} ({sim.server_kind})"
+    else:
+        simulator, description = _markov(settings, streamer_lines, notes)
+        label = description
+    rew = settings.rewriter
+    rewriter: Rewriter
+    if uses_server(rew.kind, rew.url):
+        if not rew.url:
+            raise SettingsError("COHOST_REWRITER__KIND=openai needs COHOST_REWRITER__URL")
+        from cohost.adapters.openai_models import OpenAIRewriter  # noqa: PLC0415
+
+        fuser = OpenAIRewriter.from_settings(rew)
+        closers.append(fuser.aclose)
+        rewriter = fuser
+        description += f"; rewriter: {rew.model} at {address(rew.url)} ({rew.where})"
+        label += f"; rewriter: {rew.model} ({rew.where})"
+        look_ahead = sim.look_ahead_lines
+    else:
+        rewriter = ExtractiveRewriter()
+        description += "; rewriter: extractive (embedded)"
+        label += "; rewriter: extractive (embedded)"
+        # The extractive rewriter chooses among the twin's simulated lines: let it see them all.
+        look_ahead = sim.max_lines
+    return Models(
+        simulator=simulator,
+        rewriter=rewriter,
+        description=description,
+        label=label,
+        look_ahead_lines=look_ahead,
+        embedded=isinstance(simulator, MarkovSimulator),
+        notes=tuple(notes),
+        closers=tuple(closers),
+    )
+
+
+def check_adapter_name(settings: Settings, notes: list[str]) -> None:
+    """SettingsError when the local twin LoRA was trained as another name than twin.name.
+
+    The twin model learnt to speak as the name its training data rendered; served under
+    another, its prompt ends on a speaker it never was. Only a local adapter folder
+    (COHOST_SIMULATOR__ADAPTER) can be checked; the server does not say.
+    """
+    folder = settings.simulator.adapter
+    if folder is None:
+        return
+    try:
+        trained = read_adapter_twin(folder)
+    except InputError as exc:
+        raise SettingsError(f"COHOST_SIMULATOR__ADAPTER: {exc.located()}") from None
+    if trained is None:
+        notes.append(
+            f"the twin LoRA in {folder} does not say which name it was trained as (no "
+            f"{TWIN_FILE}: trained before cohost recorded it, or not by `cohost train lora`): "
+            f"make sure its training data rendered the twin as {clean_name(settings.twin.name)!r}"
+        )
+        return
+    serving = clean_name(settings.twin.name)
+    if trained != serving:
+        raise SettingsError(
+            f"the twin LoRA in {folder} was trained as {trained!r}, but it would be served as "
+            f"{serving!r} (COHOST_TWIN__NAME): set COHOST_TWIN__NAME={trained}, or build the "
+            f"data with `cohost dataset build --name {serving}` and train again"
+        )
+
+
+FEW_LINES = 20  # below this, the embedded twin has little to say that it has not said
+
+
+def _markov(
+    settings: Settings, streamer_lines: Sequence[str], notes: list[str]
+) -> tuple[MarkovSimulator, str]:
+    twin = settings.twin
+    markov = MarkovSimulator.from_settings(settings.simulator)
+    markov.train(streamer_lines)
+    writing = read_writings(twin.writings)
+    markov.train(writing)
+    who = twin.streamer or "nobody"
+    description = (
+        f"markov (embedded, order {settings.simulator.markov_order}) on {len(streamer_lines)} "
+        f"line(s) by {who} and {len(twin.writings)} writing file(s)"
+    )
+    if not markov.trained:
+        said = (
+            f"the streamer {twin.streamer} said nothing here"
+            if twin.streamer
+            else "no streamer is set (COHOST_TWIN__STREAMER)"
+        )
+        notes.append(
+            f"the embedded twin has nothing to learn from: {said} and no writings were given; "
+            "it never learns from other chatters or bots, so it stays silent. Set "
+            "COHOST_TWIN__WRITINGS or COHOST_TWIN__CHAT_LOGS (with COHOST_TWIN__STREAMER), or a "
+            "model server"
+        )
+    elif markov.chain.lines < FEW_LINES:
+        # a chain on a handful of lines can only say them again, and the twin never repeats
+        # itself: most turns end silent
+        notes.append(
+            f"the embedded twin learned from only {markov.chain.lines} line(s) "
+            f"({len(streamer_lines)} by {who}, {len(writing)} from writings): expect most turns "
+            "to be silent (it never repeats a reply); COHOST_TWIN__WRITINGS or more of the "
+            "streamer's chat gives it more to learn from"
+        )
+    return markov, description
+
+
+def address(url: str) -> str:
+    """A server's URL as it may be logged: no user, password or query (keys hide there)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def build_guard(settings: Settings) -> Guard:
+    """The guard over settings: the content rules, then the journal's privacy rule."""
+    journal = settings.journal
+    privacy = privacy_rule_for(n=journal.privacy_run_words, mode=journal.privacy_mode)
+    return Guard(settings.guard, rules=[*default_rules(settings.guard), privacy])
+
+
+def dataset_options(
+    settings: Settings,
+    *,
+    logins: Sequence[str],
+    name: str | None = None,
+    rules: Collection[str] = RULES,
+    context_patterns: Sequence[str] = (),
+    bots: Sequence[str] = (),
+    window: int | None = None,
+    fmt: ChatFormat = DEFAULT_FORMAT,
+) -> BuildOptions:
+    """Options from the dataset and picker settings, with the command line's additions.
+
+    `logins` are the accounts whose lines are the twin's; they are rendered as `name`
+    (default: the twin's name in settings, the name the simulator uses at inference).
+    The co-host bot's own account (`COHOST_TWIN__BOT_LOGIN`) counts as a bot: its lines
+    in a log are the twin's model speaking, not the streamer, and no twin is trained on
+    its own output.
+    """
+    ds = settings.dataset
+    own = login_of(settings.twin.bot_login)
+    if own in {login.lower() for login in logins}:
+        own = ""  # the bot posts as the streamer's own account: those lines are theirs
+    return BuildOptions(
+        twin=name or settings.twin.name,
+        twin_logins=tuple(logins),
+        window=window if window is not None else ds.window,
+        min_context=ds.min_context,
+        max_gap_s=ds.max_gap_s,
+        rules=frozenset(rules),
+        min_chars=ds.min_chars,
+        duplicate_lookback=ds.duplicate_lookback,
+        moderation_hold_s=ds.moderation_hold_s,
+        moderation_hold_lines=ds.moderation_hold_lines,
+        context_patterns=(*DEFAULT_CONTEXT_PATTERNS, *ds.context_patterns, *context_patterns),
+        bots=frozenset(
+            {*settings.picker.known_bots, *ds.extra_bots, *bots, *({own} if own else ())}
+        ),
+        fmt=fmt,
+    )
+
+
+def speaker_from_settings(settings: Settings, clock: Clock, *, bus: Bus | None = None) -> Speaker:
+    """The speaker the settings ask for: a TTS engine to the sound card or into files, or captions.
+
+    The default voice (espeak-ng) is optional: when the engine is left unset and espeak-ng is
+    not installed, the twin is captions only and says so in the log. Asked for by name, a
+    missing espeak-ng is a settings error at start.
+    """
+    speech = settings.speech
+    wav_dir = wav_dir_of(settings)
+    if speech.engine == "captions":
+        return CaptionSpeaker(clock, bus=bus)
+    if speech.engine == "piper":
+        from cohost.adapters.piper_speech import PiperSpeaker  # noqa: PLC0415 (optional engine)
+
+        return PiperSpeaker(
+            clock,
+            model=speech.piper_voice,
+            bus=bus,
+            output=speech.output,
+            wav_dir=wav_dir,
+            keep_wavs=speech.keep_wavs,
+        )
+    if speech.engine == "http":
+        from cohost.adapters.http_speech import HttpSpeaker  # noqa: PLC0415 (optional engine)
+
+        if not speech.http_url or not speech.http_voice_id:
+            raise SettingsError(
+                "COHOST_SPEECH__ENGINE=http needs COHOST_SPEECH__HTTP_URL "
+                "and COHOST_SPEECH__HTTP_VOICE_ID"
+            )
+
+        return HttpSpeaker(
+            clock,
+            url=speech.http_url,
+            voice_id=speech.http_voice_id,
+            api_key=speech.http_api_key,
+            timeout_s=speech.http_timeout_s,
+            bus=bus,
+            output=speech.output,
+            wav_dir=wav_dir,
+            keep_wavs=speech.keep_wavs,
+        )
+    if shutil.which("espeak-ng") is None:
+        if "engine" in speech.model_fields_set:
+            raise SettingsError(
+                "COHOST_SPEECH__ENGINE=espeak needs espeak-ng (Debian: apt-get install espeak-ng)"
+            )
+        log.warning(
+            "espeak-ng is not installed, so the twin is not heard, only captioned: install it "
+            "(Debian: apt-get install espeak-ng) or set COHOST_SPEECH__ENGINE=captions"
+        )
+        return CaptionSpeaker(clock, bus=bus)
+    speaker = EspeakSpeaker(
+        clock,
+        voice=speech.voice,
+        rate=speech.rate,
+        bus=bus,
+        output=speech.output,
+        wav_dir=wav_dir,
+        keep_wavs=speech.keep_wavs,
+    )
+    where = "the sound card" if speaker.output == "device" else f"WAV files in {wav_dir}"
+    log.info("voice: espeak-ng to %s", where)
+    return speaker

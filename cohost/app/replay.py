@@ -1,0 +1,357 @@
+"""`cohost replay`: logged chat through the very same pipeline, on a virtual clock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from cohost.app.build import Models, build_guard, build_models
+from cohost.app.recall_wiring import folder_journal, recall_query
+from cohost.app.report import ReplayReport
+from cohost.app.settings import Settings, login_of
+from cohost.app.traces import TraceWriter
+from cohost.chatlog import ChatLog, open_log
+from cohost.control.controller import CommandResult, Controller, Verdict, parse_command
+from cohost.core.clock import VirtualClock
+from cohost.core.events import ChatEvent, ChatMessage, Decision, Role, TurnTrace
+from cohost.core.ports import Journal
+from cohost.core.state import TwinState
+from cohost.embedded.bus import LocalBus
+from cohost.pipeline.conductor import Conductor
+from cohost.pipeline.deliver import CaptionSpeaker, RecordingSink, say_as_twin
+from cohost.pipeline.guard import Guard
+from cohost.pipeline.pick import AnswerMemory, Picker
+from cohost.pipeline.turn import TurnOptions, TurnParts
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    """Where a replay wrote its files, and its report."""
+
+    traces: Path
+    report_json: Path
+    report_md: Path
+    captions: Path
+    report: ReplayReport
+
+
+# What a replay cannot do as the stream did: it holds nothing for approval (the log does not
+# say what the streamer approved), and it never writes the journal or the feedback store.
+_NOT_IN_REPLAY = {
+    "hold": "a replay holds nothing for approval",
+    "approve": "a replay holds nothing for approval",
+    "reject": "a replay holds nothing for approval",
+    "note": "a replay never writes the journal",
+    "good": "a replay stores no feedback",
+    "bad": "a replay stores no feedback",
+}
+
+
+def _replay_refuses(text: str, prefix: str) -> CommandResult | None:
+    """A logged command a replay refuses outright, as a result; None for the rest."""
+    parsed = parse_command(text, prefix)
+    if parsed is None or parsed.name not in _NOT_IN_REPLAY:
+        return None
+    why = _NOT_IN_REPLAY[parsed.name]
+    return CommandResult(accepted=False, command=parsed.name, reply=None, reason=why)
+
+
+@dataclass(slots=True, kw_only=True)
+class _ReplayActions:
+    """What logged `!twin` commands do in a replay: as live, but nothing leaves the replay.
+
+    State switches (pause, voice, chat, topic, rate, ignore) go through the same controller as
+    live; `say` and replies go to the replay's recording sink and captions; `ask`, `skip` and
+    `forget` act on the conductor. What `_NOT_IN_REPLAY` names is refused before it gets here.
+    """
+
+    conductor: Conductor
+    guard: Guard
+    sink: RecordingSink
+    speaker: CaptionSpeaker
+    state: TwinState
+    clock: VirtualClock
+    channel: str
+
+    async def skip(self, reason: str) -> bool:
+        return await self.conductor.cancel_turn(reason)
+
+    async def say(self, text: str) -> str | None:
+        await say_as_twin(
+            self.guard.check(text),
+            sink=self.sink,
+            speaker=self.speaker,
+            chat_on=lambda: self.state.chat,
+            voice_on=lambda: self.state.voice,
+        )
+        return None  # a replay says each in turn: nothing waits
+
+    async def silence(self) -> None:
+        self.conductor.silence_turn()
+
+    async def ask(self, question: str, *, login: str) -> None:
+        await self.conductor.ask(question, login=login, channel=self.channel, now=self.clock.now())
+
+    def forget(self) -> None:
+        self.conductor.forget()
+
+    async def approve_held(self, choice: int, *, login: str) -> tuple[bool, str]:
+        return False, _NOT_IN_REPLAY["approve"]
+
+    async def reject_held(self, *, login: str) -> tuple[bool, str]:
+        return False, _NOT_IN_REPLAY["reject"]
+
+    async def note(self, text: str) -> str:
+        raise AssertionError("refused by _replay_refuses before it gets here")
+
+    def feedback(self, verdict: Verdict, *, login: str) -> str | None:
+        return None  # a replay stores no feedback
+
+    def status(self) -> str:
+        return "replaying"
+
+
+@dataclass(slots=True)
+class _Voices:
+    streamer: str
+    streamer_lines: list[str]
+
+
+def _first_pass(log: ChatLog, streamer: str, twin_names: Sequence[str]) -> _Voices:
+    """The streamer's own lines (finding the broadcaster when not told), read as a stream."""
+    wanted = streamer.casefold()
+    found = channel = ""
+    lines: dict[str, list[str]] = {}
+    # What the streamer says *to* the twin is not how the twin talks.
+    to_twin = re.compile(
+        r"\b(?:" + "|".join(re.escape(n) for n in twin_names if n) + r")\b", re.IGNORECASE
+    )
+    for event in log:
+        if not isinstance(event, ChatMessage):
+            continue
+        text = event.text.strip()
+        if not text or text[0] in "!/":
+            continue
+        channel = channel or event.channel.casefold()
+        login = event.login.casefold()
+        broadcaster = Role.BROADCASTER in event.roles
+        if not wanted and not found and broadcaster:
+            found = login
+        theirs = login == wanted or (not wanted and (broadcaster or login == channel))
+        if theirs and not (twin_names and to_twin.search(text)):
+            lines.setdefault(login, []).append(text)
+    # Whose twin, when nobody said: the broadcaster who spoke, else the channel's owner.
+    name = wanted or found or channel
+    return _Voices(streamer=name, streamer_lines=lines.get(name, []))
+
+
+def replay_settings(settings: Settings, twin: str | None) -> Settings:
+    """`--twin NAME`: the twin of NAME, who trains it and whose name chat uses for it."""
+    if not twin:
+        return settings
+    aliases = [a for a in settings.twin.aliases if a.casefold() != twin.casefold()]
+    new_twin = settings.twin.model_copy(update={"name": twin, "streamer": twin, "aliases": aliases})
+    return settings.model_copy(update={"twin": new_twin})
+
+
+def _events(log: ChatLog, show_progress: bool) -> Iterator[ChatEvent]:
+    if not show_progress:
+        yield from log
+        return
+    with tqdm(desc="replay", unit="msg", file=sys.stderr, dynamic_ncols=True) as bar:
+        for event in log:
+            bar.update(1)
+            yield event
+
+
+async def replay(
+    path: Path,
+    out_dir: Path,
+    settings: Settings,
+    *,
+    speed: float = 0.0,
+    twin: str | None = None,
+    log_format: str | None = None,
+    strict: bool = False,
+    progress: bool | None = None,
+    on_decision: Callable[[Decision], None] | None = None,
+    on_trace: Callable[[TurnTrace], None] | None = None,
+    journal: Path | None = None,
+    learn_from_log: bool = True,
+) -> ReplayResult:
+    """Replay one log into out_dir: traces.jsonl, report.json, report.md, captions.jsonl.
+
+    With `journal` (a folder of .tid files), turns recall from it through an index built from
+    those files into out_dir/index. The embedded twin learns from the streamer's lines in the
+    log unless `learn_from_log` is false (then only from their writings): a twin that learnt
+    from the log can say the streamer's next line before the streamer does.
+    """
+    settings = replay_settings(settings, twin)
+    names = [settings.twin.name, *settings.twin.aliases] if settings.twin.streamer else []
+    voices = _first_pass(
+        open_log(path, format=log_format, strict=strict), settings.twin.streamer, names
+    )
+    if not settings.twin.streamer and voices.streamer:
+        settings = replay_settings(settings, voices.streamer)
+    models = build_models(settings, streamer_lines=voices.streamer_lines if learn_from_log else ())
+    try:
+        with ExitStack() as stack:
+            recaller = None
+            notes = list(models.notes)
+            if journal is not None:
+                recaller, index = stack.enter_context(
+                    folder_journal(settings, journal, out_dir / "index")
+                )
+                notes.append(
+                    f"journal: {index.vectors.count()} chunk(s) indexed from {journal} "
+                    f"({getattr(index.embedder, 'name', type(index.embedder).__name__)})"
+                )
+            return await _replay(
+                path,
+                out_dir,
+                settings,
+                models,
+                journal=recaller,
+                notes=notes,
+                speed=speed,
+                log_format=log_format,
+                strict=strict,
+                progress=progress,
+                on_decision=on_decision,
+                on_trace=on_trace,
+            )
+    finally:
+        await models.aclose()
+
+
+async def _replay(
+    path: Path,
+    out_dir: Path,
+    settings: Settings,
+    models: Models,
+    *,
+    journal: Journal | None,
+    notes: list[str],
+    speed: float,
+    log_format: str | None,
+    strict: bool,
+    progress: bool | None,
+    on_decision: Callable[[Decision], None] | None,
+    on_trace: Callable[[TurnTrace], None] | None,
+) -> ReplayResult:
+    log = open_log(path, format=log_format, strict=strict)
+    out_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, before any turn)
+    report = ReplayReport(
+        source=str(path),
+        format=log.format,
+        twin=settings.twin.name,
+        simulator=models.description,
+        notes=notes,
+    )
+    result = ReplayResult(
+        traces=out_dir / "traces.jsonl",
+        report_json=out_dir / "report.json",
+        report_md=out_dir / "report.md",
+        captions=out_dir / "captions.jsonl",
+        report=report,
+    )
+    for stale in (result.traces, result.captions):
+        stale.unlink(missing_ok=True)
+    clock = VirtualClock()
+    bus = LocalBus()
+    state = TwinState(topic=" ".join(settings.picker.topic_words))
+    with ExitStack() as stack:
+        traces = stack.enter_context(TraceWriter(result.traces))
+        speaker = CaptionSpeaker(clock, bus=bus, path=result.captions)
+        stack.callback(speaker.close)
+
+        def decided(decision: Decision) -> None:
+            report.add_decision(decision)
+            if on_decision is not None:
+                on_decision(decision)
+
+        def finished(trace: TurnTrace) -> None:
+            traces.write(trace)
+            report.add_trace(trace)
+            if on_trace is not None:
+                on_trace(trace)
+
+        guard = build_guard(settings)
+        sink = RecordingSink()
+        conductor = Conductor(
+            picker=Picker(settings.picker, settings.twin),
+            parts=TurnParts(
+                simulator=models.simulator,
+                rewriter=models.rewriter,
+                guard=guard,
+                clock=clock,
+                speaker=speaker,
+                sink=sink,
+                bus=bus,
+                journal=journal,
+                query_for=lambda message, window: recall_query(message, window, state.topic),
+                state=state,
+            ),
+            options=TurnOptions(
+                twin=settings.twin.name,
+                mode=settings.turn.mode,
+                max_sim_lines=settings.simulator.max_lines,
+                lookahead_lines=models.look_ahead_lines,
+                recall_k=settings.journal.recall_k,
+                candidates=settings.turn.candidates,
+                first_chunk_words=settings.turn.first_chunk_words or None,
+                privacy_run_words=settings.journal.privacy_run_words,
+            ),
+            state=state,
+            memory=AnswerMemory.for_settings(settings.picker),
+            window_size=settings.replay.window,
+            inline=True,
+            on_decision=decided,
+            on_trace=finished,
+        )
+        # logged `!twin` commands steer the replay as they steered the stream (no audit file)
+        actions = _ReplayActions(
+            conductor=conductor,
+            guard=guard,
+            sink=sink,
+            speaker=speaker,
+            state=state,
+            clock=clock,
+            channel=settings.twin.streamer or "replay",
+        )
+        controller = Controller(settings.control, state, actions, clock, audit_path=None)
+        # as live, the bot's own lines and other bots' never reach the controller
+        bots = {login_of(b) for b in (settings.twin.bot_login, *settings.picker.known_bots) if b}
+        show = sys.stderr.isatty() if progress is None else progress
+        last_ts: float | None = None
+        for event in _events(log, show and speed == 0):
+            if speed > 0 and last_ts is not None and event.ts > last_ts:
+                await asyncio.sleep((event.ts - last_ts) / speed)
+            last_ts = event.ts
+            clock.advance_to(event.ts)
+            if isinstance(event, ChatMessage) and event.login.lower() not in bots:
+                command = _replay_refuses(event.text, settings.control.prefix)
+                command = command or await controller.handle(
+                    event.text, login=event.login, role=event.role, source="chat"
+                )
+                if command is not None:
+                    report.add_command(event, command)
+                    if command.reply:
+                        await sink.send(command.reply, reply_to=event.id)
+                    continue
+            await conductor.handle(event)
+    report.unreadable_lines = log.stats.skipped
+    report.unreadable_reasons = list(log.stats.first_reasons)
+    result.report_json.write_text(
+        json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    result.report_md.write_text(report.to_markdown(), encoding="utf-8")
+    return result

@@ -1,0 +1,255 @@
+"""The `cohost` command: replay | demo | chatlog | journal | …"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from cohost import __version__
+from cohost.app.settings import Settings, load_settings
+from cohost.core.errors import InputError, Permanent, SettingsError
+
+log = logging.getLogger("cohost")
+
+# Exit statuses: 1 bad input or a failed command, 2 bad settings or usage (as argparse does),
+# 3 a failure that only the streamer can fix (a revoked token): systemd must not restart on 2 or 3.
+EXIT_INPUT = 1
+EXIT_SETTINGS = 2
+EXIT_PERMANENT = 3
+CHATTY_LIBRARIES = (
+    "sentence_transformers", "transformers", "huggingface_hub", "httpx", "httpcore", "openai",
+    "urllib3", "filelock",
+)  # fmt: skip
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _not_negative(text: str) -> float:
+    """A --speed: 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from cohost.app.replay import replay  # noqa: PLC0415 (keeps `cohost --help` fast)
+
+    if args.journal is not None and not args.journal.is_dir():
+        # a replay without the journal it was meant to recall from is no test of it
+        raise InputError("--journal: no such folder of .tid files", path=args.journal)
+
+    result = asyncio.run(
+        replay(
+            args.log,
+            args.out,
+            settings,
+            speed=args.speed,
+            twin=args.twin,
+            log_format=args.format,
+            strict=args.strict,
+            journal=args.journal,
+        )
+    )
+    report = result.report
+    print(
+        f"{report.seen} messages, {report.picked} picked, "
+        f"{report.outcomes.get('answered', 0)} answered, {report.unreadable_lines} unreadable "
+        f"line(s) skipped"
+    )
+    print(f"traces: {result.traces}\nreport: {result.report_md} ({result.report_json.name})")
+    return 0
+
+
+def _inspect(args: argparse.Namespace, settings: Settings) -> int:
+    from cohost.chatlog import format_summary, inspect_log  # noqa: PLC0415
+
+    summary = inspect_log(args.log, format=args.format, strict=args.strict)
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(format_summary(summary))
+    if summary.skipped and not summary.messages:
+        # nothing read and every line refused: the format named is not this log's
+        print(
+            f"cohost: {args.log}: no line could be read as {summary.format}"
+            + ("; leave out --format to detect it" if args.format else ""),
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from cohost.app.demo import run_demo  # noqa: PLC0415
+
+    return asyncio.run(run_demo(settings, speed=args.speed, out=args.out))
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from cohost.app.daemon import run_daemon  # noqa: PLC0415
+
+    if args.console and settings.twin.name == "twin" and not settings.twin.writings:
+        settings = _console_defaults(settings)
+    try:
+        return asyncio.run(run_daemon(settings, console=args.console))
+    except BaseExceptionGroup as group:
+        # the daemon's TaskGroup wraps a revoked token: say it in one line, like any Permanent
+        permanent: BaseException | None = group.subgroup(Permanent)
+        while isinstance(permanent, BaseExceptionGroup):
+            permanent = permanent.exceptions[0]
+        if permanent is None:
+            raise
+        raise permanent from None
+
+
+def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from cohost.app.doctor import doctor  # noqa: PLC0415
+
+    return doctor(settings)
+
+
+def _console_defaults(settings: Settings) -> Settings:
+    """Trying it at a terminal with nothing configured: the demo's twin, and says so."""
+    from cohost.app.demo import DEMO_STREAMER, DEMO_TWIN, demo_files  # noqa: PLC0415
+
+    print(
+        f"cohost: no twin configured (COHOST_TWIN__*): talking to the demo twin {DEMO_TWIN}. "
+        f"Type chat as `name: text` (`~name:` broadcaster, `@name:` moderator); Ctrl-D ends.",
+        file=sys.stderr,
+    )
+    twin = settings.twin.model_copy(
+        update={
+            "name": DEMO_TWIN,
+            "streamer": DEMO_STREAMER,
+            "writings": [demo_files() / "writing.md"],
+        }
+    )
+    return settings.model_copy(update={"twin": twin})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand and its options."""
+    parser = argparse.ArgumentParser(
+        prog="cohost", description="The digital twin of a Twitch streamer, as a co-host."
+    )
+    parser.add_argument("--version", action="version", version=f"cohost {__version__}")
+    parser.add_argument(
+        "--config", type=Path, help="a TOML settings file (also COHOST_CONFIG_FILE)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    replay = commands.add_parser("replay", help="run a chat log through the pipeline offline")
+    replay.add_argument("log", type=Path, help="a chat log (format detected)")
+    replay.add_argument("--out", type=Path, required=True, help="folder for traces and report")
+    replay.add_argument(
+        "--speed",
+        type=_not_negative,
+        default=0.0,
+        help="0: as fast as possible (default); N: real time times N",
+    )
+    replay.add_argument("--twin", help="whose twin: their lines train it, chat calls it so")
+    replay.add_argument(
+        "--journal", type=Path, help="a folder of .tid files to recall from (indexed into --out)"
+    )
+    _log_options(replay)
+    replay.set_defaults(handler=_replay)
+
+    run = commands.add_parser("run", help="the daemon: co-host a live channel")
+    run.add_argument(
+        "--console", action="store_true", help="chat from this terminal instead of Twitch"
+    )
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser("doctor", help="check settings, tokens, servers, voice, disk")
+    check.set_defaults(handler=_doctor)
+
+    demo = commands.add_parser("demo", help="the bundled sample stream, live on the terminal")
+    demo.add_argument(
+        "--speed", type=_not_negative, default=12.0, help="how much faster than real time"
+    )
+    demo.add_argument("--out", type=Path, help="folder for traces and report")
+    demo.set_defaults(handler=_demo)
+
+    chatlog = commands.add_parser("chatlog", help="chat log tools")
+    chatlog_commands = chatlog.add_subparsers(dest="chatlog_command", required=True)
+    inspect = chatlog_commands.add_parser("inspect", help="what a chat log holds")
+    inspect.add_argument("log", type=Path)
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    _log_options(inspect)
+    inspect.set_defaults(handler=_inspect)
+
+    for module in (
+        "cohost.cli.journal",
+        "cohost.cli.say",
+        "cohost.cli.dataset",
+        "cohost.cli.auth",
+        "cohost.cli.train",
+    ):
+        # Optional command groups register themselves when their module is there.
+        try:
+            register = importlib.import_module(module).register
+        except ModuleNotFoundError:
+            continue
+        register(commands)
+    return parser
+
+
+def _log_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", help="the log's format, when detection is not wanted")
+    parser.add_argument(
+        "--strict", action="store_true", help="stop at the first bad line (file:line: reason)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(f"cohost: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+    logging.getLogger().setLevel(logging.DEBUG if args.verbose else settings.log_level)
+    if not args.verbose:
+        # libraries that log every request or model load at INFO: cohost says what matters
+        for name in CHATTY_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    handler: Handler = args.handler
+    try:
+        return handler(args, settings)
+    except InputError as exc:
+        print(f"cohost: {exc.located()}", file=sys.stderr)
+        return EXIT_INPUT
+    except SettingsError as exc:
+        print(f"cohost: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+    except Permanent as exc:
+        print(f"cohost: {exc}", file=sys.stderr)
+        return EXIT_PERMANENT
+    except OSError as exc:
+        # a path that cannot be used (an --out that is a file, a full disk, no permission)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cohost: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

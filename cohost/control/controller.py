@@ -1,0 +1,442 @@
+"""`!twin` commands: parse, check permission and cooldown, apply to the state or the actions, audit.
+
+One `Controller` serves chat, the MQTT control topic and the dashboard; each caller says who is
+asking (login and role) and where from. Replies are short texts the daemon posts back.
+Choices:
+- Refusals for permission or cooldown are silent in chat (`reply=None`, the reason is in the
+  result and the audit log), as Nightbot does: a viewer poking at mod commands gets no echo.
+- Unknown or malformed commands get a usage reply; from chat at most one per
+  `usage_reply_interval_s` overall, so a flood of bad commands cannot flood chat.
+- Cooldowns are per command and shared by everyone; only accepted commands start one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from cohost.core.events import Role
+from cohost.core.options import (
+    CONTROL_COMMANDS,
+    DEFAULT_COOLDOWNS_S,
+    DEFAULT_PERMISSIONS,
+    ControlSettings,
+)
+from cohost.core.ports import Clock
+from cohost.core.serialise import json_line
+from cohost.core.state import TwinState
+
+log = logging.getLogger(__name__)
+
+Source = Literal["chat", "mqtt", "dashboard"]
+Verdict = Literal["good", "bad"]
+
+# What each command takes, shown as its usage line.
+USAGE: dict[str, str] = {
+    "pause": "pause",
+    "resume": "resume",
+    "voice": "voice on|off",
+    "chat": "chat on|off",
+    "hold": "hold on|off",
+    "approve": "approve [N]",
+    "reject": "reject",
+    "skip": "skip",
+    "say": "say TEXT",
+    "ask": "ask QUESTION",
+    "topic": "topic [TEXT]",
+    "rate": "rate N|default",
+    "forget": "forget",
+    "note": "note TEXT",
+    "good": "good",
+    "bad": "bad",
+    "ignore": "ignore USER",
+    "unignore": "unignore USER",
+    "status": "status",
+    "help": "help [COMMAND]",
+}
+
+MAX_RATE = 60
+_LOGIN = re.compile(r"[a-z0-9_]{1,25}")
+_NUMBER = re.compile(r"[0-9]{1,3}")  # ASCII only: int() would also read other scripts' digits
+_NO_ARGS = frozenset({"pause", "resume", "skip", "forget", "good", "bad", "status", "reject"})
+MAX_CANDIDATES = 4  # as `turn.candidates` allows
+_NEEDS_TEXT = frozenset({"say", "ask", "note"})
+_SWITCH = {"on": True, "off": False}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParsedCommand:
+    """A `!twin` line taken apart: the verb, its argument, or what is wrong with it."""
+
+    name: str  # the verb, lowercased ("" when none was given)
+    args: str  # the argument as normalised for the command ("" when none)
+    usage: str  # the usage line to show for this command (or for all of them)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandResult:
+    """What a command did: accepted or refused, why, and the short reply for chat (if any)."""
+
+    accepted: bool
+    command: str
+    reply: str | None
+    reason: str
+
+
+class TwinActions(Protocol):
+    """What commands do beyond flipping `TwinState`; the daemon implements it."""
+
+    async def skip(self, reason: str) -> bool:
+        """Cancel the running turn and stop speech now; True if anything was running."""
+        ...
+
+    async def say(self, text: str) -> str | None:
+        """Post (and speak) this text as the twin; or why not now (too many still waiting)."""
+        ...
+
+    async def silence(self) -> None:
+        """Stop speech now and for the rest of the running turn (`voice off`)."""
+        ...
+
+    async def ask(self, question: str, *, login: str) -> None:
+        """Answer this question now, as a turn."""
+        ...
+
+    def forget(self) -> None:
+        """Clear the recent chat window."""
+        ...
+
+    async def approve_held(self, choice: int, *, login: str) -> tuple[bool, str]:
+        """Send candidate `choice` (from 0) of the newest held reply; whether it went, and why."""
+        ...
+
+    async def reject_held(self, *, login: str) -> tuple[bool, str]:
+        """Drop the newest held reply; whether there was one, and what happened."""
+        ...
+
+    async def note(self, text: str) -> str:
+        """Add a journal entry; returns its title."""
+        ...
+
+    def feedback(self, verdict: Verdict, *, login: str) -> str | None:
+        """Record feedback on the last reply; what it was about, or None when there is none."""
+        ...
+
+    def status(self) -> str:
+        """A short line about the running daemon (turns, last reply, health)."""
+        ...
+
+
+def _usage_line(prefix: str, name: str | None = None) -> str:
+    if name is None:
+        return f"usage: {prefix} " + "|".join(CONTROL_COMMANDS)
+    return f"usage: {prefix} {USAGE[name]}"
+
+
+def parse_command(text: str, prefix: str = "!twin") -> ParsedCommand | None:
+    """Take a `!twin …` line apart; None when the text is not a command at all."""
+    stripped = text.strip()
+    head = stripped[: len(prefix)]
+    if not prefix or head.lower() != prefix.lower():
+        return None
+    rest = stripped[len(prefix) :]
+    if rest and not rest[0].isspace():
+        return None  # "!twinkle" is someone else's command
+    parts = rest.split(maxsplit=1)
+    if not parts:
+        return ParsedCommand(name="", args="", usage=_usage_line(prefix), error="no command given")
+    name = parts[0].lower()
+    raw = " ".join(parts[1].split()) if len(parts) > 1 else ""
+    if name not in USAGE:
+        # never echoed: a reply that repeats a viewer's words lets anyone make the bot say them
+        return ParsedCommand(
+            name=name, args=raw, usage=_usage_line(prefix), error="unknown command"
+        )
+    usage = _usage_line(prefix, name)
+
+    def bad(error: str) -> ParsedCommand:
+        return ParsedCommand(name=name, args=raw, usage=usage, error=error)
+
+    args = raw
+    if name in _NO_ARGS:
+        if raw:
+            return bad(f"{name} takes no arguments")
+    elif name in _NEEDS_TEXT:
+        if not raw:
+            return bad(f"{name} needs some text")
+    elif name in ("voice", "chat", "hold"):
+        args = raw.lower()
+        if args not in _SWITCH:
+            return bad(f"{name} takes on or off")
+    elif name == "rate":
+        args = raw.lower()
+        if args != "default" and not (_NUMBER.fullmatch(args) and int(args) <= MAX_RATE):
+            return bad(f"rate takes a number from 0 to {MAX_RATE}, or default")
+        if args != "default":
+            args = str(int(args))
+    elif name == "approve":
+        args = raw or "1"
+        if not (_NUMBER.fullmatch(args) and 1 <= int(args) <= MAX_CANDIDATES):
+            return bad(f"approve takes a candidate's number, 1 to {MAX_CANDIDATES}")
+        args = str(int(args))
+    elif name in ("ignore", "unignore"):
+        args = raw.removeprefix("@").lower()
+        if not _LOGIN.fullmatch(args):
+            return bad(f"{name} takes one Twitch login")
+    elif name == "help":
+        args = raw.lower()
+        if args and args not in USAGE:
+            return bad("no such command")
+    return ParsedCommand(name=name, args=args, usage=usage)
+
+
+class Controller:
+    """Handles `!twin` commands from every source with one permission model and one audit log."""
+
+    def __init__(
+        self,
+        settings: ControlSettings,
+        state: TwinState,
+        actions: TwinActions,
+        clock: Clock,
+        audit_path: Path | None,
+    ) -> None:
+        self.settings = settings
+        self.state = state
+        self.actions = actions
+        self.clock = clock
+        self.audit_path = audit_path
+        self._last_used: dict[str, float] = {}
+        self._last_usage_reply: float | None = None
+        self.accepted = 0
+        self.refused = 0
+        self.audit_failures = 0
+
+    def required_role(self, command: str) -> Role:
+        """The lowest role that may use this command."""
+        level = self.settings.permissions.get(
+            command, DEFAULT_PERMISSIONS.get(command, "moderator")
+        )
+        return Role[level.upper()]
+
+    def cooldown_s(self, command: str) -> float:
+        """Seconds between two uses of this command."""
+        return self.settings.cooldowns_s.get(command, DEFAULT_COOLDOWNS_S.get(command, 0.0))
+
+    async def handle(
+        self, text: str, *, login: str, role: Role, source: Source
+    ) -> CommandResult | None:
+        """Run one command line; None when the text is not a command."""
+        parsed = parse_command(text, self.settings.prefix)
+        if parsed is None:
+            return None
+        login = login.lower()
+        if parsed.error is not None:
+            # what was wrong first: a bare usage line leaves the moderator guessing
+            said = f"{parsed.error}; {parsed.usage}"
+            reply = said if self._may_reply_usage(source) else None
+            result = CommandResult(
+                accepted=False, command=parsed.name, reply=reply, reason=parsed.error
+            )
+            return self._finish(result, parsed, login=login, role=role, source=source)
+        needed = self.required_role(parsed.name)
+        if role < needed:
+            result = CommandResult(
+                accepted=False,
+                command=parsed.name,
+                reply=None,
+                reason=f"needs {needed.name.lower()}, {login} is {role.name.lower()}",
+            )
+            return self._finish(result, parsed, login=login, role=role, source=source)
+        now = self.clock.now()
+        last = self._last_used.get(parsed.name)
+        cooldown = self.cooldown_s(parsed.name)
+        if role < Role.BROADCASTER and last is not None and now - last < cooldown:
+            result = CommandResult(
+                accepted=False,
+                command=parsed.name,
+                reply=None,
+                reason=f"cooling down ({cooldown - (now - last):.1f} s left)",
+            )
+            return self._finish(result, parsed, login=login, role=role, source=source)
+        try:
+            result = await self._apply(parsed, login=login, role=role)
+        except Exception as exc:
+            # A failing action (journal disk, a dead turn) refuses this command, never the handler.
+            log.exception("!twin %s from %s failed", parsed.name, login)
+            result = CommandResult(
+                accepted=False,
+                command=parsed.name,
+                reply=f"{parsed.name} failed",
+                reason=f"failed: {type(exc).__name__}: {exc}",
+            )
+        if result.accepted:
+            self._last_used[parsed.name] = now
+        return self._finish(result, parsed, login=login, role=role, source=source)
+
+    def _may_reply_usage(self, source: Source) -> bool:
+        # The dashboard and MQTT answer only their caller: only chat needs the limit.
+        if source != "chat":
+            return True
+        now = self.clock.now()
+        last = self._last_usage_reply
+        if last is not None and now - last < self.settings.usage_reply_interval_s:
+            return False
+        self._last_usage_reply = now
+        return True
+
+    async def _apply(self, parsed: ParsedCommand, *, login: str, role: Role) -> CommandResult:
+        name, args, state = parsed.name, parsed.args, self.state
+
+        def done(reply: str | None, reason: str = "done") -> CommandResult:
+            return CommandResult(accepted=True, command=name, reply=reply, reason=reason)
+
+        match name:
+            case "pause":
+                state.paused = True
+                # a pause stops the twin now: the reply on its way is cut, as with skip
+                await self.actions.skip(f"!twin pause by {login}")
+                return done("paused")
+            case "resume":
+                state.paused = False
+                return done("resumed")
+            case "voice":
+                state.voice = _SWITCH[args]
+                if not state.voice:
+                    await self.actions.silence()
+                return done(f"voice {args}")
+            case "chat":
+                state.chat = _SWITCH[args]
+                return done(f"chat {args}")
+            case "hold":
+                state.hold = _SWITCH[args]
+                return done(
+                    f"hold {args}: replies {'wait for approval' if state.hold else 'go out'}"
+                )
+            case "approve" | "reject":
+                if name == "approve":
+                    ok, said = await self.actions.approve_held(int(args) - 1, login=login)
+                else:
+                    ok, said = await self.actions.reject_held(login=login)
+                if not ok:
+                    return CommandResult(accepted=False, command=name, reply=said, reason=said)
+                return done(said)
+            case "skip":
+                running = await self.actions.skip(f"!twin skip by {login}")
+                return done("skipped" if running else "nothing to skip")
+            case "say":
+                if (refusal := await self.actions.say(args)) is not None:
+                    return CommandResult(
+                        accepted=False, command=name, reply=refusal, reason=refusal
+                    )
+                return done(None)
+            case "ask":
+                await self.actions.ask(args, login=login)
+                return done(None)
+            case "topic":
+                state.topic = args
+                return done(f"topic: {args}" if args else "topic cleared")
+            case "rate":
+                state.rate_per_minute = None if args == "default" else int(args)
+                if state.rate_per_minute is None:
+                    return done("rate: the default")
+                return done(f"rate: {state.rate_per_minute} replies a minute")
+            case "forget":
+                self.actions.forget()
+                return done("forgot the recent chat")
+            case "note":
+                title = await self.actions.note(args)
+                return done(f"noted: {title}")
+            case "good" | "bad":
+                verdict: Verdict = "good" if name == "good" else "bad"
+                about = self.actions.feedback(verdict, login=login)
+                if about is None:
+                    return CommandResult(
+                        accepted=False,
+                        command=name,
+                        reply="no reply to rate yet",
+                        reason="no reply",
+                    )
+                return done(f"noted ({verdict}): {about}")
+            case "ignore":
+                state.ignored.add(args)
+                return done(f"ignoring {args}")
+            case "unignore":
+                was = args in state.ignored
+                state.ignored.discard(args)
+                return done(f"no longer ignoring {args}" if was else f"{args} was not ignored")
+            case "status":
+                return done(self._status())
+            case "help":
+                if args:
+                    return done(_usage_line(self.settings.prefix, args))
+                usable = [c for c in CONTROL_COMMANDS if role >= self.required_role(c)]
+                return done(f"{self.settings.prefix} " + " | ".join(USAGE[c] for c in usable))
+        raise AssertionError(f"unhandled command {name!r}")  # parse_command knows only USAGE
+
+    def _status(self) -> str:
+        state = self.state
+        rate = "default" if state.rate_per_minute is None else f"{state.rate_per_minute}/min"
+        parts = [
+            "paused" if state.paused else "live",
+            f"voice {'on' if state.voice else 'off'}",
+            f"chat {'on' if state.chat else 'off'}",
+            f"hold {'on' if state.hold else 'off'}",
+            f"rate {rate}",
+            f"topic: {state.topic or '-'}",
+            f"ignoring {len(state.ignored)}",
+        ]
+        extra = self.actions.status()
+        return ", ".join(parts) + (f"; {extra}" if extra else "")
+
+    def _finish(
+        self,
+        result: CommandResult,
+        parsed: ParsedCommand,
+        *,
+        login: str,
+        role: Role,
+        source: Source,
+    ) -> CommandResult:
+        if result.accepted:
+            self.accepted += 1
+        else:
+            self.refused += 1
+        limit = self.settings.audit_args_chars
+        args = parsed.args if len(parsed.args) <= limit else parsed.args[:limit] + "…"
+        if parsed.name == "note" and args:
+            # a journal entry, private by default: the journal keeps it, the audit log does not
+            args = f"({len(parsed.args)} characters, into the journal)"
+        self._audit(
+            {
+                "ts": self.clock.now(),
+                "source": source,
+                "login": login,
+                "role": role.name.lower(),
+                "command": parsed.name,
+                "args": args,
+                "accepted": result.accepted,
+                "reason": result.reason,
+            }
+        )
+        return result
+
+    def _audit(self, record: dict[str, object]) -> None:
+        if self.audit_path is None:
+            return
+        line = json_line(record)
+        try:
+            # the owner's alone, as traces are: it names who steered the twin, and how
+            fd = os.open(self.audit_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as file:
+                file.write(line)
+                file.flush()
+        except OSError as exc:
+            # A full disk must not stop moderators from steering the twin.
+            self.audit_failures += 1
+            log.warning("audit log %s not written: %s", self.audit_path, exc)
