@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cohost.core.events import Flaw, SimLine
+from cohost.text.fold import words
 from cohost.text.render import (
     FALLBACK_NAME,
     FUSION_FILE,
@@ -31,7 +32,7 @@ from cohost.text.render import (
     clean_name,
     load_fusion_template,
 )
-from cohost.text.sentences import sentence_spans, words
+from cohost.text.sentences import sentence_spans
 
 # The length cap: a reply may be REPLY_CAP_FACTOR times the twin's longest simulated line, and
 # never less than REPLY_CAP_MIN characters. The twin's own lines say how long it talks; the
@@ -56,6 +57,8 @@ LONGEST_PHRASE = 12
 
 _FENCE = re.compile(r"(?:`{3,}|~{3,})[\w+-]*")
 _HEADING = re.compile(r"^[ \t]*#{1,6}(?:[ \t]|$)")
+# "**Summary:**" or "__Answer__:" before a line's words: Markdown's structure, never chat's
+_BOLD_HEADING = re.compile(r"^[ \t]*(?:\*\*|__)[^*_\n:]{1,30}(?::(?:\*\*|__)|(?:\*\*|__):)[ \t]*")
 # How render_fusion marks a note, and writes an empty block: the prompt's, never the twin's.
 _NOTE_MARK = re.compile(r"\[(?:public|private)(?:,[^\]\n]{0,30})?\]", re.IGNORECASE)
 _EMPTY_BLOCKS = frozenset(
@@ -272,6 +275,18 @@ def prompt_echo(text: str, markers: PromptMarkers | None = None) -> Finding:
         return _clean(text)
     what = ", ".join(dict.fromkeys(found))
     return Finding(flaw=Flaw.PROMPT_ECHO, text=_tidy(rest), detail=f"took out {what}")
+
+
+def bold_heading(text: str) -> Finding:
+    """ "**Summary:**" before a line's words: the heading goes, the words stay.
+
+    Run after the labels: a speaker's name in bold is a label, and whose words follow matters.
+    """
+    lines = text.splitlines()
+    if not any(_BOLD_HEADING.match(line) for line in lines):
+        return _clean(text)
+    kept = "\n".join(_BOLD_HEADING.sub("", line, count=1) for line in lines)
+    return Finding(flaw=Flaw.PROMPT_ECHO, text=_tidy(kept), detail="took out a bold heading")
 
 
 # ---- speaker labels -------------------------------------------------------------------------
@@ -555,6 +570,7 @@ class QualityCheck:
             *((unfinished,) if cut else ()),
             lambda t: prompt_echo(t, self.markers),
             self.labels,
+            bold_heading,
             runaway,
             lambda t: too_long(t, self.cap),
         )
@@ -611,6 +627,12 @@ class SpeechGate:
             self.flaws.append(labels.flaw)
             text = labels.text
         if not labels.usable:
+            return ""
+        heading = bold_heading(text)
+        if heading.flaw is not None:
+            self.flaws.append(heading.flaw)
+            text = heading.text
+        if not heading.usable:
             return ""
         text = " ".join(text.split())
         if runaway(" ".join((*self._said, text))).flaw is not None:

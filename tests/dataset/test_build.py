@@ -14,7 +14,7 @@ from cohost.core.events import ChatEvent, ChatMessage
 from cohost.dataset.build import BuildOptions, DatasetBuilder
 from cohost.dataset.clean import RULES
 from cohost.text.render import render_example
-from tests.dataset.conftest import RULE_COUNTS, T0, clearmsg, privmsg, timeout
+from tests.support.rule_log import RULE_COUNTS, T0, clearmsg, privmsg, timeout
 
 
 def _build(path: Path, **options: object) -> tuple[list[str], DatasetBuilder]:

@@ -477,3 +477,21 @@ async def test_a_turn_cut_inside_its_first_sentence_falls_back() -> None:
     assert trace.quality is Quality.FALLBACK and trace.flaws == [Flaw.CUT]
     assert sink.sent == [(SIM[0].text, "m1")]
     assert "wor" not in " ".join(speaker.said).split()
+
+
+@pytest.mark.parametrize(
+    ("text", "kept", "flaws"),
+    [
+        # SmolLM2 with the sectioned prompt, in bench/replies
+        ("**Summary:** A fanboy's cat.", "A fanboy's cat.", (Flaw.PROMPT_ECHO,)),
+        ("__Answer__: gerald rules", "gerald rules", (Flaw.PROMPT_ECHO,)),
+        ("**mossbyte:** gerald rules", "gerald rules", (Flaw.LABEL,)),
+        ("gerald rules\n**ana:** who is gerald", "gerald rules", (Flaw.LABEL,)),
+    ],
+)
+def test_a_bold_heading_goes_and_a_bold_name_is_a_label(
+    text: str, kept: str, flaws: tuple[Flaw, ...]
+) -> None:
+    review = CHECK.review(text)
+    assert review.flaws == flaws
+    assert review.text == kept
