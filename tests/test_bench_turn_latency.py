@@ -21,8 +21,7 @@ from bench.turn_latency import (
     run_scripted,
     summarise,
 )
-from cohost.pipeline.privacy import whole_words
-from cohost.pipeline.privacy import words as folded_words
+from cohost.text.fold import folded_words, whole_words
 from tests.support.scripted_server import tokens_of
 
 FAST = Speeds(sim_ttft_s=0.0, sim_tps=2000.0, rewrite_ttft_s=0.0, rewrite_tps=2000.0, recall_s=0.0)

@@ -6,10 +6,7 @@ Tokens never go to the working directory, to a log line or to the terminal: in m
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -17,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from cohost.core.errors import Permanent
+from cohost.core.files import write_atomic
 
 Account = Literal["bot", "broadcaster"]
 ACCOUNTS: tuple[Account, ...] = ("bot", "broadcaster")
@@ -125,18 +123,7 @@ class TokenStore:
             "expires_at": token.expires_at,
         }
         path = self.path(token.account)
-        # mkstemp creates the file 0600 from the start: the token is never readable by others.
-        fd, tmp = tempfile.mkstemp(prefix=f".{token.account}.", suffix=".tmp", dir=self.folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(payload, out)
-                out.flush()
-                os.fsync(out.fileno())
-            Path(tmp).replace(path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                Path(tmp).unlink()
-            raise
+        write_atomic(path, json.dumps(payload))  # 0600 from the start: never readable by others
         return path
 
     def delete(self, account: Account) -> bool:

@@ -6,20 +6,29 @@ import logging
 import shutil
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from cohost.adapters.speech import EspeakSpeaker
-from cohost.app.paths import wav_dir_of
+from cohost.app.paths import journal_dir, wav_dir_of
+from cohost.app.recall_wiring import recall_query
 from cohost.app.settings import Settings, login_of
 from cohost.core.errors import InputError, SettingsError
-from cohost.core.ports import Bus, Clock, Rewriter, Simulator, Speaker
+from cohost.core.events import Tier
+from cohost.core.options import JournalSettings
+from cohost.core.ports import Bus, Clock, Journal, Rewriter, Simulator, Speaker
 from cohost.dataset.build import BuildOptions
 from cohost.dataset.clean import DEFAULT_CONTEXT_PATTERNS, RULES
 from cohost.embedded.extractive import ExtractiveRewriter
-from cohost.embedded.markov import MarkovSimulator, read_writings
+from cohost.embedded.markov import MarkovSimulator, WritingTiers, read_writings
+from cohost.journal.store import JournalStore
 from cohost.pipeline.deliver import CaptionSpeaker
 from cohost.pipeline.guard import Guard, default_rules
+from cohost.pipeline.kept import KeptEntry, KeptFacts, kept_rule
+from cohost.pipeline.pick import AnswerMemory, Picker
 from cohost.pipeline.privacy import privacy_rule_for
+from cohost.pipeline.turn import TurnOptions
+from cohost.session import TurnSetup
 from cohost.text.render import DEFAULT_FORMAT, ChatFormat, clean_name
 from cohost.train.lora import TWIN_FILE, read_adapter_twin
 
@@ -148,7 +157,7 @@ def _markov(
     twin = settings.twin
     markov = MarkovSimulator.from_settings(settings.simulator)
     markov.train(streamer_lines)
-    writing = read_writings(twin.writings)
+    writing = read_writings(twin.writings, writing_tiers(settings))
     markov.train(writing)
     who = twin.streamer or "nobody"
     description = (
@@ -188,11 +197,73 @@ def address(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def build_guard(settings: Settings) -> Guard:
-    """The guard over settings: the content rules, then the journal's privacy rule."""
-    journal = settings.journal
-    privacy = privacy_rule_for(n=journal.privacy_run_words, mode=journal.privacy_mode)
-    return Guard(settings.guard, rules=[*default_rules(settings.guard), privacy])
+def writing_tiers(settings: Settings) -> WritingTiers:
+    """Which journal entries given as writings a twin may learn from."""
+    return WritingTiers(private=settings.twin.private_writings, tags=settings.journal)
+
+
+def turn_setup(settings: Settings, models: Models, *, journal: Journal | None) -> TurnSetup:
+    """What every turn of the daemon, a replay or the demo is made of, as the settings say."""
+    return TurnSetup(
+        picker=Picker(settings.picker, settings.twin),
+        options=TurnOptions(
+            twin=settings.twin.name,
+            mode=settings.turn.mode,
+            max_sim_lines=settings.simulator.max_lines,
+            lookahead_lines=models.look_ahead_lines,
+            recall_k=settings.journal.recall_k,
+            candidates=settings.turn.candidates,
+            first_chunk_words=settings.turn.first_chunk_words or None,
+            privacy_run_words=settings.journal.privacy_run_words,
+        ),
+        simulator=models.simulator,
+        rewriter=models.rewriter,
+        memory=AnswerMemory.for_settings(settings.picker),
+        window_size=settings.replay.window,
+        journal=journal,
+        recall_query=recall_query,
+        embedded=models.embedded,
+    )
+
+
+class JournalKept:
+    """What a journal folder keeps (`cohost.pipeline.kept`), read again when its files change.
+
+    Asked once per outgoing text: a stat of the folder says whether an entry was added, changed
+    or removed since (every write renames a file into it), and only then are the files read.
+    """
+
+    def __init__(self, folder: Path, tags: JournalSettings) -> None:
+        self._store = JournalStore(folder, tags)
+        self._folder = folder
+        self._seen: int | None = None
+        self._facts = KeptFacts()
+
+    def __call__(self) -> KeptFacts:
+        try:
+            stamp = self._folder.stat().st_mtime_ns
+        except OSError:
+            return self._facts  # no journal (yet): nothing kept, or what was read last
+        if stamp != self._seen:
+            entries = list(self._store.entries())
+            self._facts = KeptFacts.of(
+                (KeptEntry(title=e.title, text=e.text, tier=e.tier) for e in entries),
+                public=[e.text for e in entries if e.tier is Tier.PUBLIC],
+            )
+            self._seen = stamp
+        return self._facts
+
+
+def build_guard(settings: Settings, journal: Path | None = None) -> Guard:
+    """The guard over settings: the content rules, the journal's privacy rule for this turn's
+    notes, then what the whole journal keeps (every secret, every private fact) for every text.
+
+    `journal`: the folder of `.tid` files (default DATA_DIR/journal).
+    """
+    tags = settings.journal
+    privacy = privacy_rule_for(n=tags.privacy_run_words, mode=tags.privacy_mode)
+    kept = kept_rule(JournalKept(journal or journal_dir(settings), tags))
+    return Guard(settings.guard, rules=[*default_rules(settings.guard), privacy, kept])
 
 
 def dataset_options(

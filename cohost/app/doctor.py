@@ -155,11 +155,70 @@ def check_tcp(name: str, host: str, port: int, fix: str) -> Check:
 
 
 def check_bus(settings: Settings) -> Check:
-    """The MQTT broker, when one is configured."""
+    """The MQTT broker, when one is configured: it takes cohost's login and refuses strangers'."""
+    from cohost.adapters.mqtt import BrokerAnswer, probe_broker  # noqa: PLC0415
+
     bus = settings.bus
     if not bus.mqtt_host:
         return Check("mqtt", "ok", "in-process bus (no broker configured)")
-    return check_tcp("mqtt", bus.mqtt_host, bus.mqtt_port, "start the broker or fix the host")
+    where = f"{bus.mqtt_host}:{bus.mqtt_port}"
+    reachable = check_tcp("mqtt", bus.mqtt_host, bus.mqtt_port, "start the broker or fix the host")
+    if reachable.status != "ok":
+        return reachable
+    password = bus.password.get_secret_value() if bus.password else None
+    user = bus.username or None
+    answer, why = asyncio.run(
+        probe_broker(
+            bus.mqtt_host, bus.mqtt_port, username=user, password=password, timeout_s=NET_TIMEOUT_S
+        )
+    )
+    if answer is BrokerAnswer.REFUSED:
+        login = f"as {user!r}" if user else "anonymously"
+        fix = "check COHOST_BUS__USERNAME and COHOST_BUS__PASSWORD (mosquitto_passwd)"
+        return Check("mqtt", "fail", f"{where} refused cohost's login {login} ({why})", fix)
+    if answer is BrokerAnswer.UNREACHABLE:
+        return Check("mqtt", "fail", f"{where} did not answer MQTT ({why})", "is it a broker?")
+    if user is not None:
+        answer, _ = asyncio.run(probe_broker(bus.mqtt_host, bus.mqtt_port, timeout_s=NET_TIMEOUT_S))
+    if answer is BrokerAnswer.ACCEPTED:
+        # with cohost's own login anonymous, the first answer already says so
+        fix = (
+            "set allow_anonymous false, a password_file and an acl_file in the broker "
+            "(docs/mqtt.md), and COHOST_BUS__USERNAME / COHOST_BUS__PASSWORD here"
+        )
+        detail = (
+            f"{where} accepts anonymous clients: anyone who reaches it reads every event "
+            "(chat, replies, captions) and can write the control topic"
+        )
+        return Check("mqtt", "warn", detail, fix)
+    if answer is BrokerAnswer.UNREACHABLE:
+        detail = f"{where} takes cohost's login as {user!r}; an anonymous try got no answer"
+        return Check("mqtt", "warn", detail, "check allow_anonymous false in the broker")
+    return Check("mqtt", "ok", f"{where} takes cohost's login as {user!r} and refuses anonymous")
+
+
+def check_control(settings: Settings) -> Check:
+    """Commands over MQTT: off, or on with a secret that signs them."""
+    bus = settings.bus
+    if not bus.mqtt_host:
+        return Check("mqtt control", "ok", "off (no broker)")
+    if not bus.control_client:
+        if bus.control_secret is not None:
+            fix = "set COHOST_BUS__CONTROL_CLIENT to the controller's name"
+            return Check("mqtt control", "warn", "a secret is set but no controller: off", fix)
+        return Check("mqtt control", "ok", "off (COHOST_BUS__CONTROL_CLIENT is empty)")
+    if bus.control_secret is None:
+        return Check(
+            "mqtt control",
+            "warn",
+            f"on for {bus.control_client!r} but no control secret: every command is refused",
+            "set COHOST_BUS__CONTROL_SECRET (`openssl rand -hex 32`) here and in the controller",
+        )
+    return Check(
+        "mqtt control",
+        "ok",
+        f"commands signed by {bus.control_client!r} within {bus.control_window_s:g} s",
+    )
 
 
 def check_vectors(settings: Settings) -> Check:
@@ -252,6 +311,7 @@ def run_checks(settings: Settings) -> list[Check]:
         ),
         lambda: check_vectors(settings),
         lambda: check_bus(settings),
+        lambda: check_control(settings),
         lambda: check_speech(settings),
     )
     return [step() for step in steps]

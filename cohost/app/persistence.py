@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from cohost.core.files import write_atomic
 from cohost.core.state import TwinState
 
 # The twin down for less than this (a crash, an update mid-stream) comes back with every switch
@@ -41,15 +41,10 @@ def state_dict(
 def save_state(
     state: TwinState, path: Path, *, now: float, defaults: TwinState | None = None
 ) -> None:
-    """Write the state atomically (a crash leaves the old file or the new, never half)."""
+    """Write the state atomically (a crash leaves the old file or the new, never half), 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
     data = state_dict(state, saved_at=now, defaults=defaults)
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(json.dumps(data, indent=1) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    write_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
 def restore_state(state: TwinState, path: Path, *, now: float) -> list[str]:

@@ -3,33 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from cohost.app.build import Models, build_guard, build_models
-from cohost.app.recall_wiring import folder_journal, recall_query
+from cohost.app.build import Models, build_guard, build_models, turn_setup
+from cohost.app.recall_wiring import folder_journal
 from cohost.app.report import ReplayReport
 from cohost.app.settings import Settings, login_of
 from cohost.app.traces import TraceWriter
 from cohost.chatlog import ChatLog, open_log
-from cohost.control.controller import CommandResult, Controller, Verdict, parse_command
+from cohost.control.controller import AddedCommand, CommandResult
 from cohost.core.clock import VirtualClock
 from cohost.core.events import ChatEvent, ChatMessage, Decision, Role, TurnTrace
 from cohost.core.ports import Journal
 from cohost.core.state import TwinState
 from cohost.embedded.bus import LocalBus
-from cohost.pipeline.conductor import Conductor
-from cohost.pipeline.deliver import CaptionSpeaker, RecordingSink, say_as_twin
-from cohost.pipeline.guard import Guard
-from cohost.pipeline.pick import AnswerMemory, Picker
-from cohost.pipeline.turn import TurnOptions, TurnParts
+from cohost.pipeline.deliver import CaptionSpeaker, RecordingSink
+from cohost.session import Session, SessionOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +41,9 @@ class ReplayResult:
     report: ReplayReport
 
 
-# What a replay cannot do as the stream did: it holds nothing for approval (the log does not
-# say what the streamer approved), and it never writes the journal or the feedback store.
+# What a replay cannot do as the stream did, refused by name: it holds nothing for approval (the
+# log does not say what the streamer approved), and it never writes the journal or the feedback
+# store.
 _NOT_IN_REPLAY = {
     "hold": "a replay holds nothing for approval",
     "approve": "a replay holds nothing for approval",
@@ -55,68 +54,24 @@ _NOT_IN_REPLAY = {
 }
 
 
-def _replay_refuses(text: str, prefix: str) -> CommandResult | None:
-    """A logged command a replay refuses outright, as a result; None for the rest."""
-    parsed = parse_command(text, prefix)
-    if parsed is None or parsed.name not in _NOT_IN_REPLAY:
-        return None
-    why = _NOT_IN_REPLAY[parsed.name]
-    return CommandResult(accepted=False, command=parsed.name, reply=None, reason=why)
+class _LogSource:
+    """A chat log as a chat source: the virtual clock moves to each event's time as it is read,
+    at real time times `speed` (0: as fast as it goes)."""
 
+    def __init__(self, events: Generator[ChatEvent, None, None], clock: VirtualClock, speed: float):
+        self._events = events
+        self._clock = clock
+        self._speed = speed
 
-@dataclass(slots=True, kw_only=True)
-class _ReplayActions:
-    """What logged `!twin` commands do in a replay: as live, but nothing leaves the replay.
-
-    State switches (pause, voice, chat, topic, rate, ignore) go through the same controller as
-    live; `say` and replies go to the replay's recording sink and captions; `ask`, `skip` and
-    `forget` act on the conductor. What `_NOT_IN_REPLAY` names is refused before it gets here.
-    """
-
-    conductor: Conductor
-    guard: Guard
-    sink: RecordingSink
-    speaker: CaptionSpeaker
-    state: TwinState
-    clock: VirtualClock
-    channel: str
-
-    async def skip(self, reason: str) -> bool:
-        return await self.conductor.cancel_turn(reason)
-
-    async def say(self, text: str) -> str | None:
-        await say_as_twin(
-            self.guard.check(text),
-            sink=self.sink,
-            speaker=self.speaker,
-            chat_on=lambda: self.state.chat,
-            voice_on=lambda: self.state.voice,
-        )
-        return None  # a replay says each in turn: nothing waits
-
-    async def silence(self) -> None:
-        self.conductor.silence_turn()
-
-    async def ask(self, question: str, *, login: str) -> None:
-        await self.conductor.ask(question, login=login, channel=self.channel, now=self.clock.now())
-
-    def forget(self) -> None:
-        self.conductor.forget()
-
-    async def approve_held(self, choice: int, *, login: str) -> tuple[bool, str]:
-        return False, _NOT_IN_REPLAY["approve"]
-
-    async def reject_held(self, *, login: str) -> tuple[bool, str]:
-        return False, _NOT_IN_REPLAY["reject"]
-
-    async def note(self, text: str) -> str:
-        raise AssertionError("refused by _replay_refuses before it gets here")
-
-    def feedback(self, verdict: Verdict, *, login: str) -> str | None:
-        return None  # a replay stores no feedback
-
-    def status(self) -> str:
-        return "replaying"
+    async def events(self) -> AsyncGenerator[ChatEvent, None]:
+        last_ts: float | None = None
+        with contextlib.closing(self._events) as events:
+            for event in events:
+                if self._speed > 0 and last_ts is not None and event.ts > last_ts:
+                    await asyncio.sleep((event.ts - last_ts) / self._speed)
+                last_ts = event.ts
+                self._clock.advance_to(event.ts)
+                yield event
 
 
 @dataclass(slots=True)
@@ -162,7 +117,7 @@ def replay_settings(settings: Settings, twin: str | None) -> Settings:
     return settings.model_copy(update={"twin": new_twin})
 
 
-def _events(log: ChatLog, show_progress: bool) -> Iterator[ChatEvent]:
+def _events(log: ChatLog, show_progress: bool) -> Generator[ChatEvent, None, None]:
     if not show_progress:
         yield from log
         return
@@ -186,13 +141,15 @@ async def replay(
     on_trace: Callable[[TurnTrace], None] | None = None,
     journal: Path | None = None,
     learn_from_log: bool = True,
+    commands: Sequence[AddedCommand] = (),
 ) -> ReplayResult:
     """Replay one log into out_dir: traces.jsonl, report.json, report.md, captions.jsonl.
 
     With `journal` (a folder of .tid files), turns recall from it through an index built from
     those files into out_dir/index. The embedded twin learns from the streamer's lines in the
     log unless `learn_from_log` is false (then only from their writings): a twin that learnt
-    from the log can say the streamer's next line before the streamer does.
+    from the log can say the streamer's next line before the streamer does. `commands` are
+    `!twin` commands beyond the built-ins, as the daemon takes them.
     """
     settings = replay_settings(settings, twin)
     names = [settings.twin.name, *settings.twin.aliases] if settings.twin.streamer else []
@@ -227,6 +184,7 @@ async def replay(
                 progress=progress,
                 on_decision=on_decision,
                 on_trace=on_trace,
+                commands=commands,
             )
     finally:
         await models.aclose()
@@ -246,6 +204,7 @@ async def _replay(
     progress: bool | None,
     on_decision: Callable[[Decision], None] | None,
     on_trace: Callable[[TurnTrace], None] | None,
+    commands: Sequence[AddedCommand],
 ) -> ReplayResult:
     log = open_log(path, format=log_format, strict=strict)
     out_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, before any turn)
@@ -284,70 +243,34 @@ async def _replay(
             if on_trace is not None:
                 on_trace(trace)
 
-        guard = build_guard(settings)
-        sink = RecordingSink()
-        conductor = Conductor(
-            picker=Picker(settings.picker, settings.twin),
-            parts=TurnParts(
-                simulator=models.simulator,
-                rewriter=models.rewriter,
-                guard=guard,
-                clock=clock,
-                speaker=speaker,
-                sink=sink,
-                bus=bus,
-                journal=journal,
-                query_for=lambda message, window: recall_query(message, window, state.topic),
-                state=state,
+        def commanded(command: CommandResult, message: ChatMessage | None) -> None:
+            if message is not None:
+                report.add_command(message, command)
+
+        # logged `!twin` commands steer the replay as they steered the stream (no audit file);
+        # as live, the bot's own lines never reach the controller, nor here other bots'
+        bots = {login_of(b) for b in (settings.twin.bot_login, *settings.picker.known_bots) if b}
+        session = Session(
+            SessionOptions(
+                channel=settings.twin.streamer or "replay",
+                not_commands=frozenset(bots),
+                refused=_NOT_IN_REPLAY,
             ),
-            options=TurnOptions(
-                twin=settings.twin.name,
-                mode=settings.turn.mode,
-                max_sim_lines=settings.simulator.max_lines,
-                lookahead_lines=models.look_ahead_lines,
-                recall_k=settings.journal.recall_k,
-                candidates=settings.turn.candidates,
-                first_chunk_words=settings.turn.first_chunk_words or None,
-                privacy_run_words=settings.journal.privacy_run_words,
-            ),
-            state=state,
-            memory=AnswerMemory.for_settings(settings.picker),
-            window_size=settings.replay.window,
-            inline=True,
-            on_decision=decided,
-            on_trace=finished,
-        )
-        # logged `!twin` commands steer the replay as they steered the stream (no audit file)
-        actions = _ReplayActions(
-            conductor=conductor,
-            guard=guard,
-            sink=sink,
-            speaker=speaker,
+            control=settings.control,
             state=state,
             clock=clock,
-            channel=settings.twin.streamer or "replay",
+            guard=build_guard(settings),
+            sink=RecordingSink(),
+            speaker=speaker,
+            bus=bus,
+            commands=commands,
+            on_decision=decided,
+            on_trace=finished,
+            on_command=commanded,
         )
-        controller = Controller(settings.control, state, actions, clock, audit_path=None)
-        # as live, the bot's own lines and other bots' never reach the controller
-        bots = {login_of(b) for b in (settings.twin.bot_login, *settings.picker.known_bots) if b}
+        session.start(turn_setup(settings, models, journal=journal))  # inline: repeatable
         show = sys.stderr.isatty() if progress is None else progress
-        last_ts: float | None = None
-        for event in _events(log, show and speed == 0):
-            if speed > 0 and last_ts is not None and event.ts > last_ts:
-                await asyncio.sleep((event.ts - last_ts) / speed)
-            last_ts = event.ts
-            clock.advance_to(event.ts)
-            if isinstance(event, ChatMessage) and event.login.lower() not in bots:
-                command = _replay_refuses(event.text, settings.control.prefix)
-                command = command or await controller.handle(
-                    event.text, login=event.login, role=event.role, source="chat"
-                )
-                if command is not None:
-                    report.add_command(event, command)
-                    if command.reply:
-                        await sink.send(command.reply, reply_to=event.id)
-                    continue
-            await conductor.handle(event)
+        await session.chat_in(_LogSource(_events(log, show and speed == 0), clock, speed))
     report.unreadable_lines = log.stats.skipped
     report.unreadable_reasons = list(log.stats.first_reasons)
     result.report_json.write_text(

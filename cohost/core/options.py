@@ -27,7 +27,13 @@ class TwinSettings(BaseModel):
     )
     bot_login: str = Field("", description="the bot account's login; its own messages are ignored")
     writings: list[Path] = Field(
-        default_factory=list, description="text or Markdown files of the streamer's own writing"
+        default_factory=list,
+        description="text, Markdown or journal (.tid) files of the streamer's own writing",
+    )
+    private_writings: bool = Field(
+        False,
+        description="learn from private journal entries given as writings (never secret ones); "
+        "a twin may then say their words back",
     )
     chat_logs: list[Path] = Field(
         default_factory=list, description="chat logs whose streamer lines train the embedded twin"
@@ -384,13 +390,36 @@ class BusSettings(BaseModel):
     mqtt_port: int = Field(1883, ge=1, le=65535, description="MQTT broker port")
     topic_prefix: str = Field("cohost", description="every topic is published under this prefix")
     client_id: str = Field("cohost", description="this daemon's MQTT client identifier")
-    username: str = Field("", description="MQTT user name; empty: connect anonymously")
-    password: SecretStr | None = Field(None, description="MQTT password")
+    username: str = Field(
+        "", description="cohost's own MQTT user name; empty: connect anonymously (doctor warns)"
+    )
+    password: SecretStr | None = Field(None, description="cohost's own MQTT password")
     control_client: str = Field(
         "",
-        description="the one client identity whose messages on PREFIX/control are obeyed "
-        "(restrict writes to that topic with broker ACLs too); empty: control over MQTT is off",
+        description="the controller whose signed commands on PREFIX/control are obeyed, as its "
+        "messages name it; empty: control over MQTT is off",
     )
+    control_secret: SecretStr | None = Field(
+        None,
+        description="the secret (16 characters or more; `openssl rand -hex 32`) the controller "
+        "signs each command with (HMAC-SHA256); empty: every MQTT command is refused",
+    )
+    control_window_s: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="a signed command whose time is further than this from the daemon's clock is "
+        "refused (clock skew plus delivery); nonces are remembered as long",
+    )
+
+    @field_validator("control_secret", mode="after")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("a control secret needs 16 characters or more")
+        return value
 
 
 ControlCommand = Literal[

@@ -8,24 +8,21 @@ from pathlib import Path
 from typing import Any
 
 from cohost.core.errors import InputError
+from cohost.core.files import SHARED, atomic_file, write_atomic
 from cohost.core.serialise import json_line
 
 
 def write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> int:
     """Write records to `path` (through a temporary file beside it); returns how many."""
-    tmp = path.with_name(f".{path.name}.tmp")
     count = 0
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tmp.open("w", encoding="utf-8", newline="\n") as file:
+        with atomic_file(path, mode=SHARED) as file:
             for record in records:
-                file.write(json_line(record))
+                file.write(json_line(record).encode("utf-8"))
                 count += 1
-        tmp.replace(path)
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror or exc}", path=path) from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return count
 
 
@@ -33,6 +30,6 @@ def write_json(path: Path, data: Any) -> None:
     """Write one JSON document (a report), indented."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", mode=SHARED)
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror or exc}", path=path) from None

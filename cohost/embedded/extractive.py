@@ -13,7 +13,8 @@ from collections.abc import AsyncGenerator
 
 from cohost.core.events import SimLine, Tier
 from cohost.core.ports import FusionRequest
-from cohost.text.sentences import content_words, same_text_key, words
+from cohost.text.fold import same_text_key, words
+from cohost.text.sentences import content_words
 
 # Shared words count by their square root: the first one shows the line is on topic, more of
 # them mostly show that it repeats the viewer.

@@ -8,18 +8,26 @@ streamer has written, it does not understand the chat. An untrained chain simula
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import re
 import zlib
 from collections import defaultdict
 from collections.abc import AsyncGenerator, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cohost.core.errors import InputError
-from cohost.core.events import ChatMessage, SimLine
-from cohost.core.options import SimulatorSettings
+from cohost.core.events import ChatMessage, SimLine, Tier
+from cohost.core.options import JournalSettings, SimulatorSettings
 from cohost.core.ports import SimRequest
-from cohost.text.sentences import content_words, split_sentences, words
+from cohost.journal.tid import parse_tags, parse_tid
+from cohost.journal.tiers import tier_of
+from cohost.journal.wikitext import plain_text
+from cohost.text.fold import words
+from cohost.text.sentences import content_words, split_sentences
+
+log = logging.getLogger(__name__)
 
 _EDGE = ""  # pads the start of a line in a state, and marks its end as a follower
 _SEP = "\x1f"  # joins the words of a state; str.split() never leaves it inside a word
@@ -209,15 +217,48 @@ def writing_lines(text: str, *, markdown: bool) -> list[str]:
     return lines
 
 
-def read_writings(paths: Iterable[Path]) -> list[str]:
-    """The sentences of plain-text and Markdown files (by suffix)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WritingTiers:
+    """Which journal entries given as writings may be learnt from.
+
+    A `.tid` file is a journal entry, and its tier binds wherever its text goes: a twin (the
+    Markov chain here, a LoRA through `cohost dataset build`) that learns a line may say it
+    back word for word. Secret entries are never taken; private ones (untagged entries are
+    private) only when the streamer opts in (`COHOST_TWIN__PRIVATE_WRITINGS=true`).
+    """
+
+    private: bool = False
+    tags: JournalSettings = field(default_factory=JournalSettings)
+
+
+def _tiddler_text(path: Path, text: str, tiers: WritingTiers) -> str | None:
+    """A `.tid` file's body as plain text, or None when its tier keeps it out."""
+    tiddler = parse_tid(text, source=str(path))
+    tier = tier_of(parse_tags(tiddler.get("tags") or ""), tiers.tags)
+    if tier is Tier.SECRET or (tier is Tier.PRIVATE and not tiers.private):
+        how = "" if tier is Tier.SECRET else " (set COHOST_TWIN__PRIVATE_WRITINGS=true to allow)"
+        log.warning("writings: left out %s, a %s journal entry%s", path, tier, how)
+        return None
+    return plain_text(tiddler.text)
+
+
+def read_writings(paths: Iterable[Path], tiers: WritingTiers | None = None) -> list[str]:
+    """The sentences of plain-text and Markdown files (by suffix), and of journal entries
+    (`.tid`) that their tier lets out (see `WritingTiers`)."""
+    tiers = tiers or WritingTiers()
     lines: list[str] = []
     for path in paths:
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
             raise InputError(f"cannot read writing: {exc.strerror}", path=path) from exc
-        lines.extend(writing_lines(text, markdown=path.suffix.casefold() in _MARKDOWN_SUFFIXES))
+        suffix = path.suffix.casefold()
+        if suffix == ".tid":
+            body = _tiddler_text(path, text, tiers)
+            if body is not None:
+                lines.extend(writing_lines(body, markdown=False))
+            continue
+        lines.extend(writing_lines(text, markdown=suffix in _MARKDOWN_SUFFIXES))
     return lines
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,6 +12,7 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from cohost.core.errors import JournalFormatError
+from cohost.core.files import write_atomic
 from cohost.journal.store import Entry, JournalStore
 from cohost.journal.tid import Tiddler, check_field, format_tags, parse_tid, parse_tw_date
 
@@ -123,12 +123,7 @@ def export_json(store: JournalStore, dest: Path) -> int:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
         raise FileExistsError(f"{dest} exists; export refuses to overwrite it")
-    temp = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
-    with temp.open("w", encoding="utf-8") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    temp.replace(dest)
+    write_atomic(dest, data)  # 0600: private entries are in it
     return len(items)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cohost.core.errors import JournalFormatError
 from cohost.core.events import Tier
+from cohost.core.files import fsync_folder, new_file
 from cohost.core.options import JournalSettings
 from cohost.journal.tid import Tiddler, format_tags, format_tid, format_tw_date, parse_tid
 from cohost.journal.tiers import tier_of
@@ -125,7 +126,7 @@ class JournalStore:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
-        _fsync_dir(self.directory)
+        fsync_folder(self.directory)
         return self._entry(path, tiddler)
 
     def entries(self, on_problem: ProblemHandler | None = None) -> Iterator[Entry]:
@@ -181,15 +182,8 @@ class JournalStore:
         # The pid in the name tells a later store whether the writer is still alive.
         name = f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}{TEMP_SUFFIX}"
         temp = self.directory / name
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        with new_file(temp) as file:  # 0600, flushed to the disk
+            file.write(data)
         return temp
 
     def _free_title(self, title: str) -> str:
@@ -260,14 +254,6 @@ def _read(path: Path) -> Tiddler:
     except OSError as exc:
         raise JournalFormatError(f"cannot read it ({exc.strerror})", path=path) from None
     return parse_tid(text, source=str(path))
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _alive(pid: int) -> bool:

@@ -1,4 +1,10 @@
-"""Delivery without devices: a speaker that writes captions and a sink that records chat posts."""
+"""Deliver: the one way a reply reaches chat and the voice, and the deviceless stand-ins.
+
+A turn's reply, an approved held reply and a `!twin say` all post through `post` (the
+threading rule, chat's switch asked as each part goes, what chat took recorded as it goes);
+the whole-text ones then speak through `speak`. Replay and the demo deliver to a speaker that
+writes captions and a sink that records chat posts.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO
 
-from cohost.core.events import Caption
+from cohost.core.events import Caption, ChatMessage
 from cohost.core.ports import Bus, ChatSink, Clock, Speaker
 from cohost.core.serialise import json_line
 from cohost.pipeline.guard import GuardResult
@@ -60,6 +66,50 @@ class RecordingSink:
         return True
 
 
+def _always() -> bool:
+    return True
+
+
+def thread_of(answered: ChatMessage | None) -> str | None:
+    """The message a reply is threaded under: the one it answers, when Twitch can thread it."""
+    return answered.id if answered is not None and answered.threadable else None
+
+
+async def post(
+    checked: GuardResult,
+    sink: ChatSink,
+    *,
+    answering: ChatMessage | None = None,
+    chat_on: Callable[[], bool] = _always,
+    sent: list[str] | None = None,
+) -> list[str]:
+    """The guarded text to chat, message by message; returns the messages chat took.
+
+    The first message is threaded under the one it answers (see `thread_of`). Chat's switch is
+    asked as each part goes, not when the reply began: a `chat off` while a send waits for the
+    rate limit still counts. Each message chat took is appended to `sent` at once, so a cancel
+    later knows what went out.
+    """
+    taken = [] if sent is None else sent
+    if checked.blocked:
+        return taken
+    thread = thread_of(answering)
+    for i, part in enumerate(checked.messages):
+        if chat_on() and await sink.send(part, reply_to=thread if i == 0 else None):
+            taken.append(part)
+    return taken
+
+
+async def speak(
+    text: str, speaker: Speaker, *, turn_id: str, voice_on: Callable[[], bool] = _always
+) -> bool:
+    """The whole text out loud, unless the voice is off by now; whether it was said."""
+    if not voice_on():
+        return False
+    await speaker.say(text, turn_id=turn_id)
+    return True
+
+
 async def say_as_twin(
     checked: GuardResult,
     *,
@@ -68,15 +118,10 @@ async def say_as_twin(
     chat_on: Callable[[], bool],
     voice_on: Callable[[], bool],
 ) -> None:
-    """`!twin say`: the guarded text to chat, message by message, then out loud.
-
-    The switches are asked as each part goes, not when the command came: a `chat off` or
-    `voice off` while a send waits for the rate limit still counts.
-    """
+    """`!twin say`: the guarded text to chat, message by message, then out loud."""
     if checked.blocked:
         return
-    for part in checked.messages:
-        if sink is not None and chat_on():
-            await sink.send(part)
-    if speaker is not None and voice_on():
-        await speaker.say(checked.text, turn_id="say")
+    if sink is not None:
+        await post(checked, sink, chat_on=chat_on)
+    if speaker is not None:
+        await speak(checked.text, speaker, turn_id="say", voice_on=voice_on)

@@ -9,24 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import unicodedata
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cohost.core.events import GuardVerdict, Hit
 from cohost.core.options import GuardSettings
+from cohost.text.fold import ZERO_WIDTH, clean_characters, skeletons
 from cohost.text.sentences import chunk_for_chat
 
 Rule = Callable[[str, Sequence[Hit]], tuple[str, GuardVerdict]]
 
 TWITCH_MAX_LENGTH = 500  # Twitch refuses longer chat messages
-
-_ZWJ = "\u200d"
-_REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})  # control, format (zero-width, bidi), surrogate
-# Letters that render as nothing; used to post blank-looking or look-alike messages.
-_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u00ad")
-_EMOJI_BEFORE_JOINER = frozenset({"So", "Sk", "Mn"})  # emoji, skin tone, variation selector
 
 _TEMPLATE = re.compile(
     r"<\|\s*im_start\s*\|>\s*(?:system|user|assistant)?"  # ChatML, with the role it opens
@@ -40,10 +33,10 @@ _TEMPLATE = re.compile(
 )
 
 _COMMAND_CHARS = "!/."
+_QUOTES = "\"'“”‘’«»„`*_~"
+QUOTES_AND_SPACE = " \t\r\n" + _QUOTES
 # What may sit before a command character and still leave it "first" to a chat bot.
-_ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad\u180e")
-_LEADING = re.compile(r"^[\s\"'“”‘’«»„`*_~\u200b-\u200f\u2060\ufeff\u00ad\u180e]*")
-QUOTES_AND_SPACE = " \t\r\n\"'“”‘’«»„`*_~"
+_LEADING = re.compile(f"^[\\s{re.escape(_QUOTES)}{''.join(sorted(ZERO_WIDTH))}]*")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,73 +53,16 @@ def _pass(rule: str) -> GuardVerdict:
     return GuardVerdict(rule=rule, action="pass")
 
 
-def _emoji_joiner(text: str, i: int) -> bool:
-    before = text[i - 1] if i > 0 else ""
-    after = text[i + 1] if i + 1 < len(text) else ""
-    return (
-        bool(before and after)
-        and unicodedata.category(before) in _EMOJI_BEFORE_JOINER
-        and unicodedata.category(after) == "So"
-    )
-
-
-def _clusters(text: str) -> Iterator[str]:
-    """The text as characters each with the combining marks that follow it."""
-    i = 0
-    while i < len(text):
-        j = i + 1
-        while j < len(text) and unicodedata.category(text[j]) in _MARKS:
-            j += 1
-        yield text[i:j]
-        i = j
-
-
-def _unstacked(text: str) -> tuple[str, int]:
-    """The text with zalgo stacks taken down, and how many marks went.
-
-    A Latin or Cyrillic letter under `_ZALGO_MARKS` combining marks or more (a Greek one under
-    one more: polytonic Greek writes three, as in ᾄ) keeps none of them: such towers are
-    drawn over whatever is above and below the caption on stream. Fewer marks spell (ñ, ặ)
-    and stay, and so do other scripts' marks. Only the letters taken down change: the rest
-    of the text keeps its exact code points.
-    """
-    out: list[str] = []
-    dropped = 0
-    for cluster in _clusters(text):
-        decomposed = unicodedata.normalize("NFD", cluster)
-        base, marks = decomposed[0], len(decomposed) - 1
-        needed = _ZALGO_MARKS + 1 if "\u0370" <= base <= "\u03ff" else _ZALGO_MARKS
-        if len(cluster) > 1 and marks >= needed and ord(base) < _ALPHABETIC_END:
-            out.append(base)
-            dropped += marks
-        else:
-            out.append(cluster)
-    return ("".join(out), dropped) if dropped else (text, 0)
-
-
-def clean_characters(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
+def characters_rule(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
     """Remove control, zero-width, bidi and invisible characters and zalgo stacks; collapse
     whitespace."""
-    text, stacked = _unstacked(text)
-    kept: list[str] = []
-    removed = 0
-    for i, char in enumerate(text):
-        if char.isspace():
-            kept.append(" ")
-        elif char in _INVISIBLE or (
-            unicodedata.category(char) in _REMOVED_CATEGORIES
-            and not (char == _ZWJ and _emoji_joiner(text, i))
-        ):
-            removed += 1
-        else:
-            kept.append(char)
-    cleaned = " ".join("".join(kept).split())
-    if cleaned == text.strip() and not stacked:
-        return cleaned, _pass("characters")
-    found = [f"{removed} control or invisible characters"] if removed else []
-    found += [f"{stacked} stacked marks"] if stacked else []
+    cleaned = clean_characters(text)
+    if cleaned.text == text.strip() and not cleaned.stacked:
+        return cleaned.text, _pass("characters")
+    found = [f"{cleaned.removed} control or invisible characters"] if cleaned.removed else []
+    found += [f"{cleaned.stacked} stacked marks"] if cleaned.stacked else []
     detail = f"removed {' and '.join(found)}" if found else ""
-    return cleaned, GuardVerdict(
+    return cleaned.text, GuardVerdict(
         rule="characters", action="changed", detail=detail or "collapsed whitespace"
     )
 
@@ -145,7 +81,7 @@ def strip_template_tokens(text: str, hits: Sequence[Hit] = ()) -> tuple[str, Gua
 
 def cleaned(text: str) -> str:
     """Text after the character and template-token rules, as the rules after them see it."""
-    return strip_template_tokens(clean_characters(text)[0])[0]
+    return strip_template_tokens(clean_characters(text).text)[0]
 
 
 def strip_command_prefix(text: str) -> str:
@@ -156,7 +92,7 @@ def strip_command_prefix(text: str) -> str:
         rest = text[end:]
         if not rest or rest[0] not in _COMMAND_CHARS:
             return text.strip()
-        visible = "".join(c for c in text[:end] if c not in _ZERO_WIDTH)
+        visible = "".join(c for c in text[:end] if c not in ZERO_WIDTH)
         text = visible + rest.lstrip(_COMMAND_CHARS).lstrip()
 
 
@@ -174,146 +110,6 @@ def no_command_prefix(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVe
     )
 
 
-# Letters drawn alike in Latin, Cyrillic and Greek. A word that mixes scripts is a spoof: it is
-# read in the script most of its letters are in ("ѕlur" with a Cyrillic s reads "slur", "cука"
-# with a Latin c reads "сука"). A word in one script made wholly of look-alikes is read in the
-# script of the text around it: in an English reply "неск" is "heck" dressed in Cyrillic, while
-# in a Russian one "но" stays a word, not a spoof of "ho"; alone, a word stays as it is.
-# Applied after casefolding, so each maps small letters (capitals fold to them).
-_CYRILLIC_LATIN = dict(zip("авекмнорстухіјѕԁԛԝӏ", "abekmhopctyxijsdqwl", strict=True))
-_GREEK_LATIN = dict(zip("αβεζηικμνορτυχ", "abezhikmvoptux", strict=True))
-_TO_LATIN = str.maketrans({**_CYRILLIC_LATIN, **_GREEK_LATIN})
-# Every look-alike read as the Latin letter it looks like, whatever the text around it: for
-# comparing two texts folded alike (the privacy rule), not for reading one.
-LOOKALIKES_TO_LATIN = _TO_LATIN
-# "Fancy text" small capitals, which NFKD leaves alone, read as the letters they style.
-SMALL_CAPITALS = str.maketrans(
-    dict(zip("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘꞯʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnopqrstuvwyz", strict=True))
-)
-_TO_CYRILLIC = str.maketrans(
-    {latin: cyr for cyr, latin in _CYRILLIC_LATIN.items() if cyr in "авекмнорстухіѕ"}
-)
-_TO_GREEK = str.maketrans(
-    {latin: greek for greek, latin in _GREEK_LATIN.items() if greek in "αβεικνορτυχ"}
-)
-_WORD = re.compile(r"\w+")
-_MARKS = frozenset({"Mn", "Me"})
-_ZALGO_MARKS = 3  # a letter under this many marks is spam, not spelling (Vietnamese uses 2)
-_ALPHABETIC_END = 0x0530  # Latin, Greek, Cyrillic: scripts whose marks are only decoration
-
-
-def _fold_marks(decomposed: str) -> str:
-    """Keep accents that belong to a letter; drop zalgo stacks and marks that compose nothing.
-
-    A Latin, Greek or Cyrillic letter under `_ZALGO_MARKS` marks or more loses them all; under
-    fewer, it keeps those that compose with it (ñ, ü, ặ, й stay themselves, so "año" never
-    reads as "ano") and loses the rest (overlays, enclosing marks, joiners). Other scripts
-    keep every mark: there they spell. A single accent on a letter therefore still hides a
-    blocklisted word from the fold ("slür"); telling that from a real word needs the language,
-    so the streamer chooses (`GuardSettings.blocklist_accents`: "fold" drops every accent).
-    """
-    out: list[str] = []
-    for cluster in _clusters(decomposed):
-        base, marks = cluster[0], cluster[1:]
-        if not marks or ord(base) >= _ALPHABETIC_END:
-            out.append(cluster)
-        elif len(marks) < _ZALGO_MARKS:
-            composed = unicodedata.normalize("NFC", cluster)
-            out.append("".join(c for c in composed if unicodedata.category(c) not in _MARKS))
-        else:
-            out.append(base)
-    return "".join(out)
-
-
-_LOOKALIKE = (
-    frozenset(_CYRILLIC_LATIN)
-    | frozenset(_GREEK_LATIN)
-    | frozenset(_CYRILLIC_LATIN.values())
-    | frozenset(_GREEK_LATIN.values())
-)
-
-
-def _script(char: str) -> str:
-    if "a" <= char <= "z":
-        return "latin"
-    if "\u0400" <= char <= "\u04ff":
-        return "cyrillic"
-    if "\u0370" <= char <= "\u03ff":
-        return "greek"
-    return ""
-
-
-_SCRIPTS = ("latin", "cyrillic", "greek")
-_TABLES = {"latin": _TO_LATIN, "cyrillic": _TO_CYRILLIC, "greek": _TO_GREEK}
-
-
-def _letters(text: str) -> Counter[str]:
-    """How many letters of each of the three scripts the text has."""
-    return Counter(script for char in text if (script := _script(char)))
-
-
-def _unspoof(match: re.Match[str], around: Counter[str] | None) -> str:
-    """A word that spoofs another script, read in the script it poses as.
-
-    A word mixing scripts is read in the script its telling letters belong to: those with no
-    look-alike elsewhere (л, r, λ), so "cлoвo" is Cyrillic however many Latin letters stand in
-    it; without any, the script with the most letters wins, Latin on a tie. A word in one
-    script made wholly of look-alikes is read in the script most letters of the rest of the
-    text (`around`, this word included) are in, when that is another one; without `around`,
-    it stays as it is.
-    """
-    word = match.group()
-    telling = dict.fromkeys(_SCRIPTS, 0)
-    letters = dict(telling)
-    for char in word:
-        if script := _script(char):
-            letters[script] += 1
-            if char not in _LOOKALIKE:
-                telling[script] += 1
-    scripts = [name for name in _SCRIPTS if letters[name]]
-    if len(scripts) == 1:
-        own = scripts[0]
-        if telling[own] or around is None:
-            return word  # a letter only its own script has: a word, not a spoof
-        rest = {name: around[name] - letters[name] for name in _SCRIPTS}
-        main = max(_SCRIPTS, key=lambda name: rest[name])
-        if main == own or sorted(rest.values())[-2] == rest[main]:
-            return word  # the text around is in its script, or in none clearly
-        table = _TABLES[main]
-        if not all(ord(char) in table for char in word if _script(char)):
-            return word  # a letter with no look-alike in that script
-        return word.translate(table)
-    if not scripts:
-        return word  # none of these scripts
-    script = max(_SCRIPTS, key=lambda name: (telling[name], letters[name]))
-    return word.translate(_TABLES[script])
-
-
-def skeleton(text: str, *, by_context: bool = True) -> str:
-    """Text as a blocklist sees it: styled letters, zalgo and look-alike spoofs folded.
-
-    Case folds first (so "İ" brings no stray mark), fullwidth and styled letters become plain
-    (NFKD, and small capitals), marks are folded (`_fold_marks`), and a word mixing Latin,
-    Cyrillic and Greek look-alikes is read in its main script (`_unspoof`); with `by_context`,
-    a word made wholly of look-alikes is read in the script of the text around it. For matching
-    only: what is said keeps its own letters.
-    """
-    return _read_spoofs(_folded(text), by_context=by_context)
-
-
-def _folded(text: str) -> str:
-    """The first half of `skeleton`: case, styled letters and marks folded."""
-    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
-    decomposed = decomposed.translate(SMALL_CAPITALS)
-    return unicodedata.normalize("NFC", _fold_marks(decomposed))
-
-
-def _read_spoofs(folded: str, *, by_context: bool) -> str:
-    """The second half of `skeleton`: every word read in the script it poses as."""
-    around = _letters(folded) if by_context else None
-    return _WORD.sub(lambda match: _unspoof(match, around), folded)
-
-
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     parts = phrase.split()
     body = r"\s+".join(re.escape(part) for part in parts)
@@ -323,20 +119,25 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     return re.compile(before + body + after)  # both sides casefolded: "ı" is not "i"
 
 
-def _without_accents(folded: str) -> str:
-    """A skeleton without the marks on Latin, Greek and Cyrillic letters ("slür": "slur").
-
-    Other scripts keep theirs: there they spell (Japanese dakuten, Devanagari vowel signs).
-    """
-    out = [
-        cluster[0] if ord(cluster[0]) < _ALPHABETIC_END else cluster
-        for cluster in _clusters(unicodedata.normalize("NFD", folded))
-    ]
-    return unicodedata.normalize("NFC", "".join(out))
+JOINED_WORD = 6  # a listed word this long is looked for split across two or three words too
+SPELLED_OUT = 3  # single letters in a row that are a word spelled out ("z o r b")
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b"})
 
 
-# An overlay mark (strike-through, slash) or two or more marks stacked on one letter.
-_MARK_BREAK = re.compile(r"[\u0334-\u0338\u20d2-\u20d6]+|[\u0300-\u036f]{2,}")
+def _spelled(skeleton: str) -> list[str]:
+    """A skeleton's words as read: digits inside a word of letters as the letters they stand
+    for ("z0rbl3flux"), and letters spaced, dotted or dashed out joined ("z.o.r.b")."""
+    out: list[str] = []
+    run: list[str] = []
+    for word in [*re.findall(r"\w+", skeleton), ""]:
+        if len(word) == 1:
+            run.append(word)
+            continue
+        out += ["".join(run)] if len(run) >= SPELLED_OUT else run
+        run = []
+        if word:
+            out.append(word if word.isdigit() or word.isalpha() else word.translate(_LEET))
+    return out
 
 
 def blocklist_rule(phrases: Sequence[str], *, fold_accents: bool = False) -> Rule:
@@ -347,28 +148,34 @@ def blocklist_rule(phrases: Sequence[str], *, fold_accents: bool = False) -> Rul
     `fold_accents`, an accent on a letter no longer keeps a listed word from matching.
     """
 
-    def readings(text: str) -> tuple[str, ...]:
-        # Both readings of a one-script word of look-alikes: as its own script (a listed
-        # Russian word in an English reply) and as the text around it (a Cyrillic "неск"
-        # posing as "heck"); the text is folded once for both.
-        folded = _folded(text)
-        read: tuple[str, ...] = (
-            _read_spoofs(folded, by_context=True),
-            _read_spoofs(folded, by_context=False),
-        )
-        # a strike-through or a stack of marks between two words shows a break to the eye
-        # ("systeḿ̶zorbleflux"), though folding the marks away joins the words
-        broken = _MARK_BREAK.sub(" ", unicodedata.normalize("NFD", text))
-        if broken != unicodedata.normalize("NFD", text):
-            read = (*read, _read_spoofs(_folded(broken), by_context=True))
-        return tuple(map(_without_accents, read)) if fold_accents else read
-
     # an entry that folds to nothing (only marks) cannot be matched: left out, not a crash
-    entries = [(p, readings(p)[0]) for p in phrases]
+    entries = [(p, skeletons(p, fold_accents=fold_accents)[0]) for p in phrases]
     patterns = [(p, _phrase_pattern(folded)) for p, folded in entries if folded.split()]
 
+    # a long single word is also looked for split in two or three ("zorbl eflux")
+    joinable = {
+        folded: phrase
+        for phrase, folded in entries
+        if len(folded.split()) == 1 and len(folded) >= JOINED_WORD
+    }
+
     def blocklist(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
-        texts = readings(text)
+        texts = skeletons(text, fold_accents=fold_accents)
+        read = _spelled(texts[0])  # leetspeak, letters spelled out
+        texts = (*texts, " ".join(read))
+        split = next(
+            (
+                joinable[joined]
+                for size in (2, 3)
+                for i in range(len(read) - size + 1)
+                if (joined := "".join(read[i : i + size])) in joinable
+            ),
+            None,
+        )
+        if split is not None:
+            return text, GuardVerdict(
+                rule="blocklist", action="blocked", detail=f"says blocklisted {split!r}"
+            )
         for phrase, pattern in patterns:
             if any(pattern.search(folded) for folded in texts):
                 return text, GuardVerdict(
@@ -382,7 +189,7 @@ def blocklist_rule(phrases: Sequence[str], *, fold_accents: bool = False) -> Rul
 def default_rules(settings: GuardSettings) -> list[Rule]:
     """The content rules in order; characters go first, so nothing hides from the rest."""
     return [
-        clean_characters,
+        characters_rule,
         strip_template_tokens,
         no_command_prefix,
         blocklist_rule(settings.blocklist, fold_accents=settings.blocklist_accents == "fold"),

@@ -33,6 +33,7 @@ from collections.abc import Set as AbstractSet
 
 from cohost.core.events import SUPPORT_NOTICES, ChatMessage, Decision, Role
 from cohost.core.options import PickerSettings, TwinSettings
+from cohost.text.fold import alnum_key, word_set
 
 RATE_WINDOW_S = 60.0
 TOPIC_CAP = 2  # topic words counted at most this often (PickerSettings.weight_topic says so)
@@ -62,8 +63,6 @@ BUILTIN_EMOTES = frozenset(_BUILTIN_EMOTES_TEXT.split())
 # words people shout), unless they are known emotes.
 _EMOTE_SHAPE = re.compile(r"[a-z][a-z0-9]{1,9}[A-Z][A-Za-z0-9]*|[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*")
 _HAS_WORD = re.compile(r"\w")
-_WORD = re.compile(r"\w+")
-_NON_ALNUM = re.compile(r"[\W_]+")
 _LINK = re.compile(r"<?(?:https?://|www\.)\S+|(?:[\w-]+\.)+[a-z]{2,}/\S*", re.IGNORECASE)
 _CHEER = re.compile(r"(?<!\S)cheer\d+(?!\S)", re.IGNORECASE)
 _EDGE_PUNCT = "\"'`.,:;!?¿¡()[]{}<>*~_-…“”‘’"
@@ -102,8 +101,7 @@ class AnswerMemory:
 
     def record(self, message: ChatMessage, now: float) -> None:
         """Remember that `message` was answered at `now`."""
-        words = frozenset(_WORD.findall(message.text.lower()))
-        self._replies.append((now, message.login, words))
+        self._replies.append((now, message.login, word_set(message.text)))
         users = self._by_user
         users[message.login] = now
         users.move_to_end(message.login)
@@ -119,9 +117,8 @@ class AnswerMemory:
 
     def withdraw(self, message: ChatMessage, at: float) -> None:
         """Forget the answer to `message` recorded at `at`: the twin never gave it after all."""
-        words = frozenset(_WORD.findall(message.text.lower()))
         try:
-            self._replies.remove((at, message.login, words))
+            self._replies.remove((at, message.login, word_set(message.text)))
         except ValueError:
             return  # already aged out
         users = self._by_user
@@ -209,7 +206,7 @@ class Picker:
             if names
             else None
         )
-        self._name_words = frozenset(w for n in names for w in _WORD.findall(n))
+        self._name_words = frozenset(w for n in names for w in word_set(n))
         self._address_tokens = frozenset(names) | frozenset("@" + n for n in names)
         self._bot_login = twin.bot_login.strip().lower().lstrip("@")
         self._bots = frozenset(b.strip().lower() for b in settings.known_bots) | (
@@ -429,7 +426,7 @@ class Picker:
         if found is None:
             if len(keys) >= _KEY_CACHE_MAX:
                 keys.clear()
-            found = _NON_ALNUM.sub("", text.lower())[:COPYPASTA_KEY_CHARS]
+            found = alnum_key(text)[:COPYPASTA_KEY_CHARS]
             keys[text] = found
         return found
 
@@ -545,7 +542,7 @@ class Picker:
         return merged
 
     def _topic_hits(self, lower: str, topic: Sequence[str]) -> int:
-        words = frozenset(_WORD.findall(lower))
+        words = word_set(lower)
         hits = 0
         for item in topic:
             if (item in words) if " " not in item else (item in lower):
@@ -582,7 +579,7 @@ class Picker:
             )
         if question:
             names = self._name_words
-            words = frozenset(_WORD.findall(lower)) - names
+            words = word_set(lower) - names
             if words:
                 for ts, answered in memory.answered_since(now - s.duplicate_window_s):
                     if _jaccard(words, answered - names) >= s.duplicate_similarity:

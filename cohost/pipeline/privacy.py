@@ -1,15 +1,15 @@
 """The guard's privacy rule: a reply never repeats a private journal entry word for word.
 
-Words are compared folded: Unicode compatibility forms (NFKC), case and accents folded, small
-capitals and Cyrillic or Greek look-alikes read as the Latin letters they look like (on both
-sides alike), apostrophes and invisible characters inside words dropped, every other
-non-letter/digit a word break. In scripts written without spaces (Chinese, Japanese, Thai …)
-each character counts as a word, and a text mostly in them needs twice as many for a run.
-Digits inside a word of letters read as the letters they stand for ("h0us3"), number words as
-digits, `&` as "and", and fillers ("uh") are not words. A run spelt out or run together
-("s-h-e s-a-i-d", "shesaid…") is found by its letters alone. So changing case, punctuation,
-hyphens, styled or look-alike letters, or slipping zero-width characters in, does not hide a
-copied run.
+Words are compared folded (`cohost.text.fold.folded_words`): Unicode compatibility forms
+(NFKC), case and accents folded, small capitals and Cyrillic or Greek look-alikes read as the
+Latin letters they look like (on both sides alike), apostrophes and invisible characters inside
+words dropped, every other non-letter/digit a word break. In scripts written without spaces
+(Chinese, Japanese, Thai …) each character counts as a word, and a text mostly in them needs
+twice as many for a run. Digits inside a word of letters read as the letters they stand for
+("h0us3"), number words as digits, `&` as "and", and fillers ("uh") are not words. A run spelt
+out or run together ("s-h-e s-a-i-d", "shesaid…") is found by its letters alone. So changing
+case, punctuation, hyphens, styled or look-alike letters, or slipping zero-width characters in,
+does not hide a copied run.
 
 A run is n words in a row from an entry's text or title. A sentence of the entry shorter than
 that, of `SHORT_SENTENCE_WORDS` words or more and with two words that carry a topic, is a run
@@ -22,18 +22,16 @@ from __future__ import annotations
 
 import itertools
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
 from cohost.core.events import GuardVerdict, Hit, Tier
-from cohost.pipeline.guard import LOOKALIKES_TO_LATIN, SMALL_CAPITALS
+from cohost.text.fold import folded_words, unspaced, whole_words
 from cohost.text.sentences import content_words, sentence_spans
 
 RULE = "privacy"
-_APOSTROPHES = frozenset("'’ʼ`´")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?…])")
 _SPACES = re.compile(r"[ \t]{2,}")
 
@@ -42,41 +40,11 @@ SHORT_SENTENCE_WORDS = 5
 UNSPACED_FACTOR = 2  # a run in a script without spaces is this many times as many characters
 _MORE_ENDS = re.compile(r"[。！？]+|…+|\.{3,}")
 _TRIM_ROUNDS = 4  # cutting runs joins the words around them: look again, this many times
-# Characters that draw nothing: dropped inside a word, never a break in it.
-_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u00ad")
-# Scripts written without spaces between words: each character is a word.
-_UNSPACED = (
-    (0x0E00, 0x0EFF),  # Thai, Lao
-    (0x1000, 0x109F),  # Myanmar
-    (0x1780, 0x17FF),  # Khmer
-    (0x3040, 0x30FF),  # Hiragana, Katakana
-    (0x3400, 0x4DBF),  # CJK extension A
-    (0x4E00, 0x9FFF),  # CJK unified ideographs
-    (0xF900, 0xFAFF),  # CJK compatibility ideographs
-    (0xFF66, 0xFF9F),  # half-width katakana
-    (0x20000, 0x3FFFF),  # CJK extensions B and on
-)
-# Look-alikes beyond the guard's Cyrillic and Greek table, read as the Latin letter they draw.
-_MORE_LOOKALIKES = str.maketrans(
-    {
-        "ı": "i", "ɩ": "i", "ȷ": "j", "ɑ": "a", "ɡ": "g", "օ": "o", "ս": "u", "ո": "n", "հ": "h",
-        # regional indicator symbols, which draw as boxed letters when no flag pairs them
-        **{chr(0x1F1E6 + i): chr(ord("a") + i) for i in range(26)},
-    }
-)  # fmt: skip
-# Digits inside a word of letters stand for the letters they look like ("h0us3", "k1ds").
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b"})
 # Sounds, not words: a run with "uh" slipped into it is still the run.
 FILLERS = frozenset({"uh", "uhh", "um", "umm", "uhm", "er", "erm", "hmm", "mm", "ah", "eh"})
 # A run spelt out or run together ("s-h-e s-a-i-d", "shesaid…") shows in the letters alone,
 # once they are this long: no chance match between two texts is.
 JOINED_LETTERS = 25
-# Numbers said as words and written as digits are the same words ("2 kids", "two kids").
-_NUMBER_WORDS = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen twenty"
-)
-_NUMBERS = {word: str(n) for n, word in enumerate(_NUMBER_WORDS.split())}
 
 Mode = Literal["drop", "trim"]
 
@@ -93,70 +61,6 @@ class Run:
     tier: Tier
 
 
-@lru_cache(maxsize=4096)
-def _fold(ch: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", ch)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    folded = unicodedata.normalize("NFKC", bare).casefold()
-    return (
-        folded.translate(SMALL_CAPITALS).translate(LOOKALIKES_TO_LATIN).translate(_MORE_LOOKALIKES)
-    )
-
-
-@lru_cache(maxsize=4096)
-def _skipped(ch: str) -> bool:
-    """Whether a character inside a word is no part of it: invisible, a format character, or a
-    mark (accents fold away anyway; a grapheme joiner or variation selector draws nothing)."""
-    return ch in _INVISIBLE or unicodedata.category(ch) in ("Cf", "Mn", "Me")
-
-
-@lru_cache(maxsize=4096)
-def _unspaced(ch: str) -> bool:
-    code = ord(ch)
-    return any(low <= code <= high for low, high in _UNSPACED)
-
-
-def words(text: str) -> list[tuple[str, int, int]]:
-    """The folded words of a text, each with its start and end offset in the original."""
-    found: list[tuple[str, int, int]] = []
-    current: list[str] = []
-    start = 0
-
-    def close(end: int) -> None:
-        word = "".join(current)
-        if not word.isdigit() and not word.isalpha():
-            word = word.translate(_LEET)
-        found.append((_NUMBERS.get(word, word), start, end))
-        current.clear()
-
-    for i, ch in enumerate(text):
-        if (ch in _APOSTROPHES or _skipped(ch)) and current:
-            continue  # "don't" and "dont" are one word, and so are "law\u00adyer" and "lawyer"
-        if _unspaced(ch) or ch == "&":
-            if current:
-                close(i)
-            found.append(("and" if ch == "&" else _fold(ch), i, i + 1))
-            continue
-        folded = _fold(ch)
-        if folded and all(c.isalnum() for c in folded):
-            if not current:
-                start = i
-            current.append(folded)
-            continue
-        if current:
-            close(i)
-        # A character that folds to letters plus a break (rare: ligatures, ㈜) breaks the word.
-    if current:
-        close(len(text))
-    return found
-
-
-def whole_words(text: str) -> int:
-    """How many words a streamed text holds for sure: one touching its end may still grow."""
-    found = words(text)
-    return len(found) - (bool(found) and found[-1][2] == len(text))
-
-
 def speakable(chunks: Sequence[str], text: str, spoken: int, n: int = 8) -> int:
     """How many of `chunks` (the next unspoken ones of the streamed `text`, in order) may be said.
 
@@ -166,7 +70,7 @@ def speakable(chunks: Sequence[str], text: str, spoken: int, n: int = 8) -> int:
     after = whole_words(text) - spoken
     ready = 0
     for chunk in chunks:
-        after -= len(words(chunk))
+        after -= len(folded_words(chunk))
         if after < n - 1:
             break
         ready += 1
@@ -185,13 +89,13 @@ def longest_run(hits: Sequence[Hit], n: int) -> int:
 
 
 def _mostly_unspaced(text: str) -> bool:
-    found = words(text)
-    return sum(e - s == 1 and _unspaced(text[s]) for _, s, e in found) * 2 > len(found)
+    found = folded_words(text)
+    return sum(e - s == 1 and unspaced(text[s]) for _, s, e in found) * 2 > len(found)
 
 
 def _said(text: str) -> list[tuple[str, int, int]]:
     """The words of a text that carry it: fillers ("uh") dropped."""
-    return [word for word in words(text) if word[0] not in FILLERS]
+    return [word for word in folded_words(text) if word[0] not in FILLERS]
 
 
 def _grams(text: str, n: int) -> set[tuple[str, ...]]:
@@ -207,8 +111,8 @@ def _patterns(text: str, n: int) -> tuple[frozenset[tuple[str, ...]], frozenset[
     if size > n:
         # the text's own words in a spaced script (English in a Japanese entry) need only n
         spaced: list[str] = []
-        for word, start, end in [*words(text), ("", 0, 0)]:
-            if word and not (end - start == 1 and _unspaced(text[start])):
+        for word, start, end in [*folded_words(text), ("", 0, 0)]:
+            if word and not (end - start == 1 and unspaced(text[start])):
                 spaced.append(word)
                 continue
             grams |= {tuple(spaced[i : i + n]) for i in range(len(spaced) - n + 1)}
@@ -435,7 +339,7 @@ def privacy_rule(
             break
     if runs:
         return "", GuardVerdict(rule=RULE, action="blocked", detail=f"{detail}; still after cuts")
-    if len(words(trimmed)) < min_words:
+    if len(folded_words(trimmed)) < min_words:
         return "", GuardVerdict(rule=RULE, action="blocked", detail=f"{detail}; too little left")
     return trimmed, GuardVerdict(rule=RULE, action="changed", detail=f"{detail}; cut out")
 

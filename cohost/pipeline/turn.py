@@ -14,6 +14,7 @@ from cohost.core.errors import ReplyCut, RewriterUnavailable, SimulatorUnavailab
 from cohost.core.events import (
     ChatMessage,
     Decision,
+    Failure,
     Flaw,
     GuardVerdict,
     Hit,
@@ -35,17 +36,13 @@ from cohost.core.ports import (
     Speaker,
 )
 from cohost.core.state import TwinState
+from cohost.pipeline.deliver import post
 from cohost.pipeline.guard import Guard, GuardResult, cleaned
 from cohost.pipeline.privacy import find_private_runs, longest_run, public_reason, speakable
-from cohost.pipeline.privacy import words as folded_words
 from cohost.pipeline.quality import PromptMarkers, QualityCheck, SpeechGate, unfinished
 from cohost.pipeline.shape import ReplyShaper
-from cohost.text.sentences import (
-    SentenceBuffer,
-    chunk_for_chat,
-    same_text_key,
-    split_sentences,
-)
+from cohost.text.fold import folded_words, same_text_key
+from cohost.text.sentences import SentenceBuffer, chunk_for_chat, split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -183,11 +180,13 @@ class Turn:
         except Transient as exc:
             # raised before the reply stream started (recall, or the simulator in sequential mode)
             trace.outcome = "failed"
+            trace.failure = Failure.TRANSIENT
             trace.reason = f"{type(exc).__name__}: {exc}"
             log.warning("turn %s failed: %s", trace.turn_id, trace.reason)
         except Exception as exc:
             # a bug or an untranslated error in one part ends this turn, never the daemon
             trace.outcome = "failed"
+            trace.failure = Failure.UNEXPECTED
             trace.reason = f"unexpected {type(exc).__name__}: {exc}"
             log.exception("turn %s failed unexpectedly", trace.turn_id)
         finally:
@@ -251,6 +250,7 @@ class Turn:
                             self._publish_candidates("turn/candidates")
             except Transient as exc:
                 trace.outcome = "failed"
+                trace.failure = Failure.TRANSIENT
                 trace.reason = f"{type(exc).__name__}: {exc}"
                 log.warning("turn %s failed: %s", trace.turn_id, trace.reason)
             except Exception as exc:
@@ -725,10 +725,9 @@ class Turn:
         sink = self.parts.sink if self._chat_now() else None
         if sink is not None:
             with self._stages.stage("post"):
-                thread = self.message.id if self.message.threadable else None
-                for i, text in enumerate(result.messages):
-                    if await sink.send(text, reply_to=thread if i == 0 else None):
-                        trace.sent.append(text)
+                await post(
+                    result, sink, answering=self.message, chat_on=self._chat_now, sent=trace.sent
+                )
             if not trace.sent:
                 trace.outcome = "unsent"
                 trace.reason = "chat refused the reply (a rate limit, a duplicate or Twitch)"

@@ -36,7 +36,8 @@ from cohost.core.events import Role, SendResult
 from cohost.core.options import ChatSinkSettings
 from cohost.core.ports import Clock
 from cohost.pipeline.guard import QUOTES_AND_SPACE, strip_command_prefix
-from cohost.text.sentences import chunk_for_chat, same_text_key
+from cohost.text.fold import same_text_key
+from cohost.text.sentences import chunk_for_chat
 
 log = logging.getLogger(__name__)
 

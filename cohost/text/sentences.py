@@ -1,11 +1,13 @@
-"""Splitting text into sentences, chat-sized messages and comparable words (pure)."""
+"""Splitting text into sentences and chat-sized messages, and finding the words that carry a
+topic (pure)."""
 
 from __future__ import annotations
 
 import re
 
+from cohost.text.fold import words
+
 _TOKEN = re.compile(r"\S+")
-_WORD = re.compile(r"\w+(?:['’]\w+)*")
 _OPENERS = "\"'([{«“‘*_"
 _CLOSERS = "\"')]}»”’*_"
 _TERMINAL = re.compile(r"[.!?…。！？‼⁉]+$")
@@ -42,11 +44,6 @@ _STOP_TEXT = """
     still even well back way make made go going know think see want say said tell told
 """
 STOP_WORDS = frozenset(_STOP_TEXT.split())
-
-
-def words(text: str) -> list[str]:
-    """The words of a text, case-folded, without punctuation (apostrophes inside words kept)."""
-    return [w.replace("’", "'") for w in _WORD.findall(text.casefold())]
 
 
 def content_words(text: str) -> list[str]:
@@ -204,8 +201,3 @@ class SentenceBuffer:
         rest = split_sentences(self._text)
         self._text = ""
         return rest
-
-
-def same_text_key(text: str) -> str:
-    """Texts equal up to case and spacing have the same key (as Twitch compares them)."""
-    return " ".join(text.casefold().split())

@@ -27,15 +27,25 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
@@ -230,96 +240,83 @@ class MetricsRecorder:
         )
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+def _le(bound: float) -> str:
+    """A bucket's bound as its `le` label: "0.25", "1", "+Inf"."""
+    if math.isinf(bound):
+        return "+Inf"
+    return str(int(bound)) if float(bound).is_integer() else repr(float(bound))
 
 
-def _number(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if float(value).is_integer():
-        return str(int(value))
-    return repr(float(value))
+def _buckets(h: Histogram) -> list[tuple[str, float]]:
+    return [(_le(b), n) for b, n in zip((*h.bounds, math.inf), h.counts, strict=True)]
 
 
-def render_metrics(metrics: Metrics, *, extra: Mapping[str, float] | None = None) -> str:
-    """Prometheus text format 0.0.4 for one snapshot."""
-    out: list[str] = []
+def _counts(name: str, help_text: str, label: str, values: Mapping[str, int]) -> Metric:
+    family = CounterMetricFamily(name, help_text, labels=[label])
+    for value, n in sorted(values.items()):
+        family.add_metric([value], n)
+    return family
 
-    def scalar(name: str, kind: str, help_text: str, value: float) -> None:
-        out.extend((f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"))
-        out.append(f"{name} {_number(value)}")
 
-    def histogram(name: str, label: str, value: str, h: Histogram) -> None:
-        labels = f'{label}="{_label(value)}",' if label else ""
-        for bound, count in zip((*h.bounds, math.inf), h.counts, strict=True):
-            out.append(f'{name}_bucket{{{labels}le="{_number(bound)}"}} {count}')
-        bare = f"{{{labels.rstrip(',')}}}" if labels else ""
-        out.append(f"{name}_sum{bare} {_number(round(h.sum, 6))}")
-        out.append(f"{name}_count{bare} {h.count}")
+class DaemonCollector(Collector):
+    """The daemon's counters and stage times as Prometheus metrics, read at each scrape."""
 
-    scalar("cohost_uptime_seconds", "gauge", "Seconds since the daemon started.", metrics.uptime_s)
-    scalar("cohost_chat_events_total", "counter", "Chat events read.", metrics.events)
-    scalar("cohost_picks_total", "counter", "Messages picked for an answer.", metrics.picks)
-    out.extend(
-        (
-            "# HELP cohost_turns_total Turns finished, by outcome.",
-            "# TYPE cohost_turns_total counter",
+    def __init__(self, read: Callable[[], Metrics]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[Metric]:
+        """One snapshot of the daemon, as metric families."""
+        m = self._read()
+        yield GaugeMetricFamily(
+            "cohost_uptime_seconds", "Seconds since the daemon started.", m.uptime_s
         )
-    )
-    for outcome, n in sorted(metrics.turns.items()):
-        out.append(f'cohost_turns_total{{outcome="{_label(outcome)}"}} {n}')
-    out.extend(
-        (
-            "# HELP cohost_turns_settled_total Held turns approved, rejected or expired, "
-            "by final outcome.",
-            "# TYPE cohost_turns_settled_total counter",
+        yield CounterMetricFamily("cohost_chat_events_total", "Chat events read.", m.events)
+        yield CounterMetricFamily("cohost_picks_total", "Messages picked for an answer.", m.picks)
+        yield _counts("cohost_turns_total", "Turns finished, by outcome.", "outcome", m.turns)
+        yield _counts(
+            "cohost_turns_settled_total",
+            "Held turns approved, rejected or expired, by final outcome.",
+            "outcome",
+            m.settled,
         )
-    )
-    for outcome, n in sorted(metrics.settled.items()):
-        out.append(f'cohost_turns_settled_total{{outcome="{_label(outcome)}"}} {n}')
-    out.extend(
-        (
-            "# HELP cohost_reply_quality_total Replies reviewed, by what became of them "
+        yield _counts(
+            "cohost_reply_quality_total",
+            "Replies reviewed, by what became of them "
             "(clean, repaired, fallback to the simulated line, silent).",
-            "# TYPE cohost_reply_quality_total counter",
+            "quality",
+            m.quality,
         )
-    )
-    for quality, n in sorted(metrics.quality.items()):
-        out.append(f'cohost_reply_quality_total{{quality="{_label(quality)}"}} {n}')
-    out.extend(
-        (
-            "# HELP cohost_reply_flaws_total Reviewed replies with each flaw "
-            "(prompt echo, label, runaway, too long).",
-            "# TYPE cohost_reply_flaws_total counter",
+        yield _counts(
+            "cohost_reply_flaws_total",
+            "Reviewed replies with each flaw (prompt echo, label, runaway, too long).",
+            "flaw",
+            m.flaws,
         )
-    )
-    for flaw, n in sorted(metrics.flaws.items()):
-        out.append(f'cohost_reply_flaws_total{{flaw="{_label(flaw)}"}} {n}')
-    scalar("cohost_turns_held", "gauge", "Held replies waiting for approval.", metrics.held)
-    scalar("cohost_commands_total", "counter", "!twin commands handled.", metrics.commands)
-    scalar("cohost_errors_total", "counter", "Errors the daemon survived.", metrics.errors)
-    scalar("cohost_bus_dropped_total", "counter", "Bus events dropped.", metrics.bus_drops)
-    scalar("cohost_chat_dropped_total", "counter", "Chat posts dropped.", metrics.sink_drops)
-    out.extend(
-        (
-            "# HELP cohost_stage_seconds Time of each stage of a turn.",
-            "# TYPE cohost_stage_seconds histogram",
+        yield GaugeMetricFamily("cohost_turns_held", "Held replies waiting for approval.", m.held)
+        yield CounterMetricFamily("cohost_commands_total", "!twin commands handled.", m.commands)
+        yield CounterMetricFamily("cohost_errors_total", "Errors the daemon survived.", m.errors)
+        yield CounterMetricFamily("cohost_bus_dropped_total", "Bus events dropped.", m.bus_drops)
+        yield CounterMetricFamily("cohost_chat_dropped_total", "Chat posts dropped.", m.sink_drops)
+        stages = HistogramMetricFamily(
+            "cohost_stage_seconds", "Time of each stage of a turn.", labels=["stage"]
         )
-    )
-    for name, h in sorted(metrics.stages.items()):
-        histogram("cohost_stage_seconds", "stage", name, h)
-    if metrics.turn is not None:
-        out.extend(
-            (
-                "# HELP cohost_turn_seconds From a turn's first stage to its last.",
-                "# TYPE cohost_turn_seconds histogram",
+        for name, h in sorted(m.stages.items()):
+            stages.add_metric([name], _buckets(h), round(h.sum, 6))
+        yield stages
+        if m.turn is not None:
+            yield HistogramMetricFamily(
+                "cohost_turn_seconds",
+                "From a turn's first stage to its last.",
+                buckets=_buckets(m.turn),
+                sum_value=round(m.turn.sum, 6),
             )
-        )
-        histogram("cohost_turn_seconds", "", "", metrics.turn)
-    for name, value in sorted((extra or {}).items()):
-        out.extend((f"# TYPE {name} gauge", f"{name} {_number(value)}"))
-    return "\n".join(out) + "\n"
+
+
+def render_metrics(metrics: Metrics) -> str:
+    """Prometheus text format 0.0.4 for one snapshot."""
+    registry = CollectorRegistry()
+    registry.register(DaemonCollector(lambda: metrics))
+    return generate_latest(registry).decode("utf-8")
 
 
 # ---- what may leave the daemon for a page ----------------------------------------------------
@@ -653,37 +650,42 @@ def _host_name(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
-class _NamedHostsOnly:
-    """Refuses a request naming a host not allowed (400), and says so once per name.
+class _TrustedHosts:
+    """Starlette's `TrustedHostMiddleware` (400 for a host not allowed), saying once per name
+    which names it refused.
 
     The log line is how a streamer whose own reverse proxy passes its public name learns to
     add that name to `COHOST_WEB__ALLOWED_HOSTS`.
     """
 
     REPORTED_MAX = 16  # names are the requester's to choose: only so many are logged
+    _PASSED = "cohost.host_allowed"  # set in the scope of a request the check let through
 
-    def __init__(self, app: ASGIApp, allowed: Sequence[str]) -> None:
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
         self._app = app
-        self._allowed = frozenset(h.lower() for h in allowed)
+        self._allowed = ", ".join(sorted({h.lower() for h in allowed_hosts}))
+        self._check = TrustedHostMiddleware(
+            self._passed, allowed_hosts=allowed_hosts, www_redirect=False
+        )
         self._reported: set[str] = set()
 
+    async def _passed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[self._PASSED] = True
+        await self._app(scope, receive, send)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self._app(scope, receive, send)
+        await self._check(scope, receive, send)
+        if scope["type"] not in ("http", "websocket") or scope.get(self._PASSED):
             return
         name = _host_name(Headers(scope=scope).get("host", ""))
-        if name in self._allowed:
-            await self._app(scope, receive, send)
-            return
         if name not in self._reported and len(self._reported) < self.REPORTED_MAX:
             self._reported.add(name)
             log.warning(
                 "refused a request for host %r: the web app answers only %s "
                 "(add a name of yours to COHOST_WEB__ALLOWED_HOSTS)",
                 name,
-                ", ".join(sorted(self._allowed)),
+                self._allowed,
             )
-        await PlainTextResponse("Invalid host header", status_code=400)(scope, receive, send)
 
 
 def _secure(response: Response, *, framed: bool = False) -> Response:
@@ -754,6 +756,19 @@ def create_web_app(
     hub = StreamHub(view)
     files = _static_files()
     started = time.monotonic()
+    registry = CollectorRegistry()  # this app's own: two apps in one process never mix
+    registry.register(DaemonCollector(view.metrics))
+    Gauge("cohost_web_streams", "Live event streams open.", registry=registry).set_function(
+        lambda: hub.clients
+    )
+    Gauge(
+        "cohost_web_stream_dropped",
+        "Events dropped for browsers that stopped reading.",
+        registry=registry,
+    ).set_function(lambda: hub.dropped)
+    Gauge(
+        "cohost_web_uptime_seconds", "Seconds since the web app started.", registry=registry
+    ).set_function(lambda: round(time.monotonic() - started, 3))
 
     def static_response(
         name: str, replace: Mapping[str, str] | None = None, *, framed: bool = False
@@ -784,18 +799,11 @@ def create_web_app(
         )
 
     async def healthz(request: Request) -> Response:
+        # the daemon's own summary; it changes nothing
         return JSONResponse(view.health())
 
     async def metrics(request: Request) -> Response:
-        text = render_metrics(
-            view.metrics(),
-            extra={
-                "cohost_web_streams": hub.clients,
-                "cohost_web_stream_dropped": hub.dropped,
-                "cohost_web_uptime_seconds": round(time.monotonic() - started, 3),
-            },
-        )
-        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
     async def overlay(request: Request) -> Response:
         # tools that lay out a stream may frame the overlay: it shows only what is said aloud
@@ -963,7 +971,7 @@ def create_web_app(
         ],
         max_body_size=MAX_BODY_BYTES,
         middleware=(
-            [Middleware(_NamedHostsOnly, allowed=list(allowed_hosts))] if allowed_hosts else []
+            [Middleware(_TrustedHosts, allowed_hosts=list(allowed_hosts))] if allowed_hosts else []
         ),
     )
     app.state.hub = hub

@@ -60,7 +60,7 @@ async def test_commands_are_read_while_a_send_waits_for_the_rate_limit(tmp_path:
 async def _running(daemon: Daemon) -> asyncio.Task[None]:
     task = asyncio.create_task(daemon.run(until_source_ends=True))
     async with asyncio.timeout(WAIT_S):
-        while daemon.conductor is None:  # noqa: ASYNC110 (the daemon's state)
+        while daemon.session.conductor is None:  # noqa: ASYNC110 (the daemon's state)
             await asyncio.sleep(0.01)
     return task
 
@@ -95,7 +95,7 @@ async def test_a_say_still_waiting_to_post_is_never_spoken_after_it_is_hushed(
         await source.queue.put(chat("!twin say hello there chat", 1, login="oakmod", roles=mod))
         await _until(lambda: sink.waiting >= 1)
         await source.queue.put(chat(hush, 2, login="oakmod", roles=mod))
-        await _until(lambda: daemon.counters.commands >= 2)
+        await _until(lambda: daemon.session.counters.commands >= 2)
         sink.open.set()
     finally:
         await _input_ends(source, task)
@@ -116,7 +116,7 @@ async def test_shutdown_does_not_wait_for_a_send_held_by_the_rate_limit(tmp_path
         await task
     assert sink.sent == []
     # and an output asked for after shutdown began starts nothing
-    await daemon.say("too late")
+    await daemon.session.say("too late")
     assert sink.waiting == 0
 
 
@@ -130,8 +130,8 @@ async def _held(tmp_path: Path) -> tuple[Daemon, FullChat, asyncio.Task[None], T
     assert isinstance(source, Feed)
     task = await _running(daemon)
     await source.queue.put(chat("twinbot how is gerald doing?", 1, login="viewer1"))
-    await _until(lambda: daemon.approvals.waiting() == 1)
-    [held] = daemon.approvals.held()
+    await _until(lambda: daemon.session.approvals.waiting() == 1)
+    [held] = daemon.session.approvals.held()
     return daemon, sink, task, held
 
 
@@ -180,7 +180,7 @@ async def test_moderation_stops_an_approved_reply_still_waiting_for_chat(tmp_pat
     assert held.outcome == "silent"
     assert held.reason == "approved by oakmod; the message it answered was deleted"
     assert held.reply not in sink.sent  # only the command's own reply went out
-    assert daemon.counters.settled == {"silent": 1}
+    assert daemon.session.counters.settled == {"silent": 1}
 
 
 async def test_shutdown_settles_an_approved_reply_once(tmp_path: Path) -> None:
@@ -190,8 +190,8 @@ async def test_shutdown_settles_an_approved_reply_once(tmp_path: Path) -> None:
         await task
     assert held.outcome == "unsent"
     assert held.reason == "approved by oakmod; the daemon stopped before chat took it"
-    assert daemon.counters.settled == {"unsent": 1}  # not also "silent" by close()
-    assert daemon.approvals.waiting() == 0
+    assert daemon.session.counters.settled == {"unsent": 1}  # not also "silent" by close()
+    assert daemon.session.approvals.waiting() == 0
 
 
 async def test_an_approval_cancelled_before_its_send_began_still_settles(tmp_path: Path) -> None:
@@ -212,7 +212,7 @@ async def test_an_approval_cancelled_before_its_send_began_still_settles(tmp_pat
         await _input_ends(source, task)
     assert held.outcome == "silent", held.reason
     assert held.reason == "approved by oakmod; the message it answered was deleted"
-    assert daemon.counters.settled == {"silent": 1}
+    assert daemon.session.counters.settled == {"silent": 1}
     assert held.reply not in sink.sent
 
 
@@ -290,9 +290,9 @@ async def test_the_twins_own_line_is_never_obeyed_as_a_command(tmp_path: Path) -
     finally:
         await _input_ends(source, task)
     assert daemon.state.ignored == set()
-    assert daemon.controller.accepted == 1
-    assert daemon.conductor is not None
-    assert [m.login for m in daemon.conductor.window] == ["twinbot"]  # it only joins chat
+    assert daemon.session.controller.accepted == 1
+    assert daemon.session.conductor is not None
+    assert [m.login for m in daemon.session.conductor.window] == ["twinbot"]  # it only joins chat
 
 
 async def test_says_waiting_to_go_out_are_bounded(tmp_path: Path) -> None:
@@ -307,8 +307,10 @@ async def test_says_waiting_to_go_out_are_bounded(tmp_path: Path) -> None:
     try:
         for n in range(1, 6):
             await source.queue.put(chat(f"!twin say line {n}", n, login="mossbyte", roles=host))
-        await _until(lambda: daemon.controller.accepted + daemon.controller.refused == 5)
-        assert (daemon.controller.accepted, daemon.controller.refused) == (3, 2)
+        await _until(
+            lambda: daemon.session.controller.accepted + daemon.session.controller.refused == 5
+        )
+        assert (daemon.session.controller.accepted, daemon.session.controller.refused) == (3, 2)
         sink.open.set()
     finally:
         await _input_ends(source, task)
@@ -328,7 +330,7 @@ async def test_a_command_over_mqtt_gets_its_reply_on_the_bus(tmp_path: Path) -> 
     )
     task = await _running(daemon)
     try:
-        daemon.mqtt_command("!twin status", "streamdeck")
+        daemon.session.mqtt_command("!twin status", "streamdeck")
         await _until(lambda: bool(seen))
     finally:
         await _input_ends(source, task)

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from cohost.app.doctor import check_bus, check_model, check_speech, run_checks
+from cohost.app.doctor import check_bus, check_control, check_model, check_speech, run_checks
 from cohost.app.settings import load_settings
 from cohost.cli.main import main
+from cohost.core.errors import SettingsError
+from tests.adapters.test_mqtt import Broker, broker  # noqa: F401 (a fixture)
+from tests.adapters.test_mqtt_control import SECRET, USERS, secured_broker  # noqa: F401
 from tests.support.audio import fake_aplay, on_path, require_espeak
 from tests.support.scripted_server import Script, ScriptedServer, closed_port_url
 
@@ -32,6 +35,60 @@ def test_unreachable_servers_fail_with_what_to_do(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     settings = load_settings(data_dir=tmp_path, bus={"mqtt_host": "127.0.0.1", "mqtt_port": port})
     assert check_bus(settings).status == "fail"
+
+
+def test_an_anonymous_broker_is_a_warning(
+    tmp_path: Path,
+    broker: Broker,  # noqa: F811 (the fixture)
+) -> None:
+    bus = {"mqtt_host": "127.0.0.1", "mqtt_port": broker.port}
+    anonymous = check_bus(load_settings(data_dir=tmp_path, bus=bus))
+    # even when cohost itself logs in: the broker lets anyone else in without one
+    named = check_bus(
+        load_settings(data_dir=tmp_path, bus={**bus, "username": "cohost", "password": "pw"})
+    )
+    for check in (anonymous, named):
+        assert check.status == "warn", check.line()
+        assert "accepts anonymous clients" in check.detail
+        assert "allow_anonymous false" in check.fix
+
+
+def test_a_secured_broker_is_ok_and_a_wrong_login_fails(
+    tmp_path: Path,
+    secured_broker: Broker,  # noqa: F811 (the fixture)
+) -> None:
+    bus = {"mqtt_host": "127.0.0.1", "mqtt_port": secured_broker.port, "username": "cohost"}
+    good = check_bus(load_settings(data_dir=tmp_path, bus={**bus, "password": USERS["cohost"]}))
+    assert good.status == "ok", good.line()
+    assert "refuses anonymous" in good.detail
+    wrong = check_bus(load_settings(data_dir=tmp_path, bus={**bus, "password": "not-it-at-all"}))
+    assert wrong.status == "fail" and "refused cohost's login as 'cohost'" in wrong.detail
+    assert "COHOST_BUS__PASSWORD" in wrong.fix and "not-it-at-all" not in wrong.line()
+    nobody = check_bus(
+        load_settings(
+            data_dir=tmp_path, bus={"mqtt_host": "127.0.0.1", "mqtt_port": secured_broker.port}
+        )
+    )
+    assert nobody.status == "fail" and "anonymously" in nobody.detail
+
+
+def test_control_without_a_secret_is_a_warning(tmp_path: Path) -> None:
+    def control(**bus: object) -> tuple[str, str]:
+        check = check_control(load_settings(data_dir=tmp_path, bus={"mqtt_host": "h", **bus}))
+        assert SECRET not in check.line()
+        return check.status, check.line()
+
+    status, line = control(control_client="streamdeck")
+    assert status == "warn" and "every command is refused" in line
+    assert "COHOST_BUS__CONTROL_SECRET" in line
+    status, line = control(control_client="streamdeck", control_secret=SECRET)
+    assert status == "ok" and "signed by 'streamdeck'" in line
+    assert control(control_secret=SECRET)[0] == "warn"  # a secret, but nobody to hold it
+    assert control() == ("ok", "ok   mqtt control: off (COHOST_BUS__CONTROL_CLIENT is empty)")
+    assert control(control_client="streamdeck", control_secret="")[0] == "warn"
+    with pytest.raises(SettingsError, match="COHOST_BUS__CONTROL_SECRET") as refused:
+        load_settings(data_dir=tmp_path, bus={"control_secret": "short-secret"})
+    assert "short-secret" not in str(refused.value) and "16 characters" in str(refused.value)
 
 
 async def test_a_serving_model_is_ok() -> None:

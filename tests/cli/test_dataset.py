@@ -270,3 +270,22 @@ def test_a_bot_on_the_streamers_own_account_is_not_the_twin_offline(
     assert twin_bot_login(load_settings()) == ""
     monkeypatch.setenv("COHOST_TWITCH__BOT_LOGIN", "mosstwin")
     assert twin_bot_login(load_settings()) == "mosstwin"
+
+
+def test_journal_entries_given_as_writings_never_train_a_secret(tmp_path: Path) -> None:
+    secret = tmp_path / "keys.tid"
+    secret.write_text(
+        "title: keys\ntags: secret\n\nThe alarm PIN is 4471. The key is under the blue pot.\n"
+    )
+    public = tmp_path / "bread.tid"
+    public.write_text(
+        "title: bread\ntags: public\n\n"
+        "Gerald doubled overnight. He smells like a bakery. I fed him rye. He loves rye.\n"
+    )
+    out = tmp_path / "train.jsonl"
+    argv = ["dataset", "build", "--writings", str(secret), "--writings", str(public)]
+    argv += ["--twin", "moss", "--name", "Moss"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    text = out.read_text()
+    assert "Gerald" in text
+    assert "4471" not in text and "blue pot" not in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -14,7 +15,7 @@ import pytest
 
 from cohost.app.demo import demo_files, models_banner
 from cohost.app.settings import Settings, env_example, load_settings
-from cohost.cli.main import CHATTY_LIBRARIES, main
+from cohost.cli.main import CHATTY_LIBRARIES, add_command_groups, main
 from cohost.core.errors import SettingsError
 from cohost.embedded.markov import writing_lines
 
@@ -355,3 +356,25 @@ def test_an_empty_path_setting_means_its_default(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("COHOST_SPEECH__PIPER_VOICE", " ")
     speech = load_settings().speech
     assert speech.wav_dir is None and speech.piper_voice is None  # not Path(".")
+
+
+def test_only_a_missing_extra_leaves_a_command_group_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    groups = {
+        "needs_the_train_extra": 'raise ModuleNotFoundError("no torch", name="torch")',
+        "needs_a_web_submodule": "import starlette.no_such_part_of_it",
+        "has_a_bug": "import no_such_module_anywhere",
+        "a_group_that_works": "def register(commands):\n    commands.add_parser('works')",
+    }
+    for name, body in groups.items():
+        (tmp_path / f"{name}.py").write_text(body + "\n")
+    commands = argparse.ArgumentParser().add_subparsers()
+    add_command_groups(
+        commands,
+        ["needs_the_train_extra", "needs_a_web_submodule", "not_there", "a_group_that_works"],
+    )
+    assert list(commands.choices) == ["works"]
+    with pytest.raises(ModuleNotFoundError, match="no_such_module_anywhere"):
+        add_command_groups(argparse.ArgumentParser().add_subparsers(), ["has_a_bug"])

@@ -17,6 +17,7 @@ from cohost.core.ports import SimRequest
 from cohost.embedded.markov import (
     MarkovChain,
     MarkovSimulator,
+    WritingTiers,
     read_writings,
     stable_hash,
     streamer_lines,
@@ -332,3 +333,29 @@ def test_trains_on_real_chat_lines(shared_data: Path) -> None:
     assert chain.lines > 1000
     line = chain.generate(random.Random(0), max_words=30)
     assert 0 < len(line.split()) <= 30
+
+
+def _tid(folder: Path, name: str, tags: str, body: str) -> Path:
+    path = folder / f"{name}.tid"
+    header = f"title: {name}\ncreated: 20261201120000000\ntags: {tags}\ntype: text/vnd.tiddlywiki"
+    path.write_text(f"{header}\n\n{body}\n", encoding="utf-8")
+    return path
+
+
+def test_journal_entries_given_as_writings_keep_their_tier(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = [
+        _tid(tmp_path, "keys", "secret", "The alarm PIN is 4471 and the key is under the pot."),
+        _tid(tmp_path, "scan", "", "Booked the scan at Harbourside Clinic."),  # untagged: private
+        _tid(tmp_path, "bread", "public", "Gerald the starter doubled overnight."),
+    ]
+    kept = read_writings(files)
+    assert kept == ["Gerald the starter doubled overnight."]
+    assert "secret journal entry" in caplog.text and "PRIVATE_WRITINGS" in caplog.text
+    opted = read_writings(files, WritingTiers(private=True))
+    assert opted == [
+        "Booked the scan at Harbourside Clinic.",
+        "Gerald the starter doubled overnight.",
+    ]
+    assert "4471" not in " ".join(opted)  # a secret entry is never taken, whatever the setting

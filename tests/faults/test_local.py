@@ -140,13 +140,13 @@ async def test_a_failing_voice_still_posts_to_chat(tmp_path: Path) -> None:
     speaker = BrokenSpeaker()
     daemon = _daemon(_settings(tmp_path / "data"), sink, speaker=speaker)
     await _run(daemon, [chat(f"{TWIN} how is gerald the sourdough starter doing?", 1)], sink)
-    trace = daemon.last_trace
+    trace = daemon.session.last_trace
     assert trace is not None
     assert trace.outcome == "answered", trace.reason
     assert "speech failed" in trace.reason
     assert sink.sent[0][1] == "m1" and sink.sent[0][0] == trace.reply
     assert speaker.attempts >= 1 and trace.spoken == []
-    assert daemon.counters.turns == {"answered": 1}
+    assert daemon.session.counters.turns == {"answered": 1}
 
 
 async def test_a_voice_that_fails_mid_reply_never_holds_up_a_long_reply() -> None:
@@ -231,7 +231,7 @@ async def test_a_note_that_cannot_be_written_is_refused_and_leaves_nothing(
         )
         after = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
     assert sink.sent[0] == ("note failed", "m1")
-    assert daemon.controller.refused == 1
+    assert daemon.session.controller.refused == 1
     assert after == before, "no entry and no temporary file were left behind"
     audit = [
         json.loads(line)
@@ -239,7 +239,7 @@ async def test_a_note_that_cannot_be_written_is_refused_and_leaves_nothing(
     ]
     assert audit[0]["command"] == "note" and not audit[0]["accepted"]
     # the daemon went on and answered the next message
-    assert sink.sent[1][1] == "m2" and daemon.counters.turns == {"answered": 1}
+    assert sink.sent[1][1] == "m2" and daemon.session.counters.turns == {"answered": 1}
 
 
 class FullDiskTraces(TraceWriter):
@@ -265,8 +265,8 @@ async def test_traces_on_a_full_disk_lose_only_the_traces_never_the_turns(tmp_pa
         questions = ["how is gerald doing?", "what game is this?", "do you like rye bread?"]
         await _run(daemon, [chat(f"{TWIN} {q}", i) for i, q in enumerate(questions)], sink)
     assert [reply_to for _, reply_to in sink.sent] == ["m0", "m1", "m2"]
-    assert daemon.counters.turns == {"answered": 3}
-    assert daemon.counters.errors == 2  # the two traces the full disk refused
+    assert daemon.session.counters.turns == {"answered": 3}
+    assert daemon.session.counters.errors == 2  # the two traces the full disk refused
     written = [json.loads(line) for line in path.read_text().splitlines()]
     assert [t["decision"]["message"]["id"] for t in written] == ["m0"]
 
@@ -279,8 +279,8 @@ async def test_a_trace_writer_on_dev_full_keeps_the_daemon_and_its_shutdown_aliv
     with TraceWriter(Path("/dev/full")) as traces:
         daemon = _daemon(_settings(tmp_path / "data"), sink, traces=traces)
         await _run(daemon, [chat(f"{TWIN} how is gerald doing?", 1)], sink)
-    assert daemon.counters.turns == {"answered": 1}
-    assert daemon.counters.errors == 1
+    assert daemon.session.counters.turns == {"answered": 1}
+    assert daemon.session.counters.errors == 1
 
 
 async def test_feedback_on_a_full_disk_is_refused_and_counted(tmp_path: Path) -> None:
@@ -296,7 +296,7 @@ async def test_feedback_on_a_full_disk_is_refused_and_counted(tmp_path: Path) ->
         sink,
     )
     assert sink.sent[1] == ("good failed", "m2")
-    assert daemon.controller.refused == 1
+    assert daemon.session.controller.refused == 1
     audit = [
         json.loads(line)
         for line in (settings.data_dir / "audit" / "commands.jsonl").read_text().splitlines()
@@ -329,10 +329,10 @@ async def test_a_corrupt_index_is_rebuilt_at_start_and_recall_works(tmp_path: Pa
             await source.queue.put(chat(f"{TWIN} how is gerald the starter, question {n}?", n))
             # every question ends a turn; not every turn posts (the twin never repeats itself)
             async with asyncio.timeout(WAIT_S):
-                while sum(daemon.counters.turns.values()) <= n:  # noqa: ASYNC110 (a counter)
+                while sum(daemon.session.counters.turns.values()) <= n:  # noqa: ASYNC110 (a counter)
                     await asyncio.sleep(0.01)
-            assert daemon.last_trace is not None
-            hits = [h.entry_id for h in daemon.last_trace.hits]
+            assert daemon.session.last_trace is not None
+            hits = [h.entry_id for h in daemon.session.last_trace.hits]
             if hits:
                 break
         await source.queue.put(None)
@@ -373,7 +373,7 @@ async def test_chat_waits_for_the_embedding_model_so_the_first_turn_recalls(
         journal = RankedJournal.from_settings(journal_for(index), RealClock(), settings.journal)
         daemon = _daemon(settings, sink, journal=journal, indexer=Indexer(index))
         await _run(daemon, [chat(f"{TWIN} how is gerald the sourdough starter?", 1)], sink)
-    trace = daemon.last_trace
+    trace = daemon.session.last_trace
     assert trace is not None
     assert [hit.entry_id for hit in trace.hits] == [entry.id]
 
@@ -390,7 +390,7 @@ async def test_good_rates_the_last_reply_chat_got_even_after_a_turn_that_said_no
 
     async def turns(count: int) -> None:
         async with asyncio.timeout(WAIT_S):
-            while sum(daemon.counters.turns.values()) < count:  # noqa: ASYNC110 (a counter)
+            while sum(daemon.session.counters.turns.values()) < count:  # noqa: ASYNC110 (a counter)
                 await asyncio.sleep(0.01)
 
     await source.queue.put(chat(f"{TWIN} how is gerald doing?", 1))
@@ -400,7 +400,7 @@ async def test_good_rates_the_last_reply_chat_got_even_after_a_turn_that_said_no
     await sink.wait_for(2)
     await source.queue.put(chat(f"{TWIN} what game is this?", 3))
     await turns(2)  # a turn whose reply waits for approval: chat has not seen it
-    assert daemon.last_trace is not None and daemon.last_trace.outcome == "held"
+    assert daemon.session.last_trace is not None and daemon.session.last_trace.outcome == "held"
     await source.queue.put(streamer("!twin good", 4))
     await sink.wait_for(3)
     await source.queue.put(None)
@@ -432,8 +432,8 @@ def test_a_bad_from_chat_becomes_a_preference_pair(tmp_path: Path) -> None:
     ).trace
     trace.outcome, trace.reply = "answered", "Gerald is thriving, thanks."
     trace.alternatives = ["Gerald is thriving, thanks.", "Gerald doubled overnight!"]
-    daemon._finished(trace)
-    assert daemon.feedback("bad", login="mossbyte") == trace.reply
+    daemon.session._finished(trace)
+    assert daemon.session.feedback("bad", login="mossbyte") == trace.reply
     records, unreadable = read_feedback(settings.data_dir / "feedback" / "feedback.jsonl")
     [record] = records
     assert unreadable == 0

@@ -15,8 +15,8 @@ from cohost.core.ports import FusionRequest
 from cohost.pipeline.deliver import RecordingSink
 from cohost.pipeline.guard import Guard, default_rules
 from cohost.pipeline.privacy import find_private_runs, privacy_rule_for
-from cohost.pipeline.privacy import words as folded_words
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
+from cohost.text.fold import folded_words
 from tests.fakes import RecordingSpeaker, ScriptedSimulator, StaticJournal, message, picked
 from tests.fuzz import fuzz
 

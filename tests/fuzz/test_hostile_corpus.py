@@ -15,7 +15,7 @@ from cohost.app.replay import ReplayResult, replay
 from cohost.app.settings import Settings, load_settings
 from cohost.chatlog import open_log
 from cohost.core.events import ChatMessage
-from cohost.pipeline.guard import skeleton
+from cohost.text.fold import skeleton
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "hostile_chat.txt"
 BLOCKLIST = ("zorbleflux", "krangnarf")  # placeholders for slurs (tests/data/README.md)

@@ -12,7 +12,7 @@ from cohost.pipeline.guard import (
     Guard,
     GuardResult,
     blocklist_rule,
-    clean_characters,
+    characters_rule,
     no_command_prefix,
     strip_template_tokens,
 )
@@ -156,7 +156,6 @@ def test_blocklist_sees_through_look_alikes_and_marks(text: str) -> None:
     ("listed", "text"),
     [
         ("slur", "slurp it"),
-        ("slur", "s l u r"),
         ("slur", "\u0441\u043b\u0443\u0440 is Cyrillic throughout, not a spoof"),
         ("ho", "\u043d\u043e \u043e\u043d \u043d\u0435"),  # Russian: but he not
         ("c\u1eb7c", "ch\u00e0o c\u00e1c b\u1ea1n"),  # Vietnamese: hello everyone
@@ -173,6 +172,33 @@ def test_blocklist_sees_through_look_alikes_and_marks(text: str) -> None:
 def test_blocklist_folding_does_not_invent_matches(listed: str, text: str) -> None:
     # accents that spell stay; look-alikes count only inside a Latin word
     assert blocklist_rule([listed])(text, ())[1].action == "pass"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "s l u r",  # spaced out (issue #16: these passed)
+        "s.l.u.r again",
+        "S-L-U-R",
+        "5lur",  # leetspeak
+        "zorbl eflux",  # a long word split in two
+        "zorble flux",
+        "z0rbl3flux",
+        "\u04bbe\u03f2k",  # U+04BB, U+03F2: Unicode's confusables, once missing from the table
+        "h\u04bd\u2ca5k",  # U+04BD, U+2CA5 (Coptic)
+        "n\u13a5ce",  # U+13A5 Cherokee
+    ],
+)
+def test_spelled_out_leetspeak_and_confusable_forms_are_blocked(text: str) -> None:
+    rule = blocklist_rule(["slur", "zorbleflux", "heck", "nice"])
+    assert rule(text, ())[1].action == "blocked", text
+
+
+@pytest.mark.parametrize(
+    "text", ["a b c slur-free", "the class is full", "flux capacitor", "2nd place"]
+)
+def test_spelling_out_and_joining_invent_no_match(text: str) -> None:
+    assert blocklist_rule(["ass", "zorbleflux", "nd"])(text, ())[1].action == "pass"
 
 
 @pytest.mark.parametrize(
@@ -257,18 +283,22 @@ def test_empty_blocklist_entries_are_ignored() -> None:
     assert _guard(blocklist=["", "  "]).check("anything at all").blocked is False
 
 
-def test_control_zero_width_and_bidi_characters_are_removed() -> None:
+def test_the_characters_rule_says_what_it_removed() -> None:
     text = "hi\u202e there\u200b\x07  friend\u2066 \u3164 ok\n\tbye"
-    cleaned, verdict = clean_characters(text)
+    cleaned, verdict = characters_rule(text)
     assert cleaned == "hi there friend ok bye"
     assert verdict.action == "changed"
     assert "5 control or invisible" in verdict.detail
+    assert characters_rule("  hi   there ") == (
+        "hi there",
+        GuardVerdict(rule="characters", action="changed", detail="collapsed whitespace"),
+    )
 
 
 def test_emoji_sequences_keep_their_joiners() -> None:
     family = "👨\u200d👩\u200d👧"
     rainbow = "🏳\ufe0f\u200d🌈"
-    cleaned, verdict = clean_characters(f"{family} and {rainbow}")
+    cleaned, verdict = characters_rule(f"{family} and {rainbow}")
     assert cleaned == f"{family} and {rainbow}"
     assert verdict.action == "pass"
 
@@ -334,7 +364,7 @@ def test_a_rule_can_take_the_hits() -> None:
                 return text, GuardVerdict(rule="privacy", action="blocked", detail=hit.entry_id)
         return text, GuardVerdict(rule="privacy", action="pass")
 
-    guard = Guard(GuardSettings(), rules=[clean_characters, no_private_titles])
+    guard = Guard(GuardSettings(), rules=[characters_rule, no_private_titles])
     hit = Hit(entry_id="e1", title="Surgery", text="...", score=1.0, tier=Tier.PRIVATE)
     assert guard.check("my surgery went fine", [hit]).blocked
     assert not guard.check("my surgery went fine").blocked
@@ -377,23 +407,14 @@ def test_the_guard_settings_choose_accent_folding() -> None:
 
 def test_zalgo_towers_are_taken_down_before_they_reach_a_caption() -> None:
     zalgo = "H\u0338\u0322\u031b\u031b\u031b\u0347i\u034e\u0347\u0348 chat"
-    text, verdict = clean_characters(zalgo)
+    text, verdict = characters_rule(zalgo)
     assert text == "Hi chat"
     assert verdict.action == "changed" and "stacked" in verdict.detail
     # accents that spell stay: Vietnamese puts two marks on one letter
-    spelled_texts = (
+    assert characters_rule("c\u1eb7c b\u1ea1n") == (
         "c\u1eb7c b\u1ea1n",
-        "a\u00f1o",
-        "\u3070\u304b",
-        "\u1f84\u03b4\u03c9 \u03ba\u03b1\u1f76 \u1f97 \u1fa7",  # polytonic Greek: 3 marks
-        "\uf900 \u2126",  # compatibility characters keep their code points
-        "e\u0301t\u00e9",  # an accent written apart, as typed
+        GuardVerdict(rule="characters", action="pass"),
     )
-    for spelled in spelled_texts:
-        assert clean_characters(spelled) == (
-            spelled,
-            GuardVerdict(rule="characters", action="pass"),
-        )
 
 
 @pytest.mark.parametrize("text", ["system\u0301\u0336badword", "ok\u0338badword"])

@@ -17,8 +17,8 @@ from cohost.pipeline.privacy import (
     remove_private_runs,
     secret_texts_never_in,
     speakable,
-    words,
 )
+from cohost.text.fold import folded_words
 
 PRIVATE_TEXT = "My sister Ana is moving to Lisbon in June because she got the job at the aquarium."
 
@@ -29,13 +29,6 @@ def private(text: str = PRIVATE_TEXT, title: str = "family news") -> Hit:
 
 def public(text: str = PRIVATE_TEXT) -> Hit:
     return Hit(entry_id="e2", title="announced", text=text, score=0.8, tier=Tier.PUBLIC)
-
-
-def test_words_fold_case_punctuation_width_accents_and_apostrophes() -> None:
-    folded = [w for w, _, _ in words("DON'T Ｌｉｓｂｏｎ—café, well-known")]
-    assert folded == ["dont", "lisbon", "cafe", "well", "known"]
-    text = "  Hello, WORLD!"
-    assert [(text[s:e], w) for w, s, e in words(text)] == [("Hello", "hello"), ("WORLD", "world")]
 
 
 def test_an_eight_word_run_is_caught_through_case_and_punctuation_changes() -> None:
@@ -191,7 +184,7 @@ def test_in_scripts_without_spaces_a_character_is_half_a_word() -> None:
     entry = private(
         "来月ベルリンに引っ越すことはまだ誰にも言っていない。今日もみんな、ありがとうございます。"
     )
-    assert [w for w, _, _ in words("引っ越す")] == ["引", "っ", "越", "す"]
+    assert [w for w, _, _ in folded_words("引っ越す")] == ["引", "っ", "越", "す"]
     # a run is twice n characters: the secret plan is caught ...
     runs = find_private_runs("実は、来月ベルリンに引っ越すことはまだ誰にも内緒", [entry])
     assert [run.words for run in runs] == [19]
@@ -233,20 +226,6 @@ def test_trimming_never_leaves_a_new_run_where_the_cut_closed_up() -> None:
     assert text == "Well, so that is our news for today."
     assert verdict.action == "changed"
     assert find_private_runs(text, [entry, other]) == []
-
-
-@pytest.mark.parametrize(
-    ("written", "read"),
-    [
-        ("law\u034fyer ho\ufe0fuse", ["lawyer", "house"]),  # a grapheme joiner, a selector
-        ("ﾏｰｸ", ["マ", "ー", "ク"]),  # half-width katakana
-        ("dıvorce hօuse", ["divorce", "house"]),  # dotless i, Armenian o
-        ("2 kids & the dog", ["2", "kids", "and", "the", "dog"]),
-        ("two kids and the dog", ["2", "kids", "and", "the", "dog"]),
-    ],
-)
-def test_words_are_read_as_they_are_said(written: str, read: list[str]) -> None:
-    assert [w for w, _, _ in words(written)] == read
 
 
 def test_sentences_end_at_japanese_stops_and_at_any_ellipsis() -> None:

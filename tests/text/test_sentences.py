@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cohost.text.fold import words
 from cohost.text.sentences import (
     SentenceBuffer,
     chunk_for_chat,
     content_words,
     split_sentences,
-    words,
 )
 
 
@@ -40,8 +40,7 @@ def test_split_sentences(text: str, expected: list[str]) -> None:
     assert split_sentences(text) == expected
 
 
-def test_words_and_content_words() -> None:
-    assert words("Don't STOP, me-now!") == ["don't", "stop", "me", "now"]
+def test_content_words() -> None:
     assert content_words("What do you think about the new pizza place? 42") == [
         "new",
         "pizza",

@@ -345,6 +345,27 @@ async def test_metrics_count_reply_quality_and_flaws(app: Starlette, view: FakeV
     }
 
 
+async def test_each_app_has_its_own_metrics(view: FakeView) -> None:
+    # no process-wide registry: a second app (a test, a restart in-process) starts clean
+    other = FakeView()
+    other.recorder.observe(sample_trace("t1"))
+    first, second = create_web_app(view, token=None), create_web_app(other, token=None)
+    async with client(first) as a, client(second) as b:
+        samples_a = parse_metrics((await a.get("/metrics")).text)
+        samples_b = parse_metrics((await b.get("/metrics")).text)
+    assert "cohost_stage_seconds_count" not in samples_a
+    assert {lab["stage"] for lab, _ in samples_b["cohost_stage_seconds_count"]} == {
+        "recall",
+        "simulate",
+        "fuse",
+    }
+    for samples in (samples_a, samples_b):
+        assert samples["cohost_web_streams"] == [({}, 0.0)]
+        assert samples["cohost_web_stream_dropped"] == [({}, 0.0)]
+        [(_, uptime)] = samples["cohost_web_uptime_seconds"]
+        assert uptime >= 0
+
+
 def test_metrics_escape_label_values() -> None:
     recorder = MetricsRecorder(bounds=(1.0,))
     text = render_metrics(recorder.metrics(turns={'odd "one"\\\n': 2}))
@@ -699,7 +720,27 @@ async def test_a_host_not_allowed_is_refused(
         rebound = await c.get("/healthz", headers={"Host": "evil.example:8760"})
         await c.get("/metrics", headers={"Host": "evil.example:8760"})
     assert ok.status_code == 200 and also.status_code == 200
-    assert rebound.status_code == 400
+    assert rebound.status_code == 400 and rebound.text == "Invalid host header"
     # said once, so that a streamer's own proxy name is found and added
     [said] = [r.getMessage() for r in caplog.records if "refused a request" in r.getMessage()]
     assert "'evil.example'" in said and "COHOST_WEB__ALLOWED_HOSTS" in said
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("[::1]:8760", 200),
+        ("LOCALHOST", 200),  # names are compared without case
+        ("www.cohost.example", 200),
+        ("cohost.example", 400),  # refused, not redirected to the www name
+        ("localhost.evil.example", 400),
+        ("[::1", 400),  # not a host name at all
+        ("", 400),
+    ],
+)
+async def test_only_the_allowed_names_are_answered(view: FakeView, host: str, status: int) -> None:
+    allowed = ["localhost", "[::1]", "www.cohost.example"]
+    app = create_web_app(view, token=None, allowed_hosts=allowed)
+    async with client(app) as c:
+        r = await c.get("/healthz", headers={"Host": host})
+    assert r.status_code == status
