@@ -33,6 +33,7 @@ from cohost.control.controller import (
 )
 from cohost.control.feedback import FeedbackStore
 from cohost.core.events import (
+    Cancel,
     ChatEvent,
     ChatMessage,
     Decision,
@@ -326,7 +327,7 @@ class Session:
             self._expiry.cancel()
         if self.conductor is not None:
             self.conductor.close()
-            await self.conductor.cancel_turn(reason)
+            await self.conductor.cancel_turn(reason, Cancel.SHUTDOWN)
         self._hush()
         if self.speaker is not None:
             with contextlib.suppress(Exception):
@@ -726,7 +727,7 @@ class Session:
         return self.conductor
 
     async def skip(self, reason: str) -> bool:
-        cancelled = await self._conductor().cancel_turn(reason)
+        cancelled = await self._conductor().cancel_turn(reason, Cancel.SKIP)
         self._hush()
         if self.speaker is not None:
             await self.speaker.stop()

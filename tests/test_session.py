@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from cohost.pipeline.guard import Guard
 from cohost.pipeline.pick import AnswerMemory, Picker
 from cohost.pipeline.turn import TurnOptions
 from cohost.session import Notebook, Session, SessionOptions, TurnSetup
+from tests.app.test_replay_commands import irc
 from tests.fakes import RecordingSpeaker, ScriptedRewriter, ScriptedSimulator, message
 from tests.faults.test_local import WAIT_S, Feed, _settings, chat
 
@@ -72,14 +72,6 @@ def _captions(path: Path) -> list[tuple[str, str]]:
     return [(c["turn_id"], c["text"]) for c in map(json.loads, lines)]
 
 
-def _irc(login: str, text: str, at_s: float, *, badge: str = "") -> str:
-    tags = (
-        f"@badges={badge};display-name={login};id={uuid.uuid4()};"
-        f"tmi-sent-ts={1_700_000_000_000 + int(at_s * 1000)};user-id={len(login)}"
-    )
-    return f"{tags} :{login}!{login}@{login}.tmi.twitch.tv PRIVMSG #{STREAMER} :{text}"
-
-
 async def test_a_command_added_once_works_live_and_in_a_replay(
     tmp_path: Path, shout: Shout
 ) -> None:
@@ -114,9 +106,9 @@ async def test_a_command_added_once_works_live_and_in_a_replay(
     # a replay of the same moments in a log
     log = tmp_path / "stream.irc"
     lines = [
-        _irc(STREAMER, "gerald the sourdough starter doubled overnight", 1, badge="broadcaster/1"),
-        _irc("viewer42", "!twin shout hi", 10),
-        _irc("oakmod", "!twin shout back in five", 20, badge="moderator/1"),
+        irc(STREAMER, "gerald the sourdough starter doubled overnight", 1, badge="broadcaster/1"),
+        irc("viewer42", "!twin shout hi", 10),
+        irc("oakmod", "!twin shout back in five", 20, badge="moderator/1"),
     ]
     log.write_text("\n".join(lines) + "\n", encoding="utf-8")
     settings = load_settings(data_dir=tmp_path / "data", twin={"streamer": STREAMER})

@@ -36,7 +36,6 @@ import warnings
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Collection
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
@@ -303,12 +302,7 @@ class TwitchChat:
         log.info("reading chat of channel %s as %s", self._broadcaster_id, bot.login)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self._shutdown()
 
     async def _shutdown(self) -> None:

@@ -201,6 +201,17 @@ class Failure(enum.StrEnum):
     UNEXPECTED = "unexpected"  # a bug, or an error no adapter translated
 
 
+class Cancel(enum.StrEnum):
+    """Why a `cancelled` turn was cut short; what decides whether its viewer may be answered
+    again reads this, never the reason's words."""
+
+    BETTER_PICK = "better_pick"  # a message more worth answering came in
+    SKIP = "skip"  # `!twin skip`, or the dashboard's
+    MODERATION = "moderation"  # the message being answered was deleted, or its sender banned
+    SHUTDOWN = "shutdown"  # the daemon or replay is stopping
+    OTHER = "other"
+
+
 TurnOutcome = Literal["answered", "held", "unsent", "silent", "blocked", "cancelled", "failed"]
 
 
@@ -229,6 +240,7 @@ class TurnTrace:
     quality: Quality | None = None  # None: no reply was reviewed (no twin line, a failure)
     flaws: list[Flaw] = field(default_factory=list)  # what the review found, each once
     failure: Failure | None = None  # what kind of failure, when the outcome is `failed`
+    cancelled_by: Cancel | None = None  # why, when the outcome is `cancelled`
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

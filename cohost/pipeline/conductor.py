@@ -14,6 +14,7 @@ from typing import Any
 from cohost.core.events import (
     ASKED_ID_PREFIX,
     SUPPORT_NOTICES,
+    Cancel,
     ChatEvent,
     ChatMessage,
     Decision,
@@ -45,7 +46,7 @@ def _never_answered(trace: TurnTrace) -> bool:
     if trace.sent or trace.spoken:
         return False
     if trace.outcome == "cancelled":
-        return trace.reason.startswith(BETTER_PICK)
+        return trace.cancelled_by is Cancel.BETTER_PICK
     return trace.outcome in ("failed", "unsent", "silent")
 
 
@@ -218,7 +219,7 @@ class Conductor:
             return await self._start_turn(decision)
 
     async def _start_turn(self, decision: Decision) -> TurnTrace | None:
-        await self.cancel_turn(f"{BETTER_PICK} from {decision.message.login}")
+        await self.cancel_turn(f"{BETTER_PICK} from {decision.message.login}", Cancel.BETTER_PICK)
         now = self.parts.clock.now()
         self.memory.record(decision.message, now)  # now: the running turn counts as an answer
         options = dataclasses.replace(
@@ -320,14 +321,14 @@ class Conductor:
         self._closed = True
         self._next = None
 
-    async def cancel_turn(self, reason: str) -> bool:
+    async def cancel_turn(self, reason: str, cause: Cancel = Cancel.OTHER) -> bool:
         """Cancel the running turn (skip, a better pick, shutdown); True if one was running."""
         if self._current is None:
             return False
         turn, task = self._current
         if task.done():
             return False
-        turn.cancel_reason(reason)
+        turn.cancel_reason(reason, cause)
         task.cancel()
         # wait() rather than await: a cancel aimed at *our* caller must still reach it
         await asyncio.wait({task})
@@ -390,5 +391,8 @@ class Conductor:
             answering = self._current[0].message
             if gone(answering):
                 turn, task = self._current
-                turn.cancel_reason(f"moderation ({event.kind}) removed the message being answered")
+                turn.cancel_reason(
+                    f"moderation ({event.kind}) removed the message being answered",
+                    Cancel.MODERATION,
+                )
                 task.cancel()

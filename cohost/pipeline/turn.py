@@ -12,6 +12,7 @@ from typing import Literal
 
 from cohost.core.errors import ReplyCut, RewriterUnavailable, SimulatorUnavailable, Transient
 from cohost.core.events import (
+    Cancel,
     ChatMessage,
     Decision,
     Failure,
@@ -205,9 +206,10 @@ class Turn:
         blocked = (v.rule for v in self.trace.guard if v.action == "blocked")
         return public_reason(self.trace.outcome, self.trace.reason, blocked)
 
-    def cancel_reason(self, reason: str) -> None:
-        """Say why the turn is about to be cancelled, for its trace."""
+    def cancel_reason(self, reason: str, cause: Cancel = Cancel.OTHER) -> None:
+        """Say why the turn is about to be cancelled: the cause, and words for its trace."""
         self.trace.reason = reason
+        self.trace.cancelled_by = cause
 
     async def _run(self) -> None:
         trace = self.trace

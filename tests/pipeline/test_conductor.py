@@ -10,6 +10,7 @@ import pytest
 
 from cohost.core.clock import VirtualClock
 from cohost.core.events import (
+    Cancel,
     Decision,
     Moderation,
     Role,
@@ -197,6 +198,7 @@ async def test_busy_daemon_skips_a_weaker_pick_and_preempts_for_a_much_better_on
     outcomes = {t.decision.message.id: t for t in traces}
     assert outcomes["1"].outcome == "cancelled"
     assert "cut short by a better pick" in outcomes["1"].reason
+    assert outcomes["1"].cancelled_by is Cancel.BETTER_PICK  # what the conductor reads
     assert outcomes["3"].outcome == "answered"
     # the weaker pick was next up: its turn ran once the streamer's ended (silent here only
     # because the scripted rewriter would repeat the reply it just gave)
@@ -248,7 +250,7 @@ async def test_cancel_turn_for_skip() -> None:
         conductor, sink, _, traces, _ = make(inline=False, group=group, rewriter=slow)
         await conductor.handle(message("twin hi", id="1"))
         await asyncio.sleep(0.01)
-        assert await conductor.cancel_turn("!twin skip from a moderator")
+        assert await conductor.cancel_turn("!twin skip from a moderator", Cancel.SKIP)
         assert not await conductor.cancel_turn("nothing left to cancel")
     assert traces[0].outcome == "cancelled"
     assert traces[0].reason == "!twin skip from a moderator"
