@@ -218,7 +218,9 @@ class Session:
         self.last_answered: TurnTrace | None = None
         self.conductor: Conductor | None = None  # made by start()
         self.embedded = False  # the twin is the Markov stand-in (known at start)
-        self.controller = Controller(control, state, self, clock, options.audit, added=commands)
+        self.controller = Controller(
+            control, state, self, clock, options.audit, added=commands, broadcaster=options.channel
+        )
         # what is held for approval, and the choice between candidates; a session without a
         # feedback store (a replay) holds nothing: every choice is feedback
         self.approvals = (

@@ -422,3 +422,13 @@ async def test_an_added_command_is_permitted_cooled_down_and_listed_like_a_built
 def test_an_added_command_needs_a_name_of_its_own(name: str) -> None:
     with pytest.raises(ValueError, match="command"):
         _controller(AddedCommand(name=name, usage=name, run=_clip))
+
+
+async def test_a_moderator_cannot_make_the_session_ignore_its_broadcaster() -> None:
+    sink = RecordingSink()
+    session = _session(sink=sink)  # its channel is "chan": the broadcaster's login
+    session.start(_setup())
+    await session.handle(message("!twin ignore chan", login="oakmod", roles=MOD, id="i"))
+    assert "chan" not in session.state.ignored
+    [(said, _)] = sink.sent
+    assert "broadcaster" in said

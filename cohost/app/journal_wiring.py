@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cohost.app.paths import journal_dir
+from cohost.app.paths import journal_dir, private_dir
 from cohost.app.settings import Settings
 from cohost.core.ports import Embedder, VectorStore
 from cohost.embedded.hashing_embedder import HashingEmbedder
@@ -27,11 +26,7 @@ def index_dir(settings: Settings) -> Path:
     modes cohost does not choose: the folder keeps them from other users, as the `.tid` files'
     0600 does.
     """
-    folder = settings.data_dir / "index"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with contextlib.suppress(OSError):  # a folder someone else owns stays as it is
-        folder.chmod(0o700)
-    return folder
+    return private_dir(settings.data_dir / "index")
 
 
 def make_vector_store(settings: Settings) -> VectorStore:

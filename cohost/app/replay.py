@@ -15,6 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from cohost.app.build import Models, build_guard, build_models, turn_setup
+from cohost.app.paths import private_dir
 from cohost.app.recall_wiring import folder_journal
 from cohost.app.report import ReplayReport
 from cohost.app.settings import Settings, login_of
@@ -23,6 +24,7 @@ from cohost.chatlog import ChatLog, open_log
 from cohost.control.controller import AddedCommand, CommandResult
 from cohost.core.clock import VirtualClock
 from cohost.core.events import ChatEvent, ChatMessage, Decision, Role, TurnTrace
+from cohost.core.files import write_atomic
 from cohost.core.ports import Journal
 from cohost.core.state import TwinState
 from cohost.embedded.bus import LocalBus
@@ -164,8 +166,9 @@ async def replay(
             recaller = None
             notes = list(models.notes)
             if journal is not None:
+                # the index holds the journal's text, private entries' too: the owner's alone
                 recaller, index = stack.enter_context(
-                    folder_journal(settings, journal, out_dir / "index")
+                    folder_journal(settings, journal, private_dir(out_dir / "index"))
                 )
                 notes.append(
                     f"journal: {index.vectors.count()} chunk(s) indexed from {journal} "
@@ -273,8 +276,9 @@ async def _replay(
         await session.chat_in(_LogSource(_events(log, show and speed == 0), clock, speed))
     report.unreadable_lines = log.stats.skipped
     report.unreadable_reasons = list(log.stats.first_reasons)
-    result.report_json.write_text(
-        json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    # 0600, as the traces: the reports quote replies, which a journal may have informed
+    write_atomic(
+        result.report_json, json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
     )
-    result.report_md.write_text(report.to_markdown(), encoding="utf-8")
+    write_atomic(result.report_md, report.to_markdown())
     return result

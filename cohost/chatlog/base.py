@@ -15,6 +15,10 @@ from cohost.core.errors import ChatLogError
 from cohost.core.events import ChatEvent, Role
 
 MAX_REASONS = 5
+# A chat line is at most a few KiB (Twitch caps messages at 500 characters); a longer one is
+# skipped as bad without ever being held whole, so a 300 MB "line" cannot take a GB of memory.
+MAX_LINE_CHARS = 1 << 20
+_DRAIN_CHARS = 1 << 16
 
 # Badges that grant a role; the rest (premium, bits, partner, …) are kept as badges only.
 BADGE_ROLES: Mapping[str, Role] = {
@@ -70,10 +74,27 @@ LineParser = Callable[[str, int], ChatEvent | None]
 Reader = Callable[[ReadContext, TextIO], Iterator[ChatEvent]]
 
 
+def bounded_lines(
+    ctx: ReadContext, f: TextIO, limit: int = MAX_LINE_CHARS
+) -> Iterator[tuple[int, str]]:
+    """The stream's lines with their numbers; a line over `limit` characters goes to policy
+    (skipped and counted, or an error when strict) and comes out empty, keeping the numbering."""
+    readline = f.readline
+    number = 0
+    while raw := readline(limit + 1):
+        number += 1
+        if len(raw) > limit and not raw.endswith("\n"):
+            while (rest := readline(_DRAIN_CHARS)) and not rest.endswith("\n"):
+                pass  # read past the rest of the line in pieces, keeping none of it
+            ctx.bad(number, f"a line longer than {limit:,} characters: not a chat line")
+            raw = "\n"
+        yield number, raw
+
+
 def iter_lines(ctx: ReadContext, f: TextIO, parse: LineParser) -> Iterator[ChatEvent]:
     """Run a line parser over a text stream; blank lines are ignored, bad lines go to policy."""
     stats = ctx.stats
-    for number, raw in enumerate(f, 1):
+    for number, raw in bounded_lines(ctx, f):
         stats.lines = number
         line = raw.rstrip("\r\n")
         if not line or line.isspace():

@@ -6,7 +6,7 @@ import csv
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TextIO
 
-from cohost.chatlog.base import BadLine, ReadContext, parse_badges, parse_when
+from cohost.chatlog.base import BadLine, ReadContext, bounded_lines, parse_badges, parse_when
 from cohost.core.errors import ChatLogError
 from cohost.core.events import ChatEvent, ChatMessage
 
@@ -84,7 +84,7 @@ def _positions(
 
 def read_csv(ctx: ReadContext, f: TextIO) -> Iterator[ChatEvent]:
     """Rows after the header; the mapping is `ctx.csv_columns` or a recognised layout."""
-    rows = csv.reader(f)
+    rows = csv.reader(raw for _, raw in bounded_lines(ctx, f))
     stats = ctx.stats
     try:
         header = next(rows, None)

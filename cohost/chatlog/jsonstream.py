@@ -13,6 +13,9 @@ from typing import TextIO
 
 CHUNK = 1 << 16
 MAX_VALUE = 64 << 20  # one item larger than this is taken as broken JSON, not read on forever
+# json's decoder recurses once per level: a value nested past the interpreter's recursion limit
+# (about 1,000 levels, as deep as no chat log goes) is refused with its line, not a crash.
+TOO_DEEP = "a JSON value nested too deep (over about 1,000 levels)"
 _SPACE = re.compile(r"[ \t\r\n]*")
 _NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
 _WS = frozenset(" \t\r\n")
@@ -100,6 +103,8 @@ class JsonStream:
                 raise JsonShapeError(f"invalid JSON: {exc.msg}", self.line()) from None
             except ValueError as exc:  # a number past Python's int digit limit (4300)
                 raise JsonShapeError(f"invalid JSON: {exc}", self.line()) from None
+            except RecursionError:
+                raise JsonShapeError(TOO_DEEP, self.line()) from None
             # A number cut by the end of the buffer (`12` of `12.5`) may go on in the next chunk.
             if (
                 type(value) in (int, float)
@@ -150,7 +155,7 @@ class JsonStream:
                 self._pos = pos
                 self._fill()
                 value = self._decode()
-            except ValueError:
+            except (ValueError, RecursionError):
                 self._pos = pos
                 value = self._decode()
             else:

@@ -155,7 +155,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from cohost.web.journal_page import create_journal_app  # noqa: PLC0415
 
-    app = create_journal_app(_store(settings), token)
+    # the names the dashboard answers to (COHOST_WEB__ALLOWED_HOSTS) serve the page too;
+    # none set: a page on loopback answers loopback names only
+    app = create_journal_app(
+        _store(settings), token, allowed_hosts=settings.web.allowed_hosts or None
+    )
     if not is_loopback(host):
         print(
             f"warning: serving on {host}: anyone who can reach it sees the page; use HTTPS "

@@ -252,8 +252,11 @@ class Controller:
         audit_path: Path | None,
         *,
         added: Sequence[AddedCommand] = (),
+        broadcaster: str | None = None,
     ) -> None:
         self.settings = settings
+        # the channel's owner: steers the twin, and no moderator may make it ignore them
+        self.broadcaster = (broadcaster or "").lstrip("#").lower()
         self.state = state
         self.actions = actions
         self.clock = clock
@@ -312,21 +315,24 @@ class Controller:
         if parsed is None:
             return None
         login = login.lower()
-        if parsed.error is not None:
-            # what was wrong first: a bare usage line leaves the moderator guessing
-            said = f"{parsed.error}; {parsed.usage}"
-            reply = said if self._may_reply_usage(source) else None
-            result = CommandResult(
-                accepted=False, command=parsed.name, reply=reply, reason=parsed.error
-            )
-            return self._finish(result, parsed, login=login, role=role, source=source)
-        needed = self.required_role(parsed.name)
+        # Permission before arguments: a viewer's malformed mod command is refused in silence,
+        # never answered with a usage line. An unknown verb needs what `help` needs.
+        known = parsed.name in USAGE or parsed.name in self.added
+        needed = self.required_role(parsed.name if known else "help")
         if role < needed:
             result = CommandResult(
                 accepted=False,
                 command=parsed.name,
                 reply=None,
                 reason=f"needs {needed.name.lower()}, {login} is {role.name.lower()}",
+            )
+            return self._finish(result, parsed, login=login, role=role, source=source)
+        if parsed.error is not None:
+            # what was wrong first: a bare usage line leaves the moderator guessing
+            said = f"{parsed.error}; {parsed.usage}"
+            reply = said if self._may_reply_usage(source) else None
+            result = CommandResult(
+                accepted=False, command=parsed.name, reply=reply, reason=parsed.error
             )
             return self._finish(result, parsed, login=login, role=role, source=source)
         now = self.clock.now()
@@ -443,6 +449,9 @@ class Controller:
                     )
                 return done(f"noted ({verdict}): {about}")
             case "ignore":
+                if args == self.broadcaster and role < Role.BROADCASTER:
+                    said = f"{args} is the broadcaster: only they can make the twin ignore them"
+                    return CommandResult(accepted=False, command=name, reply=said, reason=said)
                 state.ignored.add(args)
                 return done(f"ignoring {args}")
             case "unignore":

@@ -206,6 +206,8 @@ def _json_error_line(text: str) -> int | None:
         json.loads(text)
     except json.JSONDecodeError as exc:
         return exc.lineno
+    except RecursionError:  # nested past Python's limit: the validator said so already
+        return None
     return None
 
 

@@ -116,7 +116,8 @@ class JournalStore:
     def add_tiddler(self, tiddler: Tiddler) -> Entry:
         """Write a tiddler as it is (an import keeps its fields) under a fresh file name."""
         data = format_tid(tiddler).encode("utf-8")
-        self.directory.mkdir(parents=True, exist_ok=True)
+        # A new journal folder is the owner's alone: its file names are the entries' titles.
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         stem = safe_stem(tiddler.title)
         temp = self._write_temp(data)
         try:

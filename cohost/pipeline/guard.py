@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cohost.core.events import GuardVerdict, Hit
 from cohost.core.options import GuardSettings
-from cohost.text.fold import ZERO_WIDTH, clean_characters, skeletons
+from cohost.text.fold import (
+    BLANK_LETTERS,
+    LEADING_INVISIBLE_CATEGORIES,
+    ZERO_WIDTH,
+    clean_characters,
+    skeletons,
+)
 from cohost.text.sentences import chunk_for_chat
 
 Rule = Callable[[str, Sequence[Hit]], tuple[str, GuardVerdict]]
@@ -35,8 +42,6 @@ _TEMPLATE = re.compile(
 _COMMAND_CHARS = "!/."
 _QUOTES = "\"'“”‘’«»„`*_~"
 QUOTES_AND_SPACE = " \t\r\n" + _QUOTES
-# What may sit before a command character and still leave it "first" to a chat bot.
-_LEADING = re.compile(f"^[\\s{re.escape(_QUOTES)}{''.join(sorted(ZERO_WIDTH))}]*")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,15 +89,29 @@ def cleaned(text: str) -> str:
     return strip_template_tokens(clean_characters(text).text)[0]
 
 
+def _invisible(char: str) -> bool:
+    """Draws nothing at the start of a text: zero-width, blank letters, marks, selectors."""
+    return (
+        char in ZERO_WIDTH
+        or char in BLANK_LETTERS
+        or unicodedata.category(char) in LEADING_INVISIBLE_CATEGORIES
+    )
+
+
 def strip_command_prefix(text: str) -> str:
-    """The text without leading `!`, `/` or `.`, even behind spaces, quotes or zero-width marks."""
+    """The text without leading `!`, `/` or `.`, even behind spaces, quotes or invisible marks
+    (zero-width characters, combining marks, variation selectors), which go with it."""
     while True:
-        lead = _LEADING.match(text)
-        end = lead.end() if lead else 0
+        # What may sit before a command character and still leave it "first" to a chat bot.
+        end = 0
+        while end < len(text) and (
+            text[end].isspace() or text[end] in _QUOTES or _invisible(text[end])
+        ):
+            end += 1
         rest = text[end:]
         if not rest or rest[0] not in _COMMAND_CHARS:
             return text.strip()
-        visible = "".join(c for c in text[:end] if c not in ZERO_WIDTH)
+        visible = "".join(c for c in text[:end] if not _invisible(c))
         text = visible + rest.lstrip(_COMMAND_CHARS).lstrip()
 
 
@@ -120,6 +139,7 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
 
 
 JOINED_WORD = 6  # a listed word this long is looked for split across two or three words too
+MEMORY = 120  # characters of what passed before that a listed word may start in
 SPELLED_OUT = 3  # single letters in a row that are a word spelled out ("z o r b")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b"})
 
@@ -159,7 +179,8 @@ def blocklist_rule(phrases: Sequence[str], *, fold_accents: bool = False) -> Rul
         if len(folded.split()) == 1 and len(folded) >= JOINED_WORD
     }
 
-    def blocklist(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
+    def said(text: str) -> str | None:
+        """The listed phrase the text says, if any."""
         texts = skeletons(text, fold_accents=fold_accents)
         read = _spelled(texts[0])  # leetspeak, letters spelled out
         texts = (*texts, " ".join(read))
@@ -173,14 +194,25 @@ def blocklist_rule(phrases: Sequence[str], *, fold_accents: bool = False) -> Rul
             None,
         )
         if split is not None:
-            return text, GuardVerdict(
-                rule="blocklist", action="blocked", detail=f"says blocklisted {split!r}"
-            )
+            return split
         for phrase, pattern in patterns:
             if any(pattern.search(folded) for folded in texts):
-                return text, GuardVerdict(
-                    rule="blocklist", action="blocked", detail=f"says blocklisted {phrase!r}"
-                )
+                return phrase
+        return None
+
+    passed = ""  # the last MEMORY characters the rule let pass
+
+    def blocklist(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
+        nonlocal passed
+        phrase = said(text)
+        if phrase is None and passed and said(passed) is None:
+            # a word spelled out a spoken sentence a letter ("z ." "o ." ...), or split in two
+            phrase = said(f"{passed} {text}")
+        if phrase is not None:
+            return text, GuardVerdict(
+                rule="blocklist", action="blocked", detail=f"says blocklisted {phrase!r}"
+            )
+        passed = f"{passed} {text}"[-MEMORY:]
         return text, _pass("blocklist")
 
     return blocklist

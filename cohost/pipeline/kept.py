@@ -251,7 +251,7 @@ class _Kept:
                 return True
             run, least_content = SECRET_WORDS, 2
         else:
-            run, least_content = PRIVATE_RUN, 3
+            run, least_content = PRIVATE_RUN, 2
         if len(have & self.vocabulary) < min(least_content, len(self.vocabulary)):
             return False
         need = min(run, len(self.words))

@@ -381,9 +381,11 @@ def _tokens(text: str) -> list[tuple[str, int, int]]:
     """The words of the text, folded, each with where it starts and ends; marks alone skipped."""
     out: list[tuple[str, int, int]] = []
     for match in re.finditer(r"\S+", text):
-        key = " ".join(words(match.group()))
-        if key:
-            out.append((key, match.start(), match.end()))
+        # "I'm" is two words here ("i", "m"): "I'm sorry, I'm sorry, I'm sorry" says three
+        # words three times, as a reader counts them
+        for key in re.split(r"['’]", " ".join(words(match.group()))):
+            for part in key.split():
+                out.append((part, match.start(), match.end()))
     return out
 
 

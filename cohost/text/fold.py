@@ -30,7 +30,11 @@ from confusable_homoglyphs import confusables
 # Format characters that take no room; a chat bot skips them before a command character.
 ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad\u180e")
 # Letters that render as nothing; used to post blank-looking or look-alike messages.
-_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u00ad")
+BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u00ad")
+_INVISIBLE = BLANK_LETTERS
+# What draws nothing at the start of a text (no letter for a mark to sit on): a chat client
+# skips these before a command character too. Variation selectors are category Mn.
+LEADING_INVISIBLE_CATEGORIES = frozenset({"Mn", "Me", "Cf"})
 _ZWJ = "\u200d"
 _REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})  # control, format (zero-width, bidi), surrogate
 _EMOJI_BEFORE_JOINER = frozenset({"So", "Sk", "Mn"})  # emoji, skin tone, variation selector

@@ -25,6 +25,7 @@ import html
 import json
 import logging
 import math
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -43,9 +44,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 from pydantic import SecretStr
 from starlette.applications import Starlette
-from starlette.datastructures import Headers
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
@@ -56,10 +55,10 @@ from starlette.responses import (
     StreamingResponse,
 )
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cohost.core.events import Flaw, Quality, TurnTrace
 from cohost.pipeline.privacy import public_reason
+from cohost.web.hosts import TrustedHosts
 
 if TYPE_CHECKING:
     from cohost.control.approvals import ChoiceResult
@@ -72,6 +71,7 @@ CSRF_COOKIE = "cohost_csrf"
 CSRF_HEADER = "x-csrf-token"
 COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie: enter the token once
 MAX_BODY_BYTES = 16 * 1024  # a command is one chat line; anything near this is not one
+MAX_JSON_DEPTH = 8  # {"command": …} is 1 deep; json.loads would recurse on until it crashed
 MAX_COMMAND_CHARS = 500  # Twitch's own message limit
 KEEPALIVE_S = 15.0  # an SSE comment this often keeps proxies from closing an idle stream
 CLIENT_QUEUE = 256  # events waiting per browser; when full the oldest goes (a stale tab lags)
@@ -642,50 +642,19 @@ def _set_cookie(request: Request, response: Response, key: str, value: str) -> N
     )
 
 
-def _host_name(header: str) -> str:
-    """The host a Host header names, without its port ("[::1]:8760": "[::1]")."""
-    header = header.strip().lower()
-    if header.startswith("["):
-        return header[: header.find("]") + 1]
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 
-class _TrustedHosts:
-    """Starlette's `TrustedHostMiddleware` (400 for a host not allowed), saying once per name
-    which names it refused.
-
-    The log line is how a streamer whose own reverse proxy passes its public name learns to
-    add that name to `COHOST_WEB__ALLOWED_HOSTS`.
-    """
-
-    REPORTED_MAX = 16  # names are the requester's to choose: only so many are logged
-    _PASSED = "cohost.host_allowed"  # set in the scope of a request the check let through
-
-    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
-        self._app = app
-        self._allowed = ", ".join(sorted({h.lower() for h in allowed_hosts}))
-        self._check = TrustedHostMiddleware(
-            self._passed, allowed_hosts=allowed_hosts, www_redirect=False
-        )
-        self._reported: set[str] = set()
-
-    async def _passed(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope[self._PASSED] = True
-        await self._app(scope, receive, send)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._check(scope, receive, send)
-        if scope["type"] not in ("http", "websocket") or scope.get(self._PASSED):
-            return
-        name = _host_name(Headers(scope=scope).get("host", ""))
-        if name not in self._reported and len(self._reported) < self.REPORTED_MAX:
-            self._reported.add(name)
-            log.warning(
-                "refused a request for host %r: the web app answers only %s "
-                "(add a name of yours to COHOST_WEB__ALLOWED_HOSTS)",
-                name,
-                self._allowed,
-            )
+def json_depth(raw: bytes) -> int:
+    """How deep a JSON text's arrays and objects nest (brackets inside strings do not count)."""
+    depth = deepest = 0
+    for byte in _JSON_STRING.sub(b'""', raw):
+        if byte in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in b"]}":
+            depth -= 1
+    return deepest
 
 
 def _secure(response: Response, *, framed: bool = False) -> Response:
@@ -923,8 +892,11 @@ def create_web_app(
             return refusal
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             return _refuse(415, "send JSON")
+        raw = await request.body()
+        if json_depth(raw) > MAX_JSON_DEPTH:
+            return _refuse(400, f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels")
         try:
-            body = json.loads(await request.body())
+            body = json.loads(raw)
         except ValueError:
             return _refuse(400, "the body is not JSON")
         return body if isinstance(body, dict) else _refuse(400, "expected a JSON object")
@@ -971,7 +943,7 @@ def create_web_app(
         ],
         max_body_size=MAX_BODY_BYTES,
         middleware=(
-            [Middleware(_TrustedHosts, allowed_hosts=list(allowed_hosts))] if allowed_hosts else []
+            [Middleware(TrustedHosts, allowed_hosts=list(allowed_hosts))] if allowed_hosts else []
         ),
     )
     app.state.hub = hub

@@ -13,18 +13,21 @@ import hmac
 import html
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from string import Template
 
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from cohost.journal.store import Entry, JournalStore
 from cohost.journal.tid import parse_tags
+from cohost.journal.tiers import tier_typos
+from cohost.web.hosts import LoopbackHosts, TrustedHosts
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,7 @@ AUTH_COOKIE = "journal_auth"
 CSRF_COOKIE = "journal_csrf"
 MAX_BODY_BYTES = 256 * 1024  # a long entry is a few KiB; anything near this is not an entry
 COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie: enter the token once
+_HOST_ADVICE = "open the journal page as localhost or 127.0.0.1"
 
 _HEADERS = {
     "Cache-Control": "no-store",
@@ -108,8 +112,14 @@ def create_journal_app(
     store: JournalStore,
     token: SecretStr,
     on_added: Callable[[Entry], None] | None = None,
+    *,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> Starlette:
-    """The page as an ASGI app; on_added runs on the event loop after an entry is on disk."""
+    """The page as an ASGI app; on_added runs on the event loop after an entry is on disk.
+
+    A request naming a host not in `allowed_hosts` is refused (400), as the dashboard refuses
+    it; without a list, one that reached a loopback address must name a loopback host.
+    """
     secret = token.get_secret_value().encode("utf-8")
     if not secret:
         raise ValueError("the journal page needs a non-empty token")
@@ -223,13 +233,21 @@ def create_journal_app(
                 request, status=400, notice=str(exc), error=True, text=text, tags=tags_value
             )
         log.info("journal entry saved: %s", entry.id)
+        typos = tier_typos(tags, names)
+        if typos:
+            log.warning("journal entry %s saved as %s: %s", entry.id, entry.tier, "; ".join(typos))
         if on_added is not None:
             try:
                 on_added(entry)
             except Exception:
                 # The entry is on disk and the index can be rebuilt: the writer hears "Saved."
                 log.exception("on_added failed for journal entry %s", entry.id)
-        response = RedirectResponse("/?saved=1", status_code=303)
+        if typos:
+            # Said on the page itself, not after a redirect: the writer fixes the tag now.
+            notice = f"Saved as {entry.tier}, but {'; '.join(typos)}"
+            response = render(request, notice=notice, error=True, show_token=False)
+        else:
+            response = RedirectResponse("/?saved=1", status_code=303)
         if via_form:
             set_cookie(request, response, AUTH_COOKIE, session)
         return _secure(response)
@@ -244,6 +262,11 @@ def create_journal_app(
             Route("/journal.css", css, methods=["GET"]),
         ],
         max_body_size=MAX_BODY_BYTES,
+        middleware=[
+            Middleware(TrustedHosts, allowed_hosts=list(allowed_hosts), advice=_HOST_ADVICE)
+            if allowed_hosts
+            else Middleware(LoopbackHosts, advice=_HOST_ADVICE)
+        ],
     )
 
 

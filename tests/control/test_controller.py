@@ -459,3 +459,43 @@ def test_parse_known_commands_with_any_arguments(name: str, args: str) -> None:
     assert parsed.name == name
     if parsed.error is None and name in ("say", "ask", "note", "topic"):
         assert parsed.args == " ".join(args.split())
+
+
+async def test_a_viewers_malformed_mod_command_is_refused_in_silence(tmp_path: Path) -> None:
+    controller, _, actions, _ = make(tmp_path)
+    for text in ("!twin rate lots", "!twin voice maybe", "!twin ignore a b", "!twin pause now"):
+        result = await controller.handle(text, login="viewer", role=Role.EVERYONE, source="chat")
+        assert result is not None
+        assert (result.accepted, result.reply) == (False, None), text
+        assert result.reason.startswith("needs moderator"), result.reason
+    assert not actions.calls
+    # a moderator's malformed command still says what was wrong
+    result = await controller.handle(
+        "!twin rate lots", login="mod", role=Role.MODERATOR, source="chat"
+    )
+    assert result is not None and result.reply is not None
+    assert result.reply.startswith("rate takes a number")
+    # an unknown verb needs what help needs (everyone, by default): the usage line still comes
+    result = await controller.handle("!twin dance", login="v2", role=Role.EVERYONE, source="mqtt")
+    assert result is not None and result.reply is not None and "usage" in result.reply
+
+
+async def test_a_moderator_cannot_make_the_twin_ignore_the_broadcaster(tmp_path: Path) -> None:
+    state = TwinState()
+    controller = Controller(
+        ControlSettings(), state, FakeActions(), VirtualClock(1000.0), None, broadcaster="#NymN"
+    )
+    result = await controller.handle(
+        "!twin ignore @NymN", login="mod", role=Role.MODERATOR, source="chat"
+    )
+    assert result is not None and not result.accepted
+    assert result.reply == "nymn is the broadcaster: only they can make the twin ignore them"
+    assert "nymn" not in state.ignored
+    result = await controller.handle(
+        "!twin ignore troll", login="mod", role=Role.MODERATOR, source="chat"
+    )
+    assert result is not None and result.accepted and "troll" in state.ignored
+    result = await controller.handle(
+        "!twin ignore nymn", login="nymn", role=Role.BROADCASTER, source="chat"
+    )
+    assert result is not None and result.accepted and "nymn" in state.ignored

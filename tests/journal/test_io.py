@@ -282,3 +282,12 @@ def test_a_title_spanning_lines_is_a_named_problem_and_the_rest_imports(tmp_path
     [problem] = report.problems
     assert problem.path == str(path)
     assert "tiddler #2" in problem.reason and "spans lines" in problem.reason
+
+
+@pytest.mark.parametrize("inner", ["[" * 1100 + "]" * 1100, '{"a":' * 1100 + "1" + "}" * 1100])
+def test_json_nested_too_deep_is_a_format_error(tmp_path: Path, inner: str) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text('[{"title": "a", "text": "b"},\n' + inner + "]", encoding="utf-8")
+    with pytest.raises(JournalFormatError) as caught:
+        read_source(path)
+    assert str(caught.value).startswith(f"{path}: not TiddlyWiki JSON")

@@ -177,3 +177,53 @@ def test_a_failing_listener_does_not_lose_the_entry(store: JournalStore) -> None
 def test_an_empty_token_is_refused(store: JournalStore) -> None:
     with pytest.raises(ValueError, match="token"):
         create_journal_app(store, SecretStr(""))
+
+
+@pytest.mark.parametrize(
+    ("base", "host", "status"),
+    [
+        ("http://127.0.0.1:8765", "127.0.0.1:8765", 200),
+        ("http://127.0.0.1:8765", "localhost:8765", 200),
+        ("http://127.0.0.1:8765", "evil.example:8765", 400),  # a name rebound onto loopback
+        ("http://[::1]:8765", "[::1]:8765", 200),
+        ("http://[::1]:8765", "evil.example", 400),
+        ("http://127.0.0.2:8765", "127.0.0.2:8765", 200),  # bound there, named by its address
+        ("http://192.168.1.5:8765", "192.168.1.5:8765", 200),  # bound beyond loopback: any name
+    ],
+)
+def test_on_loopback_the_page_answers_only_loopback_names(
+    store: JournalStore, base: str, host: str, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = TestClient(create_journal_app(store, SecretStr(TOKEN)), base_url=base)
+    response = client.get("/", headers={"Host": host})
+    assert response.status_code == status
+    refused = [r.getMessage() for r in caplog.records if "refused a request" in r.getMessage()]
+    assert bool(refused) == (status == 400)
+
+
+def test_the_page_takes_the_dashboards_allowlist(store: JournalStore) -> None:
+    app = create_journal_app(store, SecretStr(TOKEN), allowed_hosts=["journal.example"])
+    client = TestClient(app, base_url="http://127.0.0.1:8765", follow_redirects=False)
+    assert client.get("/", headers={"Host": "journal.example"}).status_code == 200
+    assert client.get("/", headers={"Host": "127.0.0.1:8765"}).status_code == 400
+    before = store.directory.exists()
+    posted = client.post("/", headers={"Host": "evil.example"}, data={"text": "x", "token": TOKEN})
+    assert posted.status_code == 400
+    assert store.directory.exists() == before  # nothing written
+
+
+def test_a_mistyped_tier_tag_is_saved_private_with_a_warning(
+    client: TestClient, store: JournalStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    csrf = _sign_in(client)
+    response = client.post("/", data={"text": "the clinic on Elm", "tags": "pubic", "csrf": csrf})
+    assert response.status_code == 200
+    assert "Saved as private" in response.text
+    assert "did you mean &#x27;public&#x27;?" in response.text
+    [entry] = store.entries()
+    assert entry.tags == ("pubic",)
+    assert str(entry.tier) == "private"
+    [said] = [r.getMessage() for r in caplog.records if "no privacy tier" in r.getMessage()]
+    assert entry.id in said and "'pubic'" in said
+    assert "Elm" not in said
+    assert "Elm" not in response.text  # the box is empty again: the entry is saved

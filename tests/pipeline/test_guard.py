@@ -423,3 +423,36 @@ def test_a_strike_through_mark_between_words_is_a_break(text: str) -> None:
     guard = Guard(GuardSettings(blocklist=["badword"]))
     assert guard.check(text).blocked
     assert not guard.check("caf\u00e9 badwordy, na\u00efve").blocked
+
+
+def test_a_listed_word_spelled_out_a_sentence_a_letter_is_blocked_when_it_is_complete() -> None:
+    # bench/leaks.py found it: the voice says a reply sentence by sentence, each "z ." alone
+    rule = blocklist_rule(["zorbleflux"])
+    verdicts = [rule(f"{letter} .", ())[1].action for letter in "zorbleflu"]
+    assert set(verdicts) == {"pass"}
+    assert rule("x KEKW", ())[1].action == "blocked"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("\ufe0f/ban someone", "ban someone"),  # variation selector 16
+        ("\ufe00.mods", "mods"),  # variation selector 1
+        ("\U000e0100/timeout bob 600", "timeout bob 600"),  # variation selector 17
+        ("\u0301/me dances", "me dances"),  # a combining acute with nothing under it
+        ("\u20dd\u0301.w bob hi", "w bob hi"),  # an enclosing mark, then a combining one
+        ('"\u0301/ban x"', '"ban x"'),
+        ("\u3164/ban x", "ban x"),  # a Hangul filler: a letter that draws nothing
+    ],
+)
+def test_invisible_marks_before_a_command_character_go_with_it(text: str, expected: str) -> None:
+    cleaned, verdict = no_command_prefix(text)
+    assert cleaned == expected
+    assert verdict.action == "changed"
+    result = _guard().check(text)
+    assert result.text == expected
+    assert all(not m.lstrip(" \"'").startswith(("/", ".", "!")) for m in result.messages)
+
+
+def test_marks_inside_a_reply_stay() -> None:
+    assert no_command_prefix("café ☕\ufe0f /shrug")[1].action == "pass"

@@ -95,7 +95,8 @@ def test_a_leak_cut_across_two_texts_blocks_the_one_that_completes_it() -> None:
     rule = kept_rule(lambda: KEPT)
     first, verdict = rule("I cannot drive for two weeks")
     assert verdict.action == "pass" and first
-    _, verdict = rule("after the procedure, and nobody on stream knows")
+    assert not KEPT.found("after the procedure lol")  # neither half is enough alone
+    _, verdict = rule("after the procedure lol")
     assert verdict.action == "blocked"
     assert "with what was said before" in verdict.detail
     for letter in "mossgerald":  # one spoken sentence a letter

@@ -495,3 +495,10 @@ def test_a_bold_heading_goes_and_a_bold_name_is_a_label(
     review = CHECK.review(text)
     assert review.flaws == flaws
     assert review.text == kept
+
+
+def test_a_phrase_with_a_contraction_said_three_times_is_a_runaway() -> None:
+    # SmolLM2 in a real replay (tests/integration/test_real_twin.py), sent before this check
+    found = runaway("(I'm sorry, but I'm sorry, and no, I'm sorry, and no")
+    assert found.flaw is Flaw.RUNAWAY
+    assert found.text.count("sorry") == 1

@@ -744,3 +744,35 @@ async def test_only_the_allowed_names_are_answered(view: FakeView, host: str, st
     async with client(app) as c:
         r = await c.get("/healthz", headers={"Host": host})
     assert r.status_code == status
+
+
+@pytest.mark.parametrize("path", ["/api/command", "/api/turns/t1/choose"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 8000 + b"]" * 8000,  # json.loads would recurse past Python's limit: a 500
+        b'{"command": ' + b"[" * 9 + b"]" * 9 + b"}",
+    ],
+)
+async def test_json_nested_too_deep_is_a_400_with_a_reason(
+    app: Starlette, view: FakeView, path: str, body: bytes
+) -> None:
+    async with client(app) as c:
+        r = await c.post(
+            path,
+            content=body,
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+        )
+    assert r.status_code == 400
+    assert r.json() == {"error": "the JSON is nested deeper than 8 levels"}
+    assert view.commands == []
+
+
+async def test_brackets_inside_strings_are_no_nesting(app: Starlette, view: FakeView) -> None:
+    async with client(app) as c:
+        r = await c.post(
+            "/api/command",
+            json={"command": "topic " + "[{" * 100 + '\\"'},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+    assert r.status_code != 400, r.text
