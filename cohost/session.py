@@ -32,6 +32,14 @@ from cohost.control.controller import (
     parse_command,
 )
 from cohost.control.feedback import FeedbackStore
+from cohost.core.bus_events import (
+    CommandDone,
+    MessagePicked,
+    MessageSeen,
+    StateChanged,
+    TurnReplied,
+    TurnSettled,
+)
 from cohost.core.events import (
     Cancel,
     ChatEvent,
@@ -54,7 +62,7 @@ from cohost.core.ports import (
     Simulator,
     Speaker,
 )
-from cohost.core.serialise import trace_dict
+from cohost.core.serialise import bus_payload, emit, trace_dict
 from cohost.core.state import TwinState
 from cohost.embedded.bus import LocalBus
 from cohost.journal.index import Indexer, with_current_tiers
@@ -411,20 +419,18 @@ class Session:
         if result is None:
             return None
         self.counters.commands += 1
-        self.bus.publish(
-            "command",
-            {
-                "command": result.command,
-                "login": login,
-                "source": source,
-                "accepted": result.accepted,
-                "reason": result.reason,
-                # what chat would read back (`status` and the rest): an MQTT or dashboard
-                # caller has no chat to read it in
-                "reply": result.reply,
-            },
+        done = CommandDone(
+            command=result.command,
+            login=login,
+            source=source,
+            accepted=result.accepted,
+            reason=result.reason,
+            # what chat would read back (`status` and the rest): an MQTT or dashboard caller
+            # has no chat to read it in
+            reply=result.reply,
         )
-        self.bus.publish("state", self.state_payload())
+        emit(self.bus, done)
+        emit(self.bus, self.state_event())
         if self._on_command is not None:
             self._on_command(result, message)
         return result
@@ -439,17 +445,21 @@ class Session:
         why = self.options.refused[parsed.name]
         return CommandResult(accepted=False, command=parsed.name, reply=None, reason=why)
 
+    def state_event(self) -> StateChanged:
+        """The switches as they are now."""
+        s = self.state
+        return StateChanged(
+            paused=s.paused,
+            voice=s.voice,
+            chat=s.chat,
+            hold=s.hold,
+            topic=s.topic,
+            rate_per_minute=s.rate_per_minute,
+        )
+
     def state_payload(self) -> dict[str, object]:
         """The switches as the bus, the dashboard and /healthz show them."""
-        s = self.state
-        return {
-            "paused": s.paused,
-            "voice": s.voice,
-            "chat": s.chat,
-            "hold": s.hold,
-            "topic": s.topic,
-            "rate_per_minute": s.rate_per_minute,
-        }
+        return bus_payload(self.state_event())
 
     # ---- what happened ----------------------------------------------------------------------
 
@@ -457,18 +467,19 @@ class Session:
         if decision.picked:
             self.counters.picks += 1
         message = decision.message
-        self.bus.publish(
-            "pick" if decision.picked else "chat",
-            {
-                "message_id": message.id,
-                "login": message.login,
-                "text": message.text,
-                "picked": decision.picked,
-                "score": decision.score,
-                "parts": dict(decision.parts),
-                "reason": decision.reason,
-                "category": decision.category,
-            },
+        seen = MessagePicked if decision.picked else MessageSeen
+        emit(
+            self.bus,
+            seen(
+                message_id=message.id,
+                login=message.login,
+                text=message.text,
+                picked=decision.picked,
+                score=decision.score,
+                parts=dict(decision.parts),
+                reason=decision.reason,
+                category=decision.category,
+            ),
         )
         if self._on_decision is not None:
             self._on_decision(decision)
@@ -542,15 +553,15 @@ class Session:
             self.last_answered = trace  # `!twin good|bad` now rate what went out
             if self.conductor is not None:
                 self.conductor.recent_replies.append(trace.reply)  # said now
-            self.bus.publish("turn/reply", {"turn_id": trace.turn_id, "reply": trace.reply})
-        self.bus.publish(
-            "turn/settled",
-            {
-                "turn_id": trace.turn_id,
-                "outcome": trace.outcome,
-                "reason": trace.reason,
-                "decided": trace.decided,
-            },
+            emit(self.bus, TurnReplied(turn_id=trace.turn_id, reply=trace.reply))
+        emit(
+            self.bus,
+            TurnSettled(
+                turn_id=trace.turn_id,
+                outcome=trace.outcome,
+                reason=trace.reason,
+                decided=trace.decided or "",
+            ),
         )
         self._write_trace(trace)
 

@@ -20,9 +20,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
 
+from cohost.core.bus_events import CaptionCut, CaptionShown
 from cohost.core.errors import SpeakerUnavailable
 from cohost.core.events import Caption
 from cohost.core.ports import Bus, Clock
+from cohost.core.serialise import emit
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +297,7 @@ class WavSpeaker(ABC):
         start = self._clock.now()
         caption = Caption(turn_id=turn_id, text=sentence, start=start, end=start + info.seconds)
         if self._bus is not None:
-            self._bus.publish("caption", asdict(caption))
+            emit(self._bus, CaptionShown(**asdict(caption)))
         try:
             played = False
             if on_device:
@@ -314,8 +316,7 @@ class WavSpeaker(ABC):
         finally:
             if not utterance.finished:
                 utterance.interrupted = True
-                if self._bus is not None:
-                    self._bus.publish("caption/cut", {"turn_id": turn_id, "at": self._clock.now()})
+                emit(self._bus, CaptionCut(turn_id=turn_id, at=self._clock.now()))
             if on_device:
                 path.unlink(missing_ok=True)  # a scratch file
 

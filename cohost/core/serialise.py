@@ -5,9 +5,14 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+from collections.abc import Mapping
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
+from cohost.core.bus_events import BY_TOPIC, SCHEMA_VERSION, BusEvent
 from cohost.core.events import ChatMessage, Decision, TurnTrace
+from cohost.core.ports import Bus
 
 
 def _plain(value: Any) -> Any:
@@ -67,3 +72,43 @@ _LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": 
 def json_line(data: object) -> str:
     """One JSON Lines record: readable UTF-8, with no character any reader takes as a line end."""
     return json.dumps(data, ensure_ascii=False).translate(_LINE_BREAKS) + "\n"
+
+
+# ---- bus events: the one wire form --------------------------------------------------------
+
+
+def bus_payload(event: BusEvent) -> dict[str, Any]:
+    """An event as its JSON object on the bus, with the schema's version (`v`)."""
+    data: dict[str, Any] = _plain(event)
+    data["v"] = SCHEMA_VERSION
+    return data
+
+
+def emit(bus: Bus | None, event: BusEvent) -> None:
+    """Publish one event on the bus (nothing without one): the only way cohost publishes."""
+    if bus is not None:
+        bus.publish(event.TOPIC, bus_payload(event))
+
+
+_READERS: dict[str, TypeAdapter[Any]] = {}  # one validator per topic, made at first use
+
+
+def _reader(topic: str, kind: type[BusEvent]) -> TypeAdapter[Any]:
+    if topic not in _READERS:
+        _READERS[topic] = TypeAdapter(kind)
+    return _READERS[topic]
+
+
+def read_bus_event(topic: str, payload: Mapping[str, Any]) -> BusEvent | None:
+    """An event read back from its topic and JSON object; None when the topic is not one of
+    cohost's or the object does not fit its schema (a missing field, a wrong type)."""
+    kind = BY_TOPIC.get(topic)
+    if kind is None:
+        return None
+    try:
+        event: BusEvent = _reader(topic, kind).validate_python(
+            {k: v for k, v in payload.items() if k != "v"}
+        )
+    except ValidationError:
+        return None
+    return event

@@ -14,9 +14,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO
 
+from cohost.core.bus_events import CaptionShown
 from cohost.core.events import Caption, ChatMessage
 from cohost.core.ports import Bus, ChatSink, Clock, Speaker
-from cohost.core.serialise import json_line
+from cohost.core.serialise import emit, json_line
 from cohost.pipeline.guard import GuardResult
 
 # An unhurried speaking pace, for caption end times when nothing is really spoken.
@@ -43,8 +44,7 @@ class CaptionSpeaker:
         if self._file is not None:
             self._file.write(json_line(asdict(caption)))
             self._file.flush()
-        if self._bus is not None:
-            self._bus.publish("caption", asdict(caption))
+        emit(self._bus, CaptionShown(**asdict(caption)))
 
     async def stop(self) -> None:
         """Captions are instant: nothing is ever left playing."""

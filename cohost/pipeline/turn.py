@@ -10,6 +10,19 @@ from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from cohost.core.bus_events import (
+    PRIVATE_TITLE,
+    BusEvent,
+    HitShown,
+    SimulatedLine,
+    TurnCandidates,
+    TurnEnded,
+    TurnHeld,
+    TurnRecalled,
+    TurnReplied,
+    TurnSimulated,
+    TurnStarted,
+)
 from cohost.core.errors import ReplyCut, RewriterUnavailable, SimulatorUnavailable, Transient
 from cohost.core.events import (
     Cancel,
@@ -36,6 +49,7 @@ from cohost.core.ports import (
     Simulator,
     Speaker,
 )
+from cohost.core.serialise import emit
 from cohost.core.state import TwinState
 from cohost.pipeline.deliver import post
 from cohost.pipeline.guard import Guard, GuardResult, cleaned
@@ -162,7 +176,7 @@ class Turn:
     async def run(self) -> TurnTrace:
         """Run the whole turn; cancellation ends it cleanly, records why, then propagates."""
         trace = self.trace
-        self._publish("turn/start", {"turn_id": trace.turn_id, "message_id": self.message.id})
+        self._publish(TurnStarted(turn_id=trace.turn_id, message_id=self.message.id))
         # the recent replies as compared, once per turn: the reply stream checks them per piece
         self._said_keys = frozenset(same_text_key(text) for text in self.options.avoid)
         try:
@@ -192,12 +206,9 @@ class Turn:
             log.exception("turn %s failed unexpectedly", trace.turn_id)
         finally:
             self._publish(
-                "turn/end",
-                {
-                    "turn_id": trace.turn_id,
-                    "outcome": trace.outcome,
-                    "reason": self._public_reason(),
-                },
+                TurnEnded(
+                    turn_id=trace.turn_id, outcome=trace.outcome, reason=self._public_reason()
+                )
             )
         return trace
 
@@ -249,7 +260,7 @@ class Turn:
                         if trace.outcome == "answered" and self.options.candidates > 1:
                             # while the reply is spoken: the others cost the viewer no time
                             trace.alternatives = await self._alternatives(said)
-                            self._publish_candidates("turn/candidates")
+                            self._publish_candidates(TurnCandidates)
             except Transient as exc:
                 trace.outcome = "failed"
                 trace.failure = Failure.TRANSIENT
@@ -310,23 +321,18 @@ class Turn:
             query_for = self.parts.query_for
             query = query_for(self.message, self.window) if query_for else self.message.text
             hits = await journal.search(query, k=self.options.recall_k)
-        self._publish(
-            "turn/hits",
-            {
-                "turn_id": self.trace.turn_id,
-                # no text at all; ids and titles of public entries only: a private title can
-                # tell a lot, and an entry's id is its file name, made from the title
-                "hits": [
-                    {
-                        "entry_id": h.entry_id if h.tier is Tier.PUBLIC else None,
-                        "title": h.title if h.tier is Tier.PUBLIC else "(private entry)",
-                        "tier": str(h.tier),
-                        "score": h.score,
-                    }
-                    for h in hits
-                ],
-            },
+        # no text at all; ids and titles of public entries only: a private title can tell a
+        # lot, and an entry's id is its file name, made from the title
+        shown = tuple(
+            HitShown(
+                entry_id=h.entry_id if h.tier is Tier.PUBLIC else None,
+                title=h.title if h.tier is Tier.PUBLIC else PRIVATE_TITLE,
+                tier=str(h.tier),
+                score=h.score,
+            )
+            for h in hits
         )
+        self._publish(TurnRecalled(turn_id=self.trace.turn_id, hits=shown))
         return hits
 
     def _simulate(self) -> AsyncGenerator[SimLine, None]:
@@ -424,17 +430,12 @@ class Turn:
         trace.outcome = "held"  # a cancel from here on keeps the reply for approval
         if self.options.candidates > 1:
             trace.alternatives = await self._alternatives(result.text)
-        self._publish_candidates("turn/held")
+        self._publish_candidates(TurnHeld)
 
-    def _publish_candidates(self, topic: str) -> None:
+    def _publish_candidates(self, kind: type[TurnHeld]) -> None:
         """The reply and its alternatives (guarded texts, the same that chat may see)."""
-        self._publish(
-            topic,
-            {
-                "turn_id": self.trace.turn_id,
-                "candidates": [self.trace.reply, *self.trace.alternatives],
-            },
-        )
+        candidates = (self.trace.reply, *self.trace.alternatives)
+        self._publish(kind(turn_id=self.trace.turn_id, candidates=candidates))
 
     def _repeats(self, text: str) -> bool:
         """Whether the reply is one the twin gave recently; the turn then stays silent."""
@@ -487,13 +488,11 @@ class Turn:
                     raise
                 # the twin's line is already here: fuse with what arrived
                 trace.reason = f"simulation cut short ({exc})"
-        self._publish(
-            "turn/simulated",
-            {
-                "turn_id": trace.turn_id,
-                "lines": [{"speaker": s.speaker, "text": s.text} for s in trace.sim_lines],
-            },
+        simulated = tuple(
+            SimulatedLine(speaker=line.speaker, text=line.text, is_twin=line.is_twin)
+            for line in trace.sim_lines
         )
+        self._publish(TurnSimulated(turn_id=trace.turn_id, lines=simulated))
 
     async def _stream_reply(
         self, pieces: AsyncGenerator[str, None], queue: asyncio.Queue[str | None], speaking: bool
@@ -735,9 +734,8 @@ class Turn:
                 trace.reason = "chat refused the reply (a rate limit, a duplicate or Twitch)"
                 return result.text  # chat is full, but the voice may still say it
         trace.outcome = "answered"
-        self._publish("turn/reply", {"turn_id": trace.turn_id, "reply": trace.reply})
+        self._publish(TurnReplied(turn_id=trace.turn_id, reply=trace.reply))
         return result.text
 
-    def _publish(self, topic: str, payload: dict[str, object]) -> None:
-        if self.parts.bus is not None:
-            self.parts.bus.publish(topic, payload)
+    def _publish(self, event: BusEvent) -> None:
+        emit(self.parts.bus, event)

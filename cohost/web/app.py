@@ -56,7 +56,22 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
+from cohost.core.bus_events import (
+    PRIVATE_TITLE,
+    CaptionCut,
+    CaptionShown,
+    CommandDone,
+    HitShown,
+    MessageSeen,
+    TurnEnded,
+    TurnHeld,
+    TurnRecalled,
+    TurnReplied,
+    TurnSimulated,
+    TurnStarted,
+)
 from cohost.core.events import Flaw, Quality, TurnTrace
+from cohost.core.serialise import read_bus_event
 from cohost.pipeline.privacy import public_reason
 from cohost.web.hosts import TrustedHosts
 
@@ -344,17 +359,97 @@ def _parts(value: object) -> dict[str, float]:
     return {_text(k, 40): _num(v) for k, v in list(value.items())[:24]}
 
 
-def _hits(value: object) -> list[dict[str, object]]:
+def _hits(hits: tuple[HitShown, ...]) -> list[dict[str, object]]:
     """Tiers and scores, and titles of public entries: no hit's text ever reaches a page.
 
     A private entry's title can say what its text does ("Divorce lawyer meeting"), and the
-    dashboard may be on a screen others see: it shows "(private entry)" instead.
+    dashboard may be on a screen others see: it shows "(private entry)" instead, whatever an
+    event claims.
     """
+    return [
+        {
+            "title": _text(h.title, 120) if h.tier == "public" else PRIVATE_TITLE,
+            "tier": _text(h.tier, 16),
+            "score": _num(h.score),
+        }
+        for h in hits[:20]
+    ]
+
+
+def overlay_event(topic: str, payload: Mapping[str, object]) -> dict[str, object] | None:
+    """What the public overlay may see of a bus event: spoken captions, and when they stop."""
+    match read_bus_event(topic, payload):
+        case CaptionShown() as caption:
+            return {
+                "turn_id": _text(caption.turn_id, 40),
+                "text": _text(caption.text),
+                "seconds": max(0.0, round(_num(caption.end) - _num(caption.start), 3)),
+            }
+        case CaptionCut(turn_id=turn_id) | TurnEnded(turn_id=turn_id, outcome="cancelled"):
+            return {"turn_id": _text(turn_id, 40)}
+    return None
+
+
+def dashboard_event(topic: str, payload: Mapping[str, object]) -> dict[str, object] | None:
+    """What the dashboard may see of a bus event (per event type; None: not shown).
+
+    The event is read back by its schema (`cohost.core.bus_events`); what is shown of it is
+    cut to lengths a page can hold.
+    """
+    event = read_bus_event(topic, payload)
+    match event:
+        case MessageSeen():
+            return {
+                "message_id": _text(event.message_id, 80),
+                "login": _text(event.login, 40),
+                "text": _text(event.text),
+                "picked": event.picked,
+                "score": _num(event.score),
+                "parts": {_text(k, 40): _num(v) for k, v in list(event.parts.items())[:24]},
+                "reason": _text(event.reason),
+                "category": _text(event.category, 40),
+            }
+        case TurnStarted():
+            return {"turn_id": _text(event.turn_id, 40), "message_id": _text(event.message_id, 80)}
+        case TurnRecalled():
+            return {"turn_id": _text(event.turn_id, 40), "hits": _hits(event.hits)}
+        case TurnSimulated():
+            lines = [
+                {"speaker": _text(s.speaker, 40), "text": _text(s.text), "is_twin": s.is_twin}
+                for s in event.lines[:40]
+            ]
+            return {"turn_id": _text(event.turn_id, 40), "lines": lines}
+        case TurnReplied():
+            return {"turn_id": _text(event.turn_id, 40), "reply": _text(event.reply)}
+        case TurnHeld():
+            candidates = [_text(c) for c in event.candidates[:8]]
+            return {"turn_id": _text(event.turn_id, 40), "candidates": candidates}
+        case TurnEnded():
+            return {
+                "turn_id": _text(event.turn_id, 40),
+                "outcome": _text(event.outcome, 20),
+                "reason": _text(event.reason),
+                "decided": _text(event.decided),
+            }
+        case CaptionShown():
+            return overlay_event(topic, payload)
+        case CommandDone():
+            return {
+                "command": _text(event.command, 40),
+                "login": _text(event.login, 40),
+                "accepted": event.accepted,
+                "reason": _text(event.reason),
+            }
+    return None
+
+
+def _trace_hits(value: object) -> list[dict[str, object]]:
+    """A trace's hits as the dashboard shows them (see `_hits`)."""
     if not isinstance(value, list):
         return []
     return [
         {
-            "title": _text(h.get("title"), 120) if h.get("tier") == "public" else "(private entry)",
+            "title": _text(h.get("title"), 120) if h.get("tier") == "public" else PRIVATE_TITLE,
             "tier": _text(h.get("tier"), 16),
             "score": _num(h.get("score")),
         }
@@ -375,64 +470,6 @@ def _lines(value: object) -> list[dict[str, object]]:
         for s in value[:40]
         if isinstance(s, Mapping)
     ]
-
-
-def overlay_event(topic: str, payload: Mapping[str, object]) -> dict[str, object] | None:
-    """What the public overlay may see of a bus event: spoken captions, and when they stop."""
-    if topic == "caption":
-        start, end = _num(payload.get("start")), _num(payload.get("end"))
-        return {
-            "turn_id": _text(payload.get("turn_id"), 40),
-            "text": _text(payload.get("text")),
-            "seconds": max(0.0, round(end - start, 3)),
-        }
-    if topic == "caption/cut" or (topic == "turn/end" and payload.get("outcome") == "cancelled"):
-        return {"turn_id": _text(payload.get("turn_id"), 40)}
-    return None
-
-
-def dashboard_event(topic: str, payload: Mapping[str, object]) -> dict[str, object] | None:
-    """What the dashboard may see of a bus event (a whitelist per topic; None: not shown)."""
-    turn_id = _text(payload.get("turn_id"), 40)
-    match topic:
-        case "chat" | "pick":
-            return {
-                "message_id": _text(payload.get("message_id"), 80),
-                "login": _text(payload.get("login"), 40),
-                "text": _text(payload.get("text")),
-                "picked": bool(payload.get("picked", False)),
-                "score": _num(payload.get("score")),
-                "parts": _parts(payload.get("parts")),
-                "reason": _text(payload.get("reason")),
-                "category": _text(payload.get("category"), 40),
-            }
-        case "turn/start":
-            return {"turn_id": turn_id, "message_id": _text(payload.get("message_id"), 80)}
-        case "turn/hits":
-            return {"turn_id": turn_id, "hits": _hits(payload.get("hits"))}
-        case "turn/simulated":
-            return {"turn_id": turn_id, "lines": _lines(payload.get("lines"))}
-        case "turn/reply":
-            return {"turn_id": turn_id, "reply": _text(payload.get("reply"))}
-        case "turn/held" | "turn/candidates":
-            return {"turn_id": turn_id, "candidates": _texts(payload.get("candidates"))}
-        case "turn/end" | "turn/settled":
-            return {
-                "turn_id": turn_id,
-                "outcome": _text(payload.get("outcome"), 20),
-                "reason": _text(payload.get("reason")),
-                "decided": _text(payload.get("decided")),
-            }
-        case "caption":
-            return overlay_event(topic, payload)
-        case "command":
-            return {
-                "command": _text(payload.get("command"), 40),
-                "login": _text(payload.get("login"), 40),
-                "accepted": bool(payload.get("accepted", False)),
-                "reason": _text(payload.get("reason")),
-            }
-    return None
 
 
 def turn_summary(trace: Mapping[str, Any]) -> dict[str, object]:
@@ -470,7 +507,7 @@ def turn_summary(trace: Mapping[str, Any]) -> dict[str, object]:
         "score": _num(decision.get("score")),
         "parts": _parts(decision.get("parts")),
         "why": _text(decision.get("reason")),
-        "hits": _hits(trace.get("hits")),
+        "hits": _trace_hits(trace.get("hits")),
         "sim_lines": _lines(trace.get("sim_lines")),
         "stages": [
             {

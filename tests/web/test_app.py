@@ -226,13 +226,30 @@ def sse_events(body: str) -> list[tuple[str, str]]:
 
 
 CAPTION = {"turn_id": "t1", "text": "Hollow Knight again.", "start": 50.0, "end": 52.5}
+# what every `chat` and `pick` event carries (cohost.core.bus_events.MessageSeen)
+SEEN: dict[str, object] = {"picked": True, "score": 1.0, "parts": {}, "reason": "", "category": ""}
 TURN_EVENTS: list[tuple[str, dict[str, object]]] = [
-    ("chat", {"message_id": "m0", "login": "lurker", "text": "hi", "picked": False}),
-    ("pick", {"message_id": "m1", "login": "viewer42", "text": "@twin hi", "parts": {"a": 1}}),
+    ("chat", {**SEEN, "message_id": "m0", "login": "lurker", "text": "hi", "picked": False}),
+    (
+        "pick",
+        {**SEEN, "message_id": "m1", "login": "viewer42", "text": "@twin hi", "parts": {"a": 1}},
+    ),
     ("turn/start", {"turn_id": "t1", "message_id": "m1"}),
     (
         "turn/hits",
-        {"turn_id": "t1", "hits": [{"title": "Friday", "tier": "private", "text": PRIVATE}]},
+        {
+            "turn_id": "t1",
+            # an event that claims a private title and carries text: neither is shown
+            "hits": [
+                {
+                    "entry_id": "fri",
+                    "title": "Friday",
+                    "tier": "private",
+                    "score": 0.5,
+                    "text": PRIVATE,
+                }
+            ],
+        },
     ),
     ("caption", CAPTION),
     ("turn/end", {"turn_id": "t1", "outcome": "answered", "reason": ""}),

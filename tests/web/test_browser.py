@@ -10,7 +10,17 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from cohost.core.serialise import trace_dict
+from cohost.core.bus_events import (
+    HitShown,
+    MessagePicked,
+    SimulatedLine,
+    TurnEnded,
+    TurnRecalled,
+    TurnReplied,
+    TurnSimulated,
+    TurnStarted,
+)
+from cohost.core.serialise import emit, trace_dict
 from cohost.web.app import create_web_app
 from tests.support.browser import ARTIFACTS, CHROMIUM_ARGS, chromium, serve
 from tests.web.test_app import CAPTION, PRIVATE, TOKEN, FakeView, sample_trace
@@ -46,33 +56,27 @@ def _browser() -> Iterator[tuple[Any, Any]]:
 def publish_turn(view: FakeView) -> None:
     """A live turn as the daemon publishes it, from the test's thread."""
     bus = view.bus
-    bus.publish(
-        "pick",
-        {
-            "message_id": "m-live",
-            "login": "speedyfan",
-            "text": "twin, any tips for the mantis lords?",
-            "picked": True,
-            "score": 3.2,
-            "parts": {"address": 2.0, "question": 1.2},
-            "reason": "addressed the twin with a question",
-            "category": "picked",
-        },
+    emit(
+        bus,
+        MessagePicked(
+            message_id="m-live",
+            login="speedyfan",
+            text="twin, any tips for the mantis lords?",
+            picked=True,
+            score=3.2,
+            parts={"address": 2.0, "question": 1.2},
+            reason="addressed the twin with a question",
+            category="picked",
+        ),
     )
-    bus.publish("turn/start", {"turn_id": "live", "message_id": "m-live"})
-    bus.publish(
-        "turn/hits",
-        {
-            "turn_id": "live",
-            "hits": [{"title": "Mantis lords notes", "tier": "public", "text": PRIVATE}],
-        },
-    )
-    bus.publish(
-        "turn/simulated",
-        {"turn_id": "live", "lines": [{"speaker": "twin", "text": "dash through, never jump"}]},
-    )
-    bus.publish("turn/reply", {"turn_id": "live", "reply": "Dash through them, never jump."})
-    bus.publish("turn/end", {"turn_id": "live", "outcome": "answered", "reason": ""})
+    emit(bus, TurnStarted(turn_id="live", message_id="m-live"))
+    # an event cannot carry a hit's text: its schema has no such field
+    hit = HitShown(entry_id="mantis", title="Mantis lords notes", tier="public", score=0.8)
+    emit(bus, TurnRecalled(turn_id="live", hits=(hit,)))
+    line = SimulatedLine(speaker="twin", text="dash through, never jump", is_twin=True)
+    emit(bus, TurnSimulated(turn_id="live", lines=(line,)))
+    emit(bus, TurnReplied(turn_id="live", reply="Dash through them, never jump."))
+    emit(bus, TurnEnded(turn_id="live", outcome="answered", reason=""))
 
 
 def test_overlay_shows_a_caption_and_lets_it_fade(served: tuple[str, FakeView]) -> None:
