@@ -27,6 +27,7 @@ from cohost.control.controller import (
     AddedCommand,
     CommandResult,
     Controller,
+    Rated,
     Source,
     Verdict,
     parse_command,
@@ -37,19 +38,23 @@ from cohost.core.bus_events import (
     MessagePicked,
     MessageSeen,
     StateChanged,
+    StreamEventSeen,
+    ThanksGiven,
     TurnReplied,
     TurnSettled,
 )
 from cohost.core.events import (
     Cancel,
-    ChatEvent,
     ChatMessage,
     Decision,
     Failure,
+    Follow,
     Hit,
     Moderation,
     Role,
+    SourceEvent,
     TurnTrace,
+    UserNotice,
 )
 from cohost.core.options import ControlSettings, JournalSettings
 from cohost.core.ports import (
@@ -67,16 +72,21 @@ from cohost.core.state import TwinState
 from cohost.embedded.bus import LocalBus
 from cohost.journal.index import Indexer, with_current_tiers
 from cohost.journal.store import JournalStore
-from cohost.pipeline.conductor import Conductor, removed_by
+from cohost.pipeline.conductor import Conductor, notice_as_message, removed_by
 from cohost.pipeline.deliver import post, say_as_twin, speak
-from cohost.pipeline.guard import Guard
+from cohost.pipeline.guard import Guard, GuardResult
 from cohost.pipeline.pick import AnswerMemory, Picker
+from cohost.pipeline.reactions import Reactions, Support, Thanks, support_of, thanks_decision
 from cohost.pipeline.turn import TurnOptions, TurnParts
 from cohost.pipeline.twitch_rules import TwitchRules
 
 log = logging.getLogger(__name__)
 
 RECENT_TURNS = 50  # what the dashboard shows on its first paint
+# Live, how often thank-yous are looked for, and how long a twin-styled one waits for the turn
+# that is running to end before it cuts it short.
+THANKS_TICK_S = 0.25
+THANKS_WAIT_S = 20.0
 # `!twin say`s waiting for chat or the voice at once; more are refused until one is said.
 MAX_WAITING_SAYS = 3
 
@@ -117,6 +127,8 @@ class SessionOptions:
     """How a session runs, in plain values (the app reads them from Settings)."""
 
     channel: str  # where a `!twin ask` question is put
+    # the broadcaster's login, whom no moderator can make the twin ignore ("": the channel)
+    broadcaster: str = ""
     # Logins whose lines are never obeyed as commands: the twin's own (Twitch echoes them; led to
     # say a command, it must not steer itself), and in a replay the other bots' too.
     not_commands: frozenset[str] = frozenset()
@@ -201,6 +213,7 @@ class Session:
         notebook: Notebook | None = None,
         chatters: ChatterMemory | None = None,
         commands: Sequence[AddedCommand] = (),
+        reactions: Reactions | None = None,
         on_decision: Callable[[Decision], None] | None = None,
         on_trace: Callable[[TurnTrace], None] | None = None,
         on_command: Callable[[CommandResult, ChatMessage | None], None] | None = None,
@@ -215,6 +228,7 @@ class Session:
         self.traces = traces
         self.notebook = notebook
         self.chatters = chatters
+        self.reactions = reactions  # thanks for raids, follows, subs, gifts, cheers; None: none
         self._feedback = feedback
         self._on_decision = on_decision
         self._on_trace = on_trace
@@ -224,10 +238,18 @@ class Session:
         self.last_trace: TurnTrace | None = None
         # the last reply chat got: what `!twin good|bad` rate, whatever turns came after it
         self.last_answered: TurnTrace | None = None
+        # the verdicts given on recent replies, by turn id: a changed verdict is said as such
+        self._verdicts: dict[str, Verdict] = {}
         self.conductor: Conductor | None = None  # made by start()
         self.embedded = False  # the twin is the Markov stand-in (known at start)
         self.controller = Controller(
-            control, state, self, clock, options.audit, added=commands, broadcaster=options.channel
+            control,
+            state,
+            self,
+            clock,
+            options.audit,
+            added=commands,
+            broadcaster=options.broadcaster or options.channel,
         )
         # what is held for approval, and the choice between candidates; a session without a
         # feedback store (a replay) holds nothing: every choice is feedback
@@ -247,6 +269,11 @@ class Session:
         )
         self._group: asyncio.TaskGroup | None = None
         self._expiry: asyncio.Task[None] | None = None  # settles held replies as they expire
+        self._thanking: asyncio.Task[None] | None = None  # says thank-yous as they come due
+        # twin-styled thank-yous whose turn is running, by message id; and those whose turn
+        # said nothing, to be said from their template instead
+        self._thanks_turns: dict[str, Thanks] = {}
+        self._unsaid: list[Thanks] = []
         self._speech: set[asyncio.Task[object]] = set()  # approved replies being spoken
         self._outgoing: set[asyncio.Task[object]] = set()  # replies, `say`s, approved replies
         # approved replies on their way out, by turn id: moderation can still stop them
@@ -296,20 +323,30 @@ class Session:
         self._group = group
         if group is not None and self.approvals is not None:
             self._expiry = group.create_task(self.approvals.run(), name="approvals")
+        if group is not None and self.reactions is not None:
+            self._thanking = group.create_task(self._thank_when_due(), name="thanks")
 
     async def chat_in(self, source: ChatSource) -> None:
         """Read chat until the source ends (or the task is cancelled)."""
         async with contextlib.aclosing(source.events()) as events:
             async for event in events:
                 await self.handle(event)
+        if self.reactions is not None and not self._closing:
+            # the source ended (a log, the console): what waits is thanked now
+            for thanks in self.reactions.flush(self.clock.now()):
+                await self._thank(thanks)
 
-    async def handle(self, event: ChatEvent) -> None:
+    async def handle(self, event: SourceEvent) -> None:
         """One chat event: a command is obeyed, anything else goes to the conductor."""
         if self.conductor is None:
             raise RuntimeError("start() the session before chat comes in")
         self.counters.events += 1
         if isinstance(event, ChatMessage) and not self._own(event) and await self._command(event):
             return
+        if self._supported(event) or isinstance(event, Follow):
+            if self._group is None:
+                await self._thank_due()  # inline (a replay): the log's time says what is due
+            return  # thanked instead of answered (a follow is never chat)
         if isinstance(event, Moderation):
             self._moderate_held(event)
         if isinstance(event, ChatMessage) and self.chatters is not None:
@@ -320,6 +357,8 @@ class Session:
             # one bad message must never end the session
             self.counters.errors += 1
             log.exception("handling a chat event failed")
+        if self._group is None:
+            await self._thank_due()
 
     async def drain(self, stop: asyncio.Future[Any]) -> None:
         """The source ended: let the running turn, the one next up, then what commands said
@@ -335,6 +374,8 @@ class Session:
         self._closing = True  # from here on, a late command or approval starts no output
         if self._expiry is not None:
             self._expiry.cancel()
+        if self._thanking is not None:
+            self._thanking.cancel()  # what waits for its batch to close is not thanked now
         if self.conductor is not None:
             self.conductor.close()
             await self.conductor.cancel_turn(reason, Cancel.SHUTDOWN)
@@ -363,7 +404,7 @@ class Session:
         )
         if result is None:
             return False
-        if result.reply and self.sink is not None:
+        if result.reply and result.in_chat and self.sink is not None:
             sink, messages = self.sink, self._guarded_reply(result.reply, result.command)
 
             async def reply() -> None:
@@ -413,6 +454,8 @@ class Session:
         source: Source,
         message: ChatMessage | None = None,
     ) -> CommandResult | None:
+        if self._closing:
+            return None  # shutting down: a late dashboard or MQTT command changes nothing
         result = self._refusal(text) or await self.controller.handle(
             text, login=login, role=role, source=source
         )
@@ -426,8 +469,12 @@ class Session:
             accepted=result.accepted,
             reason=result.reason,
             # what chat would read back (`status` and the rest): an MQTT or dashboard caller
-            # has no chat to read it in
-            reply=result.reply,
+            # has no chat to read it in; as chat would read it, through the guard
+            reply=(
+                " ".join(self._guarded_reply(result.reply, result.command))
+                if result.reply
+                else None
+            ),
         )
         emit(self.bus, done)
         emit(self.bus, self.state_event())
@@ -486,6 +533,11 @@ class Session:
 
     def _finished(self, trace: TurnTrace) -> None:
         self.last_trace = trace
+        thanks = self._thanks_turns.pop(trace.decision.message.id, None)
+        if thanks is not None and trace.decision.category == "thanks":
+            said = trace.sent or trace.spoken
+            if not said and trace.outcome in ("silent", "blocked", "failed"):
+                self._unsaid.append(thanks)
         if trace.outcome == "answered":
             self.last_answered = trace
         self.counters.turns[trace.outcome] = self.counters.turns.get(trace.outcome, 0) + 1
@@ -571,9 +623,9 @@ class Session:
         Returns the messages chat took, or None when chat was not tried.
         """
         sent: list[str] | None = None
+        checked = self.guard.check(text, trace.hits)  # once, for chat and the voice alike
         if self.sink is not None and self.state.chat:
             trace.sent = sent = []  # filled as it goes: a cancel later knows what went out
-            checked = self.guard.check(text, trace.hits)
             await post(
                 checked,
                 self.sink,
@@ -586,15 +638,16 @@ class Session:
             and self.state.voice
             and self._group is not None
             and not self._closing
+            and not checked.blocked  # what chat may not read, the voice does not say
         ):
             # the dashboard's request returns now; the voice takes as long as it takes
-            self._spawn(self._speak(text, trace.turn_id), "approved-speech", self._speech)
+            self._spawn(self._speak(checked, trace.turn_id), "approved-speech", self._speech)
         return sent
 
-    async def _speak(self, text: str, turn_id: str) -> None:
+    async def _speak(self, checked: GuardResult, turn_id: str) -> None:
         assert self.speaker is not None
         try:
-            await speak(text, self.speaker, turn_id=turn_id)
+            await speak(checked.text, self.speaker, turn_id=turn_id, said=checked.said)
         except Exception:
             # a dead voice degrades an approved reply to chat only
             log.exception("speaking an approved reply failed")
@@ -661,8 +714,11 @@ class Session:
         result = await self.approvals.reject(turn_id, login=login)
         return result.ok, "rejected" if result.ok else f"not rejected: {result.reason}"
 
-    async def choose(self, turn_id: str, choice: int, *, login: str) -> ChoiceResult:
-        """Approve a held reply, or pick the best of a turn's candidates (the dashboard).
+    async def choose(
+        self, turn_id: str, choice: int, *, login: str, text: str | None = None
+    ) -> ChoiceResult:
+        """Approve a held reply (as `text`, when the streamer edited it), or pick the best of a
+        turn's candidates (the dashboard).
 
         The caller waits for chat to take an approved reply, but the send is a task of its
         own: moderation can still stop it, and a caller that goes away does not.
@@ -671,7 +727,7 @@ class Session:
             return ChoiceResult(ok=False, reason="the twin is shutting down")
         if self.approvals is None:
             return ChoiceResult(ok=False, reason="nothing to choose from here")
-        taken = self.approvals.take(turn_id, choice, login=login)
+        taken = self.approvals.take(turn_id, choice, login=login, text=text)
         if isinstance(taken, ChoiceResult):
             return taken
         if self._group is None:
@@ -691,6 +747,111 @@ class Session:
         if self.approvals is None:
             return ChoiceResult(ok=False, reason="nothing is held here")
         return await self.approvals.reject(turn_id, login=login)
+
+    # ---- thanking the stream's supporters ---------------------------------------------------
+
+    def _supported(self, event: SourceEvent) -> bool:
+        """A raid, follow, sub, gift or cheer: published, and counted for its thank-you.
+
+        True when the thank-you stands instead of an answer: the event then only joins the
+        recent chat (see `cohost.pipeline.reactions.Reactions.claims`).
+        """
+        reactions = self.reactions
+        support: Support | None = support_of(event) if reactions is not None else None
+        if reactions is None or support is None:
+            return False
+        taken = reactions.take(support, self.clock.now())
+        emit(
+            self.bus,
+            StreamEventSeen(
+                event_id=support.id,
+                kind=support.kind.value,
+                login=support.login,
+                display_name=support.display_name,
+                amount=support.amount,
+                thanked=taken,
+            ),
+        )
+        if not reactions.claims(support):
+            return False
+        message = notice_as_message(event) if isinstance(event, UserNotice) else event
+        if isinstance(message, ChatMessage) and self.conductor is not None:
+            self.conductor.window.append(message)  # the twin sees it; the thank-you answers it
+        return True
+
+    async def _thank_due(self) -> None:
+        if self.reactions is None:
+            return
+        for thanks in self.reactions.due(self.clock.now()):
+            await self._thank(thanks)
+        await self._say_unsaid()
+
+    async def _say_unsaid(self) -> None:
+        """Thank-yous whose twin turn said nothing (a silent or blocked reply, a failure) are
+        said from their template: a raid is thanked whatever the twin model manages."""
+        while self._unsaid:
+            await self._say_template(self._unsaid.pop(0))
+
+    async def _thank_when_due(self) -> None:
+        """Live: each thank-you as it comes due (a task of the session's group)."""
+        while True:
+            await self.clock.sleep(THANKS_TICK_S)
+            try:
+                await self._thank_due()
+            except Exception:
+                # a thank-you that fails loses itself, never the ones after it
+                self.counters.errors += 1
+                log.exception("thanking the stream's supporters failed")
+
+    async def _thank(self, thanks: Thanks) -> None:
+        """One thank-you: the template said as the twin, or a turn that answers the event."""
+        if self.state.paused or self._closing:
+            log.info("not thanking %s (%s): the twin is paused", thanks.names, thanks.kind)
+            return
+        said = thanks.text if thanks.mode == "template" else thanks.description
+        emit(
+            self.bus,
+            ThanksGiven(
+                kind=thanks.kind.value,
+                mode=thanks.mode,
+                names=thanks.names,
+                count=thanks.count,
+                amount=thanks.amount,
+                events=len(thanks.supports),
+                text=said,
+            ),
+        )
+        conductor = self._conductor()
+        if thanks.mode == "twin":
+            waited = 0.0
+            while self._group is not None and conductor.busy and waited < THANKS_WAIT_S:
+                # the answer being given goes out first; a thank-you can wait a little
+                await self.clock.sleep(THANKS_TICK_S)
+                waited += THANKS_TICK_S
+            decision = thanks_decision(thanks)
+            self._thanks_turns[decision.message.id] = thanks
+            # picked as chat's picks are: the replay report and the dashboard count it
+            self._decided(decision)
+            await conductor.start_turn(decision)
+            if self._group is None:
+                await self._say_unsaid()  # inline: the turn has ended
+            return
+        await self._say_template(thanks)
+
+    async def _say_template(self, thanks: Thanks) -> None:
+        checked = self.guard.check(thanks.text)
+        hushed = self._hushed
+
+        async def saying() -> None:
+            await say_as_twin(
+                checked,
+                sink=self.sink,
+                speaker=self.speaker,
+                chat_on=lambda: self.state.chat,
+                voice_on=lambda: self.state.voice and self._hushed == hushed,
+            )
+
+        await self._off_chat_loop(saying, name="thanks")
 
     # ---- output off the chat loop -----------------------------------------------------------
 
@@ -793,18 +954,34 @@ class Session:
             raise LookupError("this session has no journal to write to")
         return await self.notebook.add(text)
 
-    def feedback(self, verdict: Verdict, *, login: str) -> str | None:
+    def feedback(self, verdict: Verdict, *, login: str) -> Rated | None:
         trace = self.last_answered
         if trace is None or self._feedback is None:
             return None  # only what was really said can be rated (and become training data)
+        previous = self._verdicts.pop(trace.turn_id, None)
+        self._verdicts[trace.turn_id] = verdict  # newest last
+        while len(self._verdicts) > RECENT_TURNS:
+            del self._verdicts[next(iter(self._verdicts))]
         # the turn's other guarded candidates are what a DPO pair sets the rated reply against
         others = [text for text in trace.alternatives if text != trace.reply]
         self._feedback.record(trace_dict(trace), verdict, login, alternatives=others)
-        return trace.reply
+        return Rated(turn_id=trace.turn_id, previous=previous)
+
+    def turn_counts(self) -> dict[str, int]:
+        """Turns by their outcome now: a held reply once approved, rejected or expired counts
+        as what it became; "held" counts only those still waiting."""
+        counts = dict(self.counters.turns)
+        held = counts.pop("held", 0)
+        for outcome, n in self.counters.settled.items():
+            counts[outcome] = counts.get(outcome, 0) + n
+            held -= n
+        if held > 0:
+            counts["held"] = held
+        return counts
 
     def status(self) -> str:
         """What the session has done; the controller adds the state itself."""
-        turns = ", ".join(f"{k} {v}" for k, v in sorted(self.counters.turns.items())) or "none"
+        turns = ", ".join(f"{k} {v}" for k, v in sorted(self.turn_counts().items())) or "none"
         # chat sees whether the twin is the stand-in; never the servers' addresses
         twin = "embedded stand-in" if self.embedded else "served model"
         return f"{self.counters.picks} picks, turns: {turns}, twin: {twin}"

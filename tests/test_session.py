@@ -17,7 +17,14 @@ import pytest
 from cohost.app.daemon import Daemon
 from cohost.app.replay import replay
 from cohost.app.settings import load_settings
-from cohost.control.controller import AddedCommand, CommandCall, CommandResult, Controller
+from cohost.control.controller import (
+    AddedCommand,
+    CommandCall,
+    CommandResult,
+    Controller,
+    Rated,
+)
+from cohost.control.feedback import FeedbackStore
 from cohost.core.clock import RealClock, VirtualClock
 from cohost.core.events import ChatMessage, Decision, Failure, Role, SimLine, TurnTrace
 from cohost.core.options import (
@@ -29,6 +36,7 @@ from cohost.core.options import (
 )
 from cohost.core.ports import SimRequest, Simulator
 from cohost.core.state import TwinState
+from cohost.embedded.bus import LocalBus
 from cohost.pipeline.deliver import CaptionSpeaker, RecordingSink
 from cohost.pipeline.guard import Guard
 from cohost.pipeline.pick import AnswerMemory, Picker
@@ -168,12 +176,15 @@ def _session(
     refused: dict[str, str] | None = None,
     commands: list[AddedCommand] | None = None,
     notebook: Notebook | None = None,
+    feedback: FeedbackStore | None = None,
+    state: TwinState | None = None,
 ) -> Session:
     seen = seen or Seen()
     return Session(
         SessionOptions(channel="chan", not_commands=not_commands, refused=refused or {}),
         control=ControlSettings(),
-        state=TwinState(),
+        state=state or TwinState(),
+        feedback=feedback,
         clock=VirtualClock(1000.0),
         guard=guard or Guard(GuardSettings()),
         sink=sink,
@@ -378,7 +389,7 @@ class _NoActions:
     async def note(self, text: str) -> str:
         raise AssertionError("not reached")
 
-    def feedback(self, verdict: str, *, login: str) -> str | None:
+    def feedback(self, verdict: str, *, login: str) -> Rated | None:
         raise AssertionError("not reached")
 
     def status(self) -> str:
@@ -407,15 +418,17 @@ async def test_an_added_command_is_permitted_cooled_down_and_listed_like_a_built
     assert (await use("!twin clip", Role.VIP, "bo")).reason.startswith("cooling down")
     clock.advance(30.0)
     assert (await use("!twin clip", Role.VIP, "bo")).accepted
-    wrong = await use("!twin clip now", Role.BROADCASTER)
-    assert wrong.reason == "clip takes no arguments"
+    chatty = await use("!twin clip now please", Role.BROADCASTER)  # the words after it ignored
+    assert (chatty.accepted, chatty.reply) == (True, "clipped by ana")
     listed = await use("!twin help", Role.VIP)
     assert listed.accepted and "clip" in str(listed.reply).split(" | ")
     clock.advance(30.0)  # help's own cooldown
-    unlisted = await use("!twin help", Role.SUBSCRIBER)
+    unlisted = await use("!twin help", Role.SUBSCRIBER, "cy")  # ana's own help cools longer
     assert unlisted.accepted and "clip" not in str(unlisted.reply).split(" | ")
     clock.advance(30.0)
-    assert (await use("!twin help clip", Role.EVERYONE)).reply == "usage: !twin clip"
+    assert (await use("!twin help clip", Role.EVERYONE, "dee")).reply == (
+        "!twin clip: a command of this channel"
+    )
 
 
 @pytest.mark.parametrize("name", ["pause", "Two words", "!clip"])
@@ -432,3 +445,54 @@ async def test_a_moderator_cannot_make_the_session_ignore_its_broadcaster() -> N
     assert "chan" not in session.state.ignored
     [(said, _)] = sink.sent
     assert "broadcaster" in said
+
+
+# ---- commands as moderators know them (issue #19) --------------------------------------------
+
+
+async def test_the_streamers_pause_please_pauses_and_says_so() -> None:
+    sink = RecordingSink()
+    session = _session(sink=sink)
+    session.start(_setup())
+    await session.handle(message("!twin pause please", login="chan", roles=HOST, id="p"))
+    assert session.state.paused
+    assert sink.sent == [("paused", "p")]
+
+
+async def test_ratings_go_to_the_dashboard_never_chat_and_a_change_is_said(
+    tmp_path: Path,
+) -> None:
+    sink, seen = RecordingSink(), Seen()
+    store = FeedbackStore(tmp_path / "feedback.jsonl")
+    session = _session(sink=sink, seen=seen, feedback=store)
+    session.start(_setup())
+    await session.handle(message("twin, what are we playing?", id="q"))
+    assert sink.sent == [("sure thing", "q")]
+    published: list[tuple[str, dict[str, object]]] = []
+    bus = session.bus
+    assert isinstance(bus, LocalBus)
+    bus.subscribe(lambda topic, payload: published.append((topic, payload)))
+    await session.handle(message("!twin bad", login="oakmod", roles=MOD, ts=1010.0))
+    await session.handle(message("!twin good", login="oakmod", roles=MOD, ts=1020.0))
+    assert sink.sent == [("sure thing", "q")]  # nothing more in chat: not the line, no ack
+    replies = [result.reply for result, _ in seen.commands]
+    assert replies == ["noted (bad): the last reply", "changed to good (was bad): the last reply"]
+    said = [p.get("reply") for t, p in published if t.endswith("command")]
+    assert said == replies  # the dashboard hears them
+    assert [r.verdict for r in store.read()] == ["bad", "good"]
+
+
+async def test_status_counts_an_approved_held_reply_as_answered(tmp_path: Path) -> None:
+    sink = RecordingSink()
+    session = _session(
+        sink=sink, feedback=FeedbackStore(tmp_path / "f.jsonl"), state=TwinState(hold=True)
+    )
+    session.start(_setup())
+    await session.handle(message("twin, what are we playing?", id="q1"))
+    await session.handle(message("!twin status", login="chan", roles=HOST, id="s1"))
+    assert "turns: held 1," in sink.sent[-1][0]
+    await session.handle(message("!twin approve", login="chan", roles=HOST, id="a"))
+    assert ("sure thing", "q1") in sink.sent
+    await session.handle(message("!twin status", login="chan", roles=HOST, id="s2"))
+    assert "turns: answered 1," in sink.sent[-1][0]
+    assert "held" not in sink.sent[-1][0].split("; ")[1]

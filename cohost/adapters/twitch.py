@@ -9,7 +9,10 @@ The only module that imports twitchio. What it decides:
   `channel.chat.clear_user_messages` (a ban or a timeout: Twitch does not say which, so it reads
   as a timeout of unknown length) and `channel.chat.clear`. A twin must never answer, or have a
   held reply approved for, a message a moderator took down.
-- Subs, gifts and raids come in on it too (`channel.chat.notification`), as `UserNotice`s.
+- Subs, gifts and raids come in on it too (`channel.chat.notification`), as `UserNotice`s;
+  cheers are chat messages with bits. Follows (`channel.follow` v2) only when asked for
+  (`follows=True`): Twitch sends them only to a moderator's token with
+  `moderator:read:followers`, which a bot need not have.
 - Each type after chat (moderation, notifications) is optional: one that cannot be subscribed
   is tried again with its own backoff, logged once per failing streak; chat does not wait.
 - Known bots are never queued; the twin's own lines are, so that the recent chat holds what
@@ -45,6 +48,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "Inheritance class AiohttpAdapter", DeprecationWarning)
     import twitchio
     from twitchio.eventsub import (
+        ChannelFollowSubscription,
         ChatClearSubscription,
         ChatClearUserMessagesSubscription,
         ChatMessageDeleteSubscription,
@@ -57,7 +61,16 @@ with warnings.catch_warnings():
 from cohost.adapters.twitch_tokens import AuthError, StoredToken, TokenStore
 from cohost.chatlog.base import BADGE_ROLES
 from cohost.core.errors import Permanent, SettingsError, Transient
-from cohost.core.events import ChatMessage, Moderation, Role, SendResult, UserNotice, UserNoticeKind
+from cohost.core.events import (
+    ChatMessage,
+    Follow,
+    Moderation,
+    Role,
+    SendResult,
+    SourceEvent,
+    UserNotice,
+    UserNoticeKind,
+)
 from cohost.core.options import TwitchSettings
 
 log = logging.getLogger(__name__)
@@ -112,6 +125,9 @@ def to_user_notice(notification: Any, *, ts: float) -> UserNotice:
     if notification.raid is not None:
         viewers = int(notification.raid.viewer_count)
     in_community_gift = False
+    gifts = 0
+    if notification.community_sub_gift is not None:
+        gifts = int(notification.community_sub_gift.total)
     if notification.sub_gift is not None:
         recipient = (notification.sub_gift.recipient.name or "").lower() or None
         in_community_gift = bool(notification.sub_gift.community_gift_id)
@@ -133,6 +149,21 @@ def to_user_notice(notification: Any, *, ts: float) -> UserNotice:
         viewers=viewers,
         recipient=recipient,
         in_community_gift=in_community_gift,
+        gifts=gifts,
+    )
+
+
+def to_follow(payload: Any, *, ts: float) -> Follow:
+    """The cohost event for one `channel.follow`."""
+    user = payload.user
+    login = str(user.name or "").lower()
+    return Follow(
+        id=f"follow:{user.id}:{int(payload.followed_at.timestamp())}",
+        channel=str(payload.broadcaster.name or "").lower(),
+        login=login,
+        display_name=str(user.display_name or "") or login,
+        ts=ts,
+        user_id=str(user.id),
     )
 
 
@@ -220,8 +251,11 @@ class TwitchChat:
         store: TokenStore,
         *,
         known_bots: Collection[str] = (),
+        follows: bool = False,
     ) -> None:
+        """follows: subscribe to `channel.follow` too (the bot must be a moderator)."""
         self.settings = settings
+        self.optional = (*OPTIONAL_SUBSCRIPTIONS, *((FOLLOW_SUBSCRIPTION,) if follows else ()))
         self.store = store
         self.known_bots = frozenset(b.lower() for b in known_bots)
         self.dropped = 0  # chat messages dropped because the queue was full
@@ -236,7 +270,7 @@ class TwitchChat:
         self.resubscribed = 0  # subscriptions the watchdog had to make again
         # In arrival order. Full, it drops its oldest chat message (moderation and errors stay):
         # chat moves on, but a delete must still find the message it takes down.
-        self._inbox: deque[ChatMessage | UserNotice | Moderation | Permanent] = deque()
+        self._inbox: deque[SourceEvent | Permanent] = deque()
         self._arrived = asyncio.Event()
         self._client: twitchio.Client | None = None
         self._bot: StoredToken | None = None
@@ -280,6 +314,7 @@ class TwitchChat:
         client.add_listener(self._on_clear_user, event="event_chat_clear_user")
         client.add_listener(self._on_clear, event="event_chat_clear")
         client.add_listener(self._on_notification, event="event_chat_notification")
+        client.add_listener(self._on_follow, event="event_follow")
         client.add_listener(self._on_token_refreshed, event="event_token_refreshed")
         client.add_listener(self._on_revoked, event="event_subscription_revoked")
         try:
@@ -320,8 +355,9 @@ class TwitchChat:
 
     # --- chat in --------------------------------------------------------------------------
 
-    async def events(self) -> AsyncGenerator[ChatMessage | UserNotice | Moderation, None]:
-        """Chat, notices and moderation as they arrive; raises Permanent when credentials fail."""
+    async def events(self) -> AsyncGenerator[SourceEvent, None]:
+        """Chat, notices, follows and moderation as they arrive; raises Permanent when
+        credentials fail."""
         while True:
             while not self._inbox:
                 self._arrived.clear()
@@ -331,12 +367,16 @@ class TwitchChat:
                 raise item
             yield item
 
-    def _put(self, item: ChatMessage | UserNotice | Moderation | Permanent) -> None:
+    def _put(self, item: SourceEvent | Permanent) -> None:
         inbox = self._inbox
         if len(inbox) >= self.settings.queue_size:
-            # keep the newest N chat messages (notices are chat too); chat moves on
+            # keep the newest N chat messages (notices and follows are chat too); chat moves on
             oldest = next(
-                (i for i, old in enumerate(inbox) if isinstance(old, ChatMessage | UserNotice)),
+                (
+                    i
+                    for i, old in enumerate(inbox)
+                    if isinstance(old, ChatMessage | UserNotice | Follow)
+                ),
                 None,
             )
             if oldest is not None:
@@ -413,6 +453,11 @@ class TwitchChat:
             return
         self._put(to_user_notice(payload, ts=time.time()))
 
+    async def _on_follow(self, payload: Any) -> None:
+        if self._channel(payload) is None:
+            return
+        self._put(to_follow(payload, ts=time.time()))
+
     def _fail(self, error: Permanent) -> None:
         if self._fatal is None:
             self._fatal = error
@@ -445,7 +490,9 @@ class TwitchChat:
     async def _subscribe_one(self, kind: Any) -> None:
         client, bot = self._client, self._bot
         assert client is not None and bot is not None
-        subscription = kind(broadcaster_user_id=self._broadcaster_id, user_id=bot.user_id)
+        # a follow's condition names the moderator whose token reads it (the bot's)
+        who = "moderator_user_id" if kind is FOLLOW_SUBSCRIPTION else "user_id"
+        subscription = kind(**{"broadcaster_user_id": self._broadcaster_id, who: bot.user_id})
         await self._remote(
             f"subscribe to {kind.type}",
             client.subscribe_websocket(subscription, token_for=bot.user_id),
@@ -458,7 +505,7 @@ class TwitchChat:
         it again with its own backoff: chat need not wait for it.
         """
         await self._subscribe_one(CHAT_SUBSCRIPTION)
-        for kind in OPTIONAL_SUBSCRIPTIONS:
+        for kind in self.optional:
             await self._subscribe_optional(kind)
 
     async def _subscribe_optional(self, kind: Any) -> None:
@@ -492,7 +539,7 @@ class TwitchChat:
         alive = self._alive_types()
         return {
             kind.type.removeprefix("channel."): "up" if kind.type in alive else "down"
-            for kind in SUBSCRIPTIONS
+            for kind in (CHAT_SUBSCRIPTION, *self.optional)
         }
 
     async def _watch(self) -> None:
@@ -511,13 +558,13 @@ class TwitchChat:
     async def _look(self, missing: dict[str, int]) -> None:
         """One look at the subscriptions: subscribe again what has been missing twice."""
         alive = self._alive_types()
-        for kind in SUBSCRIPTIONS:
+        for kind in (CHAT_SUBSCRIPTION, *self.optional):
             missing[kind.type] = 0 if kind.type in alive else missing.get(kind.type, 0) + 1
         chat = CHAT_SUBSCRIPTION.type
         if missing[chat] >= 2:
             await self._resubscribe()
             missing[chat] = 0
-        for kind in OPTIONAL_SUBSCRIPTIONS:
+        for kind in self.optional:
             retry = self._retry_after.get(kind.type)
             if missing[kind.type] >= 2 and (retry is None or retry.at <= time.monotonic()):
                 try:
@@ -611,6 +658,8 @@ MODERATION_SUBSCRIPTIONS = (
 NOTIFICATION_SUBSCRIPTION = ChatNotificationSubscription
 OPTIONAL_SUBSCRIPTIONS = (*MODERATION_SUBSCRIPTIONS, NOTIFICATION_SUBSCRIPTION)
 SUBSCRIPTIONS = (CHAT_SUBSCRIPTION, *OPTIONAL_SUBSCRIPTIONS)
+# Only when asked: Twitch sends follows to a moderator's token alone.
+FOLLOW_SUBSCRIPTION = ChannelFollowSubscription
 
 
 def _translate_http(what: str, exc: twitchio.HTTPException) -> CohostErrorType:

@@ -20,11 +20,13 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from cohost.adapters.mqtt import MqttBus
 from cohost.app.build import Models, build_guard, build_models, turn_setup
 from cohost.app.chatters import Chatters, chatters_file
+from cohost.app.console import ConsoleNotes, quiet_terminal_logs
 from cohost.app.paths import journal_dir
 from cohost.app.persistence import STATE_HEARTBEAT_S, restore_state, save_state, state_dict
 from cohost.app.settings import Settings, login_of, streamer_logins, with_bot_login
@@ -34,7 +36,7 @@ from cohost.control.controller import AddedCommand, CommandResult
 from cohost.control.feedback import FeedbackStore
 from cohost.core.clock import RealClock
 from cohost.core.errors import SettingsError, Transient
-from cohost.core.events import ChatMessage, Role
+from cohost.core.events import ChatMessage, Role, TurnTrace
 from cohost.core.net import is_loopback
 from cohost.core.options import WebSettings
 from cohost.core.ports import ChatSink, ChatSource, Clock, Journal, Speaker
@@ -42,6 +44,7 @@ from cohost.core.state import TwinState
 from cohost.embedded.bus import LocalBus
 from cohost.embedded.console import ConsoleSink, ConsoleSource
 from cohost.journal.index import Indexer
+from cohost.pipeline.reactions import Reactions
 from cohost.pipeline.twitch_rules import TwitchRules
 from cohost.session import Notebook, Session, SessionOptions
 from cohost.web.app import Metrics, MetricsRecorder
@@ -80,8 +83,10 @@ class Daemon:
         links: Callable[[], dict[str, str]] = dict,
         chatters: Chatters | None = None,
         commands: Sequence[AddedCommand] = (),
+        notes: ConsoleNotes | None = None,
     ) -> None:
-        """links: each outside link of the chat ("chat.message", ...): "up" or "down"."""
+        """links: each outside link of the chat ("chat.message", ...): "up" or "down".
+        notes: the console's notes under each line (picked, skipped, no reply), if any."""
         self.settings = settings
         self.source = source
         self.clock = clock
@@ -104,6 +109,7 @@ class Daemon:
         self.session = Session(
             SessionOptions(
                 channel=settings.twin.streamer or "console",
+                broadcaster=login_of(settings.twitch.channel or settings.twin.streamer),
                 not_commands=frozenset({own} if own else ()),
                 audit=audit / "commands.jsonl",
                 hold_expiry_s=settings.turn.hold_expiry_s,
@@ -120,7 +126,9 @@ class Daemon:
             notebook=Notebook(journal_dir(settings), settings.journal, indexer),
             chatters=chatters,
             commands=commands,
-            on_trace=self.recorder.observe,
+            reactions=Reactions(settings.reactions),
+            on_trace=self._traced,
+            on_decision=notes.decision if notes is not None else None,
             on_command=self._commanded,
         )
         self.mqtt = _mqtt_bus(settings, self.session)
@@ -129,6 +137,13 @@ class Daemon:
         self.models = ""  # what simulates and rewrites, as a person reads it (set by run())
         self.embedded = False  # the twin is the Markov stand-in
         self._stopping = asyncio.Event()
+        self.notes = notes
+        self.log_file: Path | None = None  # where the console's log lines go, when they do
+
+    def _traced(self, trace: TurnTrace) -> None:
+        self.recorder.observe(trace)
+        if self.notes is not None:
+            self.notes.trace(trace)
 
     # ---- the loops -------------------------------------------------------------------------
 
@@ -141,6 +156,9 @@ class Daemon:
                 if web is not None:
                     await web.start(group)
                 models = await self._models()
+                if self.notes is not None:
+                    where = web.address if web is not None else ""
+                    self.notes.ready(self.models, log_file=self.log_file, web=where)
                 try:
                     await self._run(group, models, until_source_ends)
                 finally:
@@ -154,7 +172,7 @@ class Daemon:
     async def _models(self) -> Models:
         settings = self.settings
         # reading big logs must not hold the loop while Twitch's websocket waits for keepalives
-        lines = await asyncio.to_thread(_log_lines, settings)
+        lines = await asyncio.to_thread(streamer_log_lines, settings)
         models = build_models(settings, streamer_lines=lines)
         for note in models.notes:
             log.warning("%s", note)
@@ -324,9 +342,10 @@ class Daemon:
             text, login="dashboard", role=Role.BROADCASTER, source="dashboard"
         )
 
-    async def choose(self, turn_id: str, choice: int) -> ChoiceResult:
-        """The dashboard approves a held reply, or picks the best of a turn's candidates."""
-        return await self.session.choose(turn_id, choice, login="dashboard")
+    async def choose(self, turn_id: str, choice: int, text: str | None = None) -> ChoiceResult:
+        """The dashboard approves a held reply (edited, with `text`), or picks the best of a
+        turn's candidates."""
+        return await self.session.choose(turn_id, choice, login="dashboard", text=text)
 
     async def reject(self, turn_id: str) -> ChoiceResult:
         """The dashboard rejects a held reply."""
@@ -369,7 +388,7 @@ def _mqtt_bus(settings: Settings, session: Session) -> MqttBus | None:
     )
 
 
-def _log_lines(settings: Settings) -> list[str]:
+def streamer_log_lines(settings: Settings) -> list[str]:
     """The streamer's lines from the chat logs named in settings, read as streams."""
     from cohost.chatlog import open_log  # noqa: PLC0415
 
@@ -411,6 +430,8 @@ class _Web:
             token=web.token,
             command_prefix=settings.control.prefix,
             allowed_hosts=allowed_hosts(web),
+            overlay_label=web.overlay_label,
+            overlay_question=web.overlay_question,
         )
         self.server = uvicorn.Server(
             uvicorn.Config(
@@ -431,6 +452,7 @@ class _Web:
             ) from None
         self._task: asyncio.Task[None] | None = None
         self._failure: Exception | None = None  # why it never started
+        self.address = ""  # http://host:port once it listens
 
     async def start(self, group: asyncio.TaskGroup) -> None:
         """Serve as a task of `group`; returns once it listens."""
@@ -443,6 +465,7 @@ class _Web:
             raise OSError(f"the web app could not start on {self._where}")
         for sock in (s for srv in self.server.servers for s in srv.sockets):
             host, port = sock.getsockname()[:2]
+            self.address = self.address or f"http://{host}:{port}"
             log.info("health endpoint on http://%s:%s/healthz", host, port)
             log.info("dashboard on http://%s:%s/dashboard, overlay on /overlay", host, port)
 
@@ -551,6 +574,7 @@ async def _open_chat(
             settings.twitch,
             TokenStore.in_data_dir(settings.data_dir),
             known_bots=settings.picker.known_bots,
+            follows=settings.reactions.follow.mode != "off",
         )
     )
     rules = TwitchRules.from_settings(twitch, clock, settings.sink)
@@ -600,7 +624,13 @@ async def run_daemon(
             links=chat.links,
             chatters=chat.chatters,
             commands=commands,
+            notes=ConsoleNotes(settings.twin.name, stream=stdout) if console else None,
         )
+        if console and logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+            # INFO lines would break into the chat being typed: to a file, warnings stay
+            # (with -v every line stays on the terminal, as asked)
+            daemon.log_file = settings.data_dir / "logs" / "console.log"
+            stack.enter_context(quiet_terminal_logs(daemon.log_file))
         if daemon.mqtt is not None:
             await stack.enter_async_context(daemon.mqtt)
         loop = asyncio.get_running_loop()

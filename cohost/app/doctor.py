@@ -18,6 +18,7 @@ from cohost.adapters.speech import EspeakSpeaker, WavSpeaker, has_sound_card
 from cohost.app.build import uses_server
 from cohost.app.paths import wav_dir_of
 from cohost.app.settings import Settings
+from cohost.core.errors import InputError
 
 Status = Literal["ok", "warn", "fail"]
 NET_TIMEOUT_S = 3.0
@@ -296,6 +297,84 @@ def _destination(settings: Settings) -> str:
     return f", written as WAV files to {wav_dir_of(settings)}{why}"
 
 
+def check_live(settings: Settings) -> list[Check]:
+    """What a live stream needs beyond the console: who the channel and streamer are, and the
+    tokens that guard the dashboard and the journal page. One warning per missing setting."""
+    twitch, twin = settings.twitch, settings.twin
+    missing: list[tuple[str, str, str]] = []  # (check name, what is missing, the fix)
+    if not twitch.channel:
+        missing.append(
+            (
+                "twitch channel",
+                "no channel set: the twin joins no chat",
+                "set COHOST_TWITCH__CHANNEL to your channel's login (docs/twitch.md)",
+            )
+        )
+    if not twin.streamer:
+        who = twitch.channel or "your login"
+        missing.append(
+            (
+                "streamer",
+                "no streamer set: the twin learns from nobody's lines and chat commands from "
+                "the streamer are not theirs",
+                f"set COHOST_TWIN__STREAMER (usually {who})",
+            )
+        )
+    if settings.web.enabled and settings.web.token is None:
+        missing.append(
+            (
+                "web token",
+                "no dashboard token: held replies cannot be approved and the dashboard is "
+                "read-only",
+                "set COHOST_WEB__TOKEN (`openssl rand -hex 24`)",
+            )
+        )
+    if settings.journal.token is None:
+        missing.append(
+            (
+                "journal token",
+                "no journal token: the journal page (`cohost journal serve`) will not start",
+                "set COHOST_JOURNAL__TOKEN (`openssl rand -hex 24`)",
+            )
+        )
+    found = [Check(name, "warn", detail, fix) for name, detail, fix in missing]
+    if not found:
+        detail = f"channel {twitch.channel}, streamer {twin.streamer}, web and journal tokens set"
+        found.append(Check("live settings", "ok", detail))
+    return found
+
+
+def check_twin(settings: Settings) -> Check:
+    """The embedded twin learns from the streamer's own lines: warn when it has none or few."""
+    sim = settings.simulator
+    if uses_server(sim.kind, sim.url):
+        return Check("twin", "ok", f"served model {sim.model!r}")
+    from cohost.app.build import FEW_LINES, writing_tiers  # noqa: PLC0415
+    from cohost.app.daemon import streamer_log_lines  # noqa: PLC0415
+    from cohost.embedded.markov import read_writings  # noqa: PLC0415
+
+    try:
+        said = streamer_log_lines(settings)
+        written = read_writings(settings.twin.writings, writing_tiers(settings))
+    except (OSError, ValueError, InputError) as exc:
+        fix = "check COHOST_TWIN__CHAT_LOGS and COHOST_TWIN__WRITINGS"
+        return Check("twin", "fail", f"its chat logs or writings cannot be read: {exc}", fix)
+    lines = len(said) + len(written)
+    detail = (
+        f"embedded stand-in trained on {lines} line(s) ({len(said)} of the streamer's chat, "
+        f"{len(written)} from writings)"
+    )
+    fix = (
+        "set COHOST_TWIN__CHAT_LOGS (with COHOST_TWIN__STREAMER) or COHOST_TWIN__WRITINGS, "
+        "or serve a trained twin (docs/training.md)"
+    )
+    if lines == 0:
+        return Check("twin", "warn", detail + ": it has nothing to say", fix)
+    if lines < FEW_LINES:
+        return Check("twin", "warn", detail + ": most turns will be silent", fix)
+    return Check("twin", "ok", detail)
+
+
 def run_checks(settings: Settings) -> list[Check]:
     """Every check, in the order a streamer would fix things."""
     sim, rew = settings.simulator, settings.rewriter
@@ -303,6 +382,7 @@ def run_checks(settings: Settings) -> list[Check]:
         lambda: Check("settings", "ok", "loaded"),
         lambda: check_data_dir(settings),
         lambda: check_tokens(settings),
+        lambda: check_twin(settings),
         lambda: check_model(
             sim.kind, sim.url, "simulator", "COHOST_SIMULATOR__URL", model=sim.model
         ),
@@ -314,7 +394,7 @@ def run_checks(settings: Settings) -> list[Check]:
         lambda: check_control(settings),
         lambda: check_speech(settings),
     )
-    return [step() for step in steps]
+    return [*check_live(settings), *(step() for step in steps)]
 
 
 def doctor(settings: Settings) -> int:

@@ -7,7 +7,7 @@ import contextlib
 import json
 import re
 import sys
-from collections.abc import AsyncGenerator, Callable, Generator, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ from cohost.core.ports import Journal
 from cohost.core.state import TwinState
 from cohost.embedded.bus import LocalBus
 from cohost.pipeline.deliver import CaptionSpeaker, RecordingSink
+from cohost.pipeline.reactions import Reactions
 from cohost.session import Session, SessionOptions
 
 
@@ -144,6 +145,7 @@ async def replay(
     journal: Path | None = None,
     learn_from_log: bool = True,
     commands: Sequence[AddedCommand] = (),
+    csv_columns: Mapping[str, str] | None = None,
 ) -> ReplayResult:
     """Replay one log into out_dir: traces.jsonl, report.json, report.md, captions.jsonl.
 
@@ -156,7 +158,9 @@ async def replay(
     settings = replay_settings(settings, twin)
     names = [settings.twin.name, *settings.twin.aliases] if settings.twin.streamer else []
     voices = _first_pass(
-        open_log(path, format=log_format, strict=strict), settings.twin.streamer, names
+        open_log(path, format=log_format, strict=strict, csv_columns=csv_columns),
+        settings.twin.streamer,
+        names,
     )
     if not settings.twin.streamer and voices.streamer:
         settings = replay_settings(settings, voices.streamer)
@@ -180,6 +184,7 @@ async def replay(
                 settings,
                 models,
                 journal=recaller,
+                kept_from=journal,
                 notes=notes,
                 speed=speed,
                 log_format=log_format,
@@ -188,6 +193,7 @@ async def replay(
                 on_decision=on_decision,
                 on_trace=on_trace,
                 commands=commands,
+                csv_columns=csv_columns,
             )
     finally:
         await models.aclose()
@@ -200,6 +206,7 @@ async def _replay(
     models: Models,
     *,
     journal: Journal | None,
+    kept_from: Path | None = None,
     notes: list[str],
     speed: float,
     log_format: str | None,
@@ -208,8 +215,9 @@ async def _replay(
     on_decision: Callable[[Decision], None] | None,
     on_trace: Callable[[TurnTrace], None] | None,
     commands: Sequence[AddedCommand],
+    csv_columns: Mapping[str, str] | None = None,
 ) -> ReplayResult:
-    log = open_log(path, format=log_format, strict=strict)
+    log = open_log(path, format=log_format, strict=strict, csv_columns=csv_columns)
     out_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, before any turn)
     report = ReplayReport(
         source=str(path),
@@ -262,11 +270,13 @@ async def _replay(
             control=settings.control,
             state=state,
             clock=clock,
-            guard=build_guard(settings),
+            # what the replayed journal keeps is kept from every text (default: DATA_DIR's)
+            guard=build_guard(settings, kept_from),
             sink=RecordingSink(),
             speaker=speaker,
             bus=bus,
             commands=commands,
+            reactions=Reactions(settings.reactions),
             on_decision=decided,
             on_trace=finished,
             on_command=commanded,

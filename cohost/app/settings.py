@@ -29,7 +29,9 @@ from cohost.core.options import (
     DatasetSettings,
     GuardSettings,
     JournalSettings,
+    ListenSettings,
     PickerSettings,
+    ReactionsSettings,
     ReplaySettings,
     RewriterSettings,
     SimulatorSettings,
@@ -75,6 +77,8 @@ class Settings(BaseSettings):
     bus: BusSettings = Field(default_factory=BusSettings)
     twitch: TwitchSettings = Field(default_factory=TwitchSettings)
     dataset: DatasetSettings = Field(default_factory=DatasetSettings)
+    reactions: ReactionsSettings = Field(default_factory=ReactionsSettings)
+    listen: ListenSettings = Field(default_factory=ListenSettings)
 
     @classmethod
     def settings_customise_sources(

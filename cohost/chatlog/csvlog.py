@@ -17,21 +17,63 @@ OPTIONAL = ("display_name", "user_id", "id", "channel", "badges", "bits")
 # trimmed): Helix's spellings (chatter_user_login / chatter_user_name), bot loggers' and
 # spreadsheet exports' own. A header with a name for each required role is read as such.
 COLUMN_NAMES: Mapping[str, tuple[str, ...]] = {
-    "ts": ("ts", "timestamp", "time", "datetime", "date", "created_at", "sent_at", "sent"),
+    "ts": (
+        "ts", "timestamp", "time", "datetime", "date", "created_at", "sent_at", "sent",
+        "created", "date_time", "time_stamp", "tmi_sent_ts", "server_timestamp",
+        "content_offset_seconds", "offset", "offset_seconds", "seconds", "video_offset",
+    ),
     "login": (
         "login", "user_login", "chatter_user_login", "username", "user_name", "user",
         "chatter_user_name", "author", "nick", "nickname", "sender", "chatter", "name",
+        "commenter", "commenter_login", "commenter_name", "commenter_display_name",
+        "author_name", "user_display_name", "display_name", "displayname", "from", "viewer",
     ),
-    "text": ("message", "text", "msg", "body", "content", "comment"),
+    "text": (
+        "message", "text", "msg", "body", "content", "comment", "message_body", "message_text",
+        "chat_message", "comment_text", "msg_text",
+    ),
     "display_name": (
         "display_name", "displayname", "user_display_name", "chatter_user_name", "user_name",
+        "commenter_display_name",
     ),
-    "user_id": ("user_id", "userid", "chatter_user_id"),
-    "id": ("id", "message_id", "msg_id"),
-    "channel": ("channel", "channel_name", "broadcaster_user_login", "room"),
-    "badges": ("badges",),
-    "bits": ("bits",),
+    "user_id": ("user_id", "userid", "chatter_user_id", "commenter_id", "author_id"),
+    "id": ("id", "message_id", "msg_id", "comment_id", "_id"),
+    "channel": ("channel", "channel_name", "broadcaster_user_login", "room", "streamer"),
+    "badges": ("badges", "user_badges"),
+    "bits": ("bits", "bits_spent"),
 }  # fmt: skip
+# `--columns time=COL,user=COL,text=COL`: the names people use for each role.
+COLUMN_ROLES: Mapping[str, str] = {
+    "time": "ts", "ts": "ts", "timestamp": "ts",
+    "user": "login", "login": "login",
+    "text": "text", "message": "text",
+    "name": "display_name", "display_name": "display_name",
+    "user_id": "user_id", "id": "id", "channel": "channel", "badges": "badges", "bits": "bits",
+}  # fmt: skip
+
+
+def parse_columns(spec: str) -> dict[str, str]:
+    """`time=created,user=commenter,text=body` → a column mapping by role; ValueError if bad."""
+    columns: dict[str, str] = {}
+    for item in spec.split(","):
+        if not item.strip():
+            continue
+        key, eq, column = item.partition("=")
+        role = COLUMN_ROLES.get(key.strip().lower())
+        if not eq or not column.strip():
+            raise ValueError(f"{item.strip()!r} is not ROLE=COLUMN")
+        if role is None:
+            raise ValueError(
+                f"unknown column role {key.strip()!r}; roles: {', '.join(COLUMN_ROLES)}"
+            )
+        if role in columns:
+            raise ValueError(f"column role {key.strip()!r} given twice")
+        columns[role] = column.strip()
+    missing = [name for name, role in (("time", "ts"), ("user", "login"), ("text", "text"))
+               if role not in columns]  # fmt: skip
+    if missing:
+        raise ValueError(f"--columns needs {', '.join(missing)} (time=COL,user=COL,text=COL)")
+    return columns
 
 
 def _normal(name: str) -> str:
@@ -96,7 +138,7 @@ def read_csv(ctx: ReadContext, f: TextIO) -> Iterator[ChatEvent]:
     if columns is None:
         raise ctx.fail(
             f"unknown CSV columns ({', '.join(header)}); the header needs a column for each of "
-            f"{known_columns()}",
+            f"{known_columns()}; or name them: --columns time=COL,user=COL,text=COL",
             1,
         )
     at = _positions(header, columns, ctx)

@@ -20,7 +20,7 @@ _DOWNLOADER = re.compile(r'"(?:comments|streamer|FileInfo)"\s*:')
 
 # Line shapes, tried in this order (tcd before chatterino: both start with a clock).
 _LINE_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("tcd", re.compile(r"\[\d+:\d\d:\d\d\] (?:<[^<>\s]+> |\*\S+ )")),
+    ("tcd", re.compile(r"\[\d+:\d\d:\d\d\] (?:< *[^<>\s]+ *> |\*\S+ )")),
     ("overrustle", re.compile(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?: UTC)?\] [^\s:]+:")),
     ("chatterino", re.compile(r"\[\d\d:\d\d:\d\d\] |# (?:Start|Stop) logging at ")),
     ("irc", re.compile(r"(?:@\S+ +)?:\S+ +(?:[A-Z]+|\d{3})(?: |$)|(?:PING|PONG) ")),
@@ -96,7 +96,9 @@ def detect_format(path: Path) -> str:
         return found
     if ".csv" in suffixes:
         raise ChatLogError(
-            "a CSV file with unknown columns: pass a column mapping (ts, login, text)", path=path
+            "a CSV file with unknown columns: name them with --columns time=COL,user=COL,text=COL "
+            "(setting replay.csv_columns)",
+            path=path,
         )
     first = sample[0] if sample else head.strip()[:80]
     raise ChatLogError(

@@ -212,6 +212,7 @@ class IrcParser:
             viewers=_int_tag(tags, "msg-param-viewerCount"),
             recipient=recipient.lower() or None,
             in_community_gift=bool(tags.get("msg-param-community-gift-id")),
+            gifts=_int_tag(tags, "msg-param-mass-gift-count"),
         )
 
     def clearchat(

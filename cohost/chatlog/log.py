@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from cohost.chatlog.base import LogFile, ReadContext, Reader, ReadStats, channel_from_path
@@ -30,6 +31,57 @@ READERS: Mapping[str, Reader] = {
     "lines": read_lines,  # never detected: only when named
 }
 FORMATS: tuple[str, ...] = tuple(READERS)
+# Logs are put in time order through a window of events (bounded memory): a wide one for
+# exports of tables (CSV), which come in any row order, a narrow one for the rest, which only
+# jitter (and stays lazy: the first event comes after a few hundred lines, not the whole file).
+# A log that still goes back in time by more than ORDER_SLACK_S (a replay would call everything
+# after it stale) is refused with an error that says so.
+SORT_WINDOW = 10_000
+SORT_WINDOW_NARROW = 256
+WIDE_WINDOW_FORMATS = frozenset({"csv"})
+ORDER_SLACK_S = 60.0
+JITTER_S = 2.0
+
+
+def sorted_window(events: Iterable[ChatEvent], window: int = SORT_WINDOW) -> Iterator[ChatEvent]:
+    """The events in time order, as far as a window of `window` events can put them so.
+
+    Jitter is not reordered: an event less than JITTER_S behind the latest one keeps its place
+    (servers stamp times a few ms apart from the order chat saw), so only a real step back
+    moves an event; events with the same time keep their order.
+    """
+    heap: list[tuple[float, int, ChatEvent]] = []
+    latest = float("-inf")
+    for number, event in enumerate(events):
+        ts = event.ts
+        if ts >= latest - JITTER_S:
+            latest = max(latest, ts)
+            key = latest
+        else:
+            key = ts
+        if len(heap) < window:
+            heapq.heappush(heap, (key, number, event))
+        else:
+            yield heapq.heappushpop(heap, (key, number, event))[2]
+    while heap:
+        yield heapq.heappop(heap)[2]
+
+
+def _in_time_order(
+    events: Iterable[ChatEvent], ctx: ReadContext, *, window: int
+) -> Iterator[ChatEvent]:
+    latest = float("-inf")
+    for event in events:
+        ts = event.ts
+        if ts > latest:
+            latest = ts
+        elif ts < latest - ORDER_SLACK_S:
+            raise ctx.fail(
+                f"the log is out of time order beyond what a window of {window:,} events can "
+                f"sort: an event {latest - ts:.0f} s before one read earlier (by line "
+                f"{ctx.stats.lines}); sort the file by time first"
+            )
+        yield event
 
 
 class ChatLog:
@@ -79,8 +131,10 @@ class ChatLog:
             stats=stats,
             csv_columns=self.csv_columns,
         )
+        window = SORT_WINDOW if self.format in WIDE_WINDOW_FORMATS else SORT_WINDOW_NARROW
         try:
-            for event in READERS[self.format](ctx, log.text):
+            events = sorted_window(READERS[self.format](ctx, log.text), window)
+            for event in _in_time_order(events, ctx, window=window):
                 stats.events += 1
                 if type(event) is ChatMessage:
                     stats.messages += 1

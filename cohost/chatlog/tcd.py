@@ -20,7 +20,10 @@ BADGE_CHARS: Mapping[str, tuple[str, Role | None]] = {
     "*": ("global_mod", None),
     "&": ("staff", None),
 }
-_MESSAGE = re.compile(r"\[(\d+):([0-5]\d):([0-5]\d)\] <([~@%$+!*&]*)([^<>\s]+)> ?(.*)", re.DOTALL)
+# Some exports pad the name inside the brackets (`<SomeUser >`, `<+Name >`): spaces are trimmed.
+_MESSAGE = re.compile(
+    r"\[(\d+):([0-5]\d):([0-5]\d)\] < *([~@%$+!*&]*)([^<>\s]+) *> ?(.*)", re.DOTALL
+)
 # tcd's action_format ends in a stray ']', kept here so /me lines read back as written.
 _ACTION = re.compile(r"\[(\d+):([0-5]\d):([0-5]\d)\] \*([^\s*]+) (.*?)\]?", re.DOTALL)
 

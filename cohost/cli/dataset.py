@@ -17,6 +17,7 @@ from tqdm import tqdm
 from cohost.app.build import build_models, dataset_options, writing_tiers
 from cohost.app.settings import Settings, login_of, streamer_logins, with_bot_login
 from cohost.chatlog import ChatLog, open_log
+from cohost.cli.columns import add_columns_option, log_columns
 from cohost.core.errors import InputError
 from cohost.core.events import ChatEvent
 from cohost.dataset.build import DatasetBuilder, DatasetMeta, write_meta
@@ -77,6 +78,7 @@ def register(subparsers: Subparsers) -> None:
     build.add_argument("--window", type=int, help="lines per example (default: dataset.window)")
     build.add_argument("--format", help="the logs' format, when detection is not wanted")
     build.add_argument("--strict", action="store_true", help="stop at the first bad log line")
+    add_columns_option(build)
     build.add_argument(
         "--rules",
         help=f"comma-separated rules to run (default: all of {','.join(RULES)})",
@@ -238,7 +240,10 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
         builder = DatasetBuilder(options)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    opened = [open_log(path, format=args.format, strict=args.strict) for path in logs]
+    columns = log_columns(args, settings)
+    opened = [
+        open_log(path, format=args.format, strict=args.strict, csv_columns=columns) for path in logs
+    ]
     show = sys.stderr.isatty() if args.progress is None else args.progress
     total = sum(log.path.stat().st_size for log in opened if log.path.is_file())
 

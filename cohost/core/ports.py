@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Collection, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
-from cohost.core.events import ChatEvent, ChatMessage, Hit, SimLine, Tier
+from cohost.core.events import ChatMessage, Hit, SimLine, SourceEvent, Tier
 
 
 class Clock(Protocol):
@@ -28,8 +29,8 @@ class Clock(Protocol):
 class ChatSource(Protocol):
     """Where chat comes from: Twitch, a log being replayed, the console."""
 
-    def events(self) -> AsyncGenerator[ChatEvent, None]:
-        """Chat events in order, until the source ends."""
+    def events(self) -> AsyncGenerator[SourceEvent, None]:
+        """Chat events (and, live, follows) in order, until the source ends."""
         ...
 
 
@@ -187,4 +188,28 @@ class Bus(Protocol):
 
     def publish(self, topic: str, payload: dict[str, object]) -> None:
         """Queue one event for publishing (dropped and counted when full)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Segment:
+    """A stretch of transcribed speech, in seconds from the start of the audio."""
+
+    start: float
+    end: float
+    text: str
+
+
+# Audio as the transcriber takes it: 16 kHz mono, 16-bit signed little-endian samples.
+SAMPLE_RATE = 16_000
+
+
+class Transcriber(Protocol):
+    """Speech to text, offline; blocking calls (run them off the event loop)."""
+
+    def transcribe(
+        self, audio: Path | bytes, *, hotwords: str = "", start_s: float = 0.0
+    ) -> Iterator[Segment]:
+        """Segments as they are recognised: a file (any format), or PCM at SAMPLE_RATE;
+        `hotwords`: names to spell right; `start_s`: skip the audio before this."""
         ...

@@ -219,6 +219,8 @@ class Conductor:
             return await self._start_turn(decision)
 
     async def _start_turn(self, decision: Decision) -> TurnTrace | None:
+        if self._closed:
+            return None  # shutting down: a late pick or `!twin ask` starts nothing
         await self.cancel_turn(f"{BETTER_PICK} from {decision.message.login}", Cancel.BETTER_PICK)
         now = self.parts.clock.now()
         self.memory.record(decision.message, now)  # now: the running turn counts as an answer

@@ -97,16 +97,27 @@ async def post(
     for i, part in enumerate(checked.messages):
         if chat_on() and await sink.send(part, reply_to=thread if i == 0 else None):
             taken.append(part)
+            checked.said(part)  # the guard reads the next text with this one
     return taken
 
 
 async def speak(
-    text: str, speaker: Speaker, *, turn_id: str, voice_on: Callable[[], bool] = _always
+    text: str,
+    speaker: Speaker,
+    *,
+    turn_id: str,
+    voice_on: Callable[[], bool] = _always,
+    said: Callable[[str], None] | None = None,
 ) -> bool:
-    """The whole text out loud, unless the voice is off by now; whether it was said."""
+    """The whole text out loud, unless the voice is off by now; whether it was said.
+
+    `said`: told the text once it is spoken (`GuardResult.said`).
+    """
     if not voice_on():
         return False
     await speaker.say(text, turn_id=turn_id)
+    if said is not None:
+        said(text)
     return True
 
 
@@ -124,4 +135,4 @@ async def say_as_twin(
     if sink is not None:
         await post(checked, sink, chat_on=chat_on)
     if speaker is not None:
-        await speak(checked.text, speaker, turn_id="say", voice_on=voice_on)
+        await speak(checked.text, speaker, turn_id="say", voice_on=voice_on, said=checked.said)

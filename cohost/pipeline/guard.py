@@ -11,7 +11,8 @@ import dataclasses
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from cohost.core.events import GuardVerdict, Hit
 from cohost.core.options import GuardSettings
@@ -52,6 +53,17 @@ class GuardResult:
     messages: list[str]
     verdicts: list[GuardVerdict]
     blocked: bool
+    # what delivery calls with each text it posted or spoke (`Guard.said`)
+    said: Callable[[str], None] = field(default=lambda text: None, repr=False, compare=False)
+
+
+@runtime_checkable
+class Remembers(Protocol):
+    """A rule that reads a text with what was said just before it (a leak cut in two)."""
+
+    def said(self, text: str) -> None:
+        """This text went out (posted or spoken): remember it."""
+        ...
 
 
 def _pass(rule: str) -> GuardVerdict:
@@ -160,7 +172,7 @@ def _spelled(skeleton: str) -> list[str]:
     return out
 
 
-def blocklist_rule(phrases: Sequence[str], *, fold_accents: bool = False) -> Rule:
+def blocklist_rule(phrases: Sequence[str], *, fold_accents: bool = False) -> Blocklist:
     """A rule that blocks the whole reply when it says a listed word or phrase.
 
     Masking one word would leave a sentence built around it, still saying what the streamer
@@ -200,22 +212,30 @@ def blocklist_rule(phrases: Sequence[str], *, fold_accents: bool = False) -> Rul
                 return phrase
         return None
 
-    passed = ""  # the last MEMORY characters the rule let pass
+    return Blocklist(said)
 
-    def blocklist(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
-        nonlocal passed
-        phrase = said(text)
-        if phrase is None and passed and said(passed) is None:
-            # a word spelled out a spoken sentence a letter ("z ." "o ." ...), or split in two
-            phrase = said(f"{passed} {text}")
+
+class Blocklist:
+    """The blocklist rule (see `blocklist_rule`), reading each text with what was said just
+    before it: a word spelled out a spoken sentence a letter ("z ." "o ." ...), or split across
+    two messages, is found in the text that completes it."""
+
+    def __init__(self, says: Callable[[str], str | None]) -> None:
+        self._says = says
+        self._said = ""  # the last MEMORY characters that went out
+
+    def __call__(self, text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
+        phrase = self._says(text)
+        if phrase is None and self._said and self._says(self._said) is None:
+            phrase = self._says(f"{self._said} {text}")
         if phrase is not None:
             return text, GuardVerdict(
                 rule="blocklist", action="blocked", detail=f"says blocklisted {phrase!r}"
             )
-        passed = f"{passed} {text}"[-MEMORY:]
         return text, _pass("blocklist")
 
-    return blocklist
+    def said(self, text: str) -> None:
+        self._said = f"{self._said} {text}"[-MEMORY:]
 
 
 def default_rules(settings: GuardSettings) -> list[Rule]:
@@ -235,6 +255,13 @@ class Guard:
         """rules: the content rules in order; default_rules(settings) when not given."""
         self.settings = settings
         self.rules = list(default_rules(settings) if rules is None else rules)
+
+    def said(self, text: str) -> None:
+        """A text went out: the rules that read what came before it remember it. Checking is
+        pure; only what delivery posted or spoke counts as said."""
+        for rule in self.rules:
+            if isinstance(rule, Remembers):
+                rule.said(text)
 
     def check(self, text: str, hits: Sequence[Hit] = ()) -> GuardResult:
         """The reply as it may be said, or blocked; every rule's verdict in order."""
@@ -271,7 +298,9 @@ class Guard:
             return GuardResult(text="", messages=[], verdicts=verdicts, blocked=True)
         if any(v.action == "changed" for v in length_verdicts):
             text = " ".join(messages)  # say out loud exactly what chat gets
-        return GuardResult(text=text, messages=messages, verdicts=verdicts, blocked=False)
+        return GuardResult(
+            text=text, messages=messages, verdicts=verdicts, blocked=False, said=self.said
+        )
 
     def _messages(self, text: str) -> tuple[list[str], list[GuardVerdict]]:
         limit = max(1, min(self.settings.max_length, TWITCH_MAX_LENGTH))

@@ -47,6 +47,8 @@ MEMORY = 300  # characters passed before this text that a leak may start in (cut
 # replies, or spelled out one spoken sentence a letter)
 MIN_NAME = 3  # a name is at least this many letters
 MIN_DIGITS = 2  # a number is a fact with at least this many digits
+JOINED_FACT = 5  # a one-word fact this long is also looked for split in two or three words
+_YEAR = re.compile(r"^(?:19|20)\d\d$")  # a year is no one's secret
 
 # Words that start sentences or are written capitalised without being anyone's name: a
 # capitalised word on this list is never a fact. Everything else capitalised is, unless the
@@ -68,6 +70,10 @@ COMMON = frozenset(
     would yeah yes yesterday yet you your chat twitch discord youtube monday tuesday wednesday
     thursday friday saturday sunday january february march april may june july august
     september october november december mom dad mum
+    work life school job game games day night morning evening sleep food dinner lunch
+    breakfast weather traffic money family friends stream chat everyone nobody home house
+    car train bus gym practice class meeting call doctor dentist therapy rent bills news
+    music weekend holiday vacation birthday party coffee tea bread
     """.split()  # noqa: SIM905 (a word list reads better as text)
 )
 # Words that name a kind of place in a name ("Harbourside Clinic", "Kelmscott Road"): the name
@@ -79,6 +85,11 @@ GENERIC = frozenset(
     church cafe bar hotel office building tower bridge hill north south east west new old the
     of and upper lower
     """.split()  # noqa: SIM905 (a word list reads better as text)
+)
+# Words after a sentence's first word that make it someone acting: "Ines is driving me".
+NAME_FOLLOWERS = frozenset(
+    {"is", "was", "has", "had", "said", "says", "will", "would", "and", "told"}
+    | {"drove", "drives", "came", "comes", "wants", "asked"}
 )
 _ORDINALS = {
     word: str(n)
@@ -123,7 +134,9 @@ class Fact:
 
     def said_in(self, words: Sequence[str], joined: set[str]) -> bool:
         if len(self.words) == 1:
-            return self.words[0] in joined
+            word = self.words[0]
+            # a short name is read as a word of its own: "Isa" is no part of "is a"
+            return word in joined if len(word) >= JOINED_FACT else word in words
         return _in_order_near(self.words, words)
 
 
@@ -151,11 +164,18 @@ def _names(text: str) -> list[list[str]]:
     for match in _CAPITALISED.finditer(text):
         word = match[0].strip("'’-")
         starts = bool(_SENTENCE_START.search(text[: match.start()]))
+        after = text[match.end() :].split(maxsplit=1)
         if (
             len(word) < MIN_NAME
             or word.lower() in COMMON
             or (word.isupper() and len(word) <= 4)  # PIN, ATM: an acronym, no one's name
-            or (starts and word.lower().endswith(("ed", "ing")))  # "Booked", "Feeling"
+            # a sentence's first word is a name only where one acts ("Ines is driving") or
+            # the text writes it capitalised elsewhere too; else "Work was rough" makes "work"
+            or (
+                starts
+                and not (after and after[0].strip(",.").lower() in NAME_FOLLOWERS)
+                and len(re.findall(rf"(?<![.!?]\s)\b{re.escape(word)}\b", text)) < 2
+            )
         ):
             last_end = -2
             continue
@@ -176,7 +196,11 @@ def _facts_of(text: str) -> list[tuple[str, ...]]:
             facts.append(tuple(read))
         facts += [(w,) for w in read if w not in GENERIC and w not in COMMON]
     for word in text.split():
-        if len(_DIGITS.findall(word)) >= MIN_DIGITS and (read := reading(word)):
+        if (
+            len(_DIGITS.findall(word)) >= MIN_DIGITS
+            and (read := reading(word))
+            and not _YEAR.match(read[0])
+        ):
             facts.append(tuple(read))
     read = reading(text)
     # "the fourteenth", "the 14th"; not "first" to "third", which say more than dates
@@ -249,9 +273,10 @@ class _Kept:
                 )
             ):
                 return True
-            run, least_content = SECRET_WORDS, 2
+            # five words in a row, a few of the secret's left out at most
+            run, least_content, skip = SECRET_WORDS, 2, SECRET_GAP
         else:
-            run, least_content = PRIVATE_RUN, 2
+            run, least_content, skip = PRIVATE_RUN, 2, RUN_SKIP
         if len(have & self.vocabulary) < min(least_content, len(self.vocabulary)):
             return False
         need = min(run, len(self.words))
@@ -259,8 +284,8 @@ class _Kept:
             return True
         return (
             max(
-                _ordered_near(words, self.words, RUN_GAP, RUN_SKIP),
-                _ordered_near(backwards, self.words, RUN_GAP, RUN_SKIP),
+                _ordered_near(words, self.words, RUN_GAP, skip),
+                _ordered_near(backwards, self.words, RUN_GAP, skip),
             )
             >= need
         )
@@ -317,66 +342,77 @@ class KeptFacts:
     def __bool__(self) -> bool:
         return bool(self.facts or self.texts)
 
-    def runs(self, words: Sequence[str]) -> list[str]:
-        """The kept entries whose text these words say (see `_Kept.said_in`)."""
+    def runs(self, words: Sequence[str]) -> dict[str, str]:
+        """The kept entries whose text these words say (see `_Kept.said_in`), by index."""
         content = _content(words)
         have = set(content)
-        return [
-            f"the words of a {kept.tier} entry"
-            for kept in self.texts
+        return {
+            f"entry:{i}": f"the words of a {kept.tier} entry"
+            for i, kept in enumerate(self.texts)
             if kept.said_in(words, content, have)
-        ]
+        }
 
     def found(self, text: str) -> list[str]:
-        """What of the kept text the text says (see `_found`), read both ways where a letter
-        is drawn like two Latin ones (η as h or n)."""
-        found = self._found(text)
-        second = text.translate(_SECOND_READING)
-        if second != text:
-            found += [what for what in self._found(second) if what not in found]
-        return found
-
-    def _found(self, text: str) -> list[str]:
         """What of the kept text the text says, for a trace: what kind, of what tier; never the
         fact or the entry's title (a title can say as much as the entry)."""
+        return list(dict.fromkeys(self.keys(text).values()))
+
+    def keys(self, text: str) -> dict[str, str]:
+        """Which facts and entries the text says (a key each, for comparing), with a label
+        for people; read both ways where a letter is drawn like two Latin ones (η as h, n)."""
+        found = self._keys(text)
+        second = text.translate(_SECOND_READING)
+        if second != text:
+            found |= self._keys(second)
+        return found
+
+    def _keys(self, text: str) -> dict[str, str]:
         words = reading(text)
         if not words:
-            return []
+            return {}
         joined = _joined(words)
-        out: list[str] = []
+        out: dict[str, str] = {}
         for fact in self.facts:
             if fact.said_in(words, joined):
-                out.append(f"a fact of a {fact.tier} entry")
-        out += self.runs(words)
-        return list(dict.fromkeys(out))
+                out["fact:" + " ".join(fact.words)] = f"a fact of a {fact.tier} entry"
+        out |= self.runs(words)
+        return out
 
 
-def kept_rule(
-    source: Callable[[], KeptFacts], *, memory: int = MEMORY
-) -> Callable[[str, Sequence[Hit]], tuple[str, GuardVerdict]]:
+def kept_rule(source: Callable[[], KeptFacts], *, memory: int = MEMORY) -> Kept:
     """The guard's rule: any text that says what the journal keeps is blocked whole.
 
     `source` gives the facts as the journal holds them now (it is asked per text, so a note
-    added mid-stream is kept from the next reply on). The rule remembers the last `memory`
-    characters it let pass: a leak cut across two replies, or spelled out a spoken sentence a
-    letter, is found in them read together, and the text that completes it is blocked.
+    added mid-stream is kept from the next reply on).
     """
-    passed = ""  # the last `memory` characters of what the rule let pass
+    return Kept(source, memory=memory)
 
-    def kept(text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
-        nonlocal passed
-        facts = source()
+
+class Kept:
+    """The kept rule, reading each text with the last `memory` characters that went out
+    (`said`): a leak cut across two replies, or spelled out a spoken sentence a letter, is
+    found in the text that completes it. Checking is pure: only delivery calls `said`."""
+
+    def __init__(self, source: Callable[[], KeptFacts], *, memory: int = MEMORY) -> None:
+        self._source = source
+        self._memory = memory
+        self._said = ""
+
+    def __call__(self, text: str, hits: Sequence[Hit] = ()) -> tuple[str, GuardVerdict]:
+        facts = self._source()
         found = facts.found(text)
-        if not found and passed:
-            alone = set(facts.found(passed))
+        if not found and self._said:
+            # only what the text adds counts: what was said alone already is no new leak
+            before = set(facts.keys(self._said))
+            joined = facts.keys(f"{self._said} {text}")
             found = [
-                f"{what}, with what was said before"
-                for what in facts.found(f"{passed} {text}")
-                if what not in alone
+                f"{label}, with what was said before"
+                for key, label in joined.items()
+                if key not in before
             ]
         if not found:
-            passed = f"{passed} {text}"[-memory:]
             return text, GuardVerdict(rule=RULE, action="pass")
-        return "", GuardVerdict(rule=RULE, action="blocked", detail="; ".join(found))
+        return "", GuardVerdict(rule=RULE, action="blocked", detail="; ".join(dict.fromkeys(found)))
 
-    return kept
+    def said(self, text: str) -> None:
+        self._said = f"{self._said} {text}"[-self._memory :]

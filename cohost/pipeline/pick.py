@@ -67,13 +67,52 @@ _LINK = re.compile(r"<?(?:https?://|www\.)\S+|(?:[\w-]+\.)+[a-z]{2,}/\S*", re.IG
 _CHEER = re.compile(r"(?<!\S)cheer\d+(?!\S)", re.IGNORECASE)
 _EDGE_PUNCT = "\"'`.,:;!?¿¡()[]{}<>*~_-…“”‘’"
 
-_QUESTION_WORDS_TEXT = """
-who who's whos whom whose what what's whats which when when's where where's wheres why why's
-how how's hows do does did don't doesn't didn't is isn't are aren't was wasn't were weren't am
-can can't could couldn't would wouldn't should shouldn't will won't shall have has had haven't
-hasn't may might must anyone anybody
+# Questions by grammar: a question word that opens a clause ("what is", "how do", "wtf is"),
+# or an auxiliary followed by its subject ("is it", "can you", "does anyone"). A first word
+# alone is not enough: "has to be on prime tho", "can't wait", "might be lag" are statements.
+_WH_WORDS_TEXT = """
+who whos who's whom whose what whats what's which when whens when's where wheres where's why
+whys why's how hows how's wtf
 """
-QUESTION_WORDS = frozenset(_QUESTION_WORDS_TEXT.split())
+WH_WORDS = frozenset(_WH_WORDS_TEXT.split())
+_AUXILIARIES_TEXT = """
+do does did don't doesn't didn't dont doesnt didnt is isn't isnt are aren't arent was wasn't
+wasnt were weren't werent am can can't cant could couldn't would wouldn't should shouldn't will
+won't wont shall have has had haven't hasn't may might must
+"""
+AUXILIARIES = frozenset(_AUXILIARIES_TEXT.split())
+_SUBJECTS_TEXT = """
+i you u ya we he she it they this that these those there anyone anybody someone somebody
+everyone everybody chat the your ur his her my our their
+"""
+SUBJECTS = frozenset(_SUBJECTS_TEXT.split())
+# what a wh-word is followed by when it opens a question ("what a save" is not one)
+_WH_NEXT_TEXT = """
+happened happens happening time kind type sort game song about if up long many much often old
+far one ones else
+"""
+WH_NEXT = AUXILIARIES | frozenset(_WH_NEXT_TEXT.split())
+_ANYONE_NEXT_TEXT = """
+know knows have has got else here remember seen tried played
+"""
+ANYONE_NEXT = frozenset(_ANYONE_NEXT_TEXT.split())
+QUESTION_MAX_CHARS = 110  # chat asks in a line; prose pastas ask in paragraphs
+QUESTION_WORDS = WH_WORDS | AUXILIARIES  # kept for callers that list them
+_WORD_BEFORE_QUESTION_MARK = re.compile(r"\w[\"')\]]*\s?\?")
+# Twitch's own line for a sub when a log writes it as chat (tcd, plain text exports).
+_SUB_LINE = re.compile(
+    r"\w+ (?:subscribed (?:at Tier \d|with (?:Twitch )?Prime)|is gifting \d+|gifted a)",
+    re.IGNORECASE,
+)
+_MENTION = re.compile(r"@([A-Za-z0-9_]{2,25})")
+# A question followed by a laugh is a joke told to chat, not a question to answer.
+_LAUGH_TEXT = """
+lul lule lulw kekw kek omegalul lol lmao lmfao rofl haha hahaha xd kappa keepo 4head pepelaugh
+"""
+LAUGHS = frozenset(_LAUGH_TEXT.split())
+_SECOND_PERSON = frozenset({"you", "your", "you're", "youre", "ur", "u", "ya", "yours"})
+_GREETINGS = frozenset({"hi", "hey", "hello", "yo", "hiya", "thanks", "thank", "ty", "bye"})
+_SWEARS = frozenset({"fuck", "hell", "heck", "frick"})
 
 
 class AnswerMemory:
@@ -214,6 +253,19 @@ class Picker:
         )
         self._ignored = frozenset(u.strip().lower().lstrip("@") for u in settings.ignored_users)
         self._streamer = twin.streamer.strip().lower().lstrip("@")
+        streamer_names = [self._streamer, *(n.strip().lower() for n in settings.streamer_nicknames)]
+        streamer_names = sorted({n for n in streamer_names if n}, key=len, reverse=True)
+        self._streamer_address: re.Pattern[str] | None = (
+            re.compile(
+                r"(?<![\w@])@?(?:" + "|".join(re.escape(n) for n in streamer_names) + r")(?!\w)"
+            )
+            if streamer_names
+            else None
+        )
+        # logins a message may @mention without talking to someone else
+        self._own_mentions = frozenset(
+            {self._streamer, self._bot_login, *(n.replace(" ", "") for n in names)} - {""}
+        )
         self._topic = tuple(dict.fromkeys(w.strip().lower() for w in settings.topic_words if w))
         self._emotes = BUILTIN_EMOTES | frozenset(settings.emotes)
         self._keys: dict[str, str] = {}
@@ -230,6 +282,7 @@ class Picker:
         self._support = ("support", settings.weight_support)
         self._substance = ("substance", settings.weight_length)
         self._other = ("to_someone_else", settings.weight_other_mention)
+        self._to_streamer = ("to_streamer", settings.weight_to_streamer)
         self._weight_topic = settings.weight_topic
         self._role_parts = (
             (Role.MODERATOR, ("moderator", settings.weight_moderator)),
@@ -239,7 +292,8 @@ class Picker:
         # Formatting floats is the slowest part of a reason: do it once for the fixed parts.
         fixed = [self._direct, self._broadcaster, self._question, self._first_time, self._bits]
         fixed.append(self._support)
-        fixed += [self._substance, self._other, *(part for _, part in self._role_parts)]
+        fixed += [self._substance, self._other, self._to_streamer]
+        fixed += [part for _, part in self._role_parts]
         self._labels = {name: f"{name} {value:+g}" for name, value in fixed}
         self._nothing = f"Not picked: nothing scored (the threshold is {self._threshold:g})."
         self._threshold_text = f"{self._threshold:g}"
@@ -291,7 +345,18 @@ class Picker:
             if spam is not None:
                 return _skip(message, spam[0], spam[1])
         lower = text.lower()
-        addressed = self._addressed(message, lower)
+        # Links are left out of the address check: a channel's own pages (its Discord, its
+        # subscribe page) carry the streamer's or twin's name without speaking to them.
+        has_link = ("." in text or "<" in text) and _LINK.search(text) is not None
+        spoken = _LINK.sub(" ", lower) if has_link else lower
+        addressed = self._addressed(message, spoken)
+        if (
+            has_link
+            and not addressed
+            and not streamer
+            and (Role.MODERATOR in message.roles or Role.VIP in message.roles)
+        ):
+            return _skip(message, "advert", "a moderator's link or announcement (bot-like)")
         if streamer and not addressed:
             return _skip(message, "streamer", "the streamer is talking, but not to the twin")
         # Past this point `streamer` means the streamer addressing the twin.
@@ -301,6 +366,10 @@ class Picker:
             parts.append(self._direct)
             if streamer:
                 parts.append(self._broadcaster)
+        to_other = not addressed and self._to_someone_else(message, tokens)
+        to_streamer = not addressed and not to_other and self._calls_streamer(spoken)
+        if to_streamer:
+            parts.append(self._to_streamer)
         question = self._is_question(text, tokens)
         if question:
             parts.append(self._question)
@@ -313,7 +382,11 @@ class Picker:
             parts.append(self._first_time)
         if message.bits > 0 or ("cheer" in lower and _CHEER.search(text) is not None):
             parts.append(self._bits)
-        if message.notice in SUPPORT_NOTICES:
+        if message.notice in SUPPORT_NOTICES or (
+            message.notice is None
+            and ("subscribed" in lower or "gift" in lower)
+            and _SUB_LINE.match(stripped) is not None
+        ):
             parts.append(self._support)
         topic = self._topic
         if topic_words:
@@ -324,7 +397,7 @@ class Picker:
                 parts.append(("topic", self._weight_topic * hits))
         if len(tokens) >= SUBSTANCE_WORDS:
             parts.append(self._substance)
-        if not addressed and tokens and len(tokens[0]) > 1 and tokens[0].startswith("@"):
+        if to_other:
             parts.append(self._other)
 
         if not parts and self._threshold > 0.0:
@@ -517,17 +590,86 @@ class Picker:
                             return "copypasta", f"the same text is in recent chat {seen + 1} times"
         return None
 
-    def _is_question(self, text: str, tokens: list[str]) -> bool:
-        if "?" in text:
+    def _to_someone_else(self, message: ChatMessage, tokens: list[str]) -> bool:
+        """Chat talking among itself: a reply to someone else, or an @someone else."""
+        parent = message.reply_parent_login
+        if parent is not None and parent.lower() not in self._own_mentions:
             return True
-        for token in tokens[:3]:
+        if "@" not in message.text:
+            return False
+        return any(
+            m.group(1).lower() not in self._own_mentions
+            for token in tokens
+            if token.startswith("@") and (m := _MENTION.match(token)) is not None
+        )
+
+    def _calls_streamer(self, spoken: str) -> bool:
+        """The streamer spoken to (not of): `@name`, `name, …`, `… name`, `hey name`, or their
+        name with a `you` ("DK, your weeb is showing"; not "DK is right", "in before adum…")."""
+        pattern = self._streamer_address
+        if pattern is None:
+            return False
+        found = pattern.search(spoken)
+        if found is None:
+            return False
+        if found.group().startswith("@"):
+            return True
+        before = spoken[: found.start()].split()
+        after = spoken[found.end() :]
+        if not before and after[:1] in (",", ":", "!", "?"):
+            return True
+        if not after.strip(" .!?~"):
+            return True  # the last word
+        if before and before[-1].strip(",.!") in _GREETINGS:
+            return True
+        return not _SECOND_PERSON.isdisjoint(w.strip(",.!?") for w in spoken.split())
+
+    def _words(self, tokens: list[str]) -> list[str]:
+        """The words of a message: no emotes, mentions, links or bare punctuation."""
+        words: list[str] = []
+        for token in tokens:
+            if token.startswith("@") or self.is_emote(token) or _LINK.fullmatch(token):
+                continue
             word = token.strip(_EDGE_PUNCT).lower().replace("’", "'")
-            if not word:
-                continue
-            # Skip a leading address ("@twin", "twin,", "@someone") to find the first word.
-            if word in self._address_tokens or token.startswith("@"):
-                continue
-            return word in QUESTION_WORDS
+            if word and _HAS_WORD.search(word) is not None:
+                words.append(word)
+        return words
+
+    def _is_question(self, text: str, tokens: list[str]) -> bool:
+        """A question by its punctuation (a '?' after words) or its grammar (see WH_WORDS)."""
+        if len(text) > QUESTION_MAX_CHARS:
+            return False  # a question in a wall of text is most often a paste (measured, bench)
+        # a picture of a multi-part emote around the words (moon21 moon22 … moon23 moon24)
+        pieces = [t[:-1] for t in tokens if len(t) > 2 and t[-1].isdigit() and t[:-1].isalpha()]
+        if len(pieces) > len(set(pieces)):
+            return False
+        words = self._words(tokens)
+        if not LAUGHS.isdisjoint(words) or any(t in LAUGHS for t in (t.lower() for t in tokens)):
+            return False  # a joke told to chat
+        if "?" in text and _WORD_BEFORE_QUESTION_MARK.search(text):
+            # the clause the first '?' ends needs two words ("a table?" is a quip)
+            clause = text[: text.index("?")].replace(",", ".").split(".")[-1]
+            asked = [w for w in self._words(clause.split()) if w not in ("a", "an", "the")]
+            if len(asked) >= 2:
+                return True
+        while words and (words[0] in self._address_tokens or words[0] in self._name_words):
+            words = words[1:]  # "twin, what ..." / "DK is it ..."
+        if len(words) < 2:
+            return False
+        first, second = words[0], words[1]
+        if first in WH_WORDS:
+            if second == "up":
+                return False  # "what's up": a greeting
+            if second == "the" and len(words) > 3 and words[2] in _SWEARS:
+                second = words[3]  # "what the fuck is a vexel"
+            # "who's winning", "why not", "how long", "what is this"
+            return "'" in first or second == "not" or second in WH_NEXT
+        if len(words) < 3:
+            return False
+        if first in AUXILIARIES:
+            return second in SUBJECTS
+        if first in ("anyone", "anybody"):
+            return second in ANYONE_NEXT
         return False
 
     def _merged_topic(self, live: Sequence[str]) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cohost.core.bus_events import (
+    KEPT_BACK,
     PRIVATE_TITLE,
     BusEvent,
     HitShown,
@@ -488,8 +489,16 @@ class Turn:
                     raise
                 # the twin's line is already here: fuse with what arrived
                 trace.reason = f"simulation cut short ({exc})"
+        # a twin model can say what the journal keeps, or a blocked word: the dashboard and
+        # MQTT see a simulated line only as the guard would let it out
         simulated = tuple(
-            SimulatedLine(speaker=line.speaker, text=line.text, is_twin=line.is_twin)
+            SimulatedLine(
+                speaker=line.speaker,
+                text=KEPT_BACK
+                if self.parts.guard.check(line.text, trace.hits).blocked
+                else line.text,
+                is_twin=line.is_twin,
+            )
             for line in trace.sim_lines
         )
         self._publish(TurnSimulated(turn_id=trace.turn_id, lines=simulated))
@@ -687,6 +696,7 @@ class Turn:
         long = len(text) > SPEECH_CHUNK_CHARS
         for part in chunk_for_chat(text, SPEECH_CHUNK_CHARS) if long else [text]:
             await queue.put(part)
+            checked.said(part)  # on its way to the voice: the guard reads what follows with it
             self._spoke = True
 
     def silence(self) -> None:

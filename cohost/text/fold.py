@@ -189,7 +189,10 @@ _BEFORE_FOLDING = str.maketrans(
     {
         char: latin
         for char, latin in _TR39_LATIN.items()
-        if unicodedata.normalize("NFKD", char).casefold() not in (char.casefold(), latin)
+        # only where folding leads to another non-ASCII letter: a styled or fullwidth Latin
+        # letter or digit (𝐈, Ｉ, 𝟏) folds to itself, not to what it looks like
+        if not unicodedata.normalize("NFKD", char).isascii()
+        and unicodedata.normalize("NFKD", char).casefold() not in (char.casefold(), latin)
     }
 )
 _TO_LATIN = str.maketrans({**_CYRILLIC_LATIN, **_GREEK_LATIN})

@@ -28,6 +28,7 @@ import math
 import re
 import secrets
 import time
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -63,6 +64,8 @@ from cohost.core.bus_events import (
     CommandDone,
     HitShown,
     MessageSeen,
+    StreamEventSeen,
+    ThanksGiven,
     TurnEnded,
     TurnHeld,
     TurnRecalled,
@@ -86,6 +89,7 @@ CSRF_COOKIE = "cohost_csrf"
 CSRF_HEADER = "x-csrf-token"
 COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie: enter the token once
 MAX_BODY_BYTES = 16 * 1024  # a command is one chat line; anything near this is not one
+HISTORY = 40  # chat lines and commands the dashboard shows again after a reload
 MAX_JSON_DEPTH = 8  # {"command": …} is 1 deep; json.loads would recurse on until it crashed
 MAX_COMMAND_CHARS = 500  # Twitch's own message limit
 KEEPALIVE_S = 15.0  # an SSE comment this often keeps proxies from closing an idle stream
@@ -102,6 +106,15 @@ _HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
+# The overlay's page: scripts as locked down as everywhere, but styles may be inline. OBS's
+# Custom CSS is injected by obs-browser as a <style> element it appends to <head> (older
+# versions: a <link> to a data: URL); neither can carry a nonce, so 'unsafe-inline' and data:
+# for styles only. Captions are set as text, never markup, so no style comes from chat.
+OVERLAY_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline' data:; "
+    "connect-src 'self'; img-src 'self' data:; media-src 'self' blob:; form-action 'none'; "
+    "base-uri 'none'"
+)
 _STATIC_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -132,8 +145,9 @@ class WebView(Protocol):
         """Run one `!twin` line as the broadcaster, source "dashboard"."""
         ...
 
-    async def choose(self, turn_id: str, choice: int) -> ChoiceResult:
-        """Approve candidate `choice` of a held turn, or rate it the best of a live one."""
+    async def choose(self, turn_id: str, choice: int, text: str | None = None) -> ChoiceResult:
+        """Approve candidate `choice` of a held turn (as `text`, when edited), or rate it the
+        best of a live one."""
         ...
 
     async def reject(self, turn_id: str) -> ChoiceResult:
@@ -390,6 +404,36 @@ def overlay_event(topic: str, payload: Mapping[str, object]) -> dict[str, object
     return None
 
 
+# What the picker's rule names mean, as the dashboard says them (the reason has the details).
+SKIP_LABELS: dict[str, str] = {
+    "picked": "picked",
+    "ask": "asked by a moderator",
+    "low_score": "not interesting enough",
+    "gap": "answered someone just now",
+    "rate": "enough replies this minute",
+    "cooldown": "answered this person just now",
+    "duplicate": "already answered that",
+    "stale": "too old",
+    "bot": "a bot",
+    "command": "a chat command",
+    "ignored": "on the ignore list",
+    "advert": "a link or announcement",
+    "streamer": "the streamer, not to the twin",
+    "emote_only": "only emotes",
+    "link_only": "only a link",
+    "copypasta": "copypasta",
+    "paused": "the twin is paused",
+    "chat_full": "chat is at Twitch's limit",
+    "busy": "busy with another reply",
+    "thanks": "thanked",
+}
+
+
+def skip_label(category: str) -> str:
+    """A few plain words for why a message was (not) picked; never a bare rule name."""
+    return SKIP_LABELS.get(category) or "not answered"
+
+
 def dashboard_event(topic: str, payload: Mapping[str, object]) -> dict[str, object] | None:
     """What the dashboard may see of a bus event (per event type; None: not shown).
 
@@ -408,6 +452,7 @@ def dashboard_event(topic: str, payload: Mapping[str, object]) -> dict[str, obje
                 "parts": {_text(k, 40): _num(v) for k, v in list(event.parts.items())[:24]},
                 "reason": _text(event.reason),
                 "category": _text(event.category, 40),
+                "label": skip_label(event.category),
             }
         case TurnStarted():
             return {"turn_id": _text(event.turn_id, 40), "message_id": _text(event.message_id, 80)}
@@ -439,6 +484,26 @@ def dashboard_event(topic: str, payload: Mapping[str, object]) -> dict[str, obje
                 "login": _text(event.login, 40),
                 "accepted": event.accepted,
                 "reason": _text(event.reason),
+                # what the command said: acknowledgements come here, not to chat
+                "reply": _text(event.reply or ""),
+            }
+        case StreamEventSeen():
+            return {
+                "kind": _text(event.kind, 20),
+                "login": _text(event.login, 40),
+                "display_name": _text(event.display_name, 40),
+                "amount": event.amount,
+                "thanked": event.thanked,
+            }
+        case ThanksGiven():
+            return {
+                "kind": _text(event.kind, 20),
+                "mode": _text(event.mode, 20),
+                "names": [_text(n, 40) for n in event.names[:8]],
+                "count": event.count,
+                "amount": event.amount,
+                "events": event.events,
+                "text": _text(event.text),
             }
     return None
 
@@ -560,24 +625,35 @@ class _Client:
 
 
 class StreamHub:
-    """Fans bus events out to the open SSE streams; subscribes once, on the first stream."""
+    """Fans bus events out to the open SSE streams, and keeps the dashboard's recent chat and
+    commands (a reload shows them again). Subscribed to the bus from the start."""
 
-    def __init__(self, view: WebView) -> None:
+    def __init__(self, view: WebView, *, overlay_question: bool = False) -> None:
         self._view = view
         self._clients: set[_Client] = set()
+        # with overlay_question: the overlay also gets the message each turn answers
+        self.overlay_question = overlay_question
+        self._asked: OrderedDict[str, dict[str, object]] = OrderedDict()  # message id -> it
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self.dropped = 0
         self.closed = False
+        # the dashboard's chat and command panels, kept here so a reload shows them again
+        self.history: dict[str, deque[dict[str, object]]] = {
+            "chat": deque(maxlen=HISTORY),
+            "commands": deque(maxlen=HISTORY),
+        }
+        self._unsubscribe = view.subscribe(self._on_event)
+        with contextlib.suppress(RuntimeError):  # no loop yet: the first stream or event sets it
+            self._loop = asyncio.get_running_loop()
 
     @property
     def clients(self) -> int:
         return len(self._clients)
 
     def open(self, audience: Audience) -> _Client:
-        if self._unsubscribe is None:
+        if self._loop is None:
             self._loop = asyncio.get_running_loop()
-            self._unsubscribe = self._view.subscribe(self._on_event)
         client = _Client(audience, asyncio.Queue(maxsize=CLIENT_QUEUE))
         self._clients.add(client)
         return client
@@ -597,13 +673,41 @@ class StreamHub:
     def _on_event(self, topic: str, payload: dict[str, object]) -> None:
         # Filtered here, on the publisher's side: a payload mutated later cannot leak later.
         shown = {a: f(topic, payload) for a, f in _FILTERS.items()}
-        if self._loop is None or all(v is None for v in shown.values()):
+        question = self._question(topic, shown["dashboard"]) if self.overlay_question else None
+        if question is not None:
+            shown = {"overlay": None, "dashboard": shown["dashboard"]}
+        elif all(v is None for v in shown.values()):
             return
+        if self._loop is None:
+            try:
+                self._loop = asyncio.get_running_loop()  # published on the loop's own thread
+            except RuntimeError:
+                return
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is listening
             # the bus may publish from another thread (an MQTT listener)
             self._loop.call_soon_threadsafe(self._fan_out, topic, shown)
+            if question is not None:
+                asked = {"overlay": question, "dashboard": None}
+                self._loop.call_soon_threadsafe(self._fan_out, "question", asked)
+
+    def _question(self, topic: str, shown: dict[str, object] | None) -> dict[str, object] | None:
+        """The overlay's question line: a picked message remembered, sent when its turn starts."""
+        if shown is None:
+            return None
+        if topic == "pick":
+            self._asked[str(shown["message_id"])] = shown
+            while len(self._asked) > 50:
+                self._asked.popitem(last=False)
+        elif topic == "turn/start" and (pick := self._asked.get(str(shown["message_id"]))):
+            return {"turn_id": shown["turn_id"], "login": pick["login"], "text": pick["text"]}
+        return None
 
     def _fan_out(self, topic: str, shown: dict[str, dict[str, object] | None]) -> None:
+        kept = shown["dashboard"]
+        if kept is not None and topic in ("chat", "pick"):
+            self.history["chat"].append({"topic": topic, **kept})
+        elif kept is not None and topic == "command":
+            self.history["commands"].append({**kept, "ts": time.time()})
         for client in list(self._clients):
             data = shown[client.audience]
             if data is not None:
@@ -752,6 +856,8 @@ def create_web_app(
     token: SecretStr | None,
     command_prefix: str = "!twin",
     allowed_hosts: Sequence[str] | None = None,
+    overlay_label: str = "AI co-host",
+    overlay_question: bool = False,
 ) -> Starlette:
     """The whole web app; `app.state.hub.close()` ends the live streams before a shutdown.
 
@@ -759,7 +865,7 @@ def create_web_app(
     visits cannot rebind a name of its own to 127.0.0.1 and read the streams or try tokens.
     """
     auth = _Auth(token)
-    hub = StreamHub(view)
+    hub = StreamHub(view, overlay_question=overlay_question)
     files = _static_files()
     started = time.monotonic()
     registry = CollectorRegistry()  # this app's own: two apps in one process never mix
@@ -813,7 +919,11 @@ def create_web_app(
 
     async def overlay(request: Request) -> Response:
         # tools that lay out a stream may frame the overlay: it shows only what is said aloud
-        return static_response("overlay.html", framed=True)
+        page = static_response(
+            "overlay.html", {"__LABEL__": html.escape(overlay_label[:40])}, framed=True
+        )
+        page.headers["Content-Security-Policy"] = OVERLAY_CSP
+        return page
 
     async def static(request: Request) -> Response:
         name = request.path_params["name"]
@@ -890,6 +1000,11 @@ def create_web_app(
     async def api_state(request: Request) -> Response:
         return refused(request, writes=False) or _secure(JSONResponse(_state(view)))
 
+    async def api_history(request: Request) -> Response:
+        if (refusal := refused(request, writes=False)) is not None:
+            return refusal
+        return _secure(JSONResponse({k: list(v) for k, v in hub.history.items()}))
+
     async def api_turns(request: Request) -> Response:
         if (refusal := refused(request, writes=False)) is not None:
             return refusal
@@ -953,8 +1068,13 @@ def create_web_app(
         choice = body.get("choice")
         if not isinstance(choice, int) or isinstance(choice, bool) or choice < 0:
             return _refuse(400, 'expected {"choice": N}, N counting candidates from 0')
+        text = body.get("text")
+        if text is not None and (not isinstance(text, str) or len(text) > MAX_COMMAND_CHARS):
+            return _refuse(
+                400, f'"text" is the edited reply, at most {MAX_COMMAND_CHARS} characters'
+            )
         turn_id = request.path_params["turn_id"]
-        return _choice_response(await view.choose(turn_id, choice))
+        return _choice_response(await view.choose(turn_id, choice, text))
 
     async def api_reject(request: Request) -> Response:
         if (refusal := refused(request, writes=True)) is not None:
@@ -974,6 +1094,7 @@ def create_web_app(
             Route("/dashboard/events", dashboard_events, methods=["GET"]),
             Route("/api/state", api_state, methods=["GET"]),
             Route("/api/turns", api_turns, methods=["GET"]),
+            Route("/api/history", api_history, methods=["GET"]),
             Route("/api/command", api_command, methods=["POST"]),
             Route("/api/turns/{turn_id}/choose", api_choose, methods=["POST"]),
             Route("/api/turns/{turn_id}/reject", api_reject, methods=["POST"]),

@@ -7,12 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from cohost.app.doctor import check_bus, check_control, check_model, check_speech, run_checks
+from cohost.app.doctor import (
+    check_bus,
+    check_control,
+    check_live,
+    check_model,
+    check_speech,
+    check_twin,
+    run_checks,
+)
 from cohost.app.settings import load_settings
 from cohost.cli.main import main
 from cohost.core.errors import SettingsError
 from tests.adapters.test_mqtt import Broker, broker  # noqa: F401 (a fixture)
 from tests.adapters.test_mqtt_control import SECRET, USERS, secured_broker  # noqa: F401
+from tests.app.test_replay_commands import irc
 from tests.support.audio import fake_aplay, on_path, require_espeak
 from tests.support.scripted_server import Script, ScriptedServer, closed_port_url
 
@@ -171,3 +180,59 @@ def test_speech_check_for_an_http_voice_is_not_billed(tmp_path: Path) -> None:
     )
     check = check_speech(settings)
     assert check.status == "ok" and "not probed" in check.detail
+
+
+# ---- what a live stream needs (issue #19) -----------------------------------------------------
+
+
+def test_each_missing_live_setting_is_its_own_warning(tmp_path: Path) -> None:
+    checks = {c.name: c for c in run_checks(load_settings(data_dir=tmp_path / "data"))}
+    for name, setting in [
+        ("twitch channel", "COHOST_TWITCH__CHANNEL"),
+        ("streamer", "COHOST_TWIN__STREAMER"),
+        ("web token", "COHOST_WEB__TOKEN"),
+        ("journal token", "COHOST_JOURNAL__TOKEN"),
+    ]:
+        assert checks[name].status == "warn", name
+        assert setting in checks[name].fix
+    assert "live settings" not in checks
+
+
+def test_live_settings_all_set_are_one_ok_line(tmp_path: Path) -> None:
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        twitch={"channel": "mossbyte"},
+        twin={"streamer": "mossbyte"},
+        web={"token": "w" * 24},
+        journal={"token": "j" * 24},
+    )
+    live = check_live(settings)
+    assert [(c.name, c.status) for c in live] == [("live settings", "ok")]
+    assert "w" * 24 not in live[0].line()  # never a secret
+
+
+def test_an_embedded_twin_with_nothing_to_learn_from_is_a_warning(tmp_path: Path) -> None:
+    check = check_twin(load_settings(data_dir=tmp_path / "data"))
+    assert check.status == "warn"
+    assert "trained on 0 line(s)" in check.detail
+    assert "COHOST_TWIN__WRITINGS" in check.fix
+
+
+def test_an_embedded_twin_counts_the_streamers_lines(tmp_path: Path) -> None:
+    chatlog = tmp_path / "stream.irc"
+    lines = [irc("mossbyte", f"the starter rose {n} centimetres today", n) for n in range(30)]
+    lines.append(irc("viewer", "not the streamer", 40))
+    chatlog.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    settings = load_settings(
+        data_dir=tmp_path / "data", twin={"streamer": "mossbyte", "chat_logs": [str(chatlog)]}
+    )
+    check = check_twin(settings)
+    assert check.status == "ok", check.line()
+    assert "30 line(s) (30 of the streamer's chat, 0 from writings)" in check.detail
+    notes = tmp_path / "notes.md"
+    notes.write_text("I bake bread on Sundays.\n", encoding="utf-8")
+    few = check_twin(load_settings(data_dir=tmp_path / "d2", twin={"writings": [str(notes)]}))
+    assert few.status == "warn"
+    assert "(0 of the streamer's chat, 1 from writings): most turns will be silent" in few.detail
+    served = load_settings(data_dir=tmp_path / "d3", simulator={"url": "http://127.0.0.1:1/v1"})
+    assert check_twin(served).status == "ok"

@@ -269,7 +269,8 @@ async def test_a_held_reply_goes_out_once_the_streamer_approves_it(live: Live) -
 
 
 async def test_moderators_approve_and_reject_held_replies_from_chat(live: Live) -> None:
-    task = await _start(live, turn={"hold": True, "candidates": 2})
+    # with acks_in_chat: chat reads what approve and reject did (by default only the dashboard)
+    task = await _start(live, turn={"hold": True, "candidates": 2}, control={"acks_in_chat": True})
     mod = {"chatter": live.mod, "badges": [("moderator", "1")]}
     try:
         await live.fake.push_chat(chatter=live.viewer, text="twinbot is gerald the starter ok?")

@@ -59,7 +59,7 @@ def test_majority_wins_over_a_few_odd_lines(tmp_path: Path) -> None:
         ("empty.log", "", "the file is empty"),
         ("pasta.txt", "Kappa Kappa Kappa\nPogChamp WR\n", "with `--format lines`"),
         ("odd.json", '{"data": [1, 2]}', "neither rechat, TwitchDownloader nor recent-messages"),
-        ("odd.csv", "x,y,z\n1,2,3\n", "pass a column mapping"),
+        ("odd.csv", "x,y,z\n1,2,3\n", "--columns time=COL"),
     ],
 )
 def test_nothing_fits(tmp_path: Path, name: str, content: str, error: str) -> None:

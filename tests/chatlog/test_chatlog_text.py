@@ -80,7 +80,11 @@ def test_chatterino_header_offset(tmp_path: Path) -> None:
 def test_chatterino_small_step_back_is_not_a_new_day(tmp_path: Path) -> None:
     text = "# Start logging at 2024-01-06 10:00:00 UTC\n[10:00:05] a: one\n[10:00:01] b: two\n"
     events, _ = read(tmp_path / "c.log", text, format="chatterino")
-    assert events[1].ts == epoch("2024-01-06T10:00:01")
+    # read in time order: the line that stepped back comes first
+    assert [(e.text, e.ts) for e in events if isinstance(e, ChatMessage)] == [
+        ("two", epoch("2024-01-06T10:00:01")),
+        ("one", epoch("2024-01-06T10:00:05")),
+    ]
 
 
 def test_chatterino_bad_lines(tmp_path: Path) -> None:
@@ -106,10 +110,10 @@ TCD = """\
 [0:00:48] <+kibito2945> Hola adum
 [0:01:00] <~AdumPlaze> hello chat
 [0:01:05] <$@%BigSpender> Cheer100 nice
-[12:27:08] <plainuser> late
 [1:00:00] <테스트계정> 안녕
 [1:00:01] *Someone waves]
 [1:00:02] <emptyuser>
+[12:27:08] <plainuser> late
 """
 
 
@@ -129,10 +133,34 @@ def test_tcd_badges_offsets_and_actions(tmp_path: Path) -> None:
     assert messages[3].login == "adumplaze"
     assert messages[4].badges == (("bits", ""), ("moderator", ""), ("subscriber", ""))
     assert messages[4].role is Role.MODERATOR
-    assert messages[5].ts == 12 * 3600 + 27 * 60 + 8
-    assert messages[6].display_name == "테스트계정"
-    assert (messages[7].action, messages[7].text, messages[7].login) == (True, "waves", "someone")
-    assert messages[8].text == ""
+    assert messages[5].display_name == "테스트계정"
+    assert (messages[6].action, messages[6].text, messages[6].login) == (True, "waves", "someone")
+    assert messages[7].text == ""
+    assert messages[8].ts == 12 * 3600 + 27 * 60 + 8
+
+
+TCD_PADDED = """[0:09:17] <SomeUser > text after a padded name
+[0:09:18] <+Name > a premium badge and padding
+[0:09:19] <@%Mod  > two spaces
+[0:09:20] <plain> unpadded
+"""
+
+
+def test_tcd_names_padded_inside_brackets_are_trimmed(tmp_path: Path) -> None:
+    path = tmp_path / "padded.txt"
+    path.write_text(TCD_PADDED, encoding="utf-8")
+    log = open_log(path, strict=True)  # detected as tcd, and no line is bad
+    events = list(log)
+    assert log.format == "tcd"
+    assert log.stats.skipped == 0
+    assert [(e.login, e.display_name, e.text) for e in events if isinstance(e, ChatMessage)] == [
+        ("someuser", "SomeUser", "text after a padded name"),
+        ("name", "Name", "a premium badge and padding"),
+        ("mod", "Mod", "two spaces"),
+        ("plain", "plain", "unpadded"),
+    ]
+    assert events[1].badges == (("premium", ""),)  # type: ignore[union-attr]
+    assert events[2].roles == frozenset({Role.MODERATOR, Role.SUBSCRIBER})  # type: ignore[union-attr]
 
 
 def test_tcd_bad_lines(tmp_path: Path) -> None:

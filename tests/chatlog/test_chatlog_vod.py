@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from cohost.chatlog import open_log
 from cohost.chatlog.jsonstream import JsonShapeError, JsonStream
+from cohost.chatlog.log import SORT_WINDOW_NARROW
 from cohost.core.errors import ChatLogError
 from cohost.core.events import ChatMessage, Role
 
@@ -111,7 +112,7 @@ def test_truncated_json_is_an_error_even_when_not_strict(tmp_path: Path) -> None
     path.write_text(text[: len(text) - 40], encoding="utf-8")
     log = open_log(path, format="rechat")
     events = iter(log)
-    assert isinstance(next(events), ChatMessage)
+    # events are read through a time-order window, so the error comes before the first event
     with pytest.raises(ChatLogError, match="invalid JSON"):
         next(events)
 
@@ -214,7 +215,7 @@ def test_reading_is_lazy_for_lines(tmp_path: Path) -> None:
     events = iter(log)
     first = next(events)
     assert first.id == "0"  # type: ignore[union-attr]
-    assert log.stats.lines == 1
+    assert log.stats.lines <= SORT_WINDOW_NARROW + 1  # the time-order window's look-ahead
     assert 0 < log.bytes_read < size // 50
     del events
 

@@ -15,7 +15,8 @@ from cohost.journal.store import JournalStore
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(data_dir=tmp_path / "data")
+    # lexical embeddings: `add` and `import` index at once, and a model takes seconds to load
+    return load_settings(data_dir=tmp_path / "data", journal={"embedding_model": "hashing"})
 
 
 def _store(settings: Settings) -> JournalStore:
@@ -106,3 +107,36 @@ def test_the_top_level_cli_has_the_journal(
     assert entry.tier.value == "secret"
     assert main(["journal", "serve"]) == 2
     assert "COHOST_JOURNAL__TOKEN" in capsys.readouterr().err
+
+
+# ---- add and import index at once (issue #19) ------------------------------------------------
+
+
+def test_an_added_entry_is_found_by_search_at_once(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_journal(["add", "Gerald the sourdough starter doubled overnight."], settings) == 0
+    assert "indexed 1 chunk" in capsys.readouterr().out
+    assert run_journal(["search", "sourdough starter", "--raw", "--json"], settings) == 0
+    [hit] = json.loads(capsys.readouterr().out)
+    assert "Gerald" in hit["text"]
+
+
+def test_imported_entries_are_indexed_and_no_index_leaves_them_to_later(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "wiki"
+    folder.mkdir()
+    for n, body in enumerate(["The speedrun lava level took three tries.", "New desk lamp."]):
+        (folder / f"e{n}.tid").write_text(
+            f"title: entry {n}\ncreated: 2026010{n + 1}120000000\n\n{body}\n", encoding="utf-8"
+        )
+    assert run_journal(["import", str(folder)], settings) == 0
+    assert "indexed 2 chunks" in capsys.readouterr().out
+    assert run_journal(["search", "lava level speedrun", "--raw", "--json"], settings) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert hits[0]["title"] == "entry 0"
+    assert run_journal(["add", "--no-index", "A quiet note about the cat."], settings) == 0
+    assert "indexed" not in capsys.readouterr().out
+    run_journal(["search", "quiet note cat", "--raw", "--json"], settings)
+    assert "cat" not in capsys.readouterr().out  # not indexed: search cannot find it yet

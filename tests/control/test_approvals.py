@@ -275,3 +275,31 @@ async def test_a_held_reply_is_checked_against_the_journal_as_it_is_at_approval(
     assert isinstance(result, ChoiceResult)
     assert not result.ok and result.reason == "the guard blocks it now"
     assert sent == []
+
+
+async def test_an_edited_held_reply_goes_out_as_edited_and_beats_every_candidate(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path, blocklist=("zorbleflux",))
+    trace = h.turn("t1", "held", "gerald is fine", "gerald doubled")
+    blocked = await h.approvals.choose("t1", 0, login="dashboard", text="zorbleflux gerald")
+    assert not blocked.ok and blocked.reason == "the guard blocks it now"  # edits are guarded
+    empty = await h.approvals.choose("t1", 0, login="dashboard", text="   ")
+    assert (empty.ok, empty.reason) == (False, "the edit is empty")
+    result = await h.approvals.choose(
+        "t1", 1, login="dashboard", text="  Gerald doubled   overnight!  "
+    )
+    assert result.ok and result.outcome == "answered"
+    assert h.delivered == [("t1", "Gerald doubled overnight!")]
+    assert trace.decided == "candidate 2 edited and approved by dashboard"
+    [record] = list(h.feedback.read())
+    assert record.reply == "Gerald doubled overnight!"
+    assert record.alternatives == ["gerald is fine", "gerald doubled"]  # both originals lose
+
+
+async def test_a_reply_already_out_cannot_be_edited(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.turn("t1", "answered", "gerald is fine", "gerald doubled")
+    result = await h.approvals.choose("t1", 1, login="dashboard", text="something else")
+    assert not result.ok and "only a held reply can be edited" in result.reason
+    assert list(h.feedback.read()) == []

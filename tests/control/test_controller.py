@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from cohost.control.controller import USAGE, Controller, parse_command
+from cohost.control.controller import USAGE, Controller, Rated, parse_command
 from cohost.core.clock import VirtualClock
 from cohost.core.events import Role
 from cohost.core.options import CONTROL_COMMANDS, ControlSettings
@@ -25,6 +25,7 @@ class FakeActions:
     def __init__(self, *, last_reply: str | None = "the last reply") -> None:
         self.calls: list[tuple[object, ...]] = []
         self.last_reply = last_reply
+        self.verdicts: dict[str, Literal["good", "bad"]] = {}  # by reply, as a session keeps
         self.fail_on: str | None = None
 
     def _call(self, *call: object) -> None:
@@ -60,9 +61,13 @@ class FakeActions:
         self._call("note", text)
         return "Note 1"
 
-    def feedback(self, verdict: Literal["good", "bad"], *, login: str) -> str | None:
+    def feedback(self, verdict: Literal["good", "bad"], *, login: str) -> Rated | None:
         self._call("feedback", verdict, login)
-        return self.last_reply
+        if self.last_reply is None:
+            return None
+        previous = self.verdicts.get(self.last_reply)
+        self.verdicts[self.last_reply] = verdict
+        return Rated(turn_id="t1", previous=previous)
 
     def status(self) -> str:
         self._call("status")
@@ -168,7 +173,7 @@ async def test_replies_say_what_changed(tmp_path: Path) -> None:
     assert await reply("!twin rate default") == "rate: the default"
     assert state.rate_per_minute is None
     assert await reply("!twin note new desk") == "noted: Note 1"
-    assert await reply("!twin good") == "noted (good): the last reply"
+    assert await reply("!twin good") == "noted (good): the last reply"  # never its words
     assert await reply("!twin unignore nobody") == "nobody was not ignored"
     assert await reply("!twin say hi") is None  # the said text is the chat message
     status = await reply("!twin status")
@@ -176,7 +181,9 @@ async def test_replies_say_what_changed(tmp_path: Path) -> None:
     assert "paused" in status
     assert "voice off" in status
     assert "3 turns" in status
-    assert await reply("!twin help rate") == "usage: !twin rate N|default"
+    assert await reply("!twin help rate") == (
+        "!twin rate N|default: at most N replies a minute; default goes back to the settings"
+    )
 
 
 async def test_help_lists_only_what_the_caller_may_use(tmp_path: Path) -> None:
@@ -208,16 +215,16 @@ async def test_text_that_is_not_a_command_is_none_and_not_audited(tmp_path: Path
 
 
 async def test_cooldown_is_shared_and_ends(tmp_path: Path) -> None:
-    controller, _, actions, clock = make(tmp_path)
+    controller, _, actions, clock = make(tmp_path, ControlSettings(permissions={"say": "vip"}))
 
-    async def say(login: str, role: Role = Role.MODERATOR) -> bool:
+    async def say(login: str, role: Role = Role.VIP) -> bool:
         result = await controller.handle("!twin say hi", login=login, role=role, source="chat")
         assert result is not None
         return result.accepted
 
     assert await say("a")
     clock.advance(1.0)
-    assert not await say("b")  # another moderator, same command: still cooling down
+    assert not await say("b")  # another VIP, same command: still cooling down
     assert "cooling down" in str(audit_lines(tmp_path)[-1]["reason"])
     clock.advance(3.9)
     assert not await say("a")
@@ -237,7 +244,7 @@ async def test_other_commands_have_their_own_cooldown(tmp_path: Path) -> None:
 
 
 async def test_the_broadcaster_bypasses_cooldowns(tmp_path: Path) -> None:
-    controller, _, actions, _ = make(tmp_path)
+    controller, _, actions, _ = make(tmp_path, ControlSettings(cooldown_bypass="broadcaster"))
     for _ in range(3):
         result = await controller.handle(
             "!twin say hi", login="streamer", role=Role.BROADCASTER, source="chat"
@@ -409,13 +416,25 @@ async def test_no_audit_path_writes_nothing(tmp_path: Path) -> None:
         ("!twin", "", "", "no command given"),
         ("!twin   ", "", "", "no command given"),
         ("!twin dance now", "dance", "now", "unknown command"),
-        ("!twin pause now", "pause", "now", "pause takes no arguments"),
+        ("!twin pause now", "pause", "", None),
+        ("!twin pause please, the doorbell", "pause", "", None),
+        ("!twin stop", "pause", "", None),
+        ("!twin OFF now", "pause", "", None),
+        ("!twin unpause", "resume", "", None),
+        ("!twin mute", "voice", "off", None),
+        ("!twin mute it please", "voice", "off", None),
+        ("!twin voice off please", "voice", "off", None),
+        ("!twin hold ON for a bit", "hold", "on", None),
+        ("!twin rate 3 a minute", "rate", "3", None),
+        ("!twin approve 2 please", "approve", "2", None),
+        ("!twin help stop", "help", "pause", None),
+        ("!twin commands", "help", "", None),
         ("!twin voice", "voice", "", "voice takes on or off"),
         ("!twin voice maybe", "voice", "maybe", "voice takes on or off"),
         ("!twin approve 5", "approve", "5", "approve takes a candidate's number, 1 to 4"),
         ("!twin approve two", "approve", "two", "approve takes a candidate's number, 1 to 4"),
         ("!twin approve 0", "approve", "0", "approve takes a candidate's number, 1 to 4"),
-        ("!twin reject all", "reject", "all", "reject takes no arguments"),
+        ("!twin reject all", "reject", "", None),
         ("!twin say", "say", "", "say needs some text"),
         ("!twin note   ", "note", "", "note needs some text"),
         ("!twin rate -1", "rate", "-1", "rate takes a number from 0 to 60, or default"),
@@ -499,3 +518,183 @@ async def test_a_moderator_cannot_make_the_twin_ignore_the_broadcaster(tmp_path:
         "!twin ignore nymn", login="nymn", role=Role.BROADCASTER, source="chat"
     )
     assert result is not None and result.accepted and "nymn" in state.ignored
+
+
+# ---- commands as moderators know them from Nightbot and Streamer.bot (issue #19) -------------
+
+
+async def test_words_after_a_switch_command_are_ignored(tmp_path: Path) -> None:
+    controller, state, _, _ = make(tmp_path)
+    said = await controller.handle(
+        "!twin pause please", login="streamer", role=Role.BROADCASTER, source="chat"
+    )
+    assert said is not None
+    assert (said.accepted, said.reply) == (True, "paused")
+    assert state.paused
+    off = await controller.handle(
+        "!twin voice off for a bit", login="m", role=Role.MODERATOR, source="chat"
+    )
+    assert off is not None
+    assert off.accepted
+    assert not state.voice
+
+
+async def test_the_broadcasters_pause_always_works(tmp_path: Path) -> None:
+    controller, state, actions, clock = make(
+        tmp_path, ControlSettings(cooldowns_s={"pause": 60.0}, cooldown_bypass="broadcaster")
+    )
+    # a flood of malformed commands has used up chat's usage replies...
+    for _ in range(5):
+        await controller.handle("!twin dance", login="v", role=Role.EVERYONE, source="chat")
+    # ...a moderator's pause started the cooldown, then someone resumed...
+    await controller.handle("!twin stop", login="m", role=Role.MODERATOR, source="chat")
+    state.paused = False
+    clock.advance(1.0)
+    # ...and cutting the running reply fails: the streamer's pause still stands
+    actions.fail_on = "skip"
+    result = await controller.handle(
+        "!twin pause now please", login="streamer", role=Role.BROADCASTER, source="chat"
+    )
+    assert result is not None
+    assert result.accepted, result.reason
+    assert state.paused
+    assert result.reply == "paused (the reply on its way could not be cut)"
+
+
+@pytest.mark.parametrize(
+    ("alias", "command", "after"),
+    [
+        ("stop", "pause", TwinState(paused=True)),
+        ("off", "pause", TwinState(paused=True)),
+        ("mute", "voice", TwinState(voice=False)),
+        ("next", "skip", TwinState()),
+    ],
+)
+async def test_aliases_are_the_commands_they_name(
+    tmp_path: Path, alias: str, command: str, after: TwinState
+) -> None:
+    controller, state, _, _ = make(tmp_path)
+    result = await controller.handle(
+        f"!twin {alias}", login="m", role=Role.MODERATOR, source="chat"
+    )
+    assert result is not None
+    assert (result.accepted, result.command) == (True, command)
+    assert state == after
+    assert audit_lines(tmp_path)[-1]["command"] == command  # the audit names the command
+
+
+async def test_moderators_and_up_bypass_cooldowns_by_default(tmp_path: Path) -> None:
+    controller, *_ = make(tmp_path)
+
+    async def help_from(login: str, role: Role) -> bool:
+        result = await controller.handle("!twin help", login=login, role=role, source="chat")
+        assert result is not None
+        return result.accepted
+
+    assert await help_from("viewer", Role.EVERYONE)
+    assert not await help_from("vip", Role.VIP)  # the shared cooldown holds a VIP back
+    assert await help_from("mod", Role.MODERATOR)  # 3 s after a viewer's: still answered
+    assert await help_from("mod", Role.MODERATOR)
+    held, _, _, _ = make(tmp_path, ControlSettings(cooldown_bypass="broadcaster"))
+    first = await held.handle("!twin help", login="mod", role=Role.MODERATOR, source="chat")
+    again = await held.handle("!twin help", login="mod", role=Role.MODERATOR, source="chat")
+    assert first is not None
+    assert again is not None
+    assert (first.accepted, again.accepted) == (True, False)
+
+
+async def test_per_user_and_shared_cooldowns(tmp_path: Path) -> None:
+    settings = ControlSettings(cooldowns_s={"help": 10.0}, user_cooldowns_s={"help": 60.0})
+    controller, _, _, clock = make(tmp_path, settings)
+
+    async def help_from(login: str) -> bool:
+        result = await controller.handle(
+            "!twin help", login=login, role=Role.EVERYONE, source="chat"
+        )
+        assert result is not None
+        return result.accepted
+
+    assert await help_from("ana")
+    clock.advance(5.0)
+    assert not await help_from("bo")  # the shared cooldown
+    clock.advance(6.0)
+    assert await help_from("bo")
+    clock.advance(20.0)
+    assert not await help_from("ana")  # ana's own: 31 s after her last
+    reason = str(audit_lines(tmp_path)[-1]["reason"])
+    assert reason == "cooling down (29.0 s left)"
+    clock.advance(29.0)
+    assert await help_from("ana")
+
+
+def test_settings_refuse_unknown_commands_in_user_cooldowns() -> None:
+    with pytest.raises(ValidationError):
+        ControlSettings(user_cooldowns_s={"dance": 1.0})
+    with pytest.raises(ValidationError):
+        ControlSettings(user_cooldowns_s={"help": -1.0})
+
+
+async def test_help_for_a_command_says_what_it_does(tmp_path: Path) -> None:
+    controller, *_ = make(tmp_path)
+    for name in CONTROL_COMMANDS:
+        line = controller.describe(name)
+        assert line.startswith(f"!twin {USAGE[name]}: ")
+        assert len(line) < 200
+    result = await controller.handle(
+        "!twin help hold", login="m", role=Role.MODERATOR, source="chat"
+    )
+    assert result is not None
+    assert result.reply == (
+        "!twin hold on|off: replies wait for approval on the dashboard before they go out"
+    )
+    by_alias = await controller.handle(
+        "!twin help stop", login="m", role=Role.MODERATOR, source="chat"
+    )
+    assert by_alias is not None
+    assert by_alias.reply is not None
+    assert by_alias.reply.startswith("!twin pause: the twin stops answering")
+    assert by_alias.reply.endswith("(also !twin stop, !twin off)")
+
+
+@pytest.mark.parametrize("line", ["!twin approve", "!twin reject", "!twin good", "!twin bad"])
+async def test_acknowledgements_go_to_the_dashboard_and_audit_not_chat(
+    tmp_path: Path, line: str
+) -> None:
+    controller, *_ = make(tmp_path)
+    result = await controller.handle(line, login="m", role=Role.MODERATOR, source="chat")
+    assert result is not None
+    assert result.accepted
+    assert result.reply  # the dashboard shows it...
+    assert not result.in_chat  # ...chat does not
+    assert audit_lines(tmp_path)[-1]["reply"] == result.reply
+    loud, *_ = make(tmp_path, ControlSettings(acks_in_chat=True))
+    again = await loud.handle(line, login="m", role=Role.MODERATOR, source="chat")
+    assert again is not None
+    assert again.in_chat
+    other = await controller.handle("!twin pause", login="m", role=Role.MODERATOR, source="chat")
+    assert other is not None
+    assert other.in_chat  # a switch still answers in chat
+
+
+async def test_bad_never_repeats_the_line_and_a_changed_verdict_is_said(tmp_path: Path) -> None:
+    controller, _, actions, clock = make(tmp_path)
+    actions.last_reply = "a line chat did not like"
+
+    async def rate(verdict: str) -> tuple[str, str]:
+        clock.advance(10.0)
+        result = await controller.handle(
+            f"!twin {verdict}", login="m", role=Role.MODERATOR, source="chat"
+        )
+        assert result is not None
+        assert result.accepted
+        assert result.reply is not None
+        return result.reply, result.reason
+
+    bad, _ = await rate("bad")
+    assert "did not like" not in bad
+    assert bad == "noted (bad): the last reply"
+    changed, reason = await rate("good")
+    assert changed == "changed to good (was bad): the last reply"
+    assert reason == "changed to good (was bad): turn t1"
+    same, _ = await rate("good")
+    assert same == "noted (good): the last reply"

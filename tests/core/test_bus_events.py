@@ -21,6 +21,8 @@ from cohost.core.bus_events import (
     MessageSeen,
     SimulatedLine,
     StateChanged,
+    StreamEventSeen,
+    ThanksGiven,
     TurnCandidates,
     TurnEnded,
     TurnHeld,
@@ -58,6 +60,18 @@ SAMPLES: list[BusEvent] = [
     CommandDone(command="pause", login="mod", source="chat", accepted=True, reason="", reply="ok"),
     StateChanged(
         paused=True, voice=True, chat=True, hold=False, topic="bread", rate_per_minute=None
+    ),
+    StreamEventSeen(
+        event_id="n1", kind="raid", login="rita", display_name="Rita", amount=500, thanked=True
+    ),
+    ThanksGiven(
+        kind="gift",
+        mode="template",
+        names=("Gerri",),
+        count=1,
+        amount=50,
+        events=51,
+        text="Thank you Gerri for 50 gift subs!",
     ),
 ]
 

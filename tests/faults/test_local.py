@@ -283,8 +283,14 @@ async def test_a_trace_writer_on_dev_full_keeps_the_daemon_and_its_shutdown_aliv
     assert daemon.session.counters.errors == 1
 
 
+def _acks_in_chat(settings: Settings) -> Settings:
+    """These settings, with `good`'s result said in chat too (by default only the dashboard)."""
+    control = settings.control.model_copy(update={"acks_in_chat": True})
+    return settings.model_copy(update={"control": control})
+
+
 async def test_feedback_on_a_full_disk_is_refused_and_counted(tmp_path: Path) -> None:
-    settings = _settings(tmp_path / "data")
+    settings = _acks_in_chat(_settings(tmp_path / "data"))
     feedback = settings.data_dir / "feedback"
     feedback.mkdir(parents=True)
     (feedback / "feedback.jsonl").symlink_to("/dev/full")  # every write: ENOSPC
@@ -381,7 +387,7 @@ async def test_chat_waits_for_the_embedding_model_so_the_first_turn_recalls(
 async def test_good_rates_the_last_reply_chat_got_even_after_a_turn_that_said_nothing(
     tmp_path: Path,
 ) -> None:
-    settings = _settings(tmp_path / "data")
+    settings = _acks_in_chat(_settings(tmp_path / "data"))
     sink = RecordingSink()
     daemon = _daemon(settings, sink)
     source = daemon.source
@@ -433,7 +439,9 @@ def test_a_bad_from_chat_becomes_a_preference_pair(tmp_path: Path) -> None:
     trace.outcome, trace.reply = "answered", "Gerald is thriving, thanks."
     trace.alternatives = ["Gerald is thriving, thanks.", "Gerald doubled overnight!"]
     daemon.session._finished(trace)
-    assert daemon.session.feedback("bad", login="mossbyte") == trace.reply
+    rated = daemon.session.feedback("bad", login="mossbyte")
+    assert rated is not None
+    assert (rated.turn_id, rated.previous) == (trace.turn_id, None)
     records, unreadable = read_feedback(settings.data_dir / "feedback" / "feedback.jsonl")
     [record] = records
     assert unreadable == 0

@@ -382,6 +382,7 @@ def test_tcd_lines_read_back_exactly(
     tmp_path: Path, messages: list[tuple[int, str, str, str]]
 ) -> None:
     """Any text without a newline, U+2028 and U+0085 included, stays one message, unchanged."""
+    messages = sorted(messages, key=lambda m: m[0])  # in time order: logs are read sorted
     lines = [
         f"[{ts // 3600}:{ts // 60 % 60:02d}:{ts % 60:02d}] <{badges}{nick}> {text}"
         for ts, badges, nick, text in messages

@@ -428,9 +428,18 @@ def test_a_strike_through_mark_between_words_is_a_break(text: str) -> None:
 def test_a_listed_word_spelled_out_a_sentence_a_letter_is_blocked_when_it_is_complete() -> None:
     # bench/leaks.py found it: the voice says a reply sentence by sentence, each "z ." alone
     rule = blocklist_rule(["zorbleflux"])
-    verdicts = [rule(f"{letter} .", ())[1].action for letter in "zorbleflu"]
-    assert set(verdicts) == {"pass"}
+    for letter in "zorbleflu":
+        assert rule(f"{letter} .", ())[1].action == "pass"
+        rule.said(f"{letter} .")  # spoken
     assert rule("x KEKW", ())[1].action == "blocked"
+
+
+def test_the_guard_remembers_only_what_delivery_says_went_out() -> None:
+    guard = Guard(GuardSettings(blocklist=["zorbleflux"]))
+    assert not guard.check("zorbl").blocked
+    assert not guard.check("eflux").blocked  # "zorbl" was only checked, never said
+    guard.check("zorbl").said("zorbl")
+    assert guard.check("eflux").blocked
 
 
 @pytest.mark.parametrize(

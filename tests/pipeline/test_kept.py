@@ -95,13 +95,24 @@ def test_a_leak_cut_across_two_texts_blocks_the_one_that_completes_it() -> None:
     rule = kept_rule(lambda: KEPT)
     first, verdict = rule("I cannot drive for two weeks")
     assert verdict.action == "pass" and first
+    rule.said(first)  # delivery posted it
     assert not KEPT.found("after the procedure lol")  # neither half is enough alone
     _, verdict = rule("after the procedure lol")
     assert verdict.action == "blocked"
     assert "with what was said before" in verdict.detail
     for letter in "mossgerald":  # one spoken sentence a letter
         assert rule(f"{letter} .")[1].action == "pass"
+        rule.said(f"{letter} .")
     assert rule("7 . 7")[1].action == "blocked"
+
+
+def test_only_what_went_out_is_remembered() -> None:
+    # checking is pure: a reply checked again, or a candidate never sent, is not "said before"
+    rule = kept_rule(lambda: KEPT)
+    reply = "I cannot drive for two weeks"
+    for _ in range(3):
+        assert rule(reply)[1].action == "pass"
+    assert rule("after the procedure lol")[1].action == "pass"  # nothing was said yet
 
 
 def test_a_verdict_names_the_tier_never_the_fact_nor_the_title() -> None:
@@ -120,3 +131,31 @@ def test_the_guard_reads_the_journal_again_when_an_entry_is_added(tmp_path: Path
     assert guard.check("the alarm code is 9182").blocked
     assert guard.check("try 9 1 8 2").blocked
     assert not guard.check("the alarm went off in the game").blocked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "back to work chat",  # "Work was rough." in an entry: a sentence's first word, no name
+        "this is a great run",  # a friend "Isa": a short name is a word of its own
+        "see you in 2024",  # a year in an entry is no one's secret
+        "i think the game is fun but the boss is a lot",
+    ],
+)
+def test_a_reviews_everyday_lines_stay_sayable(text: str) -> None:
+    kept = KeptFacts.of(
+        [
+            KeptEntry(
+                title="diary",
+                text="Work was rough. Isa came by in 2024 and we talked for hours.",
+                tier=Tier.PRIVATE,
+            ),
+            KeptEntry(
+                title="long",
+                text="I think the new job is fine but the boss is strict and the hours are a lot.",
+                tier=Tier.SECRET,
+            ),
+        ]
+    )
+    assert not kept.found(text), kept.found(text)
+    assert kept.found("Isa came by")  # the name itself is still kept

@@ -28,6 +28,10 @@ Endpoints:
 Controls (all async unless noted):
 - `push_chat(chatter=, text=, badges=, message_id=, reply_to=, bits=, fragments=, message_type=)`
   → the message id; sent to every session subscribed to that broadcaster's chat.
+- `push_notification(kind, chatter=, system_message=, ...)`: a `channel.chat.notification`
+  (sub, resub, raid, announcement, sub_gift, community_sub_gift); `push_gift_bomb(gifter=,
+  recipients=)`: a community gift and its single gifts, as Twitch sends them.
+- `push_follow(user)`: a `channel.follow` (v2).
 - `push_moderation(kind, target=, message_id=)`: a `channel.chat.message_delete` ("delete"),
   `channel.chat.clear_user_messages` ("clear_user", a ban or timeout) or `channel.chat.clear`.
 - `drop_websocket()`: closes every websocket abruptly (the client should reconnect).
@@ -370,7 +374,7 @@ class FakeTwitch:
 
     async def push_notification(
         self,
-        kind: Literal["sub", "resub", "raid", "announcement"],
+        kind: Literal["sub", "resub", "raid", "announcement", "sub_gift", "community_sub_gift"],
         *,
         chatter: FakeUser,
         system_message: str,
@@ -378,12 +382,18 @@ class FakeTwitch:
         months: int = 1,
         viewers: int = 0,
         badges: Sequence[tuple[str, str]] = (),
+        recipient: FakeUser | None = None,
+        community_gift_id: str | None = None,
+        total: int = 1,
     ) -> str:
-        """A `channel.chat.notification`: a sub, a resub, a raid or an announcement; its id.
+        """A `channel.chat.notification`: a sub, a resub, a raid, an announcement, a gift sub
+        (to `recipient`, part of `community_gift_id` if given) or a community gift of `total`;
+        its id.
 
         Replies cannot thread under it (its id is not one chat messages may reply to).
         """
         message_id = self._next_id()
+        gifted = recipient or chatter
         details: dict[str, Any] = {
             "sub": {"sub_tier": "1000", "is_prime": False, "duration_months": months},
             "resub": {
@@ -398,6 +408,16 @@ class FakeTwitch:
                 "profile_image_url": "https://example.invalid/raider.png",
             },
             "announcement": {"color": "PRIMARY"},
+            "sub_gift": {
+                "duration_months": 1, "cumulative_total": None,
+                "recipient_user_id": gifted.user_id, "recipient_user_name": gifted.display_name,
+                "recipient_user_login": gifted.login, "sub_tier": "1000",
+                "community_gift_id": community_gift_id,
+            },
+            "community_sub_gift": {
+                "id": community_gift_id or "gift-1", "total": total, "sub_tier": "1000",
+                "cumulative_total": None,
+            },
         }  # fmt: skip
         delivered = 0
         for sub, owner in self._subscribed("channel.chat.notification"):
@@ -423,6 +443,43 @@ class FakeTwitch:
         if not delivered:
             raise AssertionError("no live subscription received the notification")
         return message_id
+
+    async def push_gift_bomb(self, *, gifter: FakeUser, recipients: Sequence[FakeUser]) -> None:
+        """A community gift as Twitch sends it: its own notice, then one per sub gifted."""
+        gift_id = f"gift-{self._next_id()}"
+        count = len(recipients)
+        await self.push_notification(
+            "community_sub_gift",
+            chatter=gifter,
+            system_message=f"{gifter.display_name} is gifting {count} Tier 1 Subs to the "
+            "community!",
+            community_gift_id=gift_id,
+            total=count,
+        )
+        for recipient in recipients:
+            await self.push_notification(
+                "sub_gift",
+                chatter=gifter,
+                system_message=f"{gifter.display_name} gifted a Tier 1 sub to "
+                f"{recipient.display_name}!",
+                recipient=recipient,
+                community_gift_id=gift_id,
+            )
+
+    async def push_follow(self, follower: FakeUser) -> None:
+        """A `channel.follow` (v2) to every session subscribed to follows of the channel."""
+        delivered = 0
+        for sub, owner in self._subscribed("channel.follow"):
+            event = {
+                **_broadcaster_fields(owner),
+                "user_id": follower.user_id,
+                "user_login": follower.login,
+                "user_name": follower.display_name,
+                "followed_at": _stamp(),
+            }
+            delivered += await self._notification(sub, event)
+        if not delivered:
+            raise AssertionError("no live channel.follow subscription received the follow")
 
     def _subscribed(self, sub_type: str) -> list[tuple[_Sub, FakeUser]]:
         """The live subscriptions of a type, each with the broadcaster it is for."""

@@ -12,6 +12,7 @@ from cohost.text.fold import (
     alnum_key,
     clean_characters,
     folded_words,
+    read_words,
     same_text_key,
     skeleton,
     skeletons,
@@ -170,3 +171,15 @@ def test_same_text_key_ignores_case_and_spacing_only() -> None:
 def test_the_pickers_forms_are_lowercase_words_and_letters() -> None:
     assert word_set("Is IT the same? it is_ok") == frozenset({"is", "it", "the", "same", "is_ok"})
     assert alnum_key("BAN the couch-guy!! 2_times") == "banthecouchguy2times"
+
+
+@pytest.mark.parametrize(
+    ("styled", "plain"),
+    [("ＫＩＬＬ", "kill"), ("𝐊𝐈𝐋𝐋", "kill"), ("Ⅰ", "i"), ("𝟒𝟒𝟕𝟏", "4471"), ("𝟏𝟎", "10")],
+)
+def test_styled_and_fullwidth_letters_and_digits_read_as_themselves(
+    styled: str, plain: str
+) -> None:
+    # a review found them read as their look-alikes (I and 1 as l, 0 as o) once confusables came
+    assert skeleton(styled) == plain
+    assert "".join(read_words(styled)) == plain

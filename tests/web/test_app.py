@@ -94,6 +94,7 @@ class FakeView:
         self.state = TwinState(topic="hollow knight")
         self.commands: list[str] = []
         self.choices: list[tuple[str, int | None]] = []
+        self.edits: list[str] = []  # edited replies approved from the dashboard
         self.turns: list[dict[str, object]] = []
         self.recorder = MetricsRecorder()
         self._handlers: list[Callable[[str, dict[str, object]], None]] = []
@@ -150,8 +151,10 @@ class FakeView:
             return CommandResult(accepted=True, command=verb, reply=None, reason="ok")
         return CommandResult(accepted=False, command=verb, reply=None, reason="unknown command")
 
-    async def choose(self, turn_id: str, choice: int) -> ChoiceResult:
+    async def choose(self, turn_id: str, choice: int, text: str | None = None) -> ChoiceResult:
         self.choices.append((turn_id, choice))
+        if text is not None:
+            self.edits.append(text)
         if turn_id != "t1":
             return ChoiceResult(ok=False, reason="no such turn to choose from (too old?)")
         return ChoiceResult(ok=True, outcome="answered")

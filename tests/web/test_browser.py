@@ -6,13 +6,16 @@ import contextlib
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from pydantic import SecretStr
 
 from cohost.core.bus_events import (
+    CommandDone,
     HitShown,
     MessagePicked,
+    MessageSeen,
     SimulatedLine,
     TurnEnded,
     TurnRecalled,
@@ -225,3 +228,140 @@ def test_dashboard_holds_replies_for_approval(served: tuple[str, FakeView]) -> N
         expect(held.locator("button.choose")).to_have_count(0, timeout=WAIT_MS)
         expect(held.locator(".outcome")).to_have_text("answered")
         context.close()
+
+
+# ---- OBS: Custom CSS, the name tag, position and theme (issue #19) ---------------------------
+
+# What obs-browser runs in the page on load when a browser source has Custom CSS (its
+# BrowserClient::OnLoadEnd): a <style> element with the CSS as a text node, appended to <head>.
+OBS_INJECTS = """(css) => {
+  const obsCSS = document.createElement('style');
+  obsCSS.appendChild(document.createTextNode(decodeURIComponent(css)));
+  document.querySelector('head').appendChild(obsCSS);
+}"""
+CUSTOM_CSS = "#caption { color: rgb(255, 200, 0) !important; font-size: 20px !important; }"
+
+
+def test_obs_custom_css_restyles_the_caption_and_scripts_stay_locked(
+    served: tuple[str, FakeView],
+) -> None:
+    url, view = served
+    with _browser() as (browser, _):
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        violations: list[str] = []
+        page.on(
+            "console", lambda m: violations.append(m.text) if "Content Security" in m.text else None
+        )
+        page.goto(f"{url}/overlay")
+        page.wait_for_selector("body[data-live='1']", timeout=WAIT_MS)
+        page.evaluate(OBS_INJECTS, quote(CUSTOM_CSS))
+        view.bus.publish("caption", {**CAPTION, "text": "Dash through them, never jump."})
+        page.wait_for_selector("#caption.shown", timeout=WAIT_MS)
+        style = page.evaluate(
+            "[getComputedStyle(caption).color, getComputedStyle(caption).fontSize]"
+        )
+        assert style == ["rgb(255, 200, 0)", "20px"]
+        assert violations == []
+        # the older obs-browser way: a <link> to a data: URL
+        page.evaluate(
+            """(css) => { const l = document.createElement('link'); l.rel = 'stylesheet';
+            l.href = 'data:text/css;base64,' + btoa(css); document.head.appendChild(l); }""",
+            "#caption { letter-spacing: 7px !important; }",
+        )
+        page.wait_for_function("getComputedStyle(caption).letterSpacing === '7px'", timeout=WAIT_MS)
+        # an inline script is still refused: only styles were opened up
+        page.evaluate(
+            """() => { const s = document.createElement('script');
+            s.textContent = 'window.pwned = 1'; document.head.appendChild(s); }"""
+        )
+        assert page.evaluate("window.pwned === undefined")
+        # the name tag shows with the caption, so viewers know an AI is talking
+        assert page.locator("#tag").inner_text() == "AI CO-HOST"  # its CSS capitalises it
+        page.screenshot(path=ARTIFACTS / "overlay-custom-css-1920x1080.png")
+
+
+def test_overlay_query_parameters_place_and_label_the_caption(
+    served: tuple[str, FakeView],
+) -> None:
+    url, view = served
+    with _browser() as (browser, _):
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(f"{url}/overlay?position=top&theme=box&label=Mossbot%20(AI)")
+        page.wait_for_selector("body[data-live='1']", timeout=WAIT_MS)
+        view.bus.publish("caption", {**CAPTION, "text": "Hello from the top."})
+        page.wait_for_selector("#caption.shown", timeout=WAIT_MS)
+        box = page.locator("#caption").bounding_box()
+        assert box is not None
+        assert box["y"] < 768 / 2  # top half
+        assert page.locator("#tag").inner_text() == "MOSSBOT (AI)"
+        background = page.evaluate("getComputedStyle(caption).backgroundColor")
+        assert background != "rgba(0, 0, 0, 0)"  # the box theme
+        untagged = browser.new_page(viewport={"width": 1366, "height": 768})
+        untagged.goto(f"{url}/overlay?tag=0")
+        untagged.wait_for_selector("body[data-live='1']", timeout=WAIT_MS)
+        view.bus.publish("caption", {**CAPTION, "text": "No tag here."})
+        untagged.wait_for_selector("#caption.shown", timeout=WAIT_MS)
+        assert untagged.locator("#tag").is_hidden()
+
+
+# ---- the dashboard steers: typed commands, edits, history after a reload (issue #19) ---------
+
+
+def test_dashboard_types_commands_edits_a_held_reply_and_keeps_history(
+    served: tuple[str, FakeView],
+) -> None:
+    url, view = served
+    with _browser() as (browser, expect):
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        page.goto(f"{url}/dashboard?token={TOKEN}")
+        page.wait_for_selector("body[data-live='1']", timeout=WAIT_MS)
+
+        # say / ask / topic / note: typed, sent through the one command path
+        page.locator("#verb").select_option("ask")
+        page.locator("#words").fill("what  game is next?")
+        page.locator("#send").click()
+        expect(page.locator("#notice")).to_contain_text("!twin ask what game is next?")
+        assert view.commands[-1] == "!twin ask what game is next?"
+
+        # a skipped message says why in words, never a rule's code name
+        emit(
+            view.bus,
+            MessageSeen(
+                message_id="m-gap",
+                login="quickfan",
+                text="hi again",
+                picked=False,
+                score=0.4,
+                parts={},
+                reason="Held back: the twin answered someone 3 s ago.",
+                category="gap",
+            ),
+        )
+        line = page.locator("#chat-log li", has_text="hi again")
+        expect(line.locator(".cat")).to_have_text("answered someone just now", timeout=WAIT_MS)
+        expect(line.locator(".why")).to_have_text("Held back: the twin answered someone 3 s ago.")
+        emit(
+            view.bus,
+            CommandDone(
+                command="bad", login="oakmod", source="chat", accepted=True, reason="turn t0",
+                reply="noted (bad): the last reply",
+            ),
+        )  # fmt: skip
+        expect(page.locator("#commands")).to_contain_text("noted (bad): the last reply")
+
+        # a held reply, edited before it is approved
+        view.bus.publish("turn/start", {"turn_id": "t1", "message_id": "m-held"})
+        view.bus.publish("turn/held", {"turn_id": "t1", "candidates": ["Dash, never jump."]})
+        held = page.locator("li.turn[data-turn='t1']")
+        held.get_by_role("button", name="Edit").click(timeout=WAIT_MS)
+        held.locator("textarea.edited").fill("Dash through, and never jump.")
+        held.get_by_role("button", name="Approve edited").click()
+        expect(page.locator("#notice")).to_contain_text("edited: done", timeout=WAIT_MS)
+        assert view.choices == [("t1", 0)] and view.edits == ["Dash through, and never jump."]
+        page.screenshot(path=ARTIFACTS / "dashboard-steer-1920x1080.png")
+
+        # after a reload, chat and commands are still there
+        page.reload()
+        page.wait_for_selector("body[data-live='1']", timeout=WAIT_MS)
+        expect(page.locator("#chat-log")).to_contain_text("hi again", timeout=WAIT_MS)
+        expect(page.locator("#commands")).to_contain_text("noted (bad): the last reply")

@@ -77,11 +77,13 @@
     return button.dataset.command;
   }
 
-  function logCommand(who, command, accepted, reason) {
+  function logCommand(who, command, accepted, reason, reply, when) {
     // each part in its own span: a bidi override a viewer typed reorders only its own text
-    const li = el("li", accepted ? "" : "refused", clock() + "  ");
+    const li = el("li", accepted ? "" : "refused", clock(when) + "  ");
     li.append(el("span", "said", who), ": ", el("span", "said", command));
     if (!accepted) li.append(" (refused: ", el("span", "said", reason), ")");
+    // acknowledgements (approve, reject, good, bad) are said here, not in chat
+    else if (reply) li.append(" — ", el("span", "said", reply));
     $("commands").prepend(li);
     while ($("commands").children.length > MAX_CHAT) $("commands").lastElementChild.remove();
     $("no-commands").hidden = true;
@@ -106,7 +108,8 @@
       if (response.status === 401) return location.reload();
       const data = await response.json();
       if (data.state) renderState(data);
-      logCommand("dashboard", command, !!data.accepted, data.reason || data.error || "");
+      logCommand("dashboard", command, !!data.accepted, data.reason || data.error || "",
+        data.reply || "");
       const said = data.reply || data.reason || data.error || "";
       notice("!twin " + command + (data.accepted ? ": done" : ": refused") +
         (said ? " — " + said : ""), !data.accepted);
@@ -119,6 +122,16 @@
 
   document.querySelectorAll(".controls button").forEach((button) => {
     button.addEventListener("click", () => send(commandFor(button), button));
+  });
+
+  // say / ask / topic / note: typed here, sent through the same command path as chat's
+  $("ask-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const words = $("words").value.trim().replace(/\s+/g, " ");
+    const verb = $("verb").value;
+    if (!words && verb !== "topic") return notice(verb + ": type something first", true);
+    await send(verb + (words ? " " + words : ""), $("send"));
+    if (!$("notice").classList.contains("refused")) $("words").value = "";
   });
 
   // ---- held replies and candidates ---------------------------------------------------------
@@ -173,6 +186,24 @@
         button.addEventListener("click", () => decide(turn, "/choose", { choice: i }, button,
           (held ? "approved " : "rated best: ") + "candidate " + (i + 1)));
         li.append(button);
+        if (held) {
+          // edit, then approve: the edited text goes out (and is the better reply to learn from)
+          const edit = el("button", "edit soft", "Edit");
+          edit.type = "button";
+          edit.addEventListener("click", () => {
+            const area = el("textarea", "edited");
+            area.value = text;
+            area.maxLength = 500;
+            area.setAttribute("aria-label", "edited reply");
+            const go = el("button", "choose", "Approve edited");
+            go.type = "button";
+            go.addEventListener("click", () => decide(turn, "/choose",
+              { choice: i, text: area.value }, go, "approved candidate " + (i + 1) + ", edited"));
+            li.replaceChildren(area, go);
+            area.focus();
+          });
+          li.append(edit);
+        }
       }
       list.append(li);
     });
@@ -219,13 +250,15 @@
     const outcome = node.querySelector(".outcome");
     outcome.textContent = turn.outcome;
     outcome.classList.add(turn.outcome);
-    node.querySelector(".score").textContent =
-      turn.score ? "score " + Number(turn.score).toFixed(2) : "";
+    // a `!twin ask` turn is not scored: it was asked for
+    const asked = "ask" in (turn.parts || {});
+    node.querySelector(".score").textContent = asked ? "asked with !twin ask"
+      : turn.score ? "score " + Number(turn.score).toFixed(2) : "";
     node.querySelector(".login").textContent = turn.message.login || "";
     node.querySelector(".text").textContent = turn.message.text || "";
     node.querySelector(".why").textContent = turn.why || "";
     const parts = node.querySelector(".parts");
-    for (const [name, value] of Object.entries(turn.parts || {})) {
+    for (const [name, value] of Object.entries(asked ? {} : turn.parts || {})) {
       const sign = value > 0 ? "+" : "";
       parts.append(el("li", "", name + " " + sign + Number(value).toFixed(2)));
     }
@@ -283,8 +316,9 @@
     while (picks.size > 200) picks.delete(picks.keys().next().value);
     const li = el("li", event.picked ? "picked" : "");
     li.title = event.reason;
-    li.append(el("span", "cat", event.picked ? "picked" : event.category));
+    li.append(el("span", "cat", event.label || (event.picked ? "picked" : "not answered")));
     li.append(el("b", "login", event.login), document.createTextNode(" " + event.text));
+    if (!event.picked && event.reason) li.append(el("small", "why", event.reason));
     const log = $("chat-log");
     log.prepend(li);
     $("no-chat").hidden = true;
@@ -332,10 +366,21 @@
       setTimeout(loadTurns, 600);
     },
     command: (e) => {
-      logCommand(e.login, e.command, e.accepted, e.reason);
+      logCommand(e.login, e.command, e.accepted, e.reason, e.reply);
       loadState();
     },
   };
+
+  // chat and commands from before this page was loaded (the daemon keeps the last few)
+  async function loadHistory() {
+    const response = await fetch("/api/history", { credentials: "same-origin" });
+    if (!response.ok) return;
+    const data = await response.json();
+    for (const line of data.chat || []) chatLine(line);
+    for (const c of data.commands || []) {
+      logCommand(c.login, c.command, c.accepted, c.reason, c.reply, c.ts);
+    }
+  }
 
   function connect() {
     const events = new EventSource("/dashboard/events");
@@ -358,6 +403,6 @@
 
   loadState();
   loadTurns();
-  connect();
+  loadHistory().finally(connect);
   setInterval(loadState, 10000);
 })();
