@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from cohost.adapters.microphone import ArecordMicrophone, WavFileMicrophone
 from cohost.adapters.speech import EspeakSpeaker
+from cohost.adapters.whisper import WhisperTranscriber
 from cohost.app.paths import journal_dir, wav_dir_of
 from cohost.app.recall_wiring import recall_query
 from cohost.app.settings import Settings, login_of
 from cohost.core.errors import InputError, SettingsError
-from cohost.core.events import Tier
+from cohost.core.events import ChatMessage, Tier
 from cohost.core.options import JournalSettings
 from cohost.core.ports import Bus, Clock, Journal, Rewriter, Simulator, Speaker
 from cohost.dataset.build import BuildOptions
@@ -25,6 +27,7 @@ from cohost.journal.store import JournalStore
 from cohost.pipeline.deliver import CaptionSpeaker
 from cohost.pipeline.guard import Guard, default_rules
 from cohost.pipeline.kept import KeptEntry, KeptFacts, kept_rule
+from cohost.pipeline.listen import ListenOptions, ListenSource
 from cohost.pipeline.pick import AnswerMemory, Picker
 from cohost.pipeline.privacy import privacy_rule_for
 from cohost.pipeline.turn import TurnOptions
@@ -372,3 +375,51 @@ def speaker_from_settings(settings: Settings, clock: Clock, *, bus: Bus | None =
     where = "the sound card" if speaker.output == "device" else f"WAV files in {wav_dir}"
     log.info("voice: espeak-ng to %s", where)
     return speaker
+
+
+def build_listener(
+    settings: Settings,
+    clock: Clock,
+    *,
+    channel: str,
+    said: Callable[[], Iterable[str]] = tuple,
+    on_heard: Callable[[ChatMessage, float], None] | None = None,
+) -> ListenSource:
+    """The streamer's microphone heard by the speech model: a source of their spoken lines.
+
+    COHOST_LISTEN__DEVICE names an ALSA device, or a .wav file that plays the microphone's part
+    at a sound card's pace (a recording, tests). A file that is not there is a settings error;
+    a device that fails is the daemon's to retry. `channel`: the session's; `said`: what the
+    twin said lately.
+    """
+    listen = settings.listen
+    streamer = login_of(settings.twitch.channel or settings.twin.streamer)
+    if not streamer:
+        raise SettingsError(
+            "hearing the streamer needs to know who they are: set COHOST_TWIN__STREAMER"
+        )
+    microphone: AsyncIterable[bytes]
+    if listen.device.casefold().endswith(".wav"):
+        recording = Path(listen.device).expanduser()
+        if not recording.is_file():
+            raise SettingsError(f"COHOST_LISTEN__DEVICE: no such WAV file: {recording}")
+        microphone = WavFileMicrophone(recording, realtime=True)
+    else:
+        microphone = ArecordMicrophone(listen.device)
+    twin = settings.twin
+    return ListenSource(
+        microphone,
+        WhisperTranscriber(listen.model, cpu_threads=listen.cpu_threads),
+        streamer=streamer,
+        channel=channel,
+        twin_names=[twin.name, *twin.aliases],
+        clock=clock,
+        options=ListenOptions(
+            threshold=listen.threshold,
+            silence_s=listen.silence_s,
+            max_utterance_s=listen.max_utterance_s,
+            echo_similarity=listen.echo_similarity,
+        ),
+        said=said,
+        on_heard=on_heard,
+    )

@@ -6,6 +6,11 @@ twin's state on disk, and signals. Shutdown (SIGTERM, SIGINT, or the console's i
 goes in this order: stop reading chat, cancel the running turn (its trace says so), stop
 speech, stop the web server, flush and close files. Nothing waits on the network without a
 timeout, so it takes well under five seconds.
+
+With `--listen` (COHOST_LISTEN__ENABLED) the streamer's voice is a second source: the listener
+(`cohost.pipeline.listen`) feeds their spoken lines into the same session as chat, as one more
+task of the group. A microphone or speech model that fails is logged, counted and retried with
+a backoff; it never ends the daemon.
 """
 
 from __future__ import annotations
@@ -13,10 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
+import random
 import signal
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -24,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from cohost.adapters.mqtt import MqttBus
-from cohost.app.build import Models, build_guard, build_models, turn_setup
+from cohost.app.build import Models, build_guard, build_listener, build_models, turn_setup
 from cohost.app.chatters import Chatters, chatters_file
 from cohost.app.console import ConsoleNotes, quiet_terminal_logs
 from cohost.app.paths import journal_dir
@@ -34,16 +42,19 @@ from cohost.app.traces import TraceWriter
 from cohost.control.approvals import ChoiceResult
 from cohost.control.controller import AddedCommand, CommandResult
 from cohost.control.feedback import FeedbackStore
+from cohost.core.bus_events import CaptionShown
 from cohost.core.clock import RealClock
 from cohost.core.errors import SettingsError, Transient
 from cohost.core.events import ChatMessage, Role, TurnTrace
 from cohost.core.net import is_loopback
 from cohost.core.options import WebSettings
 from cohost.core.ports import ChatSink, ChatSource, Clock, Journal, Speaker
+from cohost.core.serialise import read_bus_event
 from cohost.core.state import TwinState
 from cohost.embedded.bus import LocalBus
 from cohost.embedded.console import ConsoleSink, ConsoleSource
 from cohost.journal.index import Indexer
+from cohost.pipeline.listen import ListenSource
 from cohost.pipeline.reactions import Reactions
 from cohost.pipeline.twitch_rules import TwitchRules
 from cohost.session import Notebook, Session, SessionOptions
@@ -57,6 +68,8 @@ log = logging.getLogger(__name__)
 # How long shutdown waits for the web server before leaving it behind.
 STOP_TIMEOUT_S = 2.0
 WARM_UP_S = 60.0  # the longest chat waits for the embedding model to load
+LISTEN_RETRY_S = (1.0, 60.0)  # a failed microphone is opened again after 1 s, 2 s, … 60 s
+SAID_LINES = 10  # the twin's last captions, whose echo through the microphone is ignored
 
 
 class Daemon:
@@ -94,7 +107,7 @@ class Daemon:
         self.journal = journal
         self.indexer = indexer
         self._links = links
-        self.recorder = MetricsRecorder()
+        self.recorder = MetricsRecorder(listening=settings.listen.enabled)
         self.state = TwinState(topic=" ".join(settings.picker.topic_words), hold=settings.turn.hold)
         self._defaults = dataclasses.replace(self.state, ignored=set())  # as the settings say
         self._state_path = settings.data_dir / "state.json"
@@ -132,6 +145,18 @@ class Daemon:
             on_command=self._commanded,
         )
         self.mqtt = _mqtt_bus(settings, self.session)
+        self.listener: ListenSource | None = None
+        self._listening = False  # the listener runs (a recording that ended does not)
+        if settings.listen.enabled:
+            said: deque[str] = deque(maxlen=SAID_LINES)
+            self.bus.subscribe(functools.partial(_said, said))
+            self.listener = build_listener(
+                settings,
+                clock,
+                channel=self.session.options.channel,
+                said=lambda: list(said),
+                on_heard=lambda _, seconds: self.recorder.heard(seconds),
+            )
         if self.mqtt is not None:
             self.bus.subscribe(self.mqtt.publish)
         self.models = ""  # what simulates and rewrites, as a person reads it (set by run())
@@ -194,6 +219,8 @@ class Daemon:
         keeping = group.create_task(self._keep_state(), name="state")
         up_since = self.clock.monotonic()
         chat = group.create_task(session.chat_in(self.source), name="chat-in")
+        if self.listener is not None:
+            listening = group.create_task(self._listen(self.listener), name="listen")
         stop = group.create_task(self._stopping.wait(), name="stop")
         await asyncio.wait({chat, stop}, return_when=asyncio.FIRST_COMPLETED)
         if chat.done() and until_source_ends and not stop.done():
@@ -203,11 +230,40 @@ class Daemon:
         if self.indexer is not None:
             indexer.cancel()
         keeping.cancel()
+        if self.listener is not None:
+            listening.cancel()
         if self.clock.monotonic() - up_since >= STATE_HEARTBEAT_S:
             # the time it went down; a run that died within its first minute (a restart
             # loop) leaves the last time it was really up
             self._save_state(heartbeat=True)
         await session.close("the daemon is shutting down")
+
+    async def _listen(self, listener: ListenSource) -> None:
+        """The streamer's spoken lines into the session, until a recording ends; a microphone
+        or speech model that fails is logged, counted and opened again, never fatal."""
+        low, high = LISTEN_RETRY_S
+        delay = low
+        self._listening = True
+        try:
+            while True:
+                try:
+                    # not `chat_in`: the end of a recording is not the end of chat (it would
+                    # thank the raids and subs still waiting for their batch now)
+                    async with contextlib.aclosing(listener.events()) as lines:
+                        async for line in lines:
+                            delay = low
+                            await self.session.handle(line)
+                    log.info("the recording the twin listened to has ended")
+                    return
+                except Transient as exc:
+                    log.warning("not hearing the streamer: %s; trying again in %.0f s", exc, delay)
+                except Exception:
+                    log.exception("the listener failed; trying again in %.0f s", delay)
+                self.session.counters.errors += 1
+                await self.clock.sleep(random.uniform(delay / 2, delay))  # jittered
+                delay = min(delay * 2, high)
+        finally:
+            self._listening = False
 
     def stop(self) -> None:
         """Ask the daemon to shut down (signal handlers call this)."""
@@ -285,7 +341,14 @@ class Daemon:
             out["mqtt"] = "up" if self.mqtt.connected.is_set() else "down"
         if (voice := _voice_link(self.session.speaker)) is not None:
             out["voice"] = voice  # the sound card, with output auto
+        if self.listener is not None and self._listening:
+            out["microphone"] = "up" if self.listener.live else "down"
         return out
+
+    def _errors(self) -> int:
+        """Errors survived: the session's, and utterances the speech model failed on."""
+        failed = self.listener.failed if self.listener is not None else 0
+        return self.session.counters.errors + failed
 
     def health(self) -> dict[str, object]:
         """What /healthz says."""
@@ -301,7 +364,7 @@ class Daemon:
             "picks": c.picks,
             "turns": c.turns,
             "commands": c.commands,
-            "errors": c.errors,
+            "errors": self._errors(),
             "busy": bool(session.conductor and session.conductor.busy),
             "held": session.held_waiting(),
             "hold_expiry_s": self.settings.turn.hold_expiry_s,
@@ -321,7 +384,7 @@ class Daemon:
             picks=c.picks,
             turns=c.turns,
             commands=c.commands,
-            errors=c.errors,
+            errors=self._errors(),
             bus_drops=self.mqtt.dropped if self.mqtt is not None else 0,
             sink_drops=_sink_drops(self.session.sink),
             settled=c.settled,
@@ -357,6 +420,13 @@ def _voice_link(speaker: Speaker | None) -> str | None:
     from cohost.adapters.speech import WavSpeaker  # noqa: PLC0415
 
     return speaker.link if isinstance(speaker, WavSpeaker) else None
+
+
+def _said(said: deque[str], topic: str, payload: dict[str, object]) -> None:
+    """Keep the twin's captions: what it said aloud, whose echo the listener ignores."""
+    event = read_bus_event(topic, payload)
+    if isinstance(event, CaptionShown):
+        said.append(event.text)
 
 
 def _sink_drops(sink: ChatSink | None) -> int:

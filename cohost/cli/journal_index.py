@@ -17,7 +17,8 @@ from tqdm import tqdm
 from cohost.app.journal_wiring import journal_for, open_index
 from cohost.app.settings import Settings
 from cohost.core.errors import JournalUnavailable
-from cohost.journal.index import IndexReport, Progress
+from cohost.core.events import Hit
+from cohost.journal.index import IndexReport, JournalIndex, Progress
 from cohost.pipeline.recall import rank, recall
 
 if TYPE_CHECKING:
@@ -123,46 +124,37 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_search(args: argparse.Namespace, settings: Settings) -> int:
-    """Print what recall finds (secret entries are never indexed, so never shown)."""
-    j = settings.journal
-    k = args.k if args.k is not None else j.recall_k
-    now = time.time()
+    """Print what recall finds (secret entries are never indexed, so never shown).
+
+    An empty index is an error (exit 1, the hint on stderr, and in `--json`'s "error"): an
+    answer of nothing found would read as "the journal knows nothing about it".
+    """
+    hits: list[Hit] = []
     try:
         with open_index(settings) as index:
-            journal = journal_for(index)
-            if args.raw:
-                hits = rank(
-                    asyncio.run(journal.search(args.query, k=k)),
-                    k=k,
-                    min_score=float("-inf"),
-                    recency_half_life_days=0,
-                    now=now,
-                )
-            else:
-                hits = asyncio.run(
-                    recall(
-                        journal,
-                        args.query,
-                        k=k,
-                        min_score=j.recall_min_score,
-                        recency_half_life_days=j.recency_half_life_days,
-                        recency_floor=j.recency_floor,
-                        now=now,
-                    )
-                )
-            # nothing found may only mean nothing indexed: `journal add` and `import` leave
-            # indexing to the daemon (or `reindex`)
-            report = index.check() if not hits else None
+            # `journal add --no-index` and `import --no-index` leave indexing to the daemon
+            report = index.check() if index.vectors.count() == 0 else None
+            if report is None:
+                hits = _search(index, args, settings)
+                # nothing found may only mean the newest entries are not indexed
+                report = index.check() if not hits else None
     except JournalUnavailable as exc:
         print(f"cohost: {exc}", file=sys.stderr)
         return 1
     unindexed = len(report.missing) + len(report.stale) if report is not None else 0
-    if unindexed and not args.json:
-        print(
-            f"{unindexed} journal entr{'y is' if unindexed == 1 else 'ies are'} not indexed yet: "
-            "run `cohost journal reindex` (a running daemon indexes them on its own)",
-            file=sys.stderr,
+    hint = (
+        f"{unindexed} journal entr{'y is' if unindexed == 1 else 'ies are'} not indexed yet: "
+        "run `cohost journal reindex` (a running daemon indexes them on its own)"
+    )
+    error = None
+    if report is not None and report.chunks == 0:
+        error = (
+            f"the journal index is empty: {hint}"
+            if unindexed
+            else "the journal has no entries to search: write one with `cohost journal add`"
         )
+    if error is not None or (unindexed and not args.json):
+        print(f"cohost: {error or hint}", file=sys.stderr)
     if args.json:
         rows = [
             {
@@ -176,8 +168,11 @@ def run_search(args: argparse.Namespace, settings: Settings) -> int:
             }
             for h in hits
         ]
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
+        answer = {"hits": rows, "not_indexed": unindexed, "error": error}
+        print(json.dumps(answer, ensure_ascii=False, indent=2))
+        return 1 if error else 0
+    if error:
+        return 1
     if not hits:
         print("no journal entry is close enough" + ("" if args.raw else " (try --raw)"))
     for h in hits:
@@ -186,6 +181,32 @@ def run_search(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{h.score:.3f}  {h.tier.value:<7}  {_iso(h.created)[:10]}  {h.title}")
         print(f"        {snippet}")
     return 0
+
+
+def _search(index: JournalIndex, args: argparse.Namespace, settings: Settings) -> list[Hit]:
+    """One hit per entry, as recall ranks them (or, with --raw, by similarity alone)."""
+    j = settings.journal
+    k = args.k if args.k is not None else j.recall_k
+    journal = journal_for(index)
+    if args.raw:
+        return rank(
+            asyncio.run(journal.search(args.query, k=k)),
+            k=k,
+            min_score=float("-inf"),
+            recency_half_life_days=0,
+            now=time.time(),
+        )
+    return asyncio.run(
+        recall(
+            journal,
+            args.query,
+            k=k,
+            min_score=j.recall_min_score,
+            recency_half_life_days=j.recency_half_life_days,
+            recency_floor=j.recency_floor,
+            now=time.time(),
+        )
+    )
 
 
 def _iso(epoch: float) -> str:

@@ -126,6 +126,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.console and settings.twin.name == "twin" and not settings.twin.writings:
         settings = _console_defaults(settings)
+    if args.listen is not None:
+        heard = {"enabled": True} | ({"device": args.listen} if args.listen else {})
+        settings = settings.model_copy(update={"listen": settings.listen.model_copy(update=heard)})
     try:
         return asyncio.run(run_daemon(settings, console=args.console))
     except BaseExceptionGroup as group:
@@ -195,6 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="the daemon: co-host a live channel")
     run.add_argument(
         "--console", action="store_true", help="chat from this terminal instead of Twitch"
+    )
+    run.add_argument(
+        "--listen",
+        nargs="?",
+        const="",
+        metavar="DEVICE",
+        help="hear the streamer: their speech becomes their lines (COHOST_LISTEN__ENABLED); "
+        "DEVICE: an ALSA device, or a .wav file played as the microphone "
+        "(default: COHOST_LISTEN__DEVICE)",
     )
     run.set_defaults(handler=_run)
 

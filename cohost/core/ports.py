@@ -46,7 +46,7 @@ class Journal(Protocol):
     """Recall over the streamer's journal; secret entries never come back."""
 
     async def search(self, query: str, *, k: int) -> list[Hit]:
-        """The k best chunks for the query, best first."""
+        """The k best entries for the query, one chunk each (its best), best first."""
         ...
 
 

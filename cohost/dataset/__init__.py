@@ -22,9 +22,10 @@ Files and fields
 
 Cleaning rules of `build` (each counted; `--no-RULE` or `--rules a,b` to choose)
 -------------------------------------------------------------------------------
-bots, commands, moderated (deleted lines and lines of timed-out or banned users, found by
-bounded look-ahead), context (attachments, bare links, "look at this"; more patterns in
-settings or `--context-pattern`), short, duplicates (lines and whole examples), personal
+bots, botlike (music bots, adverts, timers), commands, moderated (deleted lines and lines of
+timed-out or banned users, found by bounded look-ahead), context (attachments, bare links,
+"look at this"; more patterns in settings or `--context-pattern`), short, duplicates (lines and
+whole examples), personal
 (e-mail addresses, phone numbers, street addresses become `<email>`, `<phone>`, `<address>`).
 """
 

@@ -3,12 +3,15 @@
 Every rule can be switched off and every action is counted in a `Tally`. Per-line rules are
 sans-I/O (`LineRules.check`); moderation needs look-ahead, so `ModerationBuffer` holds lines
 for a bounded time (and count) until no later deletion, timeout or ban can still target them.
+Bot-like lines are told by their text, not their sender: a music bot's "Now Playing: ...", and
+adverts (a link with an invitation, or a long line its sender posts again after the duplicate
+window, as a moderator's timer does).
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -16,6 +19,7 @@ from cohost.core.events import ChatMessage, Moderation
 
 RULES: tuple[str, ...] = (
     "bots",  # lines from known bots
+    "botlike",  # music-bot announcements and repeated adverts, whoever posts them
     "commands",  # !commands
     "moderated",  # lines later deleted (CLEARMSG) or whose sender was timed out or banned
     "context",  # lines that lack context: attachments, bare links, "look at this"
@@ -25,6 +29,7 @@ RULES: tuple[str, ...] = (
 )
 RULE_HELP: dict[str, str] = {
     "bots": "lines from known bots",
+    "botlike": "bot-like lines: music-bot announcements ('Now Playing'), repeated adverts",
     "commands": "chat commands (!command)",
     "moderated": "lines later deleted, or whose sender was timed out or banned",
     "context": "lines that lack context (attachments, bare links, 'look at this')",
@@ -54,14 +59,53 @@ DEFAULT_CONTEXT_PATTERNS: tuple[str, ...] = (
     r"^\s*\^+\s*(?:this)?\s*$",
 )
 
+# A music bot's announcements: the song now playing, a request queued.
+DEFAULT_MUSIC_PATTERNS: tuple[str, ...] = (
+    r"^\W*(?:now|currently) playing\s*(?:[:|>~\u2013\u2014-]|\u2192)",
+    r"^\W*[\u266a\u266b\U0001f3b5\U0001f3b6]+\s*(?:now |currently )?playing\b",
+    r"^\W*(?:current|last) song\s*[:|-]",
+    r"\b(?:song|track)\b.{0,160}\b(?:has been |was )?(?:added|queued) to the (?:song ?)?queue\b",
+)
+# An invitation beside a link: "join our Discord", "go to jackbox.tv", "use code".
+_INVITE = re.compile(
+    r"\b(?:join|follow|subscribe|donate|visit|go to|head (?:over )?to|check out|sign up|"
+    r"use (?:my |the |our )?code|merch|giveaway)\b",
+    re.IGNORECASE,
+)
+
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 _PHONE = re.compile(
     r"(?<![\w.+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{2,4})(?:[\s.-]?\d{2,4}){2,4}(?![\w.])"
 )
 _STREET = re.compile(
-    r"\b\d{1,5}[A-Za-z]?\s+(?:[A-Za-z][A-Za-z'-]*\.?\s+){1,3}"
-    r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|terrace|"
-    r"strasse|straße|close|crescent)\b\.?",
+    r"\b(?P<number>\d{1,5}[A-Za-z]?)\s+(?P<name>(?:[A-Za-z][A-Za-z'-]*\.?\s+){1,3})"
+    r"(?P<kind>street|st|avenue|ave|boulevard|blvd|terrace|strasse|straße|crescent|"
+    r"road|rd|lane|ln|drive|dr|court|ct|close|way|place|pl)\b\.?",
+    re.IGNORECASE,
+)
+# Words that only ever name a street. The others (drive, road, court, ...) are everyday words
+# too ("4 wheel drive"), so with them the address needs its shape: a house number of three or
+# more digits or with a letter (1600, 221B), or a name and kind written in capitals (12 Oak Drive).
+_STREET_WORDS = frozenset(
+    {
+        "street",
+        "st",
+        "avenue",
+        "ave",
+        "boulevard",
+        "blvd",
+        "terrace",
+        "strasse",
+        "straße",
+        "crescent",
+    }
+)
+# Words no street is named by: "17 just starting to drive", "2 way street", "5 hour road trip".
+_NOT_A_STREET_NAME = re.compile(
+    r"(?:a|an|the|to|of|on|in|at|by|for|from|with|and|or|but|my|your|his|her|our|their|its|"
+    r"this|that|i|you|he|she|we|they|it|is|are|was|were|be|am|just|still|only|now|then|more|"
+    r"less|very|so|not|no|all|some|any|ways?|hours?|hrs?|minutes?|mins?|days?|weeks?|months?|"
+    r"years?|times?|miles?|km|meters?|foot|feet|lanes?)\.?",
     re.IGNORECASE,
 )
 PLACEHOLDERS: dict[str, str] = {"email": "<email>", "phone": "<phone>", "address": "<address>"}
@@ -79,6 +123,20 @@ def _phone(match: re.Match[str]) -> str:
     return PLACEHOLDERS["phone"]
 
 
+def _address(match: re.Match[str]) -> str:
+    text = match.group(0)
+    names = match.group("name").split()
+    if any(_NOT_A_STREET_NAME.fullmatch(name) for name in names):
+        return text
+    kind = match.group("kind")
+    if kind.casefold() in _STREET_WORDS:
+        return PLACEHOLDERS["address"]
+    number = match.group("number")
+    shaped = len(number) >= 3 or number[-1].isalpha()
+    written = kind[0].isupper() and all(name[0].isupper() for name in names)
+    return PLACEHOLDERS["address"] if shaped or written else text
+
+
 def scrub_personal(text: str) -> tuple[str, Counter[str]]:
     """The text with e-mail addresses, phone numbers and street addresses as placeholders."""
     found: Counter[str] = Counter()
@@ -89,8 +147,9 @@ def scrub_personal(text: str) -> tuple[str, Counter[str]]:
         phones = text.count(PLACEHOLDERS["phone"])
         text = _PHONE.sub(_phone, text)
         found["phone"] += text.count(PLACEHOLDERS["phone"]) - phones
-        text, n = _STREET.subn(PLACEHOLDERS["address"], text)
-        found["address"] += n
+        addresses = text.count(PLACEHOLDERS["address"])
+        text = _STREET.sub(_address, text)
+        found["address"] += text.count(PLACEHOLDERS["address"]) - addresses
     return text, +found
 
 
@@ -133,6 +192,9 @@ class LineRules:
         min_chars: int = 2,
         context_patterns: Iterable[str] = DEFAULT_CONTEXT_PATTERNS,
         duplicate_lookback: int = 200,
+        music_patterns: Iterable[str] = DEFAULT_MUSIC_PATTERNS,
+        advert_min_words: int = 6,
+        advert_memory: int = 10_000,
     ) -> None:
         unknown = set(enabled) - set(RULES)
         if unknown:
@@ -140,20 +202,16 @@ class LineRules:
         self.enabled = frozenset(enabled)
         self.bots = frozenset(b.strip().casefold() for b in bots if b.strip())
         self.min_chars = min_chars
-        patterns = list(context_patterns)
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"bad context pattern {pattern!r}: {exc}") from None
-        # One alternation is one scan of the line instead of one per pattern.
-        self.context = (
-            re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE | re.MULTILINE)
-            if patterns
-            else None
-        )
+        self.context = _alternation(context_patterns, "context")
+        self.music = _alternation(music_patterns, "music")
+        self.advert_min_words = advert_min_words
         self._recent: deque[str] = deque(maxlen=duplicate_lookback)
         self._recent_counts: Counter[str] = Counter()
+        # Long lines per sender and the line count when last posted, oldest forgotten first:
+        # a timer's advert comes back long after the duplicate lookback. Kept across logs.
+        self._posted: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._posted_max = advert_memory
+        self._lines = 0
         self.tally = Tally()
 
     def reset(self) -> None:
@@ -165,8 +223,12 @@ class LineRules:
         """The line's text as it goes on (maybe scrubbed), or None when a rule removes it."""
         on = self.enabled
         stripped = text.strip()
+        self._lines += 1
         if "bots" in on and login.casefold() in self.bots:
             return self._drop("bots")
+        if "botlike" in on and self.music is not None and self.music.search(stripped):
+            self.tally.detail["botlike.music"] += 1
+            return self._drop("botlike")
         if "commands" in on and stripped.startswith("!"):
             return self._drop("commands")
         if "context" in on:
@@ -178,6 +240,11 @@ class LineRules:
             return self._drop("short")
         if "duplicates" in on and self._seen(normalise(stripped)):
             return self._drop("duplicates")
+        if "botlike" in on:
+            reason = self._advert(login, stripped)
+            if reason:
+                self.tally.detail[f"botlike.{reason}"] += 1
+                return self._drop("botlike")
         if "personal" in on:
             scrubbed, found = scrub_personal(text)
             if found:
@@ -200,6 +267,21 @@ class LineRules:
             return "reference"
         return ""
 
+    def _advert(self, login: str, text: str) -> str:
+        has_link = _URL.search(text) is not None
+        if has_link and _INVITE.search(text):
+            return "advert"
+        if not has_link and len(text.split()) < self.advert_min_words:
+            return ""  # short lines come back by chance ("LUL", "gg"); not a timer
+        key = (login.casefold(), normalise(text))
+        last = self._posted.pop(key, None)
+        self._posted[key] = self._lines
+        if len(self._posted) > self._posted_max:
+            self._posted.popitem(last=False)
+        # Sooner than that it is a duplicate (its own rule, which may be off), not a timer.
+        lookback = self._recent.maxlen or 0
+        return "repeat" if last is not None and self._lines - last > lookback else ""
+
     def _seen(self, key: str) -> bool:
         if not key:
             return False
@@ -213,6 +295,19 @@ class LineRules:
         self._recent.append(key)
         self._recent_counts[key] += 1
         return False
+
+
+def _alternation(patterns: Iterable[str], what: str) -> re.Pattern[str] | None:
+    """The patterns as one case-blind regex (one scan of a line instead of one per pattern)."""
+    listed = list(patterns)
+    for pattern in listed:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"bad {what} pattern {pattern!r}: {exc}") from None
+    if not listed:
+        return None
+    return re.compile("|".join(f"(?:{p})" for p in listed), re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass(slots=True)

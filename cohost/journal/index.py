@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (done, total)
 
 _HAS_LETTER = re.compile(r"[^\W\d_]")
+# Chunks asked of the store per entry wanted, growing by this factor until k entries are found:
+# one long entry can fill a search with its chunks (issue #20: the same entry four times).
+CHUNKS_PER_ENTRY = 4
 
 
 class EntrySource(Protocol):
@@ -48,7 +51,7 @@ class EntrySource(Protocol):
 class IndexReport:
     """How the index compares with the journal files."""
 
-    entries: int  # entries that belong in the index (not secret, some text)
+    entries: int  # entries that belong in the index (not secret, some words: indexed_text)
     chunks: int  # chunks the index holds
     missing: tuple[str, ...]  # entry ids not in the index
     stale: tuple[str, ...]  # changed since they were indexed
@@ -57,6 +60,23 @@ class IndexReport:
     @property
     def ok(self) -> bool:
         return not (self.missing or self.stale or self.orphans)
+
+
+def indexed_text(entry: Entry) -> str:
+    """The words indexed for an entry: what a reader of it sees, else its title and tags.
+
+    A tiddler whose text is only markup (`<<list-links "[tag[Salad]]">>`, a `{{||template}}`)
+    renders as a list or a card made of other tiddlers and fields; what it is about is its title
+    and tags, and a search for "salad" should find it, as TiddlyWiki's own search does. Left
+    out, `check` called it missing after every `reindex`. An entry with no words anywhere (only
+    markup, titled by its time, no tags) has nothing to index: reindex and check both pass it over.
+    """
+    if words := plain_text(entry.text):
+        return words
+    tags = [tag for tag in entry.tags if _HAS_LETTER.search(tag)]
+    if tags:
+        return f"Tagged: {', '.join(tags)}."  # embedding_text puts a worded title before it
+    return entry.title if _HAS_LETTER.search(entry.title) else ""
 
 
 def embedding_text(chunk: Chunk) -> str:
@@ -121,7 +141,7 @@ class JournalIndex:
                 tier=entry.tier,
             )
             # the words a reader of the tiddler sees: markup would drown them in the embedding
-            for i, text in enumerate(split_text(plain_text(entry.text), self.spec))
+            for i, text in enumerate(split_text(indexed_text(entry), self.spec))
         ]
 
     def index_entry(self, entry: Entry) -> int:
@@ -160,7 +180,7 @@ class JournalIndex:
         for entry in self.store.entries():
             if entry.tier is Tier.SECRET:
                 secret.add(entry.id)
-            elif entry.text.strip():
+            elif indexed_text(entry):  # the same rule as chunks_of, or check and reindex disagree
                 wanted[entry.id] = entry
         missing = sorted(i for i in wanted if i not in indexed)
         stale = sorted(
@@ -344,17 +364,35 @@ class IndexedJournal:
         self._source = source
 
     async def search(self, query: str, *, k: int) -> list[Hit]:
-        """The k best chunks by cosine similarity, best first (no threshold, no recency)."""
+        """The k best entries by cosine similarity, each as its best chunk, best first."""
         if not query.strip() or k <= 0:
             return []
         # One trip to a worker thread for both steps: each hop costs on a busy machine.
-        hits = await off_loop(self._embed_and_search, query, k)
-        # The store's filter excludes secret chunks already; this is the second lock.
-        return [hit for hit in hits if hit.tier is not Tier.SECRET]
+        return await off_loop(self._embed_and_search, query, k)
 
     def _embed_and_search(self, query: str, k: int) -> list[Hit]:
-        hits = self._vectors.search(self._embedder.embed([query])[0], k=k)
-        return hits if self._source is None else _as_files_say(hits, self._source)
+        vector = self._embedder.embed([query])[0]
+        asked = k * CHUNKS_PER_ENTRY
+        while True:
+            found = self._vectors.search(vector, k=asked)
+            # an entry's chunks share its file and tier: one file read per entry
+            best = best_per_entry(found)
+            if self._source is not None:
+                best = _as_files_say(best, self._source)
+            # The store's filter excludes secret chunks already; this is the second lock.
+            best = [hit for hit in best if hit.tier is not Tier.SECRET]
+            # Fewer chunks than asked for: that was all of them.
+            if len(best) >= k or len(found) < asked:
+                return best[:k]
+            asked *= CHUNKS_PER_ENTRY
+
+
+def best_per_entry(hits: Iterable[Hit]) -> list[Hit]:
+    """Each entry's first hit (its best chunk, when the hits come best first), in order."""
+    best: dict[str, Hit] = {}
+    for hit in hits:
+        best.setdefault(hit.entry_id, hit)
+    return list(best.values())
 
 
 def with_current_tiers(hits: Sequence[Hit], source: EntrySource) -> list[Hit]:

@@ -10,6 +10,9 @@ What it decides:
   sees the streamer address the twin. The names are passed to the model as hotwords too.
 - The twin never answers its own voice: a line close to what the twin just said (`said`, its
   captions) is its echo through the microphone, and dropped.
+- A transcriber that fails on an utterance (a Transient error) loses that utterance only: it is
+  logged and counted, and the microphone goes on. A microphone that fails ends `events()` with
+  its error; calling `events()` again opens it anew (the daemon retries with a backoff).
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ import logging
 import math
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from cohost.core.errors import Transient
 from cohost.core.events import ChatMessage, Role
 from cohost.core.ports import SAMPLE_RATE, Clock, Transcriber
 
@@ -142,14 +146,15 @@ def is_echo(text: str, said: Iterable[str], similarity: float) -> bool:
 class ListenSource:
     """The streamer's microphone as a `ChatSource` of spoken broadcaster lines.
 
-    `frames` is the microphone (16 kHz mono 16-bit PCM, any frame size); `said` gives what the
-    twin said lately (its captions), whose echo is ignored. `on_heard` is told each line with
-    the seconds from the end of the utterance to its transcript (for traces and /metrics).
+    `frames` is the microphone (16 kHz mono 16-bit PCM, any frame size), opened at each
+    `events()`; `said` gives what the twin said lately (its captions), whose echo is ignored.
+    `on_heard` is told each line with the seconds from the end of the utterance to its
+    transcript (for traces and /metrics).
     """
 
     def __init__(
         self,
-        frames: AsyncIterator[bytes],
+        frames: AsyncIterable[bytes],
         transcriber: Transcriber,
         *,
         streamer: str,
@@ -171,11 +176,15 @@ class ListenSource:
         self.on_heard = on_heard
         self.heard = 0
         self.echoes = 0  # lines dropped as the twin's own voice
+        self.failed = 0  # utterances the transcriber failed on
+        self.live = False  # the microphone gives audio now
 
     async def events(self) -> AsyncGenerator[ChatMessage, None]:
         cutter = UtteranceCutter(self.options)
+        frames = aiter(self.frames)
         try:
-            async for frame in self.frames:
+            async for frame in frames:
+                self.live = True
                 utterance = cutter.push(frame)
                 if utterance is not None and (line := await self._hear(utterance)) is not None:
                     yield line
@@ -183,7 +192,8 @@ class ListenSource:
             if last is not None and (line := await self._hear(last)) is not None:
                 yield line
         finally:
-            close = getattr(self.frames, "aclose", None)
+            self.live = False
+            close = getattr(frames, "aclose", None)
             if close is not None:
                 await close()
 
@@ -195,7 +205,12 @@ class ListenSource:
             segments = self.transcriber.transcribe(pcm, hotwords=hotwords)
             return " ".join(s.text for s in segments).strip()
 
-        text = await asyncio.to_thread(transcribe)
+        try:
+            text = await asyncio.to_thread(transcribe)
+        except Transient as exc:
+            self.failed += 1
+            log.warning("could not hear what the streamer said: %s", exc)
+            return None
         took = time.perf_counter() - ended
         if not text:
             return None

@@ -64,17 +64,23 @@ def rank(
     now: float,
     recency_floor: float = 0.7,
 ) -> list[Hit]:
-    """Drop secret and weak hits, weight the rest by recency, keep the best k (score replaced)."""
-    kept: list[Hit] = []
+    """Drop secret and weak hits, weight the rest by recency, keep the best k entries.
+
+    Each entry counts once, as its best chunk: a long entry must not fill the prompt (or a
+    search's answer) with its chunks and push every other entry out. Scores are replaced by
+    the weighted ones.
+    """
+    best: dict[str, Hit] = {}
     for hit in hits:
         if hit.tier is Tier.SECRET or hit.score < min_score:
             continue
         weight = recency_weight(
             now - hit.created, half_life_days=recency_half_life_days, floor=recency_floor
         )
-        kept.append(replace(hit, score=hit.score * weight))
-    kept.sort(key=lambda h: h.score, reverse=True)
-    return kept[:k]
+        weighted = replace(hit, score=hit.score * weight)
+        if hit.entry_id not in best or weighted.score > best[hit.entry_id].score:
+            best[hit.entry_id] = weighted
+    return sorted(best.values(), key=lambda h: h.score, reverse=True)[:k]
 
 
 async def recall(
@@ -87,7 +93,7 @@ async def recall(
     now: float,
     recency_floor: float = 0.7,
 ) -> list[Hit]:
-    """The k best journal chunks for the query, recency-weighted; [] when the journal fails."""
+    """The k best journal entries for the query (a chunk each), recency-weighted; [] on failure."""
     if k <= 0 or not query.strip():
         return []
     try:
@@ -146,7 +152,7 @@ class RankedJournal:
         )
 
     async def search(self, query: str, *, k: int) -> list[Hit]:
-        """The k best chunks, ranked; [] when the journal fails or is too slow."""
+        """The k best entries (a chunk each), ranked; [] when the journal fails or is too slow."""
         try:
             async with asyncio.timeout(self._timeout_s):
                 return await recall(

@@ -189,6 +189,7 @@ class Metrics:
     turn: Histogram | None = None
     quality: Mapping[str, int] = field(default_factory=dict)  # reviewed replies, by Quality
     flaws: Mapping[str, int] = field(default_factory=dict)  # reviewed replies, by Flaw found
+    heard: Histogram | None = None  # end of the streamer's speech to its transcript, listening
 
 
 class _Series:
@@ -212,10 +213,14 @@ class _Series:
 class MetricsRecorder:
     """Stage and whole-turn times from each finished turn's trace; the daemon calls observe()."""
 
-    def __init__(self, bounds: Sequence[float] = DEFAULT_BUCKETS) -> None:
+    def __init__(
+        self, bounds: Sequence[float] = DEFAULT_BUCKETS, *, listening: bool = False
+    ) -> None:
+        """listening: the daemon hears the streamer, and times each transcript (`heard`)."""
         self.bounds = tuple(sorted(bounds))
         self._stages: dict[str, _Series] = {}
         self._turn = _Series(self.bounds)
+        self._heard = _Series(self.bounds) if listening else None
         # every value from the start, so a counter is there (at 0) before it first counts
         self._quality = dict.fromkeys(map(str, Quality), 0)
         self._flaws = dict.fromkeys(map(str, Flaw), 0)
@@ -235,6 +240,11 @@ class MetricsRecorder:
             start = min(s.start for s in trace.stages)
             end = max(s.end for s in trace.stages)
             self._turn.add(max(0.0, end - start))
+
+    def heard(self, seconds: float) -> None:
+        """One spoken line: seconds from the end of the streamer's speech to its transcript."""
+        if self._heard is not None:
+            self._heard.add(max(0.0, seconds))
 
     def metrics(
         self,
@@ -266,6 +276,7 @@ class MetricsRecorder:
             turn=self._turn.frozen(),
             quality=dict(self._quality),
             flaws=dict(self._flaws),
+            heard=self._heard.frozen() if self._heard is not None else None,
         )
 
 
@@ -338,6 +349,13 @@ class DaemonCollector(Collector):
                 "From a turn's first stage to its last.",
                 buckets=_buckets(m.turn),
                 sum_value=round(m.turn.sum, 6),
+            )
+        if m.heard is not None:
+            yield HistogramMetricFamily(
+                "cohost_heard_seconds",
+                "From the end of the streamer's speech to its transcript.",
+                buckets=_buckets(m.heard),
+                sum_value=round(m.heard.sum, 6),
             )
 
 

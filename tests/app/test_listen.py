@@ -1,28 +1,41 @@
 """The streamer's voice as chat: espeak-ng speaks into a WAV, whisper hears it, the twin answers.
 
-Also `cohost transcribe` on a recording of a few sentences, with its word error rate.
+Also `cohost run --listen` (the daemon hears a WAV file as its microphone, and a dead microphone
+or speech model only degrades it), and `cohost transcribe` on a recording of a few sentences,
+with its word error rate.
 """
 
 from __future__ import annotations
 
+import array
+import asyncio
 import importlib.util
 import itertools
 import json
 import os
+import socket
 import subprocess
+import sys
+import threading
+import urllib.request
 import wave
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 
 import pytest
 
 from cohost.adapters.microphone import WavFileMicrophone
 from cohost.adapters.whisper import WhisperTranscriber
-from cohost.app.build import build_guard, build_models, turn_setup
+from cohost.app.build import build_guard, build_listener, build_models, turn_setup
+from cohost.app.daemon import Daemon
+from cohost.app.demo import demo_files
 from cohost.app.settings import Settings, load_settings
 from cohost.cli.main import main
 from cohost.core.bus_events import CaptionShown
-from cohost.core.clock import VirtualClock
+from cohost.core.clock import RealClock, VirtualClock
+from cohost.core.errors import SettingsError, Transient
 from cohost.core.events import Decision, TurnTrace
+from cohost.core.ports import SAMPLE_RATE, Segment
 from cohost.core.serialise import read_bus_event
 from cohost.core.state import TwinState
 from cohost.embedded.bus import LocalBus
@@ -30,6 +43,8 @@ from cohost.pipeline.deliver import CaptionSpeaker, RecordingSink
 from cohost.pipeline.listen import ListenOptions, ListenSource
 from cohost.session import Session, SessionOptions
 from cohost.text.wer import word_error_rate
+from tests.faults.test_local import WAIT_S, Feed, chat
+from tests.faults.test_local import RecordingSink as ChatSent
 from tests.support.audio import require_espeak
 
 STREAMER = "mossbyte"
@@ -148,6 +163,150 @@ async def test_the_twin_ignores_its_own_voice(
     await heard.hear(speak(said, tmp_path / "echo.wav"), transcriber)
     assert len(heard.decisions) == 1  # the echo was never taken for the streamer
     assert listener.heard == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
+
+
+def test_run_listen_answers_the_streamer_heard_through_a_wav_microphone(tmp_path: Path) -> None:
+    require_whisper()
+    wav = speak(f"Hey {TWIN}, what game is next?", tmp_path / "hey.wav")
+    port = _free_port()
+    errors = tmp_path / "stderr.txt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COHOST_")}
+    env.update(
+        COHOST_DATA_DIR=str(tmp_path / "data"),
+        COHOST_WEB__PORT=str(port),
+        COHOST_TWIN__NAME=TWIN,
+        COHOST_TWIN__STREAMER=STREAMER,
+        COHOST_TWIN__WRITINGS=json.dumps([str(demo_files() / "writing.md")]),
+        COHOST_JOURNAL__EMBEDDING_MODEL="hashing",
+        COHOST_SPEECH__ENGINE="captions",
+        PYTHONUNBUFFERED="1",
+    )
+    with (
+        errors.open("w") as stderr,
+        subprocess.Popen(
+            [sys.executable, "-m", "cohost.cli.main", "run", "--console", "--listen", str(wav)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        ) as proc,
+    ):
+        watchdog = threading.Timer(120, proc.kill)  # a guard against hanging, not a timing
+        watchdog.start()
+        try:
+            assert proc.stdout is not None and proc.stdin is not None
+            # nobody types a word: an answer is to what the microphone heard
+            for line in iter(proc.stdout.readline, ""):
+                if line.startswith(f"[{TWIN}] "):
+                    break
+            else:
+                pytest.fail(f"the twin never answered: {errors.read_text()}")
+            metrics = _get(f"http://127.0.0.1:{port}/metrics")
+            assert "cohost_heard_seconds_count 1.0" in metrics, metrics
+            health = json.loads(_get(f"http://127.0.0.1:{port}/healthz"))
+            assert health["events"] == 1 and health["errors"] == 0
+            proc.stdin.close()  # end of typed chat: the console daemon shuts down
+            assert proc.wait(timeout=30) == 0, errors.read_text()
+        finally:
+            watchdog.cancel()
+            if proc.poll() is None:
+                proc.kill()
+    [traces] = (tmp_path / "data" / "traces").glob("*.jsonl")
+    [turn] = [json.loads(line) for line in traces.read_text().splitlines()]
+    message = turn["decision"]["message"]
+    assert turn["outcome"] == "answered"
+    assert message["login"] == STREAMER and message["spoken"] is True
+    assert message["text"].lower().startswith(f"hey {TWIN}")
+
+
+def _listening(tmp_path: Path, device: str) -> Settings:
+    return load_settings(
+        data_dir=tmp_path / "data",
+        twin={"name": TWIN, "streamer": STREAMER, "writings": [str(demo_files() / "writing.md")]},
+        picker={"min_gap_s": 0, "user_cooldown_s": 0, "replies_per_minute": 1000},
+        web={"enabled": False},
+        journal={"embedding_model": "hashing"},
+        listen={"enabled": True, "device": device},
+    )
+
+
+async def test_a_dead_microphone_degrades_the_daemon_and_chat_goes_on(tmp_path: Path) -> None:
+    # no such ALSA device (or no arecord at all): the microphone fails at once, every time
+    feed, sink = Feed(), ChatSent()
+    daemon = Daemon(
+        _listening(tmp_path, "cohost-no-such-device"), source=feed, sink=sink, clock=RealClock()
+    )
+    running = asyncio.create_task(daemon.run())
+    async with asyncio.timeout(WAIT_S):
+        while not daemon.session.counters.errors:  # noqa: ASYNC110 (a counter, no event)
+            await asyncio.sleep(0.02)
+        health = daemon.health()
+        assert health["links"] == {"microphone": "down"} and health["degraded"] is True
+        await feed.queue.put(chat(f"{TWIN} how is gerald doing?", 1))
+        await sink.changed.wait()
+        daemon.stop()
+        await running  # it ends as asked, not with the microphone's error
+    assert sink.sent and daemon.metrics().errors >= 1
+
+
+class FailsOnce:
+    """A speech model that fails on its first utterance, then hears the streamer."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def transcribe(
+        self, audio: Path | bytes, *, hotwords: str = "", start_s: float = 0.0
+    ) -> Iterator[Segment]:
+        self.calls += 1
+        if self.calls == 1:
+            raise Transient("the speech model fell over")
+        return iter([Segment(start=0.0, end=1.0, text="hey twin bot, still there?")])
+
+
+async def _two_utterances() -> AsyncGenerator[bytes, None]:
+    frame = int(SAMPLE_RATE * 0.03)
+    loud = array.array("h", [3000, -3000] * (frame // 2)).tobytes()
+    quiet = bytes(frame * 2)
+    for _ in range(2):
+        for chunk in [loud] * 20 + [quiet] * 30:
+            yield chunk
+
+
+async def test_an_utterance_the_model_fails_on_is_lost_alone() -> None:
+    heard: list[float] = []
+    listener = ListenSource(
+        _two_utterances(),
+        FailsOnce(),
+        streamer=STREAMER,
+        channel=STREAMER,
+        twin_names=[TWIN],
+        clock=VirtualClock(1000.0),
+        on_heard=lambda _, seconds: heard.append(seconds),
+    )
+    lines = [line async for line in listener.events()]
+    assert [line.text for line in lines] == [f"hey {TWIN}, still there?"]
+    assert (listener.failed, listener.heard, len(heard)) == (1, 1, 1)
+    assert not listener.live  # the microphone was closed
+
+
+def test_a_missing_recording_is_a_settings_error(tmp_path: Path) -> None:
+    settings = _listening(tmp_path, str(tmp_path / "nowhere.wav"))
+    with pytest.raises(SettingsError, match="COHOST_LISTEN__DEVICE"):
+        build_listener(settings, RealClock(), channel=STREAMER)
 
 
 SENTENCES = [

@@ -118,7 +118,7 @@ def test_an_added_entry_is_found_by_search_at_once(
     assert run_journal(["add", "Gerald the sourdough starter doubled overnight."], settings) == 0
     assert "indexed 1 chunk" in capsys.readouterr().out
     assert run_journal(["search", "sourdough starter", "--raw", "--json"], settings) == 0
-    [hit] = json.loads(capsys.readouterr().out)
+    [hit] = json.loads(capsys.readouterr().out)["hits"]
     assert "Gerald" in hit["text"]
 
 
@@ -134,7 +134,7 @@ def test_imported_entries_are_indexed_and_no_index_leaves_them_to_later(
     assert run_journal(["import", str(folder)], settings) == 0
     assert "indexed 2 chunks" in capsys.readouterr().out
     assert run_journal(["search", "lava level speedrun", "--raw", "--json"], settings) == 0
-    hits = json.loads(capsys.readouterr().out)
+    hits = json.loads(capsys.readouterr().out)["hits"]
     assert hits[0]["title"] == "entry 0"
     assert run_journal(["add", "--no-index", "A quiet note about the cat."], settings) == 0
     assert "indexed" not in capsys.readouterr().out

@@ -186,3 +186,28 @@ def test_the_co_host_bots_own_lines_never_become_training_data(tmp_path: Path) -
     # a bot that posts as the streamer's own account: those lines are the streamer's
     same = Settings(twin={"bot_login": "moss"})  # type: ignore[arg-type]
     assert "moss" not in dataset_options(same, logins=["moss"], name="Moss").bots
+
+
+def test_bot_like_lines_are_left_out_of_context(tmp_path: Path) -> None:
+    advert = "Join our Discord Channel over at http://discord.gg/moss and read the rules"
+    timer = "Remember to hydrate and stretch, the stream goes on for hours"
+    lines = [privmsg(1, "pretzelrocks", "Now Playing: Sandstorm by Darude")]
+    for minute in range(4):  # a moderator's timer, every five minutes, as chat moves on
+        at = 2 + minute * 300
+        lines.append(privmsg(at, "mod", advert if minute % 2 else timer))
+        lines += [privmsg(at + i, f"viewer{i}", f"chat line {minute} {i}") for i in range(1, 7)]
+        lines.append(privmsg(at + 7, "moss", f"answer number {minute}"))
+    path = tmp_path / "botlike.irc"
+    path.write_text("\n".join(lines) + "\n")
+    examples, builder = _build(path, duplicate_lookback=5, max_gap_s=10_000.0)
+    assert len(examples) == 4
+    assert not any("Sandstorm" in e or "Discord" in e for e in examples)
+    assert sum("hydrate" in e for e in examples) == 1  # the timer's first post is chat
+    assert builder.report.tally.removed["botlike"] == 4
+    assert builder.report.tally.detail["botlike.music"] == 1
+    assert builder.report.tally.detail["botlike.advert"] == 2
+    assert builder.report.tally.detail["botlike.repeat"] == 1
+    assert builder.report.as_dict()["rules"]["botlike"] == {"removed": 4, "changed": 0}
+    assert "botlike" in builder.report.table()
+    off, _ = _build(path, duplicate_lookback=5, rules=frozenset(RULES) - {"botlike"})
+    assert any("Sandstorm" in e for e in off)

@@ -96,3 +96,22 @@ def test_bots_and_commands_in_a_real_log(shared_data: Path) -> None:
     assert removed["bots"] == sum(m.login in bots for m in messages) > 0
     commands = sum(m.login not in bots and m.text.strip().startswith("!") for m in messages)
     assert removed["commands"] == commands > 0
+
+
+def test_a_moderators_timed_advert_in_a_real_log_is_left_out(shared_data: Path) -> None:
+    path = shared_data / "twitch" / "tcd_text" / "DKDiamantes_0650637968.txt"
+    posts = sum(
+        isinstance(e, ChatMessage) and e.text.startswith("Join our Discord Channel")
+        for e in open_log(path)
+    )
+    assert posts == 33  # every twelve minutes, from a moderator's account
+    builder = _builder(["miabyte"], "Twin")
+    examples = list(builder.from_log(open_log(path)))
+    assert examples
+    assert not any("Join our Discord Channel" in text for text in examples)
+    removed = builder.report.tally
+    assert (
+        removed.removed["botlike"]
+        == removed.detail["botlike.advert"] + removed.detail["botlike.repeat"]
+    )
+    assert removed.removed["botlike"] + removed.removed["duplicates"] >= posts

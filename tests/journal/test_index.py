@@ -257,6 +257,36 @@ def test_check_finds_missing_stale_and_orphaned_entries_and_fix_repairs_them(
     assert "three minutes" in hits[0].text
 
 
+def test_a_tiddler_of_macros_only_is_indexed_by_its_title_and_tags(
+    store: JournalStore, index: JournalIndex
+) -> None:
+    # issue #20: after `reindex`, `check` called these missing, and `check --fix` could not help
+    salads = store.add('<<list-links "[tag[Salad]]">>', tags=["Recipes"], title="Salads", now=T0)
+    book = store.add("{{||$:/jab/viewtemplate/book}}", tags=["Book"], title="Devoted", now=T0)
+    index.reindex()
+    report = index.check()
+    assert report.ok, report
+    assert report.entries == 2
+    [chunk] = index.chunks_of(store.get(salads.id))
+    assert chunk.text == "Tagged: Recipes."
+    assert embedding_text(chunk) == "Salads. Tagged: Recipes."
+    found = index.vectors.search(index.embedder.embed(["salads recipes"])[0], k=1)
+    assert found[0].entry_id == salads.id
+    assert book.id in index.vectors.indexed()
+
+
+def test_an_entry_with_no_words_anywhere_is_passed_over_by_reindex_and_check(
+    store: JournalStore, index: JournalIndex
+) -> None:
+    untitled = store.add("<<now>> [img[photo.png]]", now=T0)  # titled by its time, no tags
+    plain = store.add("A plain thought.", now=T0 + timedelta(1))
+    assert index.chunks_of(store.get(untitled.id)) == []
+    assert index.reindex() == 1
+    report = index.check()
+    assert report.ok and report.entries == 1
+    assert set(index.vectors.indexed()) == {plain.id}
+
+
 def test_a_secret_entry_that_was_indexed_is_removed_when_reindexed(
     store: JournalStore, index: JournalIndex, vectors: EdgeVectorStore
 ) -> None:
@@ -453,6 +483,26 @@ async def test_recall_goes_by_the_files_before_the_index_catches_up(
     } >= {ids["priv"], ids["pub"]}
 
 
+async def test_a_search_returns_each_entry_once_with_its_best_chunk(
+    store: JournalStore, index: JournalIndex, vectors: EdgeVectorStore
+) -> None:
+    # issue #20: one entry came back four times, once per chunk
+    route = " ".join(f"The lava level route part {i} needs a jump {i}." for i in range(12))
+    long = store.add(route, title="lava route", now=T0)
+    other = store.add("The lava level took three tries.", title="tries", now=T0 + timedelta(1))
+    store.add("A new desk lamp arrived.", title="lamp", now=T0 + timedelta(2))
+    index.reindex()
+    assert vectors.indexed()[long.id].chunks > 3
+    query = "lava level route jump"
+    chunks = vectors.search(index.embedder.embed([query])[0], k=50)
+    best = max((h for h in chunks if h.entry_id == long.id), key=lambda h: h.score)
+
+    hits = await journal_for(index).search(query, k=3)
+    assert [h.entry_id for h in hits] == [long.id, other.id, hits[2].entry_id]
+    assert len({h.entry_id for h in hits}) == 3
+    assert (hits[0].text, hits[0].score) == (best.text, best.score)
+
+
 def test_the_index_folder_is_the_owners_alone(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     (settings.data_dir / "index").mkdir(parents=True, mode=0o755)
@@ -490,7 +540,7 @@ def test_cli_reindex_check_and_search(tmp_path: Path, capsys: pytest.CaptureFixt
     assert (
         run_journal(["search", "door code studio", "--raw", "--k", "10", "--json"], settings) == 0
     )
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["hits"]
     assert rows and ids["secret"] not in {r["entry_id"] for r in rows}
     assert all("door code" not in r["text"] for r in rows)
     assert {"entry_id", "title", "tier", "score", "created", "tags", "text"} <= set(rows[0])
@@ -500,15 +550,69 @@ def test_cli_reindex_check_and_search(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "private" in out and "entry priv" in out
 
 
-def test_cli_search_says_when_nothing_is_indexed_yet(
+def test_cli_search_of_an_empty_index_fails_with_a_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # issue #20: it printed `[]` (or "no journal entry is close enough") and exited 0
+    settings = _settings(tmp_path)
+    assert run_journal(["search", "sister Lisbon"], settings) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "the journal has no entries to search" in captured.err
+
+    _fill(JournalStore(journal_dir(settings), settings.journal))  # as `journal add` leaves them
+    assert run_journal(["search", "sister Lisbon", "--raw"], settings) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "cohost: the journal index is empty: 3 journal entries are not indexed yet: "
+        "run `cohost journal reindex` (a running daemon indexes them on its own)\n"
+    )
+    assert run_journal(["search", "sister Lisbon", "--json"], settings) == 1
+    captured = capsys.readouterr()
+    answer = json.loads(captured.out)
+    assert answer["hits"] == [] and answer["not_indexed"] == 3
+    assert "the journal index is empty" in answer["error"]
+    assert "cohost journal reindex" in captured.err
+
+    assert run_journal(["reindex"], settings) == 0
+    capsys.readouterr()
+    assert run_journal(["search", "sister Lisbon", "--json"], settings) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["error"] is None and answer["not_indexed"] == 0
+    assert answer["hits"][0]["title"] == "entry priv"
+
+
+def test_cli_search_says_when_some_entries_are_not_indexed_yet(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = _settings(tmp_path)
-    _fill(JournalStore(journal_dir(settings), settings.journal))  # as `journal add` leaves them
-    assert run_journal(["search", "sister Lisbon", "--raw"], settings) == 0
+    store = JournalStore(journal_dir(settings), settings.journal)
+    _fill(store)
+    assert run_journal(["reindex"], settings) == 0
+    store.add("A note about the cat, unindexed.", now=T0 + timedelta(7))
+    capsys.readouterr()
+    assert run_journal(["search", "zzzz qqqq"], settings) == 0
     captured = capsys.readouterr()
-    assert "3 journal entries are not indexed yet: run `cohost journal reindex`" in captured.err
-    assert captured.out == "no journal entry is close enough\n"
+    assert "1 journal entry is not indexed yet: run `cohost journal reindex`" in captured.err
+    assert captured.out == "no journal entry is close enough (try --raw)\n"
+
+
+@pytest.mark.shared_data
+def test_cli_check_agrees_with_reindex_over_a_real_wiki(
+    tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # issue #20: book tiddlers that are only a `{{||template}}` were "missing" after reindex
+    settings = _settings(tmp_path)
+    wiki = shared_data / "tiddlywiki" / "tid" / "jackbaty"
+    assert run_journal(["import", str(wiki), "--no-index"], settings) == 0
+    assert run_journal(["reindex"], settings) == 0
+    assert run_journal(["check"], settings) == 0
+    assert "the index matches the journal" in capsys.readouterr().out
+    assert run_journal(["search", "Devoted Dean Koontz", "--raw", "--json"], settings) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    assert hits[0]["title"] == "Devoted by Dean Koontz"
+    assert len({h["entry_id"] for h in hits}) == len(hits)
 
 
 def test_cli_reports_an_index_held_by_another_process(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -102,6 +103,26 @@ def test_rank_thresholds_on_similarity_and_orders_by_weighted_score() -> None:
     # Without recency the stronger match wins again.
     plain = rank(hits, k=1, min_score=0.3, recency_half_life_days=0, now=NOW)
     assert [h.entry_id for h in plain] == ["old-strong"]
+
+
+def test_rank_keeps_one_hit_per_entry_its_best_chunk() -> None:
+    # issue #20: one entry came back four times, once per chunk
+    chunks = [replace(hit("long", s), text=f"chunk {s}") for s in (0.5, 0.8, 0.6, 0.7)]
+    ranked = rank(
+        [*chunks, hit("other", 0.65)], k=3, min_score=0.3, recency_half_life_days=0, now=NOW
+    )
+    assert [(h.entry_id, h.text) for h in ranked] == [
+        ("long", "chunk 0.8"),
+        ("other", "text of other"),
+    ]
+
+
+async def test_recall_fills_k_with_different_entries() -> None:
+    journal = FakeJournal(
+        [hit("a", 0.9), hit("a", 0.85), hit("b", 0.8), hit("a", 0.7), hit("c", 0.6)]
+    )
+    hits = await recall(journal, "q", k=3, min_score=0.3, recency_half_life_days=0, now=NOW)
+    assert [h.entry_id for h in hits] == ["a", "b", "c"]
 
 
 async def test_recall_overfetches_ranks_and_keeps_k() -> None:
