@@ -516,35 +516,41 @@ def make_guard(settings: Settings, journal_dir: Path) -> Guard:
     return build_guard(settings, journal_dir)
 
 
+async def one_turn(
+    guard: Guard,
+    rewriter: Rewriter,
+    text: str,
+    *,
+    voice: Voice,
+    sink: RecordingSink,
+    bus: LocalBus | None = None,
+) -> None:
+    """One whole turn answering a viewer's `text`, the private note recalled."""
+    ask = ChatMessage(id="m1", channel="c", login="ana", display_name="ana", text=text, ts=0.0)
+    parts = TurnParts(
+        simulator=OneLineTwin(),
+        rewriter=rewriter,
+        guard=guard,
+        clock=VirtualClock(1000.0),
+        journal=Journal(HITS),
+        speaker=voice,
+        sink=sink,
+        bus=bus,
+    )
+    decision = Decision(
+        message=ask, picked=True, score=1.0, parts=(), reason="bench", category="picked"
+    )
+    await Turn(parts, TurnOptions(twin=TWIN), decision, [ask]).run()
+
+
 async def run_turns(guard: Guard, replies: Sequence[str]) -> Outputs:
     """Each reply through a whole turn in a row; every text that left, in order."""
     rewriter, voice, sink, bus = AdversarialRewriter(), Voice(), RecordingSink(), LocalBus()
     published: list[str] = []
     bus.subscribe(lambda topic, payload: published.extend(_bus_texts(payload)))
-    ask = ChatMessage(
-        id="m1",
-        channel="c",
-        login="ana",
-        display_name="ana",
-        text=f"{TWIN} what's the tea?",
-        ts=0.0,
-    )
     for reply in replies:
         rewriter.next_reply = reply
-        parts = TurnParts(
-            simulator=OneLineTwin(),
-            rewriter=rewriter,
-            guard=guard,
-            clock=VirtualClock(1000.0),
-            journal=Journal(HITS),
-            speaker=voice,
-            sink=sink,
-            bus=bus,
-        )
-        decision = Decision(
-            message=ask, picked=True, score=1.0, parts=(), reason="bench", category="picked"
-        )
-        await Turn(parts, TurnOptions(twin=TWIN), decision, [ask]).run()
+        await one_turn(guard, rewriter, f"{TWIN} what's the tea?", voice=voice, sink=sink, bus=bus)
     chat = tuple(text for text, _ in sink.sent)
     return Outputs(chat=chat, voice=tuple(voice.said), bus=tuple(published))
 
@@ -675,27 +681,8 @@ async def model_outputs(guard: Guard, url: str, model: str, n: int) -> tuple[lis
         rewriter = RawKept(inner)
         for i in range(n):
             voice, sink = Voice(), RecordingSink()
-            ask = ChatMessage(
-                id=f"a{i}",
-                channel="c",
-                login="ana",
-                display_name="ana",
-                text=f"{TWIN} {ASKS[i % len(ASKS)]}",
-                ts=0.0,
-            )
-            parts = TurnParts(
-                simulator=OneLineTwin(),
-                rewriter=rewriter,
-                guard=guard,
-                clock=VirtualClock(1000.0),
-                journal=Journal(HITS),
-                speaker=voice,
-                sink=sink,
-            )
-            decision = Decision(
-                message=ask, picked=True, score=1.0, parts=(), reason="bench", category="picked"
-            )
-            await Turn(parts, TurnOptions(twin=TWIN), decision, [ask]).run()
+            ask = f"{TWIN} {ASKS[i % len(ASKS)]}"
+            await one_turn(guard, rewriter, ask, voice=voice, sink=sink)
             out.append(Outputs(chat=tuple(t for t, _ in sink.sent), voice=tuple(voice.said)))
     tried = sum(detect(Outputs(chat=(raw,))).any for raw in rewriter.raw)
     return out, tried

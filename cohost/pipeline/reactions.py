@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from cohost.core.events import ChatMessage, Decision, Follow, SourceEvent, UserNotice
 from cohost.core.options import ReactionSettings, ReactionsSettings
@@ -79,33 +80,31 @@ class Support:
         return self.display_name or self.login or "an anonymous supporter"
 
 
+def _who(event: Follow | ChatMessage | UserNotice) -> dict[str, Any]:
+    """The fields every support shares: who gave it, where and when."""
+    return {
+        "id": event.id,
+        "channel": event.channel,
+        "login": event.login,
+        "display_name": event.display_name,
+        "user_id": event.user_id,
+        "ts": event.ts,
+    }
+
+
 def support_of(event: SourceEvent) -> Support | None:
     """The support an event stands for, or None (chat without bits, moderation, ...)."""
     if isinstance(event, Follow):
-        return Support(
-            kind=ReactionKind.FOLLOW,
-            id=event.id,
-            channel=event.channel,
-            login=event.login,
-            display_name=event.display_name,
-            user_id=event.user_id,
-            ts=event.ts,
-            amount=1,
-        )
+        return Support(kind=ReactionKind.FOLLOW, amount=1, **_who(event))
     if isinstance(event, ChatMessage):
         if event.bits <= 0:
             return None
         return Support(
             kind=ReactionKind.CHEER,
-            id=event.id,
-            channel=event.channel,
-            login=event.login,
-            display_name=event.display_name,
-            user_id=event.user_id,
-            ts=event.ts,
             amount=event.bits,
             text=event.text,
             message=event,
+            **_who(event),
         )
     if not isinstance(event, UserNotice) or (kind := _NOTICE_KINDS.get(event.kind)) is None:
         return None
@@ -117,17 +116,12 @@ def support_of(event: SourceEvent) -> Support | None:
     }.get(kind, event.gifts if bomb else 1)
     return Support(
         kind=kind,
-        id=event.id,
-        channel=event.channel,
-        login=event.login,
-        display_name=event.display_name,
-        user_id=event.user_id,
-        ts=event.ts,
         amount=amount,
         text=event.text.strip(),
         system_text=event.system_text.strip(),
         bomb=bomb,
         in_bomb=event.in_community_gift,
+        **_who(event),
     )
 
 

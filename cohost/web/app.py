@@ -527,18 +527,21 @@ def dashboard_event(topic: str, payload: Mapping[str, object]) -> dict[str, obje
 
 
 def _trace_hits(value: object) -> list[dict[str, object]]:
-    """A trace's hits as the dashboard shows them (see `_hits`)."""
+    """A trace's hits as the dashboard shows them: read as the bus's hits are (`_hits`)."""
     if not isinstance(value, list):
         return []
-    return [
-        {
-            "title": _text(h.get("title"), 120) if h.get("tier") == "public" else PRIVATE_TITLE,
-            "tier": _text(h.get("tier"), 16),
-            "score": _num(h.get("score")),
-        }
-        for h in value[:20]
-        if isinstance(h, Mapping)
-    ]
+    return _hits(
+        tuple(
+            HitShown(
+                entry_id=None,
+                title=_text(h.get("title"), 120),
+                tier=_text(h.get("tier"), 16),
+                score=_num(h.get("score")),
+            )
+            for h in value[:20]
+            if isinstance(h, Mapping)
+        )
+    )
 
 
 def _lines(value: object) -> list[dict[str, object]]:
