@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import json
 import os
@@ -121,7 +122,14 @@ async def _run(daemon: Daemon, events: Sequence[ChatEvent], sink: RecordingSink)
     task = asyncio.create_task(daemon.run(until_source_ends=True))
     for event in events:
         expected = len(sink.sent) + 1
-        await source.queue.put(event)
+        # stamped as it arrives: on a loaded machine the daemon's start and the turns before
+        # it can take longer than the picker's freshness limit
+        fresh = (
+            dataclasses.replace(event, ts=RealClock().now())
+            if isinstance(event, ChatMessage)
+            else event
+        )
+        await source.queue.put(fresh)
         await sink.wait_for(expected)
     await source.queue.put(None)
     async with asyncio.timeout(WAIT_S):
