@@ -298,7 +298,7 @@ class OpenAISimulator(_Adapter):
                 stream=True,
                 max_tokens=self._max_tokens,
                 temperature=self._temperature,
-                seed=self._seed if self._seed is not None else openai.omit,
+                seed=self._seed + request.draw if self._seed is not None else openai.omit,
                 logit_bias=logit_bias,
                 extra_body=extra_body,
             )

@@ -128,6 +128,9 @@ class SimRequest:
     window: Sequence[ChatMessage]
     twin: str
     max_lines: int
+    # which draw of this conversation: 0 is the turn's own; a candidate asks for 1, 2, ... when
+    # the first draw has nothing new to offer (a seeded simulator must then draw differently)
+    draw: int = 0
 
 
 class Simulator(Protocol):

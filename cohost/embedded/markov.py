@@ -93,14 +93,17 @@ class MarkovChain:
                 seen[word] = len(states)
         return sorted(seen, key=seen.__getitem__)
 
-    def generate(self, rng: random.Random, *, topic: str = "", max_words: int = 30) -> str:
-        """One line; it contains the rarest known word of topic when there is one."""
+    def generate(
+        self, rng: random.Random, *, topic: str = "", max_words: int = 30, rank: int = 0
+    ) -> str:
+        """One line; it contains the rarest known word of topic when there is one (with `rank`
+        n, the n-th rarest after it: another draw's start), else it is on no topic at all."""
         if not self.trained:
             return ""
         candidates = self.known(topic)
-        if not candidates:
+        if rank >= len(candidates):
             return " ".join(self._walk(self._forward, _SEP * (self.order - 1), rng, max_words))
-        seed = rng.choice(list(self._states_by_word[candidates[0]]))
+        seed = rng.choice(list(self._states_by_word[candidates[rank]]))
         parts = seed.split(_SEP)
         real = [w for w in parts if w != _EDGE]
         room = max(0, max_words - len(real))
@@ -314,12 +317,10 @@ class MarkovSimulator:
             return
         window = request.window
         last_id = window[-1].id if window else ""
-        # with a seed, the draw depends on it and on the message answered, so a replay repeats
-        rng = (
-            random.Random()
-            if self.seed is None
-            else random.Random(self.seed ^ stable_hash(last_id))
-        )
+        # with a seed, the draw depends on it, on the message answered and on which draw it is
+        # (a candidate's), so a replay repeats
+        key = last_id if request.draw == 0 else f"{last_id}#{request.draw}"
+        rng = random.Random() if self.seed is None else random.Random(self.seed ^ stable_hash(key))
         twin = request.twin.casefold()
         others = [m for m in window if m.login.casefold() != twin and m.text.strip()]
         # Each chatter speaks only in their own recent words; most recent first, since the
@@ -338,7 +339,8 @@ class MarkovSimulator:
         for i in range(request.max_lines):
             await asyncio.sleep(0)  # a cancelled turn stops here, between lines
             if i % 2 == 0 or not speakers:
-                text = self._fresh_line(self.chain, rng, topic, said)
+                # a later draw starts the twin's lines from another word of the topic
+                text = self._fresh_line(self.chain, rng, topic, said, rank=request.draw)
                 line = SimLine(speaker=request.twin, text=text, is_twin=True)
             else:
                 speaker = speakers[(i // 2) % len(speakers)]
@@ -351,11 +353,11 @@ class MarkovSimulator:
             topic = _without(text, names)
 
     def _fresh_line(
-        self, chain: MarkovChain, rng: random.Random, topic: str, said: set[str]
+        self, chain: MarkovChain, rng: random.Random, topic: str, said: set[str], rank: int = 0
     ) -> str:
         text = ""
         for _ in range(_LINE_ATTEMPTS):
-            text = chain.generate(rng, topic=topic, max_words=self.max_words)
+            text = chain.generate(rng, topic=topic, max_words=self.max_words, rank=rank)
             if text not in said:
                 break
         return text

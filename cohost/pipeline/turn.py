@@ -365,45 +365,72 @@ class Turn:
         """Up to `candidates - 1` more guarded replies, each unlike the others and the reply.
 
         Each fusion is told to avoid what came before (the embedded rewriter then takes the
-        next best simulated line; a model samples again). A failing rewriter or a blocked
-        candidate just means fewer of them: the turn's own reply stands.
+        next best simulated line; a model samples again). When a fusion has nothing new to
+        offer, the conversation is simulated again (another draw) and the next fusion works
+        from that, so a twin whose first draw held one usable line still offers a choice.
+        A failing rewriter or simulator, or a blocked candidate, just means fewer of them: the
+        turn's own reply stands.
         """
         found: list[str] = []
         tried = [reply]  # what the next fusion must avoid: kept, blocked or repeated alike
+        wanted = self.options.candidates - 1
+        sim_lines: Sequence[SimLine] = self.trace.sim_lines
+        draw = 0
         with self._stages.stage("candidates"):
-            for _ in range(self.options.candidates - 1):
-                got: list[str] = []
-                cut = False
+            for _ in range(2 * wanted):  # bounded: a fusion per slot and a redraw per miss
+                if len(found) == wanted:
+                    break
                 try:
-                    try:
-                        async with contextlib.aclosing(
-                            self._fuse(self.trace.sim_lines, avoid=tried, said=(reply, *found))
-                        ) as pieces:
-                            async for piece in pieces:
-                                got.append(piece)
-                    except ReplyCut:
-                        cut = True
-                    text = "".join(got)
-                    shaper = self._shaper()
-                    text = (shaper.feed(text) + shaper.flush()).strip()
-                    self._trace_shaping(shaper)
+                    text = await self._candidate(sim_lines, tried, (reply, *found))
+                    if text is not None:
+                        found.append(text)
+                        continue
+                    draw += 1  # nothing new from these lines: the next fusion gets a new draw
+                    sim_lines = await self._redraw(draw)
                 except Transient as exc:
                     log.info("turn %s: no more candidates: %s", self.trace.turn_id, exc)
                     break
-                if not text:
-                    break  # the rewriter has nothing more to offer
-                tried.append(text)
-                reviewed = self._quality_check().review(text, cut=cut)
-                if not reviewed.usable:
-                    continue  # as unusable as a reply would be: no candidate
-                text = reviewed.text
-                checked = self.parts.guard.check(text, self.trace.hits)
-                self.trace.guard.extend(checked.verdicts)
-                key = same_text_key(checked.text)
-                new = key not in self._said_keys and key not in map(same_text_key, (reply, *found))
-                if not checked.blocked and new:
-                    found.append(checked.text)
         return found
+
+    async def _candidate(
+        self, sim_lines: Sequence[SimLine], tried: list[str], said: Sequence[str]
+    ) -> str | None:
+        """One more fused reply from `sim_lines`, guarded; None when it is empty, unusable,
+        blocked or no different from what was said or offered. What it fused joins `tried`."""
+        got: list[str] = []
+        cut = False
+        try:
+            async with contextlib.aclosing(self._fuse(sim_lines, avoid=tried, said=said)) as pieces:
+                async for piece in pieces:
+                    got.append(piece)
+        except ReplyCut:
+            cut = True
+        shaper = self._shaper()
+        text = (shaper.feed("".join(got)) + shaper.flush()).strip()
+        self._trace_shaping(shaper)
+        if not text:
+            return None  # the rewriter has nothing more to offer from these lines
+        tried.append(text)
+        reviewed = self._quality_check().review(text, cut=cut)
+        if not reviewed.usable:
+            return None  # as unusable as a reply would be: no candidate
+        checked = self.parts.guard.check(reviewed.text, self.trace.hits)
+        self.trace.guard.extend(checked.verdicts)
+        key = same_text_key(checked.text)
+        if checked.blocked or key in self._said_keys or key in map(same_text_key, said):
+            return None
+        return checked.text
+
+    async def _redraw(self, draw: int) -> list[SimLine]:
+        """The conversation simulated again, as draw number `draw` (for a candidate only)."""
+        request = SimRequest(
+            window=self.window,
+            twin=self.options.twin,
+            max_lines=self.options.max_sim_lines,
+            draw=draw,
+        )
+        async with contextlib.aclosing(self.parts.simulator.stream(request)) as lines:
+            return [line async for line in lines]
 
     def _guarded(self, reply: str) -> GuardResult | None:
         """The whole reply through the guard; None when it is blocked or a repeat."""

@@ -278,6 +278,9 @@ async def test_moderators_approve_and_reject_held_replies_from_chat(live: Live) 
             while not await _held(task, live):  # noqa: ASYNC110 (the daemon's state)
                 await asyncio.sleep(0.05)
         assert live.fake.sent == []
+        # the embedded twin offers the two candidates asked for (a redraw when one is short)
+        [held] = [t for t in _traces(live) if t["outcome"] == "held"]
+        assert len([held["reply"], *held["alternatives"]]) == 2, held
         await live.fake.push_chat(text="!twin reject", **mod)
         await _sent(live, 1)
         assert live.replies() == ["rejected"]
@@ -302,16 +305,21 @@ async def test_moderators_approve_and_reject_held_replies_from_chat(live: Live) 
     assert audit == [("reject", True), ("approve", False), ("approve", True)]
 
 
-async def _held(task: asyncio.Task[int], live: Live) -> bool:
-    """Whether a held turn is on record (the daemon writes each trace as a turn ends)."""
-    assert not task.done()
+def _traces(live: Live) -> list[dict[str, Any]]:
+    """The turns on record, the last trace of each (the daemon writes one as a turn ends)."""
     folder = live.data_dir / "traces"
     lines = [line for path in folder.glob("*.jsonl") for line in path.read_text().splitlines()]
-    outcomes: dict[str, str] = {}
+    last: dict[str, dict[str, Any]] = {}
     for line in lines:
         trace = json.loads(line)
-        outcomes[trace["turn_id"]] = trace["outcome"]
-    return "held" in outcomes.values()
+        last[trace["turn_id"]] = trace
+    return list(last.values())
+
+
+async def _held(task: asyncio.Task[int], live: Live) -> bool:
+    """Whether a held turn is on record."""
+    assert not task.done()
+    return any(t["outcome"] == "held" for t in _traces(live))
 
 
 async def test_a_held_reply_to_a_message_a_moderator_deletes_is_dropped(live: Live) -> None:

@@ -77,6 +77,17 @@ async def test_other_seed_or_last_message_changes_the_conversation() -> None:
     assert len(by_id) > 1
 
 
+async def test_a_later_draw_of_the_same_turn_is_another_conversation_and_repeats_too() -> None:
+    window = [_msg(1, "bob", "hey"), _msg(2, "amy", "what about elden ring?")]
+
+    def request(draw: int) -> SimRequest:
+        return SimRequest(window=window, twin="twin", max_lines=4, draw=draw)
+
+    draws = [tuple(await _collect(_trained(), request(d))) for d in range(6)]
+    assert len(set(draws)) > 1  # a candidate's redraw is not the turn's own draw again
+    assert draws[3] == tuple(await _collect(_trained(), request(3)))  # and a replay repeats it
+
+
 async def test_without_a_seed_each_turn_draws_afresh() -> None:
     # the default: the same chat does not make the same conversation every time
     request = SimRequest(window=[_msg(1, "bob", "hello there friend")], twin="twin", max_lines=3)

@@ -10,7 +10,7 @@ import pytest
 
 from cohost.core.events import SimLine
 from cohost.core.options import GuardSettings
-from cohost.core.ports import FusionRequest, Rewriter
+from cohost.core.ports import FusionRequest, Rewriter, SimRequest
 from cohost.embedded.extractive import ExtractiveRewriter
 from cohost.pipeline.deliver import RecordingSink
 from cohost.pipeline.turn import Turn
@@ -249,3 +249,37 @@ async def test_pipelined_simulates_past_a_twin_line_it_said_already() -> None:
     assert trace.outcome == "answered"
     assert [line.text for line in trace.sim_lines if line.is_twin][:2] == [SECOND, THIRD]
     assert sink.sent and sink.sent[0][0] in (THIRD, FIRST)
+
+
+class DrawnSimulator:
+    """Each draw of the conversation holds one twin line: the draw number picks which."""
+
+    def __init__(self, twin_lines: list[str]) -> None:
+        self.twin_lines = twin_lines
+        self.draws: list[int] = []
+
+    async def stream(self, request: SimRequest) -> AsyncGenerator[SimLine, None]:
+        self.draws.append(request.draw)
+        yield SimLine(speaker="viewer", text="who is gerald", is_twin=False)
+        if request.draw < len(self.twin_lines):
+            yield SimLine(speaker="twin", text=self.twin_lines[request.draw], is_twin=True)
+
+
+async def test_a_draw_with_one_twin_line_still_offers_a_choice_from_a_new_draw() -> None:
+    # the embedded twin often simulates one usable line: the candidate comes from a redraw
+    simulator = DrawnSimulator([FIRST, SECOND])
+    turn, _, _ = turn_with(ExtractiveRewriter(), hold=True, candidates=2)
+    turn.parts.simulator = simulator
+    trace = await turn.run()
+    assert trace.outcome == "held"
+    assert [trace.reply, *trace.alternatives] == [FIRST, SECOND]
+    assert simulator.draws == [0, 1]
+
+
+async def test_redraws_are_bounded_when_no_draw_has_anything_new() -> None:
+    simulator = DrawnSimulator([FIRST])  # every later draw has no twin line at all
+    turn, _, _ = turn_with(ExtractiveRewriter(), hold=True, candidates=3)
+    turn.parts.simulator = simulator
+    trace = await turn.run()
+    assert trace.reply == FIRST and trace.alternatives == []
+    assert simulator.draws == [0, 1, 2, 3, 4]  # the turn's own, then one per try: 2 per slot
