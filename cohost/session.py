@@ -17,7 +17,7 @@ import functools
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -42,6 +42,7 @@ from cohost.core.bus_events import (
     ThanksGiven,
     TurnReplied,
     TurnSettled,
+    WelcomeGiven,
 )
 from cohost.core.events import (
     Cancel,
@@ -53,6 +54,7 @@ from cohost.core.events import (
     Moderation,
     Role,
     SourceEvent,
+    StageTime,
     TurnTrace,
     UserNotice,
 )
@@ -75,20 +77,28 @@ from cohost.journal.store import JournalStore
 from cohost.pipeline.conductor import Conductor, notice_as_message, removed_by
 from cohost.pipeline.deliver import post, say_as_twin, speak
 from cohost.pipeline.guard import Guard, GuardResult
+from cohost.pipeline.listen import HEARD_STAGE
 from cohost.pipeline.pick import AnswerMemory, Picker
 from cohost.pipeline.reactions import Reactions, Support, Thanks, support_of, thanks_decision
+from cohost.pipeline.regulars import Regulars, Welcome
 from cohost.pipeline.turn import TurnOptions, TurnParts
 from cohost.pipeline.twitch_rules import TwitchRules
 
 log = logging.getLogger(__name__)
 
 RECENT_TURNS = 50  # what the dashboard shows on its first paint
+HEARD_KEPT = 32  # spoken lines whose hearing waits for their turn's trace
 # Live, how often thank-yous are looked for, and how long a twin-styled one waits for the turn
 # that is running to end before it cuts it short.
 THANKS_TICK_S = 0.25
 THANKS_WAIT_S = 20.0
 # `!twin say`s waiting for chat or the voice at once; more are refused until one is said.
 MAX_WAITING_SAYS = 3
+MAX_KNOWN_IDS = 10_000  # logins whose Twitch user id the session remembers (for forgetting)
+# Live, how often a welcome held back (by its cooldown, or for the twin to be quiet) is looked
+# at, and how long a twin-styled one waits for a quiet moment before its template is said.
+WELCOME_TICK_S = 1.0
+WELCOME_WAIT_S = 20.0
 
 T = TypeVar("T")
 
@@ -154,6 +164,10 @@ class ChatterMemory(Protocol):
         """The message, flagged as a first-time chatter's if it is one."""
         ...
 
+    def forget(self, keys: Collection[str]) -> bool:
+        """Erase these chatters (user ids or logins); whether any was kept."""
+        ...
+
 
 class Notebook:
     """The journal as commands write it: `!twin note`, and the tiers a held reply is checked at."""
@@ -214,6 +228,7 @@ class Session:
         chatters: ChatterMemory | None = None,
         commands: Sequence[AddedCommand] = (),
         reactions: Reactions | None = None,
+        regulars: Regulars | None = None,
         on_decision: Callable[[Decision], None] | None = None,
         on_trace: Callable[[TurnTrace], None] | None = None,
         on_command: Callable[[CommandResult, ChatMessage | None], None] | None = None,
@@ -229,6 +244,8 @@ class Session:
         self.notebook = notebook
         self.chatters = chatters
         self.reactions = reactions  # thanks for raids, follows, subs, gifts, cheers; None: none
+        self.regulars = regulars  # returning chatters: welcomes and context; None: off
+        self._user_ids: dict[str, str] = {}  # login -> Twitch user id, of recent chatters
         self._feedback = feedback
         self._on_decision = on_decision
         self._on_trace = on_trace
@@ -270,6 +287,13 @@ class Session:
         self._group: asyncio.TaskGroup | None = None
         self._expiry: asyncio.Task[None] | None = None  # settles held replies as they expire
         self._thanking: asyncio.Task[None] | None = None  # says thank-yous as they come due
+        self._catching_up: asyncio.Task[None] | None = None  # answers questions that waited
+        self._welcoming: asyncio.Task[None] | None = None  # says welcomes held back, when due
+        # a twin-styled welcome waiting for the twin to be quiet, and since when; those whose
+        # turn is running, by message id; and those whose turn said nothing (said as templates)
+        self._greeting: tuple[Welcome, float] | None = None
+        self._welcome_turns: dict[str, Welcome] = {}
+        self._unwelcomed: list[Welcome] = []
         # twin-styled thank-yous whose turn is running, by message id; and those whose turn
         # said nothing, to be said from their template instead
         self._thanks_turns: dict[str, Thanks] = {}
@@ -281,6 +305,8 @@ class Session:
         self._says_waiting = 0  # `!twin say`s not yet said (see `max_waiting_says`)
         self._hushed = 0  # counts hushes (skip, voice off, shutdown): a waiting `say` never speaks
         self._closing = False  # shutting down: no new output tasks
+        # how long each spoken line took to hear, by message id, until its turn's trace has it
+        self._heard: dict[str, StageTime] = {}
 
     # ---- lifetime ---------------------------------------------------------------------------
 
@@ -307,6 +333,7 @@ class Session:
                 bus=self.bus,
                 journal=setup.journal,
                 query_for=query_for if recall_query is not None else None,
+                context_for=self.regulars.context if self.regulars is not None else None,
                 state=state,
             ),
             options=setup.options,
@@ -325,6 +352,13 @@ class Session:
             self._expiry = group.create_task(self.approvals.run(), name="approvals")
         if group is not None and self.reactions is not None:
             self._thanking = group.create_task(self._thank_when_due(), name="thanks")
+        if group is not None and self.regulars is not None:
+            self._welcoming = group.create_task(self._welcome_when_due(), name="welcomes")
+        if group is not None and self.conductor.catchup is not None:
+            # questions held back while chat flooded, answered when it calms (issue 19)
+            self._catching_up = group.create_task(
+                self.conductor.catch_up_when_calm(), name="catch-up"
+            )
 
     async def chat_in(self, source: ChatSource) -> None:
         """Read chat until the source ends (or the task is cancelled)."""
@@ -341,6 +375,8 @@ class Session:
         if self.conductor is None:
             raise RuntimeError("start() the session before chat comes in")
         self.counters.events += 1
+        if isinstance(event, ChatMessage) and event.user_id:
+            self._remember_id(event)
         if isinstance(event, ChatMessage) and not self._own(event) and await self._command(event):
             return
         if self._supported(event) or isinstance(event, Follow):
@@ -351,12 +387,19 @@ class Session:
             self._moderate_held(event)
         if isinstance(event, ChatMessage) and self.chatters is not None:
             event = self.chatters.mark(event)  # the same message, flagged
+        twin_welcomes = self.regulars is not None and self.regulars.settings.greeting == "twin"
+        if isinstance(event, ChatMessage) and self.regulars is not None:
+            self.regulars.hear(event)
+            if not twin_welcomes:
+                await self._welcome(event.ts)  # a template goes out before the answer
         try:
             await self.conductor.handle(event)
         except Exception:
             # one bad message must never end the session
             self.counters.errors += 1
             log.exception("handling a chat event failed")
+        if isinstance(event, ChatMessage) and twin_welcomes:
+            await self._welcome(event.ts)  # after the pick: an answer to them welcomes them
         if self._group is None:
             await self._thank_due()
 
@@ -376,6 +419,10 @@ class Session:
             self._expiry.cancel()
         if self._thanking is not None:
             self._thanking.cancel()  # what waits for its batch to close is not thanked now
+        if self._catching_up is not None:
+            self._catching_up.cancel()
+        if self._welcoming is not None:
+            self._welcoming.cancel()  # a welcome held back is let go
         if self.conductor is not None:
             self.conductor.close()
             await self.conductor.cancel_turn(reason, Cancel.SHUTDOWN)
@@ -510,9 +557,21 @@ class Session:
 
     # ---- what happened ----------------------------------------------------------------------
 
+    def heard(self, message: ChatMessage, seconds: float) -> None:
+        """A spoken line, transcribed `seconds` after the streamer stopped speaking (the
+        listener's `on_heard`): the trace of the turn that answers it starts with that stage."""
+        end = self.clock.monotonic()
+        start = end - max(0.0, seconds)
+        self._heard[message.id] = StageTime(name=HEARD_STAGE, start=start, end=end)
+        while len(self._heard) > HEARD_KEPT:  # lines no turn answered
+            del self._heard[next(iter(self._heard))]
+
     def _decided(self, decision: Decision) -> None:
         if decision.picked:
             self.counters.picks += 1
+            self._fold_welcome(decision)
+        else:
+            self._heard.pop(decision.message.id, None)
         message = decision.message
         seen = MessagePicked if decision.picked else MessageSeen
         emit(
@@ -532,12 +591,20 @@ class Session:
             self._on_decision(decision)
 
     def _finished(self, trace: TurnTrace) -> None:
+        heard = self._heard.pop(trace.decision.message.id, None)
+        if heard is not None:
+            trace.stages.insert(0, heard)  # from the end of the streamer's speech
         self.last_trace = trace
         thanks = self._thanks_turns.pop(trace.decision.message.id, None)
         if thanks is not None and trace.decision.category == "thanks":
             said = trace.sent or trace.spoken
             if not said and trace.outcome in ("silent", "blocked", "failed"):
                 self._unsaid.append(thanks)
+        welcome = self._welcome_turns.pop(trace.decision.message.id, None)
+        if welcome is not None and trace.decision.category == "welcome":
+            said = trace.sent or trace.spoken
+            if not said and trace.outcome in ("silent", "blocked", "failed"):
+                self._unwelcomed.append(welcome)  # said from its template instead
         if trace.outcome == "answered":
             self.last_answered = trace
         self.counters.turns[trace.outcome] = self.counters.turns.get(trace.outcome, 0) + 1
@@ -839,7 +906,12 @@ class Session:
         await self._say_template(thanks)
 
     async def _say_template(self, thanks: Thanks) -> None:
-        checked = self.guard.check(thanks.text)
+        await self._say_line(thanks.text, name="thanks")
+
+    async def _say_line(self, text: str, *, name: str) -> None:
+        """A line of the twin's own (a thank-you, a welcome) through the guard, in chat and out
+        loud, off the chat loop; a voice switched off or hushed meanwhile says none of it."""
+        checked = self.guard.check(text)
         hushed = self._hushed
 
         async def saying() -> None:
@@ -851,7 +923,120 @@ class Session:
                 voice_on=lambda: self.state.voice and self._hushed == hushed,
             )
 
-        await self._off_chat_loop(saying, name="thanks")
+        await self._off_chat_loop(saying, name=name)
+
+    # ---- regulars: welcomes, and `!twin forget me` -----------------------------------------
+
+    async def _welcome(self, now: float) -> None:
+        """A welcome back, when one is due (`cohost.pipeline.regulars` keeps them calm).
+
+        From the template it is said at once. In the twin's words (`greeting: twin`) it never
+        cuts an answer short: a chatter the twin answers is welcomed in that answer
+        (`_fold_welcome`), and any other welcome waits until no turn runs and none is about
+        to. Still waiting after `WELCOME_WAIT_S`, or said by no turn, it is said from its
+        template. Live, a task asks every `WELCOME_TICK_S` too, so a welcome held back by its
+        cooldown goes out when due, not with the next line of chat.
+        """
+        regulars = self.regulars
+        assert regulars is not None
+        while self._unwelcomed:
+            await self._say_welcome(self._unwelcomed.pop(0))
+        if self._greeting is None:
+            welcome = regulars.welcome_due(now)
+            if welcome is None or self.state.paused or self._closing:
+                return  # paused: the chatters waiting for it are let go, as a flood's are
+            if regulars.settings.greeting != "twin":
+                await self._say_welcome(welcome)
+                return
+            self._greeting = (welcome, self.clock.now())
+        welcome, since = self._greeting
+        if self.state.paused or self._closing:
+            self._greeting = None
+            return
+        conductor = self._conductor()
+        if conductor.quiet:
+            self._greeting = None
+            decision = welcome.decision()
+            self._welcome_turns[decision.message.id] = welcome
+            said = decision.message.text  # what the twin's turn is told
+            emit(self.bus, WelcomeGiven(mode="twin", names=welcome.names, text=said))
+            self._decided(decision)  # picked as chat's picks are: the report counts it
+            await conductor.start_turn(decision)
+            while self._group is None and self._unwelcomed:  # inline: the turn has ended
+                await self._say_welcome(self._unwelcomed.pop(0))
+        elif self.clock.now() - since >= WELCOME_WAIT_S:
+            self._greeting = None
+            await self._say_welcome(welcome)  # the twin stayed busy: the template cuts nothing
+
+    async def _welcome_when_due(self) -> None:
+        """Live: welcomes held back (by their cooldown, or for a quiet moment) when they are due."""
+        while True:
+            await self.clock.sleep(WELCOME_TICK_S)
+            try:
+                await self._welcome(self.clock.now())
+            except Exception:
+                # a welcome that fails loses itself, never the ones after it
+                self.counters.errors += 1
+                log.exception("welcoming returning chatters failed")
+
+    async def _say_welcome(self, welcome: Welcome) -> None:
+        """A welcome from its template, said as the twin: in chat and out loud."""
+        if self.state.paused or self._closing:
+            return
+        emit(self.bus, WelcomeGiven(mode="template", names=welcome.names, text=welcome.text))
+        await self._say_line(welcome.text, name="welcome")
+
+    def _fold_welcome(self, decision: Decision) -> None:
+        """The twin is to answer a chatter whose welcome back waits: the answer is the welcome
+        (their turn's context says they are back), and none is said on its own."""
+        regulars = self.regulars
+        if regulars is None or regulars.settings.greeting != "twin":
+            return
+        if decision.category in ("thanks", "welcome"):
+            return  # not an answer to the chatter's own line
+        message, greeting = decision.message, self._greeting
+        login = message.login.lower()
+        held = greeting is not None and login in greeting[0].logins
+        if not regulars.fold(message, held=held):
+            return
+        if greeting is not None and held:
+            rest = regulars.without(greeting[0], login)  # the others still wait for it
+            self._greeting = (rest, greeting[1]) if rest is not None else None
+        emit(
+            self.bus,
+            WelcomeGiven(mode="reply", names=(message.display_name or login,), text=message.text),
+        )
+
+    def _remember_id(self, message: ChatMessage) -> None:
+        """Who is who, for `!twin forget USER` (the chatters memory keeps user ids)."""
+        login = message.login.lower()
+        self._user_ids.pop(login, None)
+        self._user_ids[login] = message.user_id
+        if len(self._user_ids) > MAX_KNOWN_IDS:
+            del self._user_ids[next(iter(self._user_ids))]  # the longest unseen
+
+    def forget_chatter(self, login: str) -> bool:
+        """Erase what cohost keeps about a chatter: regulars, chatters memory, recent chat."""
+        login = login.lower()
+        ids = {i for i in (self._user_ids.pop(login, ""),) if i}
+        erased = False
+        if self.conductor is not None:
+            window = self.conductor.window
+            ids |= {m.user_id for m in window if m.login.lower() == login and m.user_id}
+            erased = self.conductor.forget_login(login)
+        if self.approvals is not None:  # a reply held for approval still quotes them
+            self.approvals.moderated(
+                lambda t: t.decision.message.login.lower() == login,
+                f"{login} asked cohost to forget them",
+            )
+        if self.regulars is not None:
+            regular = self.regulars.forget(login, ids)
+            if regular is not None:
+                erased = True
+                ids |= {regular.user_id} if regular.user_id else set()
+        if self.chatters is not None:
+            erased = self.chatters.forget({login, *ids}) or erased
+        return erased
 
     # ---- output off the chat loop -----------------------------------------------------------
 

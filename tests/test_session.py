@@ -380,6 +380,9 @@ class _NoActions:
     def forget(self) -> None:
         raise AssertionError("not reached")
 
+    def forget_chatter(self, login: str) -> bool:
+        raise AssertionError("not reached")
+
     async def approve_held(self, choice: int, *, login: str) -> tuple[bool, str]:
         raise AssertionError("not reached")
 

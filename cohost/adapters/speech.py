@@ -15,6 +15,7 @@ import tempfile
 import wave
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -147,6 +148,10 @@ class WavSpeaker(ABC):
     is `device` when ALSA lists a sound card and `wav` otherwise. When playback fails under `auto`
     (a busy or unplugged card), sentences go to files for `DEVICE_RETRY_S`, then the card is
     tried again: one hiccup must not silence the twin for the rest of the stream.
+
+    `clips`, when given, is handed each sentence's WAV bytes as it starts and returns where
+    the overlay fetches them (`cohost.web.audio.AudioClips.keep_wav`); the caption carries
+    that path, and a browser source plays the voice on whatever machine runs OBS.
     """
 
     def __init__(
@@ -158,6 +163,7 @@ class WavSpeaker(ABC):
         keep_wavs: int = 0,
         bus: Bus | None = None,
         realtime: bool = True,
+        clips: Callable[[bytes], str] | None = None,
     ) -> None:
         if output in ("wav", "auto") and wav_dir is None:
             raise ValueError(f"output={output!r} needs a wav_dir")
@@ -174,6 +180,7 @@ class WavSpeaker(ABC):
         self._kept: deque[Path] | None = None  # cohost's WAV files in wav_dir, oldest first
         self._bus = bus
         self._realtime = realtime
+        self.clips = clips
         self._numbers: dict[str, itertools.count[int]] = {}
         self._stop = asyncio.Event()
         self._stops = 0  # how often stop() was called: a say() waiting through one never starts
@@ -294,10 +301,13 @@ class WavSpeaker(ABC):
             await asyncio.to_thread(self._prune, path)
         utterance = Utterance(turn_id=turn_id, text=sentence, path=path, seconds=info.seconds)
         self.recent.append(utterance)
+        audio = ""
+        if self.clips is not None and self._bus is not None:
+            audio = self.clips(await asyncio.to_thread(path.read_bytes))
         start = self._clock.now()
         caption = Caption(turn_id=turn_id, text=sentence, start=start, end=start + info.seconds)
         if self._bus is not None:
-            emit(self._bus, CaptionShown(**asdict(caption)))
+            emit(self._bus, CaptionShown(**asdict(caption), audio=audio))
         try:
             played = False
             if on_device:

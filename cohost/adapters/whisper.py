@@ -47,14 +47,18 @@ class WhisperTranscriber:
         beam_size: int = 1,
         language: str = "en",
         vad: bool = True,
+        sentences: bool = False,
     ) -> None:
-        """model: a folder or model name; "" for the bundled tiny.en."""
+        """model: a folder or model name; "" for the bundled tiny.en. sentences: a segment is
+        cut into its sentences, each timed by its words (a VOD's transcript: Whisper gives one
+        segment for talk across the pauses its VAD filter took out)."""
         self.model = model
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads
         self.beam_size = beam_size
         self.language = language
         self.vad = vad
+        self.sentences = sentences
         self._whisper: Any = None
         self._lock = threading.Lock()  # one model, one caller at a time (CTranslate2 is not
         # documented as safe for concurrent calls on one model)
@@ -98,14 +102,35 @@ class WhisperTranscriber:
                     vad_filter=self.vad,
                     hotwords=hotwords or None,
                     condition_on_previous_text=False,
+                    word_timestamps=self.sentences,
                 )
                 offset = skip / SAMPLE_RATE
                 for s in segments:  # a generator: decoding happens as it is read
+                    if self.sentences and s.words:
+                        yield from _sentences(s.words, offset)
+                        continue
                     text = str(s.text).strip()
                     if text:
                         yield Segment(start=offset + s.start, end=offset + s.end, text=text)
             except (OSError, RuntimeError, ValueError) as exc:
                 raise TranscriberUnavailable(f"transcribing failed: {exc}") from None
+
+
+SENTENCE_ENDS = (".", "?", "!", "…")
+
+
+def _sentences(words: Any, offset: float) -> Iterator[Segment]:
+    """A segment's words (faster-whisper's, timed) as sentences, each from its first word's
+    start to its last word's end."""
+    run: list[Any] = []
+    for word in words:
+        run.append(word)
+        if str(word.word).strip().endswith(SENTENCE_ENDS):
+            if text := "".join(str(w.word) for w in run).strip():
+                yield Segment(start=offset + run[0].start, end=offset + run[-1].end, text=text)
+            run = []
+    if run and (text := "".join(str(w.word) for w in run).strip()):
+        yield Segment(start=offset + run[0].start, end=offset + run[-1].end, text=text)
 
 
 def _samples(audio: Path | bytes) -> Any:

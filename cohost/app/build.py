@@ -7,18 +7,19 @@ import shutil
 from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from cohost.adapters.microphone import ArecordMicrophone, WavFileMicrophone
 from cohost.adapters.speech import EspeakSpeaker
+from cohost.adapters.transcription_server import ServerTranscriber
 from cohost.adapters.whisper import WhisperTranscriber
 from cohost.app.paths import journal_dir, wav_dir_of
 from cohost.app.recall_wiring import recall_query
 from cohost.app.settings import Settings, login_of
 from cohost.core.errors import InputError, SettingsError
 from cohost.core.events import ChatMessage, Tier
+from cohost.core.net import address
 from cohost.core.options import JournalSettings
-from cohost.core.ports import Bus, Clock, Journal, Rewriter, Simulator, Speaker
+from cohost.core.ports import Bus, Clock, Journal, Rewriter, Simulator, Speaker, Transcriber
 from cohost.dataset.build import BuildOptions
 from cohost.dataset.clean import DEFAULT_CONTEXT_PATTERNS, RULES
 from cohost.embedded.extractive import ExtractiveRewriter
@@ -191,15 +192,6 @@ def _markov(
     return markov, description
 
 
-def address(url: str) -> str:
-    """A server's URL as it may be logged: no user, password or query (keys hide there)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
 def writing_tiers(settings: Settings) -> WritingTiers:
     """Which journal entries given as writings a twin may learn from."""
     return WritingTiers(private=settings.twin.private_writings, tags=settings.journal)
@@ -353,6 +345,26 @@ def speaker_from_settings(settings: Settings, clock: Clock, *, bus: Bus | None =
             wav_dir=wav_dir,
             keep_wavs=speech.keep_wavs,
         )
+    if speech.engine == "openai":
+        from cohost.adapters.http_speech import OpenAiSpeaker  # noqa: PLC0415 (optional engine)
+
+        if not speech.openai_url or not speech.openai_voice:
+            raise SettingsError(
+                "COHOST_SPEECH__ENGINE=openai needs COHOST_SPEECH__OPENAI_URL "
+                "and COHOST_SPEECH__OPENAI_VOICE"
+            )
+        return OpenAiSpeaker(
+            clock,
+            url=speech.openai_url,
+            voice=speech.openai_voice,
+            model=speech.openai_model,
+            api_key=speech.openai_api_key,
+            timeout_s=speech.http_timeout_s,
+            bus=bus,
+            output=speech.output,
+            wav_dir=wav_dir,
+            keep_wavs=speech.keep_wavs,
+        )
     if shutil.which("espeak-ng") is None:
         if "engine" in speech.model_fields_set:
             raise SettingsError(
@@ -377,12 +389,31 @@ def speaker_from_settings(settings: Settings, clock: Clock, *, bus: Bus | None =
     return speaker
 
 
+def build_transcriber(settings: Settings, *, sentences: bool = False) -> Transcriber:
+    """Speech to text as the settings say: an OpenAI-compatible server (COHOST_LISTEN__URL), or
+    faster-whisper here (the bundled tiny.en, or COHOST_LISTEN__MODEL). sentences: here, each
+    sentence its own segment, timed by its words (a VOD's transcript)."""
+    listen = settings.listen
+    if listen.url:
+        if not listen.url.startswith(("http://", "https://")):
+            raise SettingsError(f"COHOST_LISTEN__URL: not an http(s) URL: {listen.url!r}")
+        return ServerTranscriber(
+            listen.url,
+            model=listen.model,
+            api_key=listen.api_key,
+            timeout_s=listen.timeout_s,
+            response_format=listen.response_format,
+        )
+    return WhisperTranscriber(listen.model, cpu_threads=listen.cpu_threads, sentences=sentences)
+
+
 def build_listener(
     settings: Settings,
     clock: Clock,
     *,
     channel: str,
     said: Callable[[], Iterable[str]] = tuple,
+    speaking: Callable[[], bool] | None = None,
     on_heard: Callable[[ChatMessage, float], None] | None = None,
 ) -> ListenSource:
     """The streamer's microphone heard by the speech model: a source of their spoken lines.
@@ -390,7 +421,7 @@ def build_listener(
     COHOST_LISTEN__DEVICE names an ALSA device, or a .wav file that plays the microphone's part
     at a sound card's pace (a recording, tests). A file that is not there is a settings error;
     a device that fails is the daemon's to retry. `channel`: the session's; `said`: what the
-    twin said lately.
+    twin said lately; `speaking`: whether its voice plays now (`TwinVoice`).
     """
     listen = settings.listen
     streamer = login_of(settings.twitch.channel or settings.twin.streamer)
@@ -409,7 +440,7 @@ def build_listener(
     twin = settings.twin
     return ListenSource(
         microphone,
-        WhisperTranscriber(listen.model, cpu_threads=listen.cpu_threads),
+        build_transcriber(settings),
         streamer=streamer,
         channel=channel,
         twin_names=[twin.name, *twin.aliases],
@@ -419,7 +450,9 @@ def build_listener(
             silence_s=listen.silence_s,
             max_utterance_s=listen.max_utterance_s,
             echo_similarity=listen.echo_similarity,
+            mute_while_speaking=listen.mute_while_speaking,
         ),
         said=said,
+        speaking=speaking or (lambda: False),
         on_heard=on_heard,
     )

@@ -18,13 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import logging
 import random
 import signal
 import socket
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -33,8 +31,15 @@ from typing import TYPE_CHECKING, TextIO
 
 from cohost.adapters.mqtt import MqttBus
 from cohost.app.build import Models, build_guard, build_listener, build_models, turn_setup
-from cohost.app.chatters import Chatters, chatters_file
+from cohost.app.chatters import (
+    Chatters,
+    RegularsFile,
+    chatters_file,
+    open_regulars,
+    regulars_of,
+)
 from cohost.app.console import ConsoleNotes, quiet_terminal_logs
+from cohost.app.desk import Desk, DeskSlot
 from cohost.app.paths import journal_dir
 from cohost.app.persistence import STATE_HEARTBEAT_S, restore_state, save_state, state_dict
 from cohost.app.settings import Settings, login_of, streamer_logins, with_bot_login
@@ -42,19 +47,17 @@ from cohost.app.traces import TraceWriter
 from cohost.control.approvals import ChoiceResult
 from cohost.control.controller import AddedCommand, CommandResult
 from cohost.control.feedback import FeedbackStore
-from cohost.core.bus_events import CaptionShown
 from cohost.core.clock import RealClock
 from cohost.core.errors import SettingsError, Transient
 from cohost.core.events import ChatMessage, Role, TurnTrace
 from cohost.core.net import is_loopback
 from cohost.core.options import WebSettings
 from cohost.core.ports import ChatSink, ChatSource, Clock, Journal, Speaker
-from cohost.core.serialise import read_bus_event
 from cohost.core.state import TwinState
 from cohost.embedded.bus import LocalBus
 from cohost.embedded.console import ConsoleSink, ConsoleSource
 from cohost.journal.index import Indexer
-from cohost.pipeline.listen import ListenSource
+from cohost.pipeline.listen import ListenSource, TwinVoice
 from cohost.pipeline.reactions import Reactions
 from cohost.pipeline.twitch_rules import TwitchRules
 from cohost.session import Notebook, Session, SessionOptions
@@ -95,6 +98,7 @@ class Daemon:
         indexer: Indexer | None = None,
         links: Callable[[], dict[str, str]] = dict,
         chatters: Chatters | None = None,
+        regulars: RegularsFile | None = None,
         commands: Sequence[AddedCommand] = (),
         notes: ConsoleNotes | None = None,
     ) -> None:
@@ -119,6 +123,7 @@ class Daemon:
         own = "" if bot in streamer_logins(settings) else bot
         audit = settings.data_dir / "audit"
         audit.mkdir(parents=True, exist_ok=True)
+        guard = build_guard(settings)
         self.session = Session(
             SessionOptions(
                 channel=settings.twin.streamer or "console",
@@ -130,7 +135,7 @@ class Daemon:
             control=settings.control,
             state=self.state,
             clock=clock,
-            guard=build_guard(settings),
+            guard=guard,
             sink=sink,
             speaker=speaker,
             bus=self.bus,
@@ -140,6 +145,7 @@ class Daemon:
             chatters=chatters,
             commands=commands,
             reactions=Reactions(settings.reactions),
+            regulars=regulars_of(settings, regulars, guard, skip={own}),
             on_trace=self._traced,
             on_decision=notes.decision if notes is not None else None,
             on_command=self._commanded,
@@ -148,22 +154,29 @@ class Daemon:
         self.listener: ListenSource | None = None
         self._listening = False  # the listener runs (a recording that ended does not)
         if settings.listen.enabled:
-            said: deque[str] = deque(maxlen=SAID_LINES)
-            self.bus.subscribe(functools.partial(_said, said))
+            voice = TwinVoice(clock, tail_s=settings.listen.echo_tail_s, keep=SAID_LINES)
+            self.bus.subscribe(voice.on_event)
             self.listener = build_listener(
                 settings,
                 clock,
                 channel=self.session.options.channel,
-                said=lambda: list(said),
-                on_heard=lambda _, seconds: self.recorder.heard(seconds),
+                said=voice.said,
+                speaking=voice.speaking,
+                on_heard=self._heard,
             )
         if self.mqtt is not None:
             self.bus.subscribe(self.mqtt.publish)
         self.models = ""  # what simulates and rewrites, as a person reads it (set by run())
+        self.desk = DeskSlot()  # the /desk page: the twin in private, once its models are built
         self.embedded = False  # the twin is the Markov stand-in
         self._stopping = asyncio.Event()
         self.notes = notes
         self.log_file: Path | None = None  # where the console's log lines go, when they do
+
+    def _heard(self, message: ChatMessage, seconds: float) -> None:
+        """A spoken line was transcribed: on /metrics, and in the trace of a turn answering it."""
+        self.recorder.heard(seconds)
+        self.session.heard(message, seconds)
 
     def _traced(self, trace: TurnTrace) -> None:
         self.recorder.observe(trace)
@@ -187,6 +200,7 @@ class Daemon:
                 try:
                     await self._run(group, models, until_source_ends)
                 finally:
+                    await self.desk.detach()
                     await models.aclose()
                 if web is not None:
                     await web.stop()
@@ -202,6 +216,17 @@ class Daemon:
         for note in models.notes:
             log.warning("%s", note)
         self.models = models.label  # /healthz needs no token: no server addresses there
+        # the desk's private turns share the stream's models and journal, never its chat or voice
+        state = self.state  # its recall looks for the stream's topic as `!twin topic` sets it
+        self.desk.attach(
+            Desk(
+                settings,
+                models,
+                journal=self.journal,
+                clock=self.clock,
+                topic=lambda: state.topic,
+            )
+        )
         self.embedded = models.embedded
         if models.embedded:
             # said where the streamer looks: the replies are not the LoRA's
@@ -343,6 +368,8 @@ class Daemon:
             out["voice"] = voice  # the sound card, with output auto
         if self.listener is not None and self._listening:
             out["microphone"] = "up" if self.listener.live else "down"
+            if self.settings.listen.url:  # the transcription server, as the last utterance found it
+                out["transcription"] = "up" if self.listener.transcribing else "down"
         return out
 
     def _errors(self) -> int:
@@ -422,13 +449,6 @@ def _voice_link(speaker: Speaker | None) -> str | None:
     return speaker.link if isinstance(speaker, WavSpeaker) else None
 
 
-def _said(said: deque[str], topic: str, payload: dict[str, object]) -> None:
-    """Keep the twin's captions: what it said aloud, whose echo the listener ignores."""
-    event = read_bus_event(topic, payload)
-    if isinstance(event, CaptionShown):
-        said.append(event.text)
-
-
 def _sink_drops(sink: ChatSink | None) -> int:
     """Messages Twitch's rules kept from chat (rate limit, duplicates, lockout)."""
     if not isinstance(sink, TwitchRules):
@@ -485,7 +505,9 @@ class _Web:
     def __init__(self, daemon: Daemon) -> None:
         import uvicorn  # noqa: PLC0415
 
+        from cohost.adapters.speech import WavSpeaker  # noqa: PLC0415
         from cohost.web.app import create_web_app  # noqa: PLC0415
+        from cohost.web.audio import AudioClips  # noqa: PLC0415
 
         settings = daemon.settings
         web = settings.web
@@ -495,6 +517,9 @@ class _Web:
                 "/metrics; the dashboard still needs the token",
                 web.host,
             )
+        clips = AudioClips()
+        if isinstance(speaker := daemon.session.speaker, WavSpeaker):
+            speaker.clips = clips.keep_wav  # each sentence, for an overlay with ?audio=1
         self.app: Starlette = create_web_app(
             daemon,
             token=web.token,
@@ -502,6 +527,10 @@ class _Web:
             allowed_hosts=allowed_hosts(web),
             overlay_label=web.overlay_label,
             overlay_question=web.overlay_question,
+            commands=daemon.session.controller.commands,
+            cooldown_bypass=settings.control.cooldown_bypass,
+            clips=clips,
+            desk=daemon.desk,
         )
         self.server = uvicorn.Server(
             uvicorn.Config(
@@ -618,6 +647,7 @@ class _Chat:
     settings: Settings  # with the twin's bot login as its token says
     links: Callable[[], dict[str, str]] = dict
     chatters: Chatters | None = None
+    regulars: RegularsFile | None = None
 
 
 async def _open_chat(
@@ -654,8 +684,14 @@ async def _open_chat(
     if settings.picker.remember_chatters:
         path = chatters_file(settings.data_dir, settings.twitch.channel)
         chatters = stack.enter_context(Chatters(path, clock, skip={twitch.bot_login}))
+    regulars = open_regulars(settings, settings.twitch.channel, settings.data_dir, clock, stack)
     return _Chat(
-        source=twitch, sink=rules, settings=settings, links=twitch.links, chatters=chatters
+        source=twitch,
+        sink=rules,
+        settings=settings,
+        links=twitch.links,
+        chatters=chatters,
+        regulars=regulars,
     )
 
 
@@ -693,6 +729,7 @@ async def run_daemon(
             indexer=indexer,
             links=chat.links,
             chatters=chat.chatters,
+            regulars=chat.regulars,
             commands=commands,
             notes=ConsoleNotes(settings.twin.name, stream=stdout) if console else None,
         )

@@ -12,10 +12,11 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from cohost.app.build import address, uses_server
+from cohost.app.build import uses_server
 from cohost.app.replay import replay
 from cohost.app.settings import Settings
 from cohost.core.events import Decision, TurnTrace
+from cohost.core.net import address
 
 DEMO_TWIN = "mossbot"
 DEMO_STREAMER = "mossbyte"
@@ -54,6 +55,19 @@ class _Printer:
         else:
             print(f"       {self._c('2', f'· no reply ({trace.outcome}): {trace.reason}')}")
         sys.stdout.flush()
+
+
+def with_demo_twin(settings: Settings) -> Settings:
+    """The settings with the demo's twin (its name, streamer and writing): for trying cohost
+    at a terminal with no twin configured."""
+    twin = settings.twin.model_copy(
+        update={
+            "name": DEMO_TWIN,
+            "streamer": DEMO_STREAMER,
+            "writings": [demo_files() / "writing.md"],
+        }
+    )
+    return settings.model_copy(update={"twin": twin})
 
 
 def models_banner(settings: Settings) -> str:

@@ -19,6 +19,7 @@ from cohost.app.build import uses_server
 from cohost.app.paths import wav_dir_of
 from cohost.app.settings import Settings
 from cohost.core.errors import InputError
+from cohost.core.net import address
 
 Status = Literal["ok", "warn", "fail"]
 NET_TIMEOUT_S = 3.0
@@ -247,6 +248,16 @@ def check_speech(settings: Settings) -> Check:
         # not probed: each request to a hosted TTS is billed
         detail = f"HTTP TTS, voice {speech.http_voice_id} (not probed: requests are billed)"
         return Check("speech", "ok", detail + _destination(settings))
+    if speech.engine == "openai":
+        if not speech.openai_url or not speech.openai_voice:
+            fix = "set COHOST_SPEECH__OPENAI_URL and COHOST_SPEECH__OPENAI_VOICE"
+            return Check("speech", "fail", "the OpenAI-style voice is not configured", fix)
+        # not probed: a hosted one bills each request, a local one may still be loading
+        detail = (
+            f"OpenAI-style TTS at {address(speech.openai_url)}, voice {speech.openai_voice}, model "
+            f"{speech.openai_model} (not probed: `cohost say hello` tries it)"
+        )
+        return Check("speech", "ok", detail + _destination(settings))
     if speech.engine == "espeak" and shutil.which("espeak-ng") is None:
         fix = "apt-get install espeak-ng, or set COHOST_SPEECH__ENGINE=captions"
         if "engine" in speech.model_fields_set:
@@ -300,24 +311,16 @@ def _destination(settings: Settings) -> str:
 def check_live(settings: Settings) -> list[Check]:
     """What a live stream needs beyond the console: who the channel and streamer are, and the
     tokens that guard the dashboard and the journal page. One warning per missing setting."""
-    twitch, twin = settings.twitch, settings.twin
+    twin = settings.twin
     missing: list[tuple[str, str, str]] = []  # (check name, what is missing, the fix)
-    if not twitch.channel:
-        missing.append(
-            (
-                "twitch channel",
-                "no channel set: the twin joins no chat",
-                "set COHOST_TWITCH__CHANNEL to your channel's login (docs/twitch.md)",
-            )
-        )
-    if not twin.streamer:
-        who = twitch.channel or "your login"
+    if not twin.streamer:  # the channel follows it (Settings._one_streamer): one setting
         missing.append(
             (
                 "streamer",
-                "no streamer set: the twin learns from nobody's lines and chat commands from "
-                "the streamer are not theirs",
-                f"set COHOST_TWIN__STREAMER (usually {who})",
+                "no streamer set: the twin joins no channel's chat, learns from nobody's lines, "
+                "and no chat command is the streamer's",
+                "set COHOST_TWIN__STREAMER to your Twitch login; it is also the channel "
+                "(COHOST_TWITCH__CHANNEL follows it), docs/twitch.md",
             )
         )
     if settings.web.enabled and settings.web.token is None:
@@ -339,7 +342,7 @@ def check_live(settings: Settings) -> list[Check]:
         )
     found = [Check(name, "warn", detail, fix) for name, detail, fix in missing]
     if not found:
-        detail = f"channel {twitch.channel}, streamer {twin.streamer}, web and journal tokens set"
+        detail = f"streamer and channel {twin.streamer}, web and journal tokens set"
         found.append(Check("live settings", "ok", detail))
     return found
 

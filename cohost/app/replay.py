@@ -15,6 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from cohost.app.build import Models, build_guard, build_models, turn_setup
+from cohost.app.chatters import open_regulars, regulars_of
 from cohost.app.paths import private_dir
 from cohost.app.recall_wiring import folder_journal
 from cohost.app.report import ReplayReport
@@ -261,6 +262,11 @@ async def _replay(
         # logged `!twin` commands steer the replay as they steered the stream (no audit file);
         # as live, the bot's own lines never reach the controller, nor here other bots'
         bots = {login_of(b) for b in (settings.twin.bot_login, *settings.picker.known_bots) if b}
+        # what the replayed journal keeps is kept from every text (default: DATA_DIR's)
+        guard = build_guard(settings, kept_from)
+        # regulars (when on) are kept beside the report: replaying past logs in order rebuilds them
+        channel = settings.twitch.channel or settings.twin.streamer
+        regulars = open_regulars(settings, channel, out_dir, clock, stack)
         session = Session(
             SessionOptions(
                 channel=settings.twin.streamer or "replay",
@@ -270,13 +276,13 @@ async def _replay(
             control=settings.control,
             state=state,
             clock=clock,
-            # what the replayed journal keeps is kept from every text (default: DATA_DIR's)
-            guard=build_guard(settings, kept_from),
+            guard=guard,
             sink=RecordingSink(),
             speaker=speaker,
             bus=bus,
             commands=commands,
             reactions=Reactions(settings.reactions),
+            regulars=regulars_of(settings, regulars, guard, skip=bots),
             on_decision=decided,
             on_trace=finished,
             on_command=commanded,

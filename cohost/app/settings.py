@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,11 +27,13 @@ from cohost.core.options import (
     ChatSinkSettings,
     ControlSettings,
     DatasetSettings,
+    DeskSettings,
     GuardSettings,
     JournalSettings,
     ListenSettings,
     PickerSettings,
     ReactionsSettings,
+    RegularsSettings,
     ReplaySettings,
     RewriterSettings,
     SimulatorSettings,
@@ -79,6 +81,27 @@ class Settings(BaseSettings):
     dataset: DatasetSettings = Field(default_factory=DatasetSettings)
     reactions: ReactionsSettings = Field(default_factory=ReactionsSettings)
     listen: ListenSettings = Field(default_factory=ListenSettings)
+    desk: DeskSettings = Field(default_factory=DeskSettings)
+    regulars: RegularsSettings = Field(default_factory=RegularsSettings)
+
+    @model_validator(mode="after")
+    def _one_streamer(self) -> Settings:
+        """COHOST_TWIN__STREAMER and COHOST_TWITCH__CHANNEL name one account, the streamer's:
+        the streamer is the setting, and the channel follows it (either one alone sets both,
+        as before). Both set to different logins is an error naming both."""
+        streamer, channel = login_of(self.twin.streamer), login_of(self.twitch.channel)
+        if streamer and channel and streamer != channel:
+            raise SettingsError(
+                f"COHOST_TWIN__STREAMER ({self.twin.streamer!r}) and COHOST_TWITCH__CHANNEL "
+                f"({self.twitch.channel!r}) name different accounts, but they are one setting: "
+                "the streamer's login is the channel the twin chats in. Set "
+                "COHOST_TWIN__STREAMER only (in a TOML file, [twin] streamer), or both alike"
+            )
+        login = streamer or channel
+        if login and not (streamer and channel):
+            self.twin = self.twin.model_copy(update={"streamer": login})
+            self.twitch = self.twitch.model_copy(update={"channel": login})
+        return self
 
     @classmethod
     def settings_customise_sources(

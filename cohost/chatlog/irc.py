@@ -186,8 +186,15 @@ class IrcParser:
     def usernotice(
         self, tags: dict[str, str], prefix: str, channel: str, text: str, number: int
     ) -> ChatEvent:
-        """A sub, gift, raid, announcement or another notice."""
+        """A sub, gift, raid, announcement or another notice.
+
+        Older logs mark a first-time chatter with a notice of its own: the `new_chatter` ritual
+        carries their first message, which is read as that message, flagged `first_msg`.
+        """
         msg_id = tags.get("msg-id", "")
+        ritual = tags.get("msg-param-ritual-name")
+        if msg_id == "ritual" and ritual == "new_chatter" and text and tags.get("login"):
+            return self.privmsg({**tags, "first-msg": "1"}, prefix, channel, text, number)
         login = unescape_tag(tags.get("login", "")).lower()
         if not login and "!" in prefix:
             login = prefix.partition("!")[0].lower()

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import difflib
+import itertools
 import logging
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from cohost.chatlog import ChatLog, open_log
 from cohost.cli.columns import add_columns_option, log_columns
 from cohost.core.errors import InputError
 from cohost.core.events import ChatEvent
-from cohost.dataset.build import DatasetBuilder, DatasetMeta, write_meta
+from cohost.dataset.build import DatasetBuilder, DatasetMeta, read_meta, write_meta
 from cohost.dataset.clean import RULE_HELP, RULES
 from cohost.dataset.cornell import (
     CornellFiles,
@@ -30,6 +31,9 @@ from cohost.dataset.cornell import (
     read_films,
     resolve_film,
 )
+from cohost.dataset.desk import EXAMPLES as DESK_EXAMPLES
+from cohost.dataset.desk import PAIRS as DESK_PAIRS
+from cohost.dataset.desk import read_desk_examples, read_desk_pairs
 from cohost.dataset.dpo import PairReport, dpo_pairs, read_feedback
 from cohost.dataset.jsonl import write_json, write_jsonl
 from cohost.dataset.seed import (
@@ -40,6 +44,7 @@ from cohost.dataset.seed import (
     read_openings,
     seed_prompt,
 )
+from cohost.dataset.spoken import SpokenLine, interleave, parse_start, read_transcript
 from cohost.embedded.markov import MarkovSimulator, read_writings
 from cohost.text.render import DEFAULT_FORMAT, ChatFormat, load_chat_format
 
@@ -94,6 +99,22 @@ def register(subparsers: Subparsers) -> None:
         help="another regex of lines that lack context (repeatable)",
     )
     build.add_argument("--bot", action="append", default=[], help="another bot login (repeatable)")
+    build.add_argument(
+        "--desk",
+        action="store_true",
+        help="add the answers written at the twin's desk (DATA_DIR/desk/examples.jsonl)",
+    )
+    build.add_argument(
+        "--transcript",
+        type=Path,
+        help="what the streamer said on the stream of the (one) chat log, from `cohost "
+        "transcribe`: their spoken lines become the twin's, among the chat by time",
+    )
+    build.add_argument(
+        "--transcript-start",
+        help="when the recording began, on the log's clock: ISO 8601 (no zone: UTC) or seconds "
+        "(default: the log's first event)",
+    )
     _format_option(build)
     _progress_option(build)
     build.set_defaults(handler=_build)
@@ -132,6 +153,12 @@ def register(subparsers: Subparsers) -> None:
         help="another account the twin spoke from live (its bot: COHOST_TWIN__BOT_LOGIN)",
     )
     dpo.add_argument("--out", type=Path, required=True, help="the JSONL file to write")
+    dpo.add_argument(
+        "--desk",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="add the pairs chosen at the twin's desk (DATA_DIR/desk/pairs.jsonl; default: yes)",
+    )
     _format_option(dpo)
     dpo.set_defaults(handler=_dpo)
 
@@ -219,13 +246,30 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
         raise InputError("whose lines are the twin's? name the login: --twin NAME")
     logs: list[Path] = list(args.logs)
     writings: list[Path] = list(args.writings)
-    if not logs and not writings:
+    if not logs and not writings and not args.desk:
         logs, writings = list(settings.twin.chat_logs), list(settings.twin.writings)
-    if not logs and not writings:
-        raise InputError("nothing to build from: give chat logs and/or --writings FILE")
+    if not logs and not writings and not args.desk:
+        raise InputError("nothing to build from: give chat logs and/or --writings FILE (or --desk)")
+    desk_examples = (
+        _desk_examples(settings, args.name or settings.twin.name, _chat_format(args))
+        if args.desk
+        else []
+    )
     if args.window is not None and args.window < 1:
         raise InputError("--window must be at least 1")
     rules = _rules(args)
+    spoken: list[SpokenLine] = []
+    start: float | None = None
+    if args.transcript is not None:
+        if len(logs) != 1:
+            raise InputError(
+                f"--transcript goes with one chat log (of its stream), not {len(logs)}"
+            )
+        spoken = read_transcript(args.transcript)
+        if args.transcript_start is not None:
+            start = parse_start(args.transcript_start)
+    elif args.transcript_start is not None:
+        raise InputError("--transcript-start needs --transcript")
     options = dataset_options(
         _with_twin_bot(settings),  # its own lines in the logs are left out
         logins=(twin_login, *args.alias),
@@ -253,6 +297,8 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
         ) as bar:
             for log in opened:
                 events = _events(log, bar if show else None)
+                if args.transcript is not None:
+                    events = interleave(events, spoken, login=login_of(twin_login), start=start)
                 for text in builder.from_log(events, source=str(log.path)):
                     yield {"text": text}
         for path in writings:
@@ -260,6 +306,8 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
                 read_writings([path], writing_tiers(settings)), source=str(path)
             ):
                 yield {"text": text}
+        for text in desk_examples:
+            yield {"text": text}
 
     written = write_jsonl(args.out, examples())
     meta = DatasetMeta.rendered(options.twin, options.fmt)
@@ -271,6 +319,12 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
     data["window"] = options.window
     write_json(report_path, data)
     print(builder.report.table(rules))
+    if args.transcript is not None:
+        print(
+            f"{len(spoken)} spoken line(s) of {args.transcript} among the chat, as {twin_login}'s"
+        )
+    if args.desk:
+        print(f"{len(desk_examples)} answer(s) written at the twin's desk added")
     print(f"{written} example(s) -> {args.out}; report -> {report_path}")
     print(
         f"the twin's lines are rendered as {meta.twin!r}: serve the LoRA trained on them with "
@@ -349,12 +403,51 @@ def _with_twin_bot(settings: Settings) -> Settings:
     return with_bot_login(settings, login)
 
 
-def _dpo(args: argparse.Namespace, settings: Settings) -> int:
-    path: Path = args.feedback or settings.data_dir / "feedback" / "feedback.jsonl"
+def _desk_file(settings: Settings, name: str, twin: str, fmt: ChatFormat) -> Path | None:
+    """A file of the twin's desk, checked to be rendered for `twin` in `fmt`; None when there
+    is none."""
+    path = settings.data_dir / "desk" / name
     if not path.is_file():
-        raise InputError("no feedback file here yet (`!twin good|bad` writes it)", path=path)
-    records, unreadable = read_feedback(path)
+        return None
+    meta = read_meta(path)
+    wanted = DatasetMeta.rendered(twin, fmt)
+    if meta is not None and meta.twin != wanted.twin:
+        raise InputError(
+            f"the desk's choices were rendered for the twin {meta.twin!r}, not {wanted.twin!r}: "
+            f"use --twin {meta.twin} (or leave the desk out)",
+            path=path,
+        )
+    if meta is not None and meta.header != wanted.header:
+        raise InputError(
+            "the desk's choices were rendered in another chat format than --chat-format: "
+            "leave the desk out, or the format at its default",
+            path=path,
+        )
+    return path
+
+
+def _desk_examples(settings: Settings, twin: str, fmt: ChatFormat) -> list[str]:
+    path = _desk_file(settings, DESK_EXAMPLES, twin, fmt)
+    if path is None:
+        return []
+    examples, unreadable = read_desk_examples(path)
+    if unreadable:
+        log.warning("%s: %d unreadable line(s) skipped", path, unreadable)
+    return examples
+
+
+def _dpo(args: argparse.Namespace, settings: Settings) -> int:
     twin = args.twin or settings.twin.name
+    path: Path = args.feedback or settings.data_dir / "feedback" / "feedback.jsonl"
+    fmt = _chat_format(args)
+    desk = _desk_file(settings, DESK_PAIRS, twin, fmt) if args.desk else None
+    if not path.is_file() and (args.feedback is not None or desk is None):
+        raise InputError(
+            "no feedback file here yet (`!twin good|bad` writes it; so does the desk: "
+            "`cohost chat --teach`)",
+            path=path,
+        )
+    records, unreadable = read_feedback(path) if path.is_file() else ([], 0)
     # the prompt exactly as the twin model saw it live: there the twin speaks from its bot
     # account, and the streamer is a chatter like any other
     bot = twin_bot_login(settings)
@@ -365,8 +458,15 @@ def _dpo(args: argparse.Namespace, settings: Settings) -> int:
         )
     logins = [login for login in (bot, *args.alias) if login]
     report = PairReport(unreadable=unreadable)
-    fmt = _chat_format(args)
-    pairs = dpo_pairs(records, twin, fmt=fmt, twin_logins=logins, report=report)
+    pairs: Iterable[dict[str, str]] = dpo_pairs(
+        records, twin, fmt=fmt, twin_logins=logins, report=report
+    )
+    from_desk: list[dict[str, str]] = []
+    if desk is not None:
+        from_desk, bad = read_desk_pairs(desk)
+        if bad:
+            log.warning("%s: %d unreadable line(s) skipped", desk, bad)
+        pairs = _once(itertools.chain(pairs, from_desk))
     written = write_jsonl(args.out, pairs)
     write_meta(args.out, DatasetMeta.rendered(twin, fmt))
     rules = ", ".join(f"{rule} {n}" for rule, n in report.by_rule.items())
@@ -375,8 +475,20 @@ def _dpo(args: argparse.Namespace, settings: Settings) -> int:
         f"{written} pair(s) ({rules}); {report.unpaired_bad} bad reply(ies) had nothing to "
         f"pair with; {report.good_without_pair} good reply(ies) had nothing to beat"
     )
+    if desk is not None:
+        print(f"{len(from_desk)} pair(s) chosen at the twin's desk ({desk}) added")
     print(f"-> {args.out}")
     return 0
+
+
+def _once(pairs: Iterable[dict[str, str]]) -> Iterator[dict[str, str]]:
+    """Each (prompt, chosen, rejected) once, in order."""
+    seen: set[tuple[str, str, str]] = set()
+    for pair in pairs:
+        key = (pair["prompt"], pair["chosen"], pair["rejected"])
+        if key not in seen:
+            seen.add(key)
+            yield pair
 
 
 def _seed(args: argparse.Namespace, settings: Settings) -> int:

@@ -38,6 +38,7 @@ COMMAND_GROUPS = (
     "cohost.cli.auth",
     "cohost.cli.train",
     "cohost.cli.transcribe",
+    "cohost.cli.chat",
 )
 # The modules the optional extras bring (pyproject.toml), by the name they are imported as.
 EXTRA_MODULES = {
@@ -61,6 +62,17 @@ def _not_negative(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    """A count: 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
     return value
 
 
@@ -115,6 +127,34 @@ def _inspect(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _nicknames(args: argparse.Namespace, settings: Settings) -> int:
+    from cohost.chatlog import open_log  # noqa: PLC0415
+    from cohost.core.events import ChatMessage  # noqa: PLC0415
+    from cohost.pipeline.pick import learn_nicknames  # noqa: PLC0415
+
+    streamer = (args.streamer or settings.twin.streamer).strip().lower().lstrip("@")
+    if not streamer:
+        print("cohost: name the streamer: --streamer LOGIN, or set twin.streamer", file=sys.stderr)
+        return EXIT_INPUT
+    columns = log_columns(args, settings)
+    messages = (
+        event
+        for path in args.log
+        for event in open_log(path, format=args.format, strict=args.strict, csv_columns=columns)
+        if isinstance(event, ChatMessage)
+    )
+    bots = frozenset(b.lower() for b in (*settings.picker.known_bots, *settings.picker.extra_bots))
+    found = learn_nicknames(messages, streamer, min_chatters=args.min_chatters, ignore=bots)
+    for name in found:
+        print(f"{name.name}: called so by {name.chatters} viewers in {name.calls} messages")
+    if not found:
+        print(f"no nickname for {streamer} is used by {args.min_chatters}+ viewers in these logs")
+        return 0
+    names = sorted({*settings.picker.streamer_nicknames, *(n.name for n in found)})
+    print(f"COHOST_PICKER__STREAMER_NICKNAMES={json.dumps(names)}")
+    return 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from cohost.app.demo import run_demo  # noqa: PLC0415
 
@@ -150,21 +190,14 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
 
 def _console_defaults(settings: Settings) -> Settings:
     """Trying it at a terminal with nothing configured: the demo's twin, and says so."""
-    from cohost.app.demo import DEMO_STREAMER, DEMO_TWIN, demo_files  # noqa: PLC0415
+    from cohost.app.demo import DEMO_TWIN, with_demo_twin  # noqa: PLC0415
 
     print(
         f"cohost: no twin configured (COHOST_TWIN__*): talking to the demo twin {DEMO_TWIN}. "
         f"Type chat as `name: text` (`~name:` broadcaster, `@name:` moderator); Ctrl-D ends.",
         file=sys.stderr,
     )
-    twin = settings.twin.model_copy(
-        update={
-            "name": DEMO_TWIN,
-            "streamer": DEMO_STREAMER,
-            "writings": [demo_files() / "writing.md"],
-        }
-    )
-    return settings.model_copy(update={"twin": twin})
+    return with_demo_twin(settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,6 +260,16 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print JSON")
     _log_options(inspect)
     inspect.set_defaults(handler=_inspect)
+    nicknames = chatlog_commands.add_parser(
+        "nicknames", help="the names chat calls the streamer by, learned from chat logs"
+    )
+    nicknames.add_argument("log", type=Path, nargs="+")
+    nicknames.add_argument("--streamer", help="the streamer's login (default: twin.streamer)")
+    nicknames.add_argument(
+        "--min-chatters", type=_positive_int, default=3, help="viewers who must use a name"
+    )
+    _log_options(nicknames)
+    nicknames.set_defaults(handler=_nicknames)
 
     add_command_groups(commands)
     return parser

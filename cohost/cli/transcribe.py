@@ -48,7 +48,7 @@ def resume_point(out: Path) -> float:
 def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm  # noqa: PLC0415
 
-    from cohost.adapters.whisper import WhisperTranscriber  # noqa: PLC0415
+    from cohost.app.build import build_transcriber  # noqa: PLC0415
 
     audio: Path = args.audio
     out: Path = args.out
@@ -64,8 +64,7 @@ def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
     hotwords = args.hotwords
     if hotwords is None:
         hotwords = " ".join(n for n in (settings.twin.name, *settings.twin.aliases) if n)
-    listen = settings.listen
-    transcriber = WhisperTranscriber(listen.model, cpu_threads=listen.cpu_threads)
+    transcriber = build_transcriber(settings, sentences=True)  # faster-whisper, or a server
     count = 0
     with (
         out.open("a", encoding="utf-8") as f,

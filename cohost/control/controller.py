@@ -26,7 +26,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 from cohost.core.events import Role
 from cohost.core.options import (
@@ -59,7 +59,7 @@ USAGE: dict[str, str] = {
     "ask": "ask QUESTION",
     "topic": "topic [TEXT]",
     "rate": "rate N|default",
-    "forget": "forget",
+    "forget": "forget [me|@USER]",
     "note": "note TEXT",
     "good": "good",
     "bad": "bad",
@@ -83,7 +83,8 @@ DESCRIPTIONS: dict[str, str] = {
     "ask": "the twin answers this question now",
     "topic": "sets what the stream is about (helps the twin pick and recall); empty clears it",
     "rate": "at most N replies a minute; default goes back to the settings",
-    "forget": "the twin forgets the recent chat",
+    "forget": "the twin forgets the recent chat; `forget me` (anyone) erases all cohost keeps "
+    "about you, `forget @USER` (moderators) about them (a known chatter needs no @)",
     "note": "adds a private journal entry the twin can recall",
     "good": "marks the twin's last reply as a good example",
     "bad": "marks the twin's last reply as a bad example (it is not repeated)",
@@ -110,7 +111,9 @@ MAX_RATE = 60
 _LOGIN = re.compile(r"[a-z0-9_]{1,25}")
 _NUMBER = re.compile(r"[0-9]{1,3}")  # ASCII only: int() would also read other scripts' digits
 # Words after these are ignored ("!twin pause please"): they take nothing.
-_NO_ARGS = frozenset({"pause", "resume", "skip", "forget", "good", "bad", "status", "reject"})
+_NO_ARGS = frozenset({"pause", "resume", "skip", "good", "bad", "status", "reject"})
+# `!twin forget me`: anyone may have cohost erase what it keeps about them.
+FORGET_ME = "me"
 # Acknowledgements that go to the dashboard and the audit log, not chat (`acks_in_chat`).
 _QUIET = frozenset({"approve", "reject", "good", "bad"})
 MAX_CANDIDATES = 4  # as `turn.candidates` allows
@@ -138,6 +141,19 @@ class CommandResult:
     reply: str | None
     reason: str
     in_chat: bool = True  # False: the reply is for the dashboard and the audit log only
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandInfo:
+    """One command as `help` and the commands page show it: usage, who may, cooldowns, aliases."""
+
+    name: str
+    usage: str  # with the prefix: "!twin voice on|off"
+    description: str
+    level: PermissionLevel  # the lowest role that may use it
+    cooldown_s: float  # shared by everyone
+    user_cooldown_s: float  # per person, on top
+    aliases: tuple[str, ...] = ()  # other names, with the prefix: ("!twin stop", ...)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -169,6 +185,11 @@ class TwinActions(Protocol):
 
     def forget(self) -> None:
         """Clear the recent chat window."""
+        ...
+
+    def forget_chatter(self, login: str) -> bool:
+        """Erase what cohost keeps about this chatter; whether it kept anything. OSError when
+        a file that keeps them could not be rewritten (they are then still in it)."""
         ...
 
     async def approve_held(self, choice: int, *, login: str) -> tuple[bool, str]:
@@ -287,6 +308,11 @@ def parse_command(
         if not (_NUMBER.fullmatch(args) and 1 <= int(args) <= MAX_CANDIDATES):
             return bad(f"approve takes a candidate's number, 1 to {MAX_CANDIDATES}")
         args = str(int(args))
+    elif name == "forget":
+        # one word naming someone: them (`@` kept: surely a user); more words are chatter
+        word = raw.lower()
+        login = word.removeprefix("@")
+        args = word if " " not in raw and _LOGIN.fullmatch(login) else ""
     elif name in ("ignore", "unignore"):
         args = raw.removeprefix("@").lower()
         if not _LOGIN.fullmatch(args):
@@ -365,16 +391,40 @@ class Controller:
             left = max(left, self.user_cooldown_s(command) - (now - mine))
         return f"cooling down ({left:.1f} s left)" if left > 0 else None
 
+    def commands(self) -> list[CommandInfo]:
+        """Every command this controller knows, built-in then added: what `help` lists and
+        the web app's commands page shows, from this one table."""
+        prefix = self.settings.prefix
+        found = []
+        for name in (*USAGE, *self.added):
+            added = self.added.get(name)
+            if added is not None:
+                usage, said = added.usage, added.description or "a command of this channel"
+            else:
+                usage, said = USAGE[name], DESCRIPTIONS[name]
+            also = tuple(
+                f"{prefix} {a}"
+                for a, (c, _) in ALIASES.items()
+                if c == name and a not in self.added
+            )
+            found.append(
+                CommandInfo(
+                    name=name,
+                    usage=f"{prefix} {usage}",
+                    description=said,
+                    level=cast(PermissionLevel, self.required_role(name).name.lower()),
+                    cooldown_s=self.cooldown_s(name),
+                    user_cooldown_s=self.user_cooldown_s(name),
+                    aliases=also,
+                )
+            )
+        return found
+
     def describe(self, command: str) -> str:
         """What a command does, its usage and its other names, in one line."""
-        prefix = self.settings.prefix
-        if command in self.added:
-            said = self.added[command].description or "a command of this channel"
-        else:
-            said = DESCRIPTIONS[command]
-        also = [f"{prefix} {a}" for a, (c, _) in ALIASES.items() if c == command]
-        line = f"{prefix} {USAGE.get(command) or self.added[command].usage}: {said}"
-        return line + (f" (also {', '.join(also)})" if also else "")
+        info = next(c for c in self.commands() if c.name == command)
+        line = f"{info.usage}: {info.description}"
+        return line + (f" (also {', '.join(info.aliases)})" if info.aliases else "")
 
     def refuse_unverified(
         self, text: str, *, source: Source, claimed: str, reason: str
@@ -406,6 +456,8 @@ class Controller:
         # never answered with a usage line. An unknown verb needs what `help` needs.
         known = parsed.name in USAGE or parsed.name in self.added
         needed = self.required_role(parsed.name if known else "help")
+        if parsed.name == "forget" and parsed.args == FORGET_ME:
+            needed = Role.EVERYONE  # erasing oneself is every viewer's right
         if role < needed:
             result = CommandResult(
                 accepted=False,
@@ -519,6 +571,28 @@ class Controller:
                 if state.rate_per_minute is None:
                     return done("rate: the default")
                 return done(f"rate: {state.rate_per_minute} replies a minute")
+            case "forget" if args:
+                about_me = args == FORGET_ME
+                who = login if about_me else args.removeprefix("@")
+                try:
+                    kept = self.actions.forget_chatter(who)
+                except OSError as exc:  # a file that could not be rewritten still has them
+                    log.error("!twin forget %s: not everything was erased: %s", who, exc)
+                    said = "could not erase everything (the disk refused); the streamer is told"
+                    return CommandResult(accepted=False, command=name, reply=said, reason=said)
+                if about_me:
+                    return done("done: cohost keeps nothing about you now", f"erased {who}")
+                if kept:
+                    return done(f"done: cohost keeps nothing about {who} now", f"erased {who}")
+                if args.startswith("@"):
+                    return done(f"cohost kept nothing about {who}", f"nothing kept about {who}")
+                # a word that names no one cohost knows: the recent chat, as plain `forget`
+                self.actions.forget()
+                return done(
+                    f"forgot the recent chat (cohost knows no chatter {who}; "
+                    f"`forget @{who}` erases a user)",
+                    f"forgot the recent chat; no chatter {who}",
+                )
             case "forget":
                 self.actions.forget()
                 return done("forgot the recent chat")
@@ -555,9 +629,13 @@ class Controller:
             case "help":
                 if args:
                     return done(self.describe(args))
-                usages = {**USAGE, **{c.name: c.usage for c in self.added.values()}}
-                usable = [c for c in usages if role >= self.required_role(c)]
-                return done(f"{self.settings.prefix} " + " | ".join(usages[c] for c in usable))
+                prefix = self.settings.prefix
+                usable = [
+                    c.usage.removeprefix(f"{prefix} ")
+                    for c in self.commands()
+                    if role >= Role[c.level.upper()]
+                ]
+                return done(f"{prefix} " + " | ".join(usable))
         raise AssertionError(f"unhandled command {name!r}")  # parse_command knows no others
 
     def _status(self) -> str:

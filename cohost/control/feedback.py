@@ -21,7 +21,6 @@ being written; a torn or foreign line is skipped and counted by `read()`.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cohost.core.events import ChatMessage
+from cohost.core.files import append_durably
 from cohost.core.ports import Clock
 
 FORMAT_VERSION = 1
@@ -172,17 +172,7 @@ class FeedbackStore:
 
     def append(self, rec: FeedbackRecord) -> None:
         """Write one record as one line: a single append, flushed to the disk."""
-        data = (rec.model_dump_json() + "\n").encode("utf-8")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_durably(self.path, (rec.model_dump_json() + "\n").encode("utf-8"))
 
     def read(self) -> Iterator[FeedbackRecord]:
         """Every record in the file, in order; malformed lines are skipped and counted."""

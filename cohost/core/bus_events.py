@@ -147,6 +147,7 @@ class CaptionShown(BusEvent):
     text: str
     start: float
     end: float
+    audio: str = ""  # the sentence's WAV on the web app (/audio/ID.wav, short-lived); "": none
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -216,6 +217,17 @@ class ThanksGiven(BusEvent):
     text: str  # the template as said, or what happened as the twin's turn was told
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WelcomeGiven(BusEvent):
+    """A welcome back for returning chatters (`docs/regulars.md`): how, whom, and what."""
+
+    TOPIC: ClassVar[str] = "stream/welcome"
+
+    mode: str  # "template" (said as written), "twin" (a turn of its own), "reply" (in the answer)
+    names: tuple[str, ...]
+    text: str  # the template as said, what the twin's turn was told, or the line answered
+
+
 EVENTS: tuple[type[BusEvent], ...] = (
     MessageSeen,
     MessagePicked,
@@ -233,6 +245,7 @@ EVENTS: tuple[type[BusEvent], ...] = (
     StateChanged,
     StreamEventSeen,
     ThanksGiven,
+    WelcomeGiven,
 )
 BY_TOPIC: dict[str, type[BusEvent]] = {event.TOPIC: event for event in EVENTS}
 

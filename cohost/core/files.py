@@ -1,4 +1,5 @@
-"""Files written whole: a reader, or the disk after a crash, finds the old contents or the new.
+"""Files written whole (a reader, or the disk after a crash, finds the old contents or the new),
+and lines appended durably.
 
 Every file cohost writes whole goes through here: the data go to a temporary file beside the
 target, created with the final mode (so private text is never readable by others, not even
@@ -71,3 +72,24 @@ def write_atomic(path: Path, data: bytes | str, *, mode: int = PRIVATE, fsync: b
     """Replace `path` with `data` (text as UTF-8) whole: see `atomic_file`."""
     with atomic_file(path, mode=mode, fsync=fsync) as file:
         file.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def append_durably(path: Path, data: bytes, *, mode: int = PRIVATE) -> None:
+    """Append `data` (whole lines) in one write, flushed to the disk.
+
+    After a torn last line (a crash mid-write) the new lines start on a line of their own: the
+    torn one stays unreadable, the new ones do not.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, mode)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -7,10 +7,35 @@ the environment, `.env` and the TOML file; nothing below the app layer ever sees
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
+
+# The picker's default word lists and bot-like line patterns (PickerSettings): general English
+# and Twitch usage, not any one channel's.
+_LEWD_TEXT = """
+cum cumming dick dicks cock cocks pussy tits titties boobs boobies penis vagina horny nudes porn
+porno hentai dildo blowjob onlyfans milf thicc
+"""
+DEFAULT_LEWD_WORDS: tuple[str, ...] = tuple(_LEWD_TEXT.split())
+_TAUNT_TEXT = """
+fat fatty ugly stupid dumb dumbass idiot moron loser retard retarded trash garbage bald cringe
+virgin incel braindead pathetic worthless disgusting smelly
+"""
+DEFAULT_TAUNT_WORDS: tuple[str, ...] = tuple(_TAUNT_TEXT.split())
+DEFAULT_BOTLIKE_PATTERNS: tuple[str, ...] = (
+    # music bots: the song now playing, a request queued, who requested it
+    r"^\W*(?:now|currently) playing\s*(?:[:|>~\u2013\u2014-]|\u2192)",
+    r"^\W*[\u266a\u266b\U0001f3b5\U0001f3b6]+\s*(?:now |currently )?playing\b",
+    r"^\W*(?:current|last|next) song\s*[:|-]",
+    r"\b(?:song|track)\b.{0,160}\b(?:has been |was )?(?:added|queued) to the (?:song ?)?queue\b",
+    r"\b(?:song|track)? ?requested by @?\w+\W*$",
+    # follower-selling spam
+    r"\b(?:wanna |want to )?become famous\b.{0,40}\b(?:followers|viewers|primes)\b",
+    r"\bbuy (?:real |cheap )?(?:followers|viewers|primes|subs|views)\b",
+)
 
 
 class TwinSettings(BaseModel):
@@ -23,7 +48,9 @@ class TwinSettings(BaseModel):
     )
     aliases: list[str] = Field(default_factory=list, description="other names it answers to")
     streamer: str = Field(
-        "", description="the streamer's login: their lines train the twin and they may steer it"
+        "",
+        description="the streamer's login: their lines train the twin, they may steer it, and "
+        "it is the Twitch channel the twin chats in (twitch.channel follows it)",
     )
     bot_login: str = Field("", description="the bot account's login; its own messages are ignored")
     writings: list[Path] = Field(
@@ -57,7 +84,32 @@ class PickerSettings(BaseModel):
     )
     streamer_nicknames: list[str] = Field(
         default_factory=list,
-        description="names chat calls the streamer besides their login (e.g. 'DK', 'NL')",
+        description="names chat calls the streamer besides their login (e.g. 'DK', 'NL'); "
+        "`cohost chatlog nicknames LOG` suggests them from how chat addresses the streamer",
+    )
+    weight_echo_question: float = Field(
+        0.5,
+        description="a '?' after words with no question grammar ('the murder?', 'Paige and "
+        "horror games?'): as often a quip or a guess as a question, so it needs more to be picked",
+    )
+    weight_first_visit: float = Field(
+        1.0,
+        description="the viewer says it is their first visit ('first time here', 'my first "
+        "stream'): a co-host welcomes them",
+    )
+    weight_stream_issue: float = Field(
+        1.0,
+        description="a viewer says something is wrong with the stream ('can't hear you', 'mic "
+        "is muted', 'black screen'): a co-host passes it on",
+    )
+    lewd_words: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_LEWD_WORDS),
+        description="words that make a message a troll's (never answered; answering feeds it)",
+    )
+    taunt_words: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TAUNT_WORDS),
+        description="insults: a message aiming one at the streamer or the twin (you, your, "
+        "their name) is a taunt and never answered",
     )
     weight_broadcaster: float = Field(1.5, description="the streamer talking to the twin")
     weight_moderator: float = Field(0.3, description="sender is a moderator")
@@ -97,8 +149,29 @@ class PickerSettings(BaseModel):
             "soundalerts",
             "kofistreambot",
             "pokemoncommunitygame",
+            "botisimo",
+            "coebot",
+            "deepbot",
+            "phantombot",
+            "pretzelrocks",
+            "songlistbot",
+            "blerp",
+            "streamstickers",
+            "tangiabot",
+            "commanderroot",
         ],
         description="bots whose messages are never answered",
+    )
+    extra_bots: list[str] = Field(
+        default_factory=list,
+        description="more bot logins never answered, on top of known_bots (the channel's own "
+        "music, giveaway or alert bots)",
+    )
+    botlike_patterns: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_BOTLIKE_PATTERNS),
+        description="regular expressions (case-insensitive, searched in the text) of bot-like "
+        "lines never answered, whoever posts them: music bots' 'Now playing', song requests, "
+        "follower-selling spam",
     )
     ignored_users: list[str] = Field(default_factory=list, description="logins never answered")
     emotes: list[str] = Field(
@@ -114,7 +187,46 @@ class PickerSettings(BaseModel):
     duplicate_similarity: float = Field(
         0.8, description="word-set similarity counted as a duplicate"
     )
+    repeat_window_s: float = Field(
+        1800.0,
+        ge=0,
+        description="a viewer who says again what the twin answered them within this long is "
+        "not answered twice (a repeat)",
+    )
     copypasta_repeats: int = Field(3, description="text seen this often in the window is copypasta")
+    queue_size: int = Field(
+        3,
+        ge=0,
+        description="questions held back by the rate limits while chat is busy wait here (the "
+        "best kept) to be answered when chat calms; 0: none wait",
+    )
+    queue_fresh_s: float = Field(
+        120.0,
+        gt=0,
+        description="a waiting question older than this is dropped, never answered",
+    )
+    queue_calm_per_minute: float = Field(
+        10.0,
+        gt=0,
+        description="chat is calm below this many messages a minute (counted over 30 s)",
+    )
+    queue_calm_s: float = Field(
+        15.0,
+        ge=0,
+        description="chat must stay calm this long before a waiting question is answered",
+    )
+
+    @field_validator("botlike_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for i, pattern in enumerate(patterns):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"botlike_patterns[{i}] {pattern!r} is not a regex: {exc}"
+                ) from exc
+        return patterns
 
 
 class GuardSettings(BaseModel):
@@ -367,12 +479,14 @@ class JournalSettings(BaseModel):
 class SpeechSettings(BaseModel):
     """The voice: TTS (espeak-ng, piper, HTTP) to the sound card or into WAV files, or captions."""
 
-    engine: Literal["captions", "espeak", "piper", "http"] = Field(
+    engine: Literal["captions", "espeak", "piper", "http", "openai"] = Field(
         "espeak",
         description="espeak: pyttsx3 over espeak-ng (the espeak-ng command as fallback; left "
         "unset and espeak-ng missing, captions with a warning); "
         "piper: a natural offline voice (the voice extra); "
         "http: an ElevenLabs-style TTS server (cloned voices); "
+        "openai: an OpenAI-style /v1/audio/speech server (XTTS, GPT-SoVITS or Kokoro "
+        "front-ends, OpenAI); "
         "captions: caption events only, nothing is heard",
     )
     output: Literal["auto", "wav", "device"] = Field(
@@ -406,7 +520,18 @@ class SpeechSettings(BaseModel):
     http_api_key: SecretStr | None = Field(None, description="http: the TTS server's API key")
     http_voice_id: str = Field("", description="http: the (cloned) voice to speak with")
     http_timeout_s: float = Field(
-        15.0, gt=0, le=300, description="http: seconds one sentence's request may take"
+        15.0, gt=0, le=300, description="http and openai: seconds one sentence's request may take"
+    )
+    openai_url: str = Field(
+        "",
+        description="openai: the server's base URL as for the models (http://127.0.0.1:8880/v1); "
+        'each sentence is POSTed as {"model", "input", "voice", "response_format": "wav"} to '
+        "URL/audio/speech",
+    )
+    openai_model: str = Field("tts-1", description="openai: the speech model the server names")
+    openai_voice: str = Field("", description="openai: the (cloned) voice to speak with")
+    openai_api_key: SecretStr | None = Field(
+        None, description="openai: the server's API key, sent as a Bearer token"
     )
 
     @field_validator("wav_dir", "piper_voice", mode="before")
@@ -481,7 +606,8 @@ DEFAULT_COOLDOWNS_S: dict[str, float] = {
     "help": 30.0,
 }
 # Seconds between two uses of a command by one person (on top of the shared cooldown).
-DEFAULT_USER_COOLDOWNS_S: dict[str, float] = {"help": 60.0, "status": 30.0}
+# (`forget`: a viewer's `!twin forget me`, answered in chat, once each 30 s)
+DEFAULT_USER_COOLDOWNS_S: dict[str, float] = {"help": 60.0, "status": 30.0, "forget": 30.0}
 
 
 class ControlSettings(BaseModel):
@@ -598,7 +724,11 @@ class DatasetSettings(BaseModel):
 class TwitchSettings(BaseModel):
     """The Twitch connection: chat over EventSub, replies over Helix, tokens from `cohost auth`."""
 
-    channel: str = Field("", description="the channel's login (the broadcaster's account)")
+    channel: str = Field(
+        "",
+        description="the channel's login; empty: twin.streamer (the same account: set one, or "
+        "both alike)",
+    )
     broadcaster_id: str = Field("", description="the broadcaster's user id (cohost auth prints it)")
     bot_login: str = Field("", description="the bot account's login")
     bot_id: str = Field("", description="the bot account's user id (cohost auth prints it)")
@@ -736,6 +866,74 @@ class ReactionsSettings(BaseModel):
     cheer: CheerReaction = Field(default_factory=CheerReaction)
 
 
+class RegularsSettings(BaseModel):
+    """Regulars: the twin knows returning chatters and greets them (`docs/regulars.md`)."""
+
+    enabled: bool = Field(
+        False,
+        description="remember who chats (first and last seen, streams, messages, a few public "
+        "lines) in DATA_DIR/regulars/CHANNEL.json, greet returning chatters and give the twin "
+        "what they said before; viewers erase theirs with `!twin forget me`",
+    )
+    channels: list[str] = Field(
+        default_factory=list,
+        description="the channels where it is on; empty: the channel the twin reads",
+    )
+    greeting: Literal["off", "template", "twin"] = Field(
+        "template",
+        description="how a returning chatter is welcomed: off; `template` said as the twin (in "
+        "chat and out loud); or `twin`: in its own words, never cutting an answer short (the "
+        "answer to their own line welcomes them, else a turn once the twin is quiet, else the "
+        "template)",
+    )
+    template: str = Field(
+        "welcome back, {names}!",
+        description="what `template` says: {names} (the chatters welcomed at once)",
+    )
+    min_streams: int = Field(
+        1, ge=1, description="a chatter seen in this many earlier streams counts as returning"
+    )
+    cooldown_s: float = Field(
+        60.0, ge=0, description="at most one welcome in this many seconds (others wait)"
+    )
+    per_minute: int = Field(
+        2, ge=1, description="at most this many welcomes a minute, however many return"
+    )
+    names_per_greeting: int = Field(
+        3, ge=1, description="chatters named in one welcome (a flood is welcomed together)"
+    )
+    wait_s: float = Field(
+        300.0,
+        ge=0,
+        description="a returning chatter not welcomed within this many seconds is not welcomed "
+        "this stream (a flood stays calm)",
+    )
+    stream_gap_s: float = Field(
+        4 * 3600.0,
+        gt=0,
+        description="chat quiet this long starts a new stream (besides each start of cohost)",
+    )
+    notes: int = Field(3, ge=0, description="public lines kept per chatter (newest kept)")
+    note_chars: int = Field(
+        120, ge=20, le=500, description="a kept line is at most this long (longer are not kept)"
+    )
+    max_chatters: int = Field(
+        50_000, ge=1, description="chatters kept per channel; the longest unseen go first"
+    )
+    retention_days: float = Field(
+        180.0, gt=0, description="a chatter unseen this many days is forgotten"
+    )
+
+    @field_validator("template", mode="after")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            value.format(names="Ana")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"the template may use {{names}} only: {exc!r}") from exc
+        return value
+
+
 class ListenSettings(BaseModel):
     """Speech to text: `cohost transcribe`, and the listener (`cohost.pipeline.listen`)."""
 
@@ -770,4 +968,53 @@ class ListenSettings(BaseModel):
         le=1,
         description="a heard line this close to what the twin just said is its own voice, "
         "and ignored",
+    )
+    mute_while_speaking: bool = Field(
+        True,
+        description="the microphone is not listened to while the twin speaks (its captions' "
+        "times), so its own voice is never taken for the streamer's",
+    )
+    echo_tail_s: float = Field(
+        0.3,
+        ge=0,
+        description="the microphone stays unheard this long after each of the twin's sentences "
+        "(room echo, audio buffers)",
+    )
+    url: str = Field(
+        "",
+        description="an OpenAI-compatible transcription server (its base URL, e.g. "
+        "http://127.0.0.1:8000/v1) instead of faster-whisper here; `model` is then the server's "
+        "model name (empty: whisper-1)",
+    )
+    api_key: SecretStr | None = Field(
+        None, description="bearer token for the transcription server, if it wants one"
+    )
+    timeout_s: float = Field(
+        30.0, gt=0, description="the transcription server's answer to one utterance waits this long"
+    )
+    response_format: Literal["verbose_json", "json"] = Field(
+        "verbose_json",
+        description="what the transcription server is asked for: verbose_json (timed segments) "
+        "or json (the text only)",
+    )
+
+
+class DeskSettings(BaseModel):
+    """The twin's desk (`cohost chat`, the /desk page): talk with it, teach it by choosing."""
+
+    candidates: int = Field(
+        3, ge=2, le=4, description="candidate replies shown per prompt when teaching"
+    )
+    base_model: str = Field(
+        "",
+        description="the served name of the twin LoRA's base model on the simulator's server: "
+        "one candidate then comes from it (empty: none)",
+    )
+    embedded_candidate: bool = Field(
+        True,
+        description="with a served twin model, one candidate comes from the embedded twin "
+        "(the Markov chain on the streamer's lines), when it has anything to say",
+    )
+    keep_audio: int = Field(
+        200, ge=1, description="the desk's newest spoken pieces kept as WAV files in DATA_DIR/desk"
     )

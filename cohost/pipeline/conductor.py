@@ -24,6 +24,7 @@ from cohost.core.events import (
     UserNotice,
 )
 from cohost.core.state import TwinState
+from cohost.pipeline.catchup import HELD_BY_RATE, CatchUp, Dropped
 from cohost.pipeline.pick import AnswerMemory, Picker
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 RECENT_REPLIES = 8
 # How a turn cut short for a better pick says so in its trace.
 BETTER_PICK = "cut short by a better pick"
+CATCH_UP_TICK_S = 1.0  # live: how often the queue of waiting questions is looked at
 
 
 def _never_answered(trace: TurnTrace) -> bool:
@@ -97,6 +99,11 @@ class Conductor:
     busy picks is kept as next up (one slot: newer chat matters more than a backlog) and asked
     of the picker again when the turn ends: answered then if it is still fresh, still in chat
     and still worth it. A question put while the twin speaks is not lost.
+
+    Questions the rate rules hold back while chat floods wait in `catchup` (`CatchUp`, sized
+    by the picker's `queue_*` settings; None: none wait) and are answered, best first, when
+    chat has calmed: after each message that starts no turn, and live every second
+    (`catch_up_when_calm`).
     """
 
     def __init__(
@@ -114,6 +121,7 @@ class Conductor:
         on_decision: Callable[[Decision], None] | None = None,
         on_trace: Callable[[TurnTrace], None] | None = None,
         chat_ready: Callable[[], bool] | None = None,
+        catch_up: bool = True,
     ) -> None:
         if not inline and group is None:
             raise ValueError("a conductor that runs turns as tasks needs a TaskGroup")
@@ -136,6 +144,9 @@ class Conductor:
         self._recorded: dict[str, float] = {}  # turn id -> when its answer was recorded
         self._next: Decision | None = None  # the best pick that came while a turn ran
         self._next_task: asyncio.Task[None] | None = None
+        # questions held back by the rate rules, answered when chat calms
+        self.catchup = CatchUp.for_settings(picker.settings) if catch_up else None
+        self._queued = asyncio.Event()  # set while something waits (the live loop then ticks)
         self._closed = False  # shutting down: nothing is next
         # chat-in, a dashboard `ask` and an MQTT command may start turns at the same moment
         self._starting = asyncio.Lock()
@@ -143,6 +154,13 @@ class Conductor:
     @property
     def busy(self) -> bool:
         return self._current is not None and not self._current[1].done()
+
+    @property
+    def quiet(self) -> bool:
+        """No turn runs and none is about to: none starting, none next up, no question waiting
+        for chat to calm. What may wait (a welcome) starts only then, cutting no answer."""
+        waiting = self.catchup is not None and len(self.catchup) > 0
+        return not (self.busy or self._starting.locked() or self._next is not None or waiting)
 
     async def handle(self, event: ChatEvent) -> Decision | None:
         """Take one chat event; returns the picker's decision for a message."""
@@ -154,13 +172,38 @@ class Conductor:
             return None
         decision = self.decide(message)
         self.window.append(message)
+        queue = self.catchup
+        if queue is not None:
+            now = self.parts.clock.now()
+            queue.heard(now)
+            if not decision.picked:
+                waits, dropped = queue.offer(decision, now)
+                self._report_dropped([d for d in dropped if d.decision is not decision])
+                if waits:
+                    self._queued.set()
+                    decision = dataclasses.replace(
+                        decision,
+                        category="queued",
+                        reason=f"{decision.reason} It waits for chat to calm "
+                        f"({len(queue)} waiting).",
+                    )
+                else:
+                    for gone in dropped:
+                        if gone.decision is decision:  # the worst of a full queue
+                            decision = dataclasses.replace(
+                                decision,
+                                category="dropped",
+                                reason=f"{decision.reason} Not queued: {gone.reason}.",
+                            )
         if self._on_decision is not None:
             self._on_decision(decision)
         if decision.picked:
             await self.start_turn(decision)
+        elif queue is not None and len(queue):
+            await self.catch_up()
         return decision
 
-    def decide(self, message: ChatMessage) -> Decision:
+    def decide(self, message: ChatMessage, *, freshness_s: float | None = None) -> Decision:
         """The picker's verdict, then the live state's (paused, busy)."""
         state = self.state
         decision = self.picker.decide(
@@ -171,6 +214,7 @@ class Conductor:
             topic_words=state.topic_words,
             ignored=state.ignored,
             rate_per_minute=state.rate_per_minute,
+            freshness_s=freshness_s,
         )
         if not decision.picked:
             return decision
@@ -318,10 +362,78 @@ class Conductor:
             if decision.picked:
                 await self._start_turn(decision)
 
+    async def catch_up(self) -> bool:
+        """Answer the best question that waited, if chat has calmed and nothing runs; True if
+        a turn started. One the rate rules still hold waits on; one that went stale, or that
+        the picker now turns down (a cooldown, a duplicate), is dropped with its reason."""
+        queue = self.catchup
+        if queue is None or self._closed:
+            return False
+        async with self._starting:
+            if self._closed or self.busy or self.state.paused:
+                return False
+            now = self.parts.clock.now()
+            waiting, dropped = queue.due(now)
+            self._report_dropped(dropped)
+            if waiting is None:
+                return False
+            decision = self.decide(waiting.message, freshness_s=queue.fresh_s)
+            if decision.category in HELD_BY_RATE:
+                queue.put_back(waiting)
+                return False
+            waited = now - waiting.message.ts
+            if decision.picked:
+                decision = dataclasses.replace(
+                    decision, reason=f"{decision.reason} It waited {waited:.0f} s for chat to calm."
+                )
+            else:
+                decision = dataclasses.replace(
+                    decision,
+                    category="dropped",
+                    reason=f"Dropped from the queue after {waited:.0f} s: {decision.reason}",
+                )
+            if self._on_decision is not None:
+                self._on_decision(decision)
+            if not decision.picked:
+                return False
+            await self._start_turn(decision)
+            return True
+
+    async def catch_up_when_calm(self, tick_s: float = CATCH_UP_TICK_S) -> None:
+        """Live: look at the queue every `tick_s` while something waits (a task of the
+        daemon's group); with nothing waiting it sleeps until a question is queued."""
+        while not self._closed:
+            if self.catchup is None or not len(self.catchup):
+                self._queued.clear()
+                await self._queued.wait()
+                continue
+            await self.parts.clock.sleep(tick_s)
+            try:
+                await self.catch_up()
+            except Exception:
+                # as for any chat event: one bad question must never end the daemon
+                log.exception("catching up on a waiting question failed")
+
+    def _report_dropped(self, dropped: list[Dropped]) -> None:
+        if self._on_decision is None:
+            return
+        for gone in dropped:
+            self._on_decision(
+                dataclasses.replace(
+                    gone.decision,
+                    picked=False,
+                    category="dropped",
+                    reason=f"Dropped from the queue: {gone.reason}.",
+                )
+            )
+
     def close(self) -> None:
         """Shutting down: no turn starts after the one running now."""
         self._closed = True
         self._next = None
+        if self.catchup is not None:
+            self.catchup.clear()
+        self._queued.set()  # the live loop wakes and ends
 
     async def cancel_turn(self, reason: str, cause: Cancel = Cancel.OTHER) -> bool:
         """Cancel the running turn (skip, a better pick, shutdown); True if one was running."""
@@ -375,13 +487,35 @@ class Conductor:
         await self.start_turn(decision)
 
     def forget(self) -> None:
-        """Clear the recent window and what the twin said (`!twin forget`)."""
+        """Clear the recent window, what the twin said and what waits (`!twin forget`)."""
         self.window.clear()
         self.recent_replies.clear()
+        if self.catchup is not None:
+            self.catchup.clear()
+
+    def forget_login(self, login: str) -> bool:
+        """A chatter asked to be forgotten (`!twin forget me`): their lines leave the recent
+        window, and no question of theirs waits to be answered. Whether any was there."""
+        login = login.lower()
+
+        def gone(message: ChatMessage) -> bool:
+            return message.login.lower() == login
+
+        erased = self.catchup.remove(gone) > 0 if self.catchup is not None else False
+        if self._next is not None and gone(self._next.message):
+            self._next = None
+            erased = True
+        kept = [m for m in self.window if not gone(m)]
+        erased = erased or len(kept) != len(self.window)
+        self.window.clear()
+        self.window.extend(kept)
+        return erased
 
     def _moderate(self, event: Moderation) -> None:
         """Deleted messages and timed-out users leave the window, and no turn answers them."""
         gone = removed_by(event)
+        if self.catchup is not None:
+            self.catchup.remove(gone)  # a removed question is never caught up on
         if event.kind == "clear":
             self.window.clear()
             self.recent_replies.clear()  # cleared chat is not shown to a model again

@@ -3,21 +3,33 @@
 `Picker.decide` is pure: a function of the message, the recent window, what has been answered
 (`AnswerMemory`), the time and the settings. Rules are checked in this order, first match wins:
 
-1. never answered, whoever asks: `stale` (older than `freshness_s`), `bot` (known bots and the
-   bot's own login, so the twin never answers itself), `command` (`!…`), `ignored`;
-2. `streamer`: the streamer (their login or the broadcaster role) talking, but not to the twin;
-3. spam, for everyone but the streamer: `link_only` (only URLs and @mentions), `emote_only`
+1. never answered, whoever asks: `stale` (older than `freshness_s`), `bot` (known bots, extra
+   bots and the bot's own login, so the twin never answers itself), `command` (`!…`), `ignored`;
+2. spam, for everyone but the streamer: `link_only` (only URLs and @mentions), `emote_only`
    (the source says so, or every token is emote-like: a known emote, a channel-emote or
    CamelCase code like forsenParty or PogChamp, or bare symbols and emoji; ALL-CAPS words are
    not emotes), `copypasta` (the same text, compared by its first 64 lowercased letters and
    digits, already `copypasta_repeats - 1` times in the window; or repetitive in itself: one
-   phrase over and over, one token woven through the line, mostly emotes, long and repetitive);
-4. scoring; below the threshold is `low_score`;
-5. rate rules, for messages that would be picked: `rate` (replies in the last 60 s),
+   phrase over and over, one token woven through the line, mostly emotes, long and repetitive),
+   `botlike` (a music bot's "Now playing", follower-selling spam: `botlike_patterns`);
+3. `advert`, for everyone but the streamer: a link from a moderator or VIP not to the twin, a
+   link beside an invitation ("join", "follow", "use code"), a link to the sender's own page;
+4. `streamer`: the streamer (their login or the broadcaster role) talking, but not to the twin;
+5. for everyone but the streamer: `troll` (a lewd word, or an insult aimed at someone here:
+   "your getting fat"), `repeat` (the viewer says again what the twin answered them within
+   `repeat_window_s`);
+6. scoring; below the threshold is `low_score`. A question counts by its grammar, clause by
+   clause (`question`); a '?' on a bare noun phrase is a guess or a quip (`echo_question`,
+   less); a question followed by a laugh, one that answers itself ("what is this, amateur
+   hour?"), one about oneself ("what am I doing with my life") and a reaction without '?'
+   ("what is happening") are none. A call to the streamer needs two words besides the name
+   ("YES DK" is a cheer). A first visit said in words and a report that something is wrong
+   with the stream ("can't hear you") score on their own;
+7. rate rules, for messages that would be picked: `rate` (replies in the last 60 s),
    `gap` (since the last reply), `cooldown` (per viewer), `duplicate` (a near-duplicate of a
    question answered within `duplicate_window_s`).
 
-Policy: the streamer addressing the twin bypasses the spam and rate rules (3, 5): the co-host
+Policy: the streamer addressing the twin bypasses the rules in 2, 3, 5 and 7: the co-host
 answers its host even when chat has used up the budget. Nobody bypasses the rules in 1.
 
 Cost: the copypasta check is O(window) with each text's key computed once and cached, so the
@@ -28,8 +40,9 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 
 from cohost.core.events import SUPPORT_NOTICES, ChatMessage, Decision, Role
 from cohost.core.options import PickerSettings, TwinSettings
@@ -111,8 +124,99 @@ lul lule lulw kekw kek omegalul lol lmao lmfao rofl haha hahaha xd kappa keepo 4
 """
 LAUGHS = frozenset(_LAUGH_TEXT.split())
 _SECOND_PERSON = frozenset({"you", "your", "you're", "youre", "ur", "u", "ya", "yours"})
+# Words that may open a clause before its question word: "so what happened", "and what?",
+# "oh wait, is it over". They are skipped when a clause is read for its grammar.
+_OPENERS_TEXT = "and but so oh ok okay wait also btw yo hey bro um uh well then like ah"
+_CLAUSE_OPENERS = frozenset(_OPENERS_TEXT.split())
+# A clause ends at punctuation, or before a capitalised question word ("DOCING What is this
+# game about"): chat seldom punctuates, but it does capitalise the start of what it asks.
+_CLAUSE_END = frozenset(".!?;,…")
+_CAPITAL_WH_TEXT = "What Whats What's Why How Hows How's Who Whos Who's Where When Which Wtf WTF"
+_CAPITAL_WH = frozenset(_CAPITAL_WH_TEXT.split())
+# "what is this, amateur hour?": a question that answers itself is a quip.
+_QUIP = re.compile(
+    r"^\W*(?:so\s+)?wh?at(?:'s|’s|\s+is|\s+are)\s+(?:this|that|these|those|it|he|she|they|we|you)"
+    r"\s*[,:\u2013\u2014-]+\s*\w[^?]*\?",
+    re.IGNORECASE,
+)
+# Questions about oneself that want no answer: "what am I doing with my life", "why do I
+# even try". "how do I join", "what do I do", "what did I miss" stay questions.
+_SELF_RHETORICAL = frozenset(
+    {
+        ("what", "am"),
+        ("what", "have"),
+        ("why", "am"),
+        ("why", "do"),
+        ("why", "did"),
+        ("why", "have"),
+        ("why", "was"),
+    }
+)
+# What "is it a ...?" points at: the thing on screen.
+_DEICTIC = frozenset({"it", "that", "this"})
+# Contracted auxiliaries: "there's", "we're", "they've", "it'll", "you'd", "isn't".
+_CONTRACTIONS = ("'s", "'re", "'ve", "'ll", "'d", "'m", "n't")
+# Who a question to the room opens with: "anyone know ...", "anything happen while I was gone?"
+_SOMEONE = frozenset({"anyone", "anybody", "anything", "someone", "somebody"})
+# A tag question's auxiliary: "..., weren't they?", "..., isn't it?"
+_TAG_TEXT = """
+isn't isnt aren't arent wasn't wasnt weren't werent don't dont doesn't doesnt didn't didnt can't
+cant won't wont wouldn't wouldnt shouldn't shouldnt haven't havent hasn't hasnt
+"""
+_TAG_AUXILIARIES = frozenset(_TAG_TEXT.split())
+# With no '?', these are reactions to the screen, not questions: "WHAT THE FUCK IS HAPPENING".
+_EXCLAIMED = frozenset(
+    {("is", "happening"), ("happening",), ("is", "going", "on"), ("going", "on"), ("was", "that")}
+)
+# A first visit, said in words: "first time here", "this is my first stream", "1st time watching".
+_FIRST_VISIT = re.compile(
+    r"\bmy (?:first|1st) (?:time|live|stream|visit)\b"
+    r"|\b(?:first|1st) time (?:here|watching|catching|chatting|seeing|"
+    r"in (?:chat|here|the stream))\b",
+    re.IGNORECASE,
+)
+# A viewer telling the stream something is wrong with it: what a co-host passes on at once.
+_STREAM_ISSUE = re.compile(
+    r"\b(?:can'?t|cannot|can not|couldn'?t)\s+(?:hear|see)\s+(?:you|u|us|the|your|him|her|them|it|"
+    r"anything|a thing)\b"
+    r"|\b(?:no|zero)\s+(?:sound|audio|game audio|mic|voice)\b"
+    r"|\b(?:mic|audio|sound|stream|camera|cam|screen|discord|voice|volume)\s+(?:is\s+|'s\s+)?"
+    r"(?:muted|off|down|frozen|lagging|laggy|cutting out|desynced|out of sync|black|dead|"
+    r"too quiet|too loud|crackling|peaking|clipping|echoing)\b"
+    r"|\byou(?:'re|re| are)\s+(?:muted|frozen|lagging|cutting out)\b"
+    r"|\b(?:black|frozen)\s+screen\b",
+    re.IGNORECASE,
+)
+# One of these words is in every line _STREAM_ISSUE finds: a cheap test before the expression.
+_ISSUE_WORDS_TEXT = """
+hear see sound audio mic voice stream camera cam screen discord volume muted frozen lagging cutting
+"""
+_STREAM_ISSUE_WORDS = frozenset(_ISSUE_WORDS_TEXT.split())
+# A link beside an invitation is an advert, whoever posts it ("join our discord", "use code").
+_INVITE = re.compile(
+    r"\b(?:join|follow|subscribe|sub to|donate|visit|go to|head (?:over )?to|check out|"
+    r"sign up|use (?:my |the |our )?code|promo code|discount|merch|giveaway)\b",
+    re.IGNORECASE,
+)
 _GREETINGS = frozenset({"hi", "hey", "hello", "yo", "hiya", "thanks", "thank", "ty", "bye"})
 _SWEARS = frozenset({"fuck", "hell", "heck", "frick"})
+
+
+def _guessed(rest: list[str]) -> bool:
+    """After "is it" / "can that": an indefinite noun phrase ("a cat", "be an otter"). A
+    guess at what something is, as chat plays along; "is that the one from ..." asks."""
+    if rest and rest[0] in ("be", "just"):
+        rest = rest[1:]
+    return bool(rest) and rest[0] in ("a", "an")
+
+
+def _finite(word: str) -> bool:
+    """A word that makes a clause a sentence: an auxiliary, a contracted one, a past tense."""
+    return (
+        word in AUXILIARIES
+        or word.endswith(_CONTRACTIONS)
+        or (len(word) >= 4 and word.endswith("ed") and not word.endswith("eed"))
+    )
 
 
 class AnswerMemory:
@@ -135,7 +239,12 @@ class AnswerMemory:
     @classmethod
     def for_settings(cls, settings: PickerSettings, *, max_entries: int = 1024) -> AnswerMemory:
         """A memory that looks back as far as the picker's rules need."""
-        horizon = max(RATE_WINDOW_S, settings.user_cooldown_s, settings.duplicate_window_s)
+        horizon = max(
+            RATE_WINDOW_S,
+            settings.user_cooldown_s,
+            settings.duplicate_window_s,
+            settings.repeat_window_s,
+        )
         return cls(horizon_s=horizon, max_entries=max_entries)
 
     def record(self, message: ChatMessage, now: float) -> None:
@@ -198,6 +307,20 @@ class AnswerMemory:
             count += 1
         return count
 
+    def repeated(
+        self, login: str, words: AbstractSet[str], since: float, similarity: float
+    ) -> bool:
+        """Whether this viewer was answered at or after `since` for (nearly) these words."""
+        last = self._by_user.get(login)
+        if not words or last is None or last < since:
+            return False  # most viewers were never answered: no need to look
+        for ts, who, answered in reversed(self._replies):
+            if ts < since:
+                return False
+            if who == login and _jaccard(words, answered) >= similarity:
+                return True
+        return False
+
     def answered_since(self, since: float) -> Iterator[tuple[float, frozenset[str]]]:
         """(time, lowercase word set) of answers at or after `since`, newest first."""
         for ts, _, words in reversed(self._replies):
@@ -248,9 +371,17 @@ class Picker:
         self._name_words = frozenset(w for n in names for w in word_set(n))
         self._address_tokens = frozenset(names) | frozenset("@" + n for n in names)
         self._bot_login = twin.bot_login.strip().lower().lstrip("@")
-        self._bots = frozenset(b.strip().lower() for b in settings.known_bots) | (
+        bots = (*settings.known_bots, *settings.extra_bots)
+        self._bots = frozenset(b.strip().lower().lstrip("@") for b in bots) | (
             {self._bot_login} if self._bot_login else frozenset()
         )
+        self._botlike: re.Pattern[str] | None = (
+            re.compile("|".join(f"(?:{p})" for p in settings.botlike_patterns), re.IGNORECASE)
+            if settings.botlike_patterns
+            else None
+        )
+        self._lewd = frozenset(w.strip().lower() for w in settings.lewd_words if w.strip())
+        self._taunts = frozenset(w.strip().lower() for w in settings.taunt_words if w.strip())
         self._ignored = frozenset(u.strip().lower().lstrip("@") for u in settings.ignored_users)
         self._streamer = twin.streamer.strip().lower().lstrip("@")
         streamer_names = [self._streamer, *(n.strip().lower() for n in settings.streamer_nicknames)]
@@ -262,6 +393,10 @@ class Picker:
             if streamer_names
             else None
         )
+        # the streamer's names as words: "DK, is it ..." is read from "is"
+        self._streamer_words = frozenset(w for n in streamer_names for w in n.split())
+        # words that aim an insult at someone here: you, your, the twin's or streamer's name
+        self._aimed = _SECOND_PERSON | self._name_words | self._streamer_words
         # logins a message may @mention without talking to someone else
         self._own_mentions = frozenset(
             {self._streamer, self._bot_login, *(n.replace(" ", "") for n in names)} - {""}
@@ -274,9 +409,14 @@ class Picker:
         self._freshness_s = settings.freshness_s
         self._threshold = settings.threshold
         self._repeats = settings.copypasta_repeats
+        self._repeat_s = settings.repeat_window_s
+        self._duplicate_similarity = settings.duplicate_similarity
         self._direct = ("direct", settings.weight_direct)
         self._broadcaster = ("broadcaster", settings.weight_broadcaster)
         self._question = ("question", settings.weight_question)
+        self._echo = ("echo_question", settings.weight_echo_question)
+        self._first_visit = ("first_visit", settings.weight_first_visit)
+        self._stream_issue = ("stream_issue", settings.weight_stream_issue)
         self._first_time = ("first_time", settings.weight_first_time)
         self._bits = ("bits", settings.weight_bits)
         self._support = ("support", settings.weight_support)
@@ -291,6 +431,7 @@ class Picker:
         )
         # Formatting floats is the slowest part of a reason: do it once for the fixed parts.
         fixed = [self._direct, self._broadcaster, self._question, self._first_time, self._bits]
+        fixed += [self._echo, self._first_visit, self._stream_issue]
         fixed.append(self._support)
         fixed += [self._substance, self._other, self._to_streamer]
         fixed += [part for _, part in self._role_parts]
@@ -309,23 +450,22 @@ class Picker:
         topic_words: Sequence[str] = (),
         ignored: AbstractSet[str] = frozenset(),
         rate_per_minute: int | None = None,
+        freshness_s: float | None = None,
     ) -> Decision:
         """The verdict on one message.
 
         `window` is recent chat; the message itself may or may not be in it (it is skipped by
         identity). `topic_words`, `ignored` (lowercase logins) and `rate_per_minute` are live
         overrides from `!twin` commands, added to (or, for the rate, replacing) the settings.
+        `freshness_s` replaces the setting for a question that waited for chat to calm.
         """
         text = message.text
         login = message.login
 
         age = now - message.ts
-        if age > self._freshness_s:
-            return _skip(
-                message,
-                "stale",
-                f"it is {age:.0f} s old (the limit is {self._freshness_s:g} s)",
-            )
+        fresh = self._freshness_s if freshness_s is None else freshness_s
+        if age > fresh:
+            return _skip(message, "stale", f"it is {age:.0f} s old (the limit is {fresh:g} s)")
         if login in self._bots:
             if login == self._bot_login:
                 return _skip(message, "bot", "it is the twin's own message")
@@ -350,16 +490,22 @@ class Picker:
         has_link = ("." in text or "<" in text) and _LINK.search(text) is not None
         spoken = _LINK.sub(" ", lower) if has_link else lower
         addressed = self._addressed(message, spoken)
-        if (
-            has_link
-            and not addressed
-            and not streamer
-            and (Role.MODERATOR in message.roles or Role.VIP in message.roles)
-        ):
-            return _skip(message, "advert", "a moderator's link or announcement (bot-like)")
+        if has_link and not streamer:
+            advert = self._advert(message, addressed=addressed)
+            if advert is not None:
+                return _skip(message, "advert", advert)
         if streamer and not addressed:
             return _skip(message, "streamer", "the streamer is talking, but not to the twin")
         # Past this point `streamer` means the streamer addressing the twin.
+        words, clauses = self._read(tokens)
+        if not streamer:
+            troll = self._troll(words)
+            if troll is not None:
+                return _skip(message, "troll", troll)
+            if memory.repeated(
+                login, word_set(text), now - self._repeat_s, self._duplicate_similarity
+            ):
+                return _skip(message, "repeat", f"{login} said this before and was answered")
 
         parts: list[tuple[str, float]] = []
         if addressed:
@@ -367,12 +513,20 @@ class Picker:
             if streamer:
                 parts.append(self._broadcaster)
         to_other = not addressed and self._to_someone_else(message, tokens)
-        to_streamer = not addressed and not to_other and self._calls_streamer(spoken)
+        to_streamer = (
+            not addressed
+            and not to_other
+            and self._calls_streamer(spoken)
+            and self._says_something(words)
+        )
         if to_streamer:
             parts.append(self._to_streamer)
-        question = self._is_question(text, tokens)
+        asks = self._question_kind(text, tokens, words, clauses)
+        question = asks == "question"
         if question:
             parts.append(self._question)
+        elif asks == "echo":
+            parts.append(self._echo)
         if roles:
             for role, part in self._role_parts:
                 if role in roles:
@@ -380,6 +534,14 @@ class Picker:
                     break
         if message.first_msg:
             parts.append(self._first_time)
+        if ("first" in lower or "1st" in lower) and _FIRST_VISIT.search(text) is not None:
+            parts.append(self._first_visit)
+        if (
+            not to_other
+            and not _STREAM_ISSUE_WORDS.isdisjoint(words)
+            and _STREAM_ISSUE.search(text) is not None
+        ):
+            parts.append(self._stream_issue)
         if message.bits > 0 or ("cheer" in lower and _CHEER.search(text) is not None):
             parts.append(self._bits)
         if message.notice in SUPPORT_NOTICES or (
@@ -428,6 +590,12 @@ class Picker:
         if streamer:
             bypass = "; the streamer asked, so rate limits do not apply"
         else:
+            # Checked here, on what would be answered, rather than on every line: the patterns
+            # are the slowest test, and a bot's line rarely scores.
+            if self._botlike is not None and self._botlike.search(text) is not None:
+                return _skip(
+                    message, "botlike", "a music bot's line or an advert (botlike_patterns)"
+                )
             held = self._held(
                 message,
                 lower=lower,
@@ -624,53 +792,207 @@ class Picker:
             return True
         return not _SECOND_PERSON.isdisjoint(w.strip(",.!?") for w in spoken.split())
 
-    def _words(self, tokens: list[str]) -> list[str]:
-        """The words of a message: no emotes, mentions, links or bare punctuation."""
+    def _read(self, tokens: list[str]) -> tuple[list[str], list[tuple[int, int, bool]]]:
+        """The words of a message (no emotes, mentions, links or bare punctuation), lowercased,
+        and its clauses as (start, end, asked) ranges of them: a clause ends at punctuation
+        (`asked` when it holds a '?') or before a capitalised question word."""
         words: list[str] = []
+        clauses: list[tuple[int, int, bool]] = []
+        start = 0
+        emotes = self._emotes
+        shape = _EMOTE_SHAPE.fullmatch
+        has_word = _HAS_WORD.search
         for token in tokens:
-            if token.startswith("@") or self.is_emote(token) or _LINK.fullmatch(token):
-                continue
-            word = token.strip(_EDGE_PUNCT).lower().replace("’", "'")
-            if word and _HAS_WORD.search(word) is not None:
-                words.append(word)
-        return words
+            core = token.strip(_EDGE_PUNCT)
+            if core in _CAPITAL_WH and len(words) > start:
+                clauses.append((start, len(words), False))
+                start = len(words)
+            if token[0] == "@" or (
+                ("." in token or ":" in token) and _LINK.fullmatch(token) is not None
+            ):
+                continue  # a mention or a link: no word, and its dots end nothing
+            if not (
+                token in emotes
+                or (
+                    not (token.islower() or token.isupper())
+                    and (shape(token) is not None or has_word(token) is None)
+                )
+            ):
+                word = core.lower().replace("’", "'")
+                if word and has_word(word) is not None:
+                    words.append(word)
+            if len(core) < len(token):
+                trail = token[len(token.rstrip(_EDGE_PUNCT)) :]
+                asked = "?" in trail
+                if asked or not _CLAUSE_END.isdisjoint(trail):
+                    if len(words) > start:
+                        clauses.append((start, len(words), asked))
+                        start = len(words)
+                    elif asked and clauses and not clauses[-1][2]:
+                        clauses[-1] = (clauses[-1][0], clauses[-1][1], True)  # "what now ?"
+        if len(words) > start:
+            clauses.append((start, len(words), False))
+        return words, clauses
 
-    def _is_question(self, text: str, tokens: list[str]) -> bool:
-        """A question by its punctuation (a '?' after words) or its grammar (see WH_WORDS)."""
+    def _advert(self, message: ChatMessage, *, addressed: bool) -> str | None:
+        """Why a message with a link is an advert, or None: a moderator's or VIP's link not to
+        the twin (their timers, the channel's Discord), a link beside an invitation (join,
+        follow, use code), or a link to the sender's own page (self-promotion)."""
+        roles = message.roles
+        if not addressed and (Role.MODERATOR in roles or Role.VIP in roles):
+            return "a moderator's link or announcement (bot-like)"
+        text = message.text
+        if _INVITE.search(text) is not None:
+            return "a link beside an invitation (join, follow, use code ...)"
+        login = message.login.lower()
+        if len(login) >= 4:
+            for link in _LINK.finditer(text):
+                if login in link.group().lower():
+                    return "a link to the sender's own page (self-promotion)"
+        return None
+
+    def _troll(self, words: list[str]) -> str | None:
+        """Why the message is a troll's, or None: a lewd word, or an insult aimed at someone
+        here (`you`, `your`, the twin's or streamer's name within three words before it).
+        Answering either feeds it."""
+        if not words:
+            return None
+        lewd = self._lewd
+        taunts = self._taunts
+        aimed = self._aimed
+        for i, word in enumerate(words):
+            if word in lewd:
+                return f"a lewd word ({word!r}): answering feeds the troll"
+            if word in taunts and not aimed.isdisjoint(words[max(0, i - 3) : i]):
+                return f"an insult aimed at someone here ({word!r}): answering feeds the troll"
+        return None
+
+    def _says_something(self, words: list[str]) -> bool:
+        """More than a one-word cheer besides the names: "YES DK", "gg adum" want no reply."""
+        names = self._streamer_words
+        said = 0
+        for word in words:
+            if word not in names and word.lstrip("@") not in names:
+                said += 1
+                if said >= 2:
+                    return True
+        return False
+
+    def _question_kind(
+        self,
+        text: str,
+        tokens: list[str],
+        words: list[str],
+        clauses: list[tuple[int, int, bool]],
+    ) -> str | None:
+        """ "question" (by grammar), "echo" (a '?' after words, no question grammar) or None.
+
+        Read clause by clause (split at punctuation and at a capitalised question word): a
+        clause asks by its grammar (a question word opening it, "what is", "how do"; or an
+        auxiliary before its subject, "is it", "can you"), or by a '?' after a question word
+        anywhere in it ("and what the fuck?") or an auxiliary opening it ("is Sikkab playing?").
+        Not questions: a question followed by a laugh (a joke told to chat), one that answers
+        itself ("what is this, amateur hour?"), one about oneself ("what am I doing with my
+        life"), a reaction without '?' ("what is happening"), a wall of text (a paste).
+        """
         if len(text) > QUESTION_MAX_CHARS:
-            return False  # a question in a wall of text is most often a paste (measured, bench)
+            return None  # a question in a wall of text is most often a paste (measured, bench)
         # a picture of a multi-part emote around the words (moon21 moon22 … moon23 moon24)
         pieces = [t[:-1] for t in tokens if len(t) > 2 and t[-1].isdigit() and t[:-1].isalpha()]
         if len(pieces) > len(set(pieces)):
-            return False
-        words = self._words(tokens)
+            return None
         if not LAUGHS.isdisjoint(words) or any(t in LAUGHS for t in (t.lower() for t in tokens)):
-            return False  # a joke told to chat
-        if "?" in text and _WORD_BEFORE_QUESTION_MARK.search(text):
-            # the clause the first '?' ends needs two words ("a table?" is a quip)
-            clause = text[: text.index("?")].replace(",", ".").split(".")[-1]
-            asked = [w for w in self._words(clause.split()) if w not in ("a", "an", "the")]
-            if len(asked) >= 2:
-                return True
-        while words and (words[0] in self._address_tokens or words[0] in self._name_words):
-            words = words[1:]  # "twin, what ..." / "DK is it ..."
+            return None  # a joke told to chat
+        if "?" in text and _QUIP.match(text) is not None:
+            return None
+        kind: str | None = None
+        opening = True
+        skip = self._address_tokens | self._name_words | self._streamer_words | _CLAUSE_OPENERS
+        for start, end, asked in clauses:
+            clause = words[start:end]
+            if skip.issuperset(clause):
+                continue  # "hs," / "oh wait,": the question is in the clause after
+            said = self._clause_kind(clause, asked=asked, opening=opening)
+            opening = False
+            if said == "question":
+                return said
+            if said == "echo":
+                kind = said
+        return kind
+
+    def _clause_kind(self, words: list[str], *, asked: bool, opening: bool) -> str | None:
+        """One clause's kind (see `_question_kind`). An auxiliary before its subject with no
+        '?' counts in the opening clause only: later ones drop their subject ("..., had that
+        the other day")."""
+        skip = self._address_tokens
+        names = self._name_words
+        streamer = self._streamer_words
+        start = 0
+        n = len(words)
+        while start < n and (
+            words[start] in skip
+            or words[start] in names
+            or words[start] in _CLAUSE_OPENERS
+            # the streamer called ("NymN what is ..."), not spoken of ("adum is the ghost")
+            or (
+                words[start] in streamer and (start + 1 == n or words[start + 1] not in AUXILIARIES)
+            )
+        ):
+            start += 1  # "twin, what ...", "so what happened"
+        words = words[start:]
         if len(words) < 2:
-            return False
+            return None  # "a taybul?", "THIS ???", "why?" alone is a quip or a reaction
         first, second = words[0], words[1]
+        third = words[2] if len(words) > 2 else ""
         if first in WH_WORDS:
             if second == "up":
-                return False  # "what's up": a greeting
-            if second == "the" and len(words) > 3 and words[2] in _SWEARS:
-                second = words[3]  # "what the fuck is a vexel"
+                return None  # "what's up": a greeting
+            if (first, second) in _SELF_RHETORICAL and third == "i":
+                return None  # "what am I doing with my life"
+            if (
+                first == "how"
+                and second in ("would", "could", "should")
+                and words[2:4]
+                == [
+                    "i",
+                    "know",
+                ]
+            ):
+                return None  # "how would I know"
+            rest = words[1:]
+            if second == "the" and len(words) > 2 and third in _SWEARS:
+                rest = words[3:]  # "what the fuck is a vexel"
+            if not rest:
+                return "question" if asked else None  # "what the fuck?"
+            if not asked and tuple(rest) in _EXCLAIMED:
+                return None  # "WHAT THE FUCK IS HAPPENING": a reaction
+            follows = rest[0]
             # "who's winning", "why not", "how long", "what is this"
-            return "'" in first or second == "not" or second in WH_NEXT
-        if len(words) < 3:
-            return False
-        if first in AUXILIARIES:
-            return second in SUBJECTS
-        if first in ("anyone", "anybody"):
-            return second in ANYONE_NEXT
-        return False
+            if "'" in first or follows == "not" or follows in WH_NEXT or asked:
+                return "question"
+            return None
+        if first in AUXILIARIES and len(words) >= 3 and (asked or (opening and second in SUBJECTS)):
+            if second in _DEICTIC and _guessed(words[2:]):
+                return "echo" if asked else None  # "is it a wet floor sign?": a guess
+            return "question"
+        if len(words) >= 3 and (
+            (asked and first in _SOMEONE)
+            or (first in ("anyone", "anybody") and second in ANYONE_NEXT)
+        ):
+            return "question"  # "anyone know the song", "anything happen while I was gone?"
+        if not asked:
+            return None
+        if second in AUXILIARIES and third in SUBJECTS:
+            return "question"  # a name first: "forsen can i dance with you?"
+        if words[-2] in _TAG_AUXILIARIES and words[-1] in SUBJECTS:
+            return "question"  # a tag: "the clues were good, weren't they?"
+        if not WH_WORDS.isdisjoint(words[1:]):
+            return "question"  # "I just got back and what the fuck?", "you did what?"
+        if len([w for w in words if w not in ("a", "an", "the")]) < 2:
+            return None
+        if any(_finite(w) for w in words):
+            return "question"  # a statement asked: "tom nook is in this game?", "forsen died?"
+        return "echo"  # a noun phrase asked: a guess or a quip ("the murder?", "X and Y?")
 
     def _merged_topic(self, live: Sequence[str]) -> tuple[str, ...]:
         key = tuple(live)
@@ -729,3 +1051,113 @@ class Picker:
                             f"a near-duplicate of a question answered {now - ts:.0f} s ago"
                         )
         return None
+
+
+# ---- nicknames chat uses for the streamer ---------------------------------------------------
+
+# Everyday words and chat words that can look like a short form of a login ("no" of
+# northernlion, "damn" of dkdiamantes) and sit where a name would ("…, no", "damn!").
+_COMMON_TEXT = """
+    a about after again all also am an and any are as at away back bad be been before best
+    big bit both but by can come could da dam damn day did do does doing done dont down dude
+    each even ever every fine for from fun funny game get gg go god going gone good got great
+    had has have he her here hers him his how i if in into is it its just kid kind know last
+    least let like lmao lol look lot love mad made make man many may me mean men might mine
+    more most much must my na nah name need never new nice no nope nor not now of off oh ok
+    okay old on one only or other our out over play please pls poor pretty rage real really
+    right run sad said same say see she should show so some son sorry still stop such sure
+    take than thank thanks that the their them then there these they thing think this those
+    though time to too true try two up us very wait want was way we well went were what when
+    where which while who why will win with wow yeah yes yet you your die dies died dead dance
+    dog cat car dad mom nan nana bed bet bot boy girl guy guys lad lads mate men mom mum nerd
+    noob pog poggers pro rip sir sis tho tonight today week
+    """
+_COMMON_WORDS = frozenset(_COMMON_TEXT.split())
+_VOCATIVE_BEFORE = _GREETINGS | {"love", "gn", "cya", "congrats", "gz", "grats", "morning"}
+
+
+@dataclass(frozen=True, slots=True)
+class Nickname:
+    """A name chat calls the streamer by: how many viewers did, in how many messages."""
+
+    name: str
+    chatters: int
+    calls: int
+    uses: int  # messages with the word anywhere (called by it or not)
+
+
+def _is_short_form(word: str, login: str) -> bool:
+    """Whether `word` could be a short form of `login`: its first letter, then letters of the
+    login in order ("dk" of dkdiamantes, "nl" of northernlion, "adum" of adumplaze)."""
+    if len(word) < 2 or word == login or not word.isalpha() or word[0] != login[0]:
+        return False
+    rest = iter(login[1:])
+    return all(letter in rest for letter in word[1:])
+
+
+def _called(tokens: list[str]) -> Iterator[str]:
+    """The words of a message in the places a name is called: `@name`, `name, …` first,
+    the last word, after a greeting or thanks ("hi dk", "thanks adum")."""
+    words = [t.strip(_EDGE_PUNCT).lower() for t in tokens]
+    last = len(tokens) - 1
+    for i, (token, word) in enumerate(zip(tokens, words, strict=True)):
+        if not word:
+            continue
+        if token.startswith("@"):
+            yield word.lstrip("@")
+            continue
+        opening = i == 0 and last > 0 and token[-1:] in (",", ":", "!")
+        closing = i == last and i > 0
+        greeted = i > 0 and words[i - 1] in _VOCATIVE_BEFORE
+        if opening or closing or greeted:
+            yield word
+
+
+def learn_nicknames(
+    messages: Iterable[ChatMessage],
+    streamer: str,
+    *,
+    min_chatters: int = 3,
+    min_share: float = 0.25,
+    ignore: AbstractSet[str] = frozenset(),
+) -> list[Nickname]:
+    """The names chat calls the streamer by in these messages, most used first.
+
+    A nickname is a short form of the streamer's login (see `_is_short_form`) that at least
+    `min_chatters` viewers put where a name is called (`_called`), in at least `min_share` of
+    the messages that hold it, and by at least a quarter as many viewers as the first name,
+    and is not an everyday word. Names that are no short form of
+    the login ("Ryan" for northernlion) are not found: set them in
+    `PickerSettings.streamer_nicknames`. The streamer's own lines and `ignore` (bots) are
+    skipped; memory is one counter per candidate word.
+    """
+    login = streamer.strip().lower().lstrip("@")
+    if not login:
+        return []
+    callers: dict[str, set[str]] = {}
+    calls: dict[str, int] = {}
+    uses: dict[str, int] = {}
+    for message in messages:
+        sender = message.login.lower()
+        if sender == login or sender in ignore or message.text.lstrip().startswith("!"):
+            continue
+        tokens = message.text.split()
+        seen = set()
+        for token in tokens:
+            word = token.strip(_EDGE_PUNCT).lower().lstrip("@")
+            if word not in seen and _is_short_form(word, login) and word not in _COMMON_WORDS:
+                seen.add(word)
+                uses[word] = uses.get(word, 0) + 1
+        if not seen:
+            continue
+        for word in set(_called(tokens)) & seen:
+            callers.setdefault(word, set()).add(sender)
+            calls[word] = calls.get(word, 0) + 1
+    found = [
+        Nickname(name=word, chatters=len(who), calls=calls[word], uses=uses[word])
+        for word, who in callers.items()
+        if len(who) >= min_chatters and calls[word] >= min_share * uses[word]
+    ]
+    found.sort(key=lambda n: (-n.chatters, -n.calls, n.name))
+    # a name far fewer viewers use than the first is a word that happens to fit ("die")
+    return [n for n in found if n.chatters * 4 >= found[0].chatters]

@@ -46,6 +46,7 @@ REPLY_CAP_MIN = 150
 # Shorter sentences ("Your material:") are never looked for.
 ECHO_WORDS = 5
 ECHO_OPENING = 4
+LABEL_WORDS = 2  # a template's label of this many words or more ("Do not repeat:") is its own
 # Runaway repetition: the same word said this many times in a row (an emote wall of four is
 # still chat style), a phrase of two words or more three times in a row, a phrase of
 # SCATTERED_WORDS words three times anywhere (each within a sentence), or a sentence of three
@@ -92,6 +93,15 @@ _FORM_TALK = re.compile(
 )
 # "(about 40 characters, 8 words)": the aside alone goes, the words around it are the reply
 _FORM_ASIDE = re.compile(r"(?i)[ \t]*\(\s*(?:about\s+)?\d+\s+(?:characters?|words?)\b[^)\n]*\)")
+# A template line that labels a slot: "Do not repeat: {said}", "Something {twin} might say: {style}"
+_TEMPLATE_LABEL = re.compile(
+    r"(?m)^[ \t]*(?P<label>(?:[^{}\n:]|\{twin\})+):[ \t]*\{(?!twin\})\w+\}"
+)
+# An aside about the reply's own line ("(no mention of twin's line)", "(no reply)")
+_LINE_ASIDE = re.compile(
+    r"(?im)(?:^[ \t]*[-*])?[ \t]*"
+    r"\(\s*(?:no|without)\b[^()\n]{0,40}?\b(?:line|reply|message|mention)s?\b[^()\n]*\)"
+)
 FORM_TALK_WORDS = 12  # a longer sentence that mentions a count is the twin's own
 # Where a sentence is finished: its last mark, or a closing one after it, or an emoji
 _FINISHED = re.compile(r"(?:[.!?…]+[\"'”’)\]]*|[\U0001F000-\U0001FAFF\u2600-\u27BF])\s*$")
@@ -154,10 +164,18 @@ def _instruction_patterns(text: str) -> list[str]:
             kept: list[str] = []
             for word in sentence.split():
                 if any(name != "twin" for name in _PLACEHOLDER.findall(word)):
-                    break  # the rest is filled in per turn: data, not the template's words
+                    # the rest is filled in per turn: data, not the template's words
+                    break
                 if word.strip(_EDGE_PUNCTUATION):
                     kept.append(word)
             patterns += _echo_patterns(kept)
+    # A few words and a colon before a slot are a label ("Do not repeat: {said}"), which a
+    # reply has no business opening a sentence with, however short.
+    for match in _TEMPLATE_LABEL.finditer(text):
+        label = match["label"].split()
+        if len(label) >= LABEL_WORDS:
+            parts = [_word_pattern(word) for word in label]
+            patterns.append(r"(?:^|(?<=[\s*-]))" + r"\s+".join(parts) + r"\s*:")
     return patterns
 
 
@@ -259,9 +277,10 @@ def prompt_echo(text: str, markers: PromptMarkers | None = None) -> Finding:
             found.append("the prompt's instructions")
             for a, b in reversed(spans):
                 rest = rest[:a] + rest[b:]
-    if _FORM_ASIDE.search(rest):
-        found.append("words about the reply's form")
-        rest = _FORM_ASIDE.sub("", rest)
+    for aside in (_FORM_ASIDE, _LINE_ASIDE):
+        if aside.search(rest):
+            found.append("words about the reply's form")
+            rest = aside.sub("", rest)
     form = [
         (a, b)
         for a, b in sentence_spans(rest)

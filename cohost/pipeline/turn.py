@@ -66,6 +66,9 @@ log = logging.getLogger(__name__)
 # and the reply's stream must not wait on it: the chat post would wait for the audio. A reply
 # is bounded by the rewriter's token cap, far below this; only past it does the stream wait.
 SPEECH_AHEAD = 64
+# a simulation whose twin lines were all said already is drawn once more before the turn
+# goes silent (the embedded twin, on a small corpus, often repeats itself)
+REDRAWS = 1
 # The longest piece said (and captioned) at once: about four lines of the overlay's caption.
 SPEECH_CHUNK_CHARS = 180
 
@@ -113,6 +116,8 @@ class TurnParts:
     sink: ChatSink | None = None
     bus: Bus | None = None
     query_for: Callable[[ChatMessage, Sequence[ChatMessage]], str] | None = None
+    # Public facts about the message's author beside the journal's hits (regulars); None: none
+    context_for: Callable[[ChatMessage], Sequence[Hit]] | None = None
     # The daemon's live switches: `chat off` and `hold on` typed while a turn runs still apply
     # to its reply, which is posted (or held) only when it is complete.
     state: TwinState | None = None
@@ -228,8 +233,12 @@ class Turn:
         if self.options.mode == "sequential":
             trace.hits = await self._recall()
             with self._stages.stage("simulate"):
-                async with contextlib.aclosing(self._simulate()) as lines:
-                    trace.sim_lines = [line async for line in lines]
+                for draw in range(1 + REDRAWS):
+                    async with contextlib.aclosing(self._simulate(draw)) as lines:
+                        trace.sim_lines = [line async for line in lines]
+                    twin = [line.text for line in trace.sim_lines if line.is_twin]
+                    if not twin or not all(map(self._is_repeat, twin)):
+                        break  # else all the twin's lines were said already: draw again
             if not self._has_twin_line():
                 return
             pieces = self._fuse(trace.sim_lines)
@@ -315,13 +324,15 @@ class Turn:
         return True
 
     async def _recall(self) -> list[Hit]:
-        journal = self.parts.journal
-        if journal is None:
+        journal, context_for = self.parts.journal, self.parts.context_for
+        hits = list(context_for(self.message)) if context_for is not None else []
+        if journal is None and not hits:
             return []
         with self._stages.stage("recall"):
-            query_for = self.parts.query_for
-            query = query_for(self.message, self.window) if query_for else self.message.text
-            hits = await journal.search(query, k=self.options.recall_k)
+            if journal is not None:
+                query_for = self.parts.query_for
+                query = query_for(self.message, self.window) if query_for else self.message.text
+                hits += await journal.search(query, k=self.options.recall_k)
         # no text at all; ids and titles of public entries only: a private title can tell a
         # lot, and an entry's id is its file name, made from the title
         shown = tuple(
@@ -336,9 +347,12 @@ class Turn:
         self._publish(TurnRecalled(turn_id=self.trace.turn_id, hits=shown))
         return hits
 
-    def _simulate(self) -> AsyncGenerator[SimLine, None]:
+    def _simulate(self, draw: int = 0) -> AsyncGenerator[SimLine, None]:
         request = SimRequest(
-            window=self.window, twin=self.options.twin, max_lines=self.options.max_sim_lines
+            window=self.window,
+            twin=self.options.twin,
+            max_lines=self.options.max_sim_lines,
+            draw=draw,
         )
         return self.parts.simulator.stream(request)
 
@@ -499,23 +513,29 @@ class Turn:
         """The simulated lines up to the twin's first new line and the look-ahead after it."""
         trace = self.trace
         with self._stages.stage("simulate"):
-            after_twin = -1
-            try:
-                async with contextlib.aclosing(self._simulate()) as lines:
-                    async for line in lines:
-                        trace.sim_lines.append(line)
-                        if after_twin >= 0:
-                            after_twin += 1
-                        elif line.is_twin and not self._is_repeat(line.text):
-                            # a line the twin said already is no answer: simulate on
-                            after_twin = 0
-                        if after_twin >= self.options.lookahead_lines:
-                            break  # enough to fuse; aclosing stops the simulation now
-            except SimulatorUnavailable as exc:
-                if after_twin < 0:
-                    raise
-                # the twin's line is already here: fuse with what arrived
-                trace.reason = f"simulation cut short ({exc})"
+            for draw in range(1 + REDRAWS):
+                trace.sim_lines = []  # a redraw's lines replace the draw before
+                after_twin = -1
+                said_already = False
+                try:
+                    async with contextlib.aclosing(self._simulate(draw)) as lines:
+                        async for line in lines:
+                            trace.sim_lines.append(line)
+                            if after_twin >= 0:
+                                after_twin += 1
+                            elif line.is_twin and self._is_repeat(line.text):
+                                said_already = True  # no answer: simulate on
+                            elif line.is_twin:
+                                after_twin = 0
+                            if after_twin >= self.options.lookahead_lines:
+                                break  # enough to fuse; aclosing stops the simulation now
+                except SimulatorUnavailable as exc:
+                    if after_twin < 0:
+                        raise
+                    # the twin's line is already here: fuse with what arrived
+                    trace.reason = f"simulation cut short ({exc})"
+                if after_twin >= 0 or not said_already:
+                    break  # else all the twin's lines were said already: draw again
         # a twin model can say what the journal keeps, or a blocked word: the dashboard and
         # MQTT see a simulated line only as the guard would let it out
         simulated = tuple(

@@ -4,13 +4,19 @@ Who may read or do what:
 - `/overlay` and its stream `/events` need no token. OBS loads them as a browser source that
   cannot type a token, and they carry only the sentences the twin speaks out loud, which are
   on stream anyway: never chat, journal titles, picks or private text (a whitelist below).
+- `/audio/ID.wav` needs no token either: the overlay (`?audio=1`) plays the sentence being said
+  from it; ids are random (128 bits) and live minutes (`cohost.web.audio`).
+- `/commands` needs no token: the `!twin` commands, who may use them and their cooldowns, as
+  chat bots' command pages show them; read-only, no chat and no state.
 - `/metrics` and `/healthz` need no token: counts and timings only, read-only; the daemon binds
   loopback by default, so the scraper is a process on the same machine.
 - `/dashboard`, `/dashboard/events` and `/api/*` need the web token: it shows chat and journal
   titles, and its controls steer the twin. Either `Authorization: Bearer TOKEN`, or the cookie
   the page sets after the token is given once (a keyed hash of the token, HttpOnly,
   SameSite=Strict). A cookie-authenticated write must also send `X-CSRF-Token` equal to the
-  CSRF cookie (double submit; the page gets the value in a meta tag).
+  CSRF cookie (double submit; the page gets the value in a meta tag). The token typed into
+  the login form goes back to the private page that asked for it (`/dashboard` or `/desk`,
+  never any other address).
 - Without a configured token the dashboard and the API refuse everything (503).
 """
 
@@ -72,15 +78,20 @@ from cohost.core.bus_events import (
     TurnReplied,
     TurnSimulated,
     TurnStarted,
+    WelcomeGiven,
 )
 from cohost.core.events import Flaw, Quality, TurnTrace
 from cohost.core.serialise import read_bus_event
+from cohost.pipeline.listen import HEARD_STAGE
 from cohost.pipeline.privacy import public_reason
+from cohost.web.audio import CLIP_PATH, AudioClips
+from cohost.web.commands_page import render_commands_page
+from cohost.web.desk_page import DeskView, desk_routes
 from cohost.web.hosts import TrustedHosts
 
 if TYPE_CHECKING:
     from cohost.control.approvals import ChoiceResult
-    from cohost.control.controller import CommandResult  # only the results' fields are read
+    from cohost.control.controller import CommandInfo, CommandResult  # only fields are read
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +126,9 @@ OVERLAY_CSP = (
     "connect-src 'self'; img-src 'self' data:; media-src 'self' blob:; form-action 'none'; "
     "base-uri 'none'"
 )
+# The desk's page (`cohost.web.desk_page`): as locked down as the dashboard, and it plays the
+# twin's voice from this app's own /desk/audio/.
+DESK_CSP = _HEADERS["Content-Security-Policy"] + "; media-src 'self'; frame-ancestors 'none'"
 _STATIC_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -231,14 +245,17 @@ class MetricsRecorder:
             self._quality[str(trace.quality)] += 1
             for flaw in dict.fromkeys(trace.flaws):
                 self._flaws[str(flaw)] += 1
-        for stage in trace.stages:
+        # hearing a spoken line is timed by `heard` (every line, answered or not), and is
+        # before the turn: neither a stage of it nor part of its span
+        stages = [s for s in trace.stages if s.name != HEARD_STAGE]
+        for stage in stages:
             series = self._stages.get(stage.name)
             if series is None:
                 series = self._stages[stage.name] = _Series(self.bounds)
             series.add(max(0.0, stage.seconds))
-        if trace.stages:
-            start = min(s.start for s in trace.stages)
-            end = max(s.end for s in trace.stages)
+        if stages:
+            start = min(s.start for s in stages)
+            end = max(s.end for s in stages)
             self._turn.add(max(0.0, end - start))
 
     def heard(self, seconds: float) -> None:
@@ -412,11 +429,14 @@ def overlay_event(topic: str, payload: Mapping[str, object]) -> dict[str, object
     """What the public overlay may see of a bus event: spoken captions, and when they stop."""
     match read_bus_event(topic, payload):
         case CaptionShown() as caption:
-            return {
+            shown: dict[str, object] = {
                 "turn_id": _text(caption.turn_id, 40),
                 "text": _text(caption.text),
                 "seconds": max(0.0, round(_num(caption.end) - _num(caption.start), 3)),
             }
+            if CLIP_PATH.fullmatch(caption.audio):  # a clip of this web app's, never any URL
+                shown["audio"] = caption.audio
+            return shown
         case CaptionCut(turn_id=turn_id) | TurnEnded(turn_id=turn_id, outcome="cancelled"):
             return {"turn_id": _text(turn_id, 40)}
     return None
@@ -440,10 +460,15 @@ SKIP_LABELS: dict[str, str] = {
     "emote_only": "only emotes",
     "link_only": "only a link",
     "copypasta": "copypasta",
+    "botlike": "a music bot or an advert",
+    "troll": "a troll (lewd or an insult)",
+    "repeat": "said again, answered before",
+    "queued": "waits for chat to calm",
     "paused": "the twin is paused",
     "chat_full": "chat is at Twitch's limit",
     "busy": "busy with another reply",
     "thanks": "thanked",
+    "welcome": "welcomed back",
 }
 
 
@@ -521,6 +546,12 @@ def dashboard_event(topic: str, payload: Mapping[str, object]) -> dict[str, obje
                 "count": event.count,
                 "amount": event.amount,
                 "events": event.events,
+                "text": _text(event.text),
+            }
+        case WelcomeGiven():
+            return {
+                "mode": _text(event.mode, 20),
+                "names": [_text(n, 40) for n in event.names[:8]],
                 "text": _text(event.text),
             }
     return None
@@ -659,10 +690,11 @@ class StreamHub:
         self._unsubscribe: Callable[[], None] | None = None
         self.dropped = 0
         self.closed = False
-        # the dashboard's chat and command panels, kept here so a reload shows them again
+        # the dashboard's chat, command and stream panels, kept here so a reload shows them
         self.history: dict[str, deque[dict[str, object]]] = {
             "chat": deque(maxlen=HISTORY),
             "commands": deque(maxlen=HISTORY),
+            "stream": deque(maxlen=HISTORY),
         }
         self._unsubscribe = view.subscribe(self._on_event)
         with contextlib.suppress(RuntimeError):  # no loop yet: the first stream or event sets it
@@ -729,6 +761,8 @@ class StreamHub:
             self.history["chat"].append({"topic": topic, **kept})
         elif kept is not None and topic == "command":
             self.history["commands"].append({**kept, "ts": time.time()})
+        elif kept is not None and topic in ("stream/event", "stream/thanks", "stream/welcome"):
+            self.history["stream"].append({"topic": topic, **kept, "ts": time.time()})
         for client in list(self._clients):
             data = shown[client.audience]
             if data is not None:
@@ -861,6 +895,7 @@ _LOGIN = """<!doctype html>
 {notice}
 <form method="post" action="/dashboard/login" autocomplete="off">
 <input type="hidden" name="csrf" value="{csrf}">
+<input type="hidden" name="next" value="{next}">
 <label for="token">Token <span class="hint">(asked once on this browser)</span></label>
 <input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
 <button type="submit">Open</button>
@@ -879,6 +914,10 @@ def create_web_app(
     allowed_hosts: Sequence[str] | None = None,
     overlay_label: str = "AI co-host",
     overlay_question: bool = False,
+    commands: Callable[[], Sequence[CommandInfo]] | None = None,
+    cooldown_bypass: str = "moderator",
+    clips: AudioClips | None = None,
+    desk: DeskView | None = None,
 ) -> Starlette:
     """The whole web app; `app.state.hub.close()` ends the live streams before a shutdown.
 
@@ -912,11 +951,17 @@ def create_web_app(
             text = text.replace(key, value)
         return _secure(Response(text, media_type=media_type), framed=framed)
 
-    def login_page(request: Request, *, status: int, notice: str = "") -> Response:
+    # where a login goes on to: the private page it was asked for (never any other address)
+    pages = ("/dashboard", "/desk") if desk is not None else ("/dashboard",)
+
+    def login_page(
+        request: Request, *, status: int, notice: str = "", then: str = "/dashboard"
+    ) -> Response:
         csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
         body = _LOGIN.format(
             notice=f'<p class="notice" role="alert">{html.escape(notice)}</p>' if notice else "",
             csrf=html.escape(csrf),
+            next=html.escape(then if then in pages else "/dashboard"),
         )
         response = HTMLResponse(body, status_code=status)
         _set_cookie(request, response, CSRF_COOKIE, csrf)
@@ -962,24 +1007,52 @@ def create_web_app(
     async def overlay_events(request: Request) -> Response:
         return sse("overlay")
 
+    async def audio(request: Request) -> Response:
+        # public as the overlay is: the id is unguessable and short-lived (cohost.web.audio)
+        name = request.path_params["clip"]
+        wav = clips.get(name.removesuffix(".wav")) if clips and name.endswith(".wav") else None
+        if wav is None:
+            return _secure(PlainTextResponse("no such clip", status_code=404))
+        return _secure(Response(wav, media_type="audio/wav"))
+
+    async def commands_page(request: Request) -> Response:
+        # read-only and public, as a chat bot's commands page is: no chat, no state
+        if commands is None:
+            return _secure(PlainTextResponse("no commands here", status_code=404))
+        page = render_commands_page(commands(), bypass=cooldown_bypass)
+        return _secure(HTMLResponse(page))
+
     async def root(request: Request) -> Response:
         return RedirectResponse("/dashboard", status_code=303)
 
     async def dashboard(request: Request) -> Response:
+        # the link to the desk, where this app serves one
+        shown = {"__DESK_HIDDEN__": "" if desk is not None else " hidden"}
+        return private_page(request, "/dashboard", "dashboard.html", shown)
+
+    async def desk_page(request: Request) -> Response:
+        page = private_page(request, "/desk", "desk.html")
+        if page.status_code == 200:
+            page.headers["Content-Security-Policy"] = DESK_CSP  # it plays the twin's voice
+        return page
+
+    def private_page(
+        request: Request, path: str, name: str, replace: Mapping[str, str] | None = None
+    ) -> Response:
         if not auth.enabled:
             return no_token_page()
         given = request.query_params.get("token")
         if given is not None:
             if not auth.good_token(given):
-                return login_page(request, status=401, notice="That token is not right.")
+                return login_page(request, status=401, notice="That token is not right.", then=path)
             # trade the token in the address for a cookie, and get it out of the address bar
-            redirect = RedirectResponse("/dashboard", status_code=303)
+            redirect = RedirectResponse(path, status_code=303)
             _set_cookie(request, redirect, AUTH_COOKIE, auth.session)
             return _secure(redirect)
         if auth.how(request) is None:
-            return login_page(request, status=401)
+            return login_page(request, status=401, then=path)
         csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
-        response = static_response("dashboard.html", {"__CSRF__": html.escape(csrf)})
+        response = static_response(name, {**(replace or {}), "__CSRF__": html.escape(csrf)})
         _set_cookie(request, response, CSRF_COOKIE, csrf)
         return response
 
@@ -989,16 +1062,19 @@ def create_web_app(
         form = await request.form(max_files=0, max_fields=4)
         given = form.get("token")
         csrf_form = form.get("csrf")
+        then = form.get("next")
+        then = then if isinstance(then, str) and then in pages else "/dashboard"
         csrf_cookie = request.cookies.get(CSRF_COOKIE, "")
         if not (
             isinstance(csrf_form, str)
             and csrf_cookie
             and hmac.compare_digest(csrf_cookie, csrf_form)
         ):
-            return login_page(request, status=403, notice="The form was stale; try again.")
+            notice = "The form was stale; try again."
+            return login_page(request, status=403, notice=notice, then=then)
         if not (isinstance(given, str) and auth.good_token(given)):
-            return login_page(request, status=401, notice="That token is not right.")
-        response = RedirectResponse("/dashboard", status_code=303)
+            return login_page(request, status=401, notice="That token is not right.", then=then)
+        response = RedirectResponse(then, status_code=303)
         _set_cookie(request, response, AUTH_COOKIE, auth.session)
         return _secure(response)
 
@@ -1109,6 +1185,8 @@ def create_web_app(
             Route("/metrics", metrics, methods=["GET"]),
             Route("/overlay", overlay, methods=["GET"]),
             Route("/events", overlay_events, methods=["GET"]),
+            Route("/audio/{clip}", audio, methods=["GET"]),
+            Route("/commands", commands_page, methods=["GET"]),
             Route("/static/{name}", static, methods=["GET"]),
             Route("/dashboard", dashboard, methods=["GET"]),
             Route("/dashboard/login", login, methods=["POST"]),
@@ -1119,6 +1197,18 @@ def create_web_app(
             Route("/api/command", api_command, methods=["POST"]),
             Route("/api/turns/{turn_id}/choose", api_choose, methods=["POST"]),
             Route("/api/turns/{turn_id}/reject", api_reject, methods=["POST"]),
+            *(
+                desk_routes(
+                    desk,
+                    page=desk_page,
+                    refused=refused,
+                    json_body=_json_body,
+                    shown=dashboard_event,
+                    secure=_secure,
+                )
+                if desk is not None
+                else []
+            ),
         ],
         max_body_size=MAX_BODY_BYTES,
         middleware=(

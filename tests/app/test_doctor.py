@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from cohost.app.doctor import (
     check_twin,
     run_checks,
 )
-from cohost.app.settings import load_settings
+from cohost.app.settings import load_settings, login_of
 from cohost.cli.main import main
 from cohost.core.errors import SettingsError
 from tests.adapters.test_mqtt import Broker, broker  # noqa: F401 (a fixture)
@@ -188,7 +189,6 @@ def test_speech_check_for_an_http_voice_is_not_billed(tmp_path: Path) -> None:
 def test_each_missing_live_setting_is_its_own_warning(tmp_path: Path) -> None:
     checks = {c.name: c for c in run_checks(load_settings(data_dir=tmp_path / "data"))}
     for name, setting in [
-        ("twitch channel", "COHOST_TWITCH__CHANNEL"),
         ("streamer", "COHOST_TWIN__STREAMER"),
         ("web token", "COHOST_WEB__TOKEN"),
         ("journal token", "COHOST_JOURNAL__TOKEN"),
@@ -196,6 +196,34 @@ def test_each_missing_live_setting_is_its_own_warning(tmp_path: Path) -> None:
         assert checks[name].status == "warn", name
         assert setting in checks[name].fix
     assert "live settings" not in checks
+    # the channel is the streamer's login: one setting, one warning that names both
+    assert "twitch channel" not in checks
+    assert "COHOST_TWITCH__CHANNEL follows it" in checks["streamer"].fix
+
+
+@pytest.mark.parametrize(
+    "given", [{"twitch": {"channel": "MossByte"}}, {"twin": {"streamer": "#mossbyte"}}]
+)
+def test_either_the_channel_or_the_streamer_sets_both(
+    tmp_path: Path, given: dict[str, Any]
+) -> None:
+    settings = load_settings(data_dir=tmp_path / "data", **given)
+    assert (settings.twin.streamer, login_of(settings.twitch.channel)) == ("mossbyte", "mossbyte")
+    checks = {c.name: c for c in run_checks(settings)}
+    assert "streamer" not in checks and "twitch channel" not in checks
+
+
+def test_a_channel_and_a_streamer_that_differ_are_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(
+            data_dir=tmp_path / "data", twitch={"channel": "mossbyte"}, twin={"streamer": "other"}
+        )
+    said = str(caught.value)
+    assert "COHOST_TWIN__STREAMER ('other')" in said
+    assert "COHOST_TWITCH__CHANNEL ('mossbyte')" in said
+    # the same login written two ways is one account, not a conflict
+    same = load_settings(twitch={"channel": "#MossByte"}, twin={"streamer": "@mossbyte"})
+    assert login_of(same.twitch.channel) == login_of(same.twin.streamer) == "mossbyte"
 
 
 def test_live_settings_all_set_are_one_ok_line(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import sys
 import threading
 import urllib.request
 import wave
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,16 +31,16 @@ from cohost.app.daemon import Daemon
 from cohost.app.demo import demo_files
 from cohost.app.settings import Settings, load_settings
 from cohost.cli.main import main
-from cohost.core.bus_events import CaptionShown
+from cohost.core.bus_events import CaptionCut, CaptionShown
 from cohost.core.clock import RealClock, VirtualClock
 from cohost.core.errors import SettingsError, Transient
 from cohost.core.events import Decision, TurnTrace
-from cohost.core.ports import SAMPLE_RATE, Segment
-from cohost.core.serialise import read_bus_event
+from cohost.core.ports import SAMPLE_RATE, Segment, Transcriber
+from cohost.core.serialise import emit, read_bus_event
 from cohost.core.state import TwinState
 from cohost.embedded.bus import LocalBus
 from cohost.pipeline.deliver import CaptionSpeaker, RecordingSink
-from cohost.pipeline.listen import ListenOptions, ListenSource
+from cohost.pipeline.listen import HEARD_STAGE, ListenOptions, ListenSource, TwinVoice
 from cohost.session import Session, SessionOptions
 from cohost.text.wer import word_error_rate
 from tests.faults.test_local import WAIT_S, Feed, chat
@@ -116,16 +116,28 @@ class Heard:
         if isinstance(event, CaptionShown):
             self.captions.append(event.text)
 
-    async def hear(self, wav: Path, transcriber: WhisperTranscriber) -> ListenSource:
+    async def hear(
+        self,
+        wav: Path | AsyncIterator[bytes],
+        transcriber: Transcriber,
+        *,
+        voice: TwinVoice | None = None,
+        options: ListenOptions | None = None,
+    ) -> ListenSource:
+        """What the microphone (a WAV file, or frames) hears, through the listener, into the
+        session; `voice`: when the twin speaks (none: only its captions are matched)."""
+        frames = WavFileMicrophone(wav).__aiter__() if isinstance(wav, Path) else wav
         listener = ListenSource(
-            WavFileMicrophone(wav).__aiter__(),
+            frames,
             transcriber,
             streamer=STREAMER,
             channel=STREAMER,
             twin_names=[TWIN],
             clock=self.clock,
-            options=ListenOptions(),
+            options=options or ListenOptions(),
             said=lambda: self.captions[-10:],
+            speaking=voice.speaking if voice is not None else lambda: False,
+            on_heard=self.session.heard,
         )
         await self.session.chat_in(listener)
         return listener
@@ -146,6 +158,10 @@ async def test_hey_twin_spoken_into_the_microphone_gets_an_answer(
     assert decision.picked, decision.reason
     [trace] = heard.traces
     assert trace.outcome == "answered" and trace.sent
+    # the trace starts at the end of the streamer's speech: hearing it is its first stage
+    first, *rest = trace.stages
+    assert first.name == HEARD_STAGE and first.seconds > 0
+    assert rest and all(stage.start >= first.end for stage in rest)
     # a spoken line has nothing in chat to thread under
     assert all(reply_to is None for _, reply_to in heard.sink.sent)
 
@@ -163,6 +179,73 @@ async def test_the_twin_ignores_its_own_voice(
     await heard.hear(speak(said, tmp_path / "echo.wav"), transcriber)
     assert len(heard.decisions) == 1  # the echo was never taken for the streamer
     assert listener.heard == 1
+
+
+async def _while_the_twin_speaks_then_after(
+    wav: Path, clock: VirtualClock, after: float
+) -> AsyncGenerator[bytes, None]:
+    """The recording heard once now, and again at `after` (clock time)."""
+    async for frame in WavFileMicrophone(wav):
+        yield frame
+    clock.advance_to(after)
+    async for frame in WavFileMicrophone(wav):
+        yield frame
+
+
+@pytest.mark.parametrize("mute", [True, False])
+async def test_what_is_heard_while_the_twin_speaks_is_not_answered(
+    tmp_path: Path, transcriber: WhisperTranscriber, mute: bool
+) -> None:
+    heard = Heard(tmp_path)
+    voice = TwinVoice(heard.clock, tail_s=0.3)
+    heard.bus.subscribe(voice.on_event)
+    # the twin says something else out loud (to chat): its caption runs from now for a while
+    assert heard.session.speaker is not None
+    await heard.session.speaker.say("my cat is called Biscuit and she sleeps all day", turn_id="t")
+    assert voice.speaking() and voice.said()
+    ends = heard.clock.now() + 10.0
+    question = speak(f"Hey {TWIN}, what game is next?", tmp_path / "hey.wav")
+    listener = await heard.hear(
+        _while_the_twin_speaks_then_after(question, heard.clock, ends),
+        transcriber,
+        voice=voice,
+        options=ListenOptions(mute_while_speaking=mute),
+    )
+    if mute:
+        # heard while the twin spoke: never transcribed, never answered; heard after: answered
+        assert listener.muted_s > 1.0
+        assert listener.heard == 1 and len(heard.decisions) == 1
+        [decision] = heard.decisions
+        assert decision.picked and decision.message.ts == ends
+        assert "game" in decision.message.text.lower()
+    else:  # without the mute both are heard (the test above is not passing by chance)
+        assert listener.muted_s == 0 and listener.heard == 2
+
+
+def test_the_twin_speaks_from_its_captions_start_to_their_end_or_cut() -> None:
+    clock = VirtualClock(100.0)
+    voice = TwinVoice(clock, tail_s=0.5)
+    bus = LocalBus()
+    bus.subscribe(voice.on_event)
+    assert not voice.speaking()
+    emit(bus, CaptionShown(turn_id="a", text="one", start=100.0, end=102.0))
+    assert voice.speaking()
+    clock.advance_to(102.4)
+    assert voice.speaking()  # the tail: the room still echoes
+    clock.advance_to(102.6)
+    assert not voice.speaking()
+    # each sentence is its own stretch, whatever its turn (`!twin say`s are all turn "say")
+    emit(bus, CaptionShown(turn_id="say", text="two", start=103.0, end=104.0))
+    clock.advance_to(106.0)
+    assert not voice.speaking()
+    clock.advance_to(110.0)
+    emit(bus, CaptionShown(turn_id="say", text="three", start=110.0, end=115.0))
+    clock.advance_to(111.0)
+    assert voice.speaking()
+    emit(bus, CaptionCut(turn_id="say", at=111.0))  # `!twin skip`: silence now
+    clock.advance_to(111.6)
+    assert not voice.speaking()
+    assert voice.said() == ["one", "two", "three"]
 
 
 def _free_port() -> int:
@@ -216,6 +299,8 @@ def test_run_listen_answers_the_streamer_heard_through_a_wav_microphone(tmp_path
                 pytest.fail(f"the twin never answered: {errors.read_text()}")
             metrics = _get(f"http://127.0.0.1:{port}/metrics")
             assert "cohost_heard_seconds_count 1.0" in metrics, metrics
+            # hearing is timed once, not again as a stage of the turn
+            assert f'stage="{HEARD_STAGE}"' not in metrics, metrics
             health = json.loads(_get(f"http://127.0.0.1:{port}/healthz"))
             assert health["events"] == 1 and health["errors"] == 0
             proc.stdin.close()  # end of typed chat: the console daemon shuts down
@@ -230,6 +315,9 @@ def test_run_listen_answers_the_streamer_heard_through_a_wav_microphone(tmp_path
     assert turn["outcome"] == "answered"
     assert message["login"] == STREAMER and message["spoken"] is True
     assert message["text"].lower().startswith(f"hey {TWIN}")
+    heard, *stages = turn["stages"]
+    assert heard["name"] == HEARD_STAGE and heard["start_ms"] == 0 and heard["ms"] > 0
+    assert stages and all(stage["start_ms"] >= heard["end_ms"] for stage in stages)
 
 
 def _listening(tmp_path: Path, device: str) -> Settings:
@@ -301,6 +389,54 @@ async def test_an_utterance_the_model_fails_on_is_lost_alone() -> None:
     assert [line.text for line in lines] == [f"hey {TWIN}, still there?"]
     assert (listener.failed, listener.heard, len(heard)) == (1, 1, 1)
     assert not listener.live  # the microphone was closed
+
+
+class Hears:
+    """A speech model that hears the same line in every utterance, and keeps their lengths."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def transcribe(
+        self, audio: Path | bytes, *, hotwords: str = "", start_s: float = 0.0
+    ) -> Iterator[Segment]:
+        assert isinstance(audio, bytes)
+        self.seconds.append(len(audio) / 2 / SAMPLE_RATE)
+        return iter([Segment(start=0.0, end=1.0, text="hey twin bot, look at this")])
+
+
+async def test_what_the_streamer_said_before_the_twin_began_is_heard_at_once() -> None:
+    frame = int(SAMPLE_RATE * 0.03)
+    loud = array.array("h", [3000, -3000] * (frame // 2)).tobytes()
+    quiet = bytes(frame * 2)
+    speaking = False
+
+    async def frames() -> AsyncGenerator[bytes, None]:
+        nonlocal speaking
+        for _ in range(20):  # the streamer talks 0.6 s ...
+            yield loud
+        speaking = True  # ... and the twin starts a reply to chat over them
+        for _ in range(50):  # 1.5 s of the twin's voice (and the streamer) in the microphone
+            yield loud
+        speaking = False
+        for _ in range(30):
+            yield quiet
+
+    model = Hears()
+    listener = ListenSource(
+        frames(),
+        model,
+        streamer=STREAMER,
+        channel=STREAMER,
+        twin_names=[TWIN],
+        clock=VirtualClock(1000.0),
+        speaking=lambda: speaking,
+    )
+    lines = [line async for line in listener.events()]
+    assert [line.text for line in lines] == [f"hey {TWIN}, look at this"]
+    # only the 0.6 s before the twin spoke was heard; its 1.5 s never reached the model
+    assert model.seconds == [pytest.approx(0.6)]
+    assert listener.muted_s == pytest.approx(1.5)
 
 
 def test_a_missing_recording_is_a_settings_error(tmp_path: Path) -> None:

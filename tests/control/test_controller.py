@@ -57,6 +57,10 @@ class FakeActions:
     def forget(self) -> None:
         self._call("forget")
 
+    def forget_chatter(self, login: str) -> bool:
+        self._call("forget_chatter", login)
+        return True
+
     async def note(self, text: str) -> str:
         self._call("note", text)
         return "Note 1"
@@ -114,6 +118,8 @@ CASES: list[tuple[str, TwinState, TwinState, list[tuple[object, ...]], Role]] = 
     ("!twin topic Elden Ring", TwinState(), TwinState(topic="Elden Ring"), [], Role.MODERATOR),
     ("!twin rate 3", TwinState(), TwinState(rate_per_minute=3), [], Role.MODERATOR),
     ("!twin forget", TwinState(), TwinState(), [("forget",)], Role.MODERATOR),
+    ("!twin forget me", TwinState(), TwinState(), [("forget_chatter", "u")], Role.EVERYONE),
+    ("!twin forget @Bea", TwinState(), TwinState(), [("forget_chatter", "bea")], Role.MODERATOR),
     ("!twin note new keyboard", TwinState(), TwinState(), [("note", "new keyboard")],
      Role.BROADCASTER),
     ("!twin good", TwinState(), TwinState(), [("feedback", "good", "u")], Role.MODERATOR),
@@ -698,3 +704,16 @@ async def test_bad_never_repeats_the_line_and_a_changed_verdict_is_said(tmp_path
     assert reason == "changed to good (was bad): turn t1"
     same, _ = await rate("good")
     assert same == "noted (good): the last reply"
+
+
+async def test_forget_me_never_says_done_when_a_file_could_not_be_rewritten(
+    tmp_path: Path,
+) -> None:
+    controller, _, actions, _ = make(tmp_path)
+    actions.fail_on = "forget_chatter"
+    result = await controller.handle(
+        "!twin forget me", login="shy", role=Role.EVERYONE, source="chat"
+    )
+    assert result is not None and not result.accepted
+    assert result.reply is not None and "could not erase" in result.reply
+    assert "keeps nothing" not in result.reply

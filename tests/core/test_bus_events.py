@@ -31,6 +31,7 @@ from cohost.core.bus_events import (
     TurnSettled,
     TurnSimulated,
     TurnStarted,
+    WelcomeGiven,
     schema_markdown,
 )
 from cohost.core.serialise import bus_payload, emit, read_bus_event
@@ -73,6 +74,7 @@ SAMPLES: list[BusEvent] = [
         events=51,
         text="Thank you Gerri for 50 gift subs!",
     ),
+    WelcomeGiven(mode="template", names=("Ana", "Bea"), text="welcome back, Ana and Bea!"),
 ]
 
 

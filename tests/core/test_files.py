@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cohost.core.files import PRIVATE, atomic_file, new_file, write_atomic
+from cohost.core.files import PRIVATE, append_durably, atomic_file, new_file, write_atomic
 
 
 def _mode(path: Path) -> int:
@@ -45,3 +45,13 @@ def test_a_new_file_never_overwrites(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError), new_file(path) as file:
         file.write(b"two")
     assert path.read_bytes() == b"one"
+
+
+def test_lines_appended_after_a_torn_line_start_on_their_own(tmp_path: Path) -> None:
+    path = tmp_path / "lines" / "log.jsonl"
+    append_durably(path, b'{"a": 1}\n')
+    with path.open("ab") as file:
+        file.write(b'{"torn": ')  # a crash mid-write
+    append_durably(path, b'{"b": 2}\n')
+    assert path.read_bytes().splitlines() == [b'{"a": 1}', b'{"torn": ', b'{"b": 2}']
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

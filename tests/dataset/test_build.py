@@ -191,7 +191,8 @@ def test_the_co_host_bots_own_lines_never_become_training_data(tmp_path: Path) -
 def test_bot_like_lines_are_left_out_of_context(tmp_path: Path) -> None:
     advert = "Join our Discord Channel over at http://discord.gg/moss and read the rules"
     timer = "Remember to hydrate and stretch, the stream goes on for hours"
-    lines = [privmsg(1, "pretzelrocks", "Now Playing: Sandstorm by Darude")]
+    # a music bot cohost does not know by name: its line is told by its text
+    lines = [privmsg(1, "moss_tunes", "Now Playing: Sandstorm by Darude")]
     for minute in range(4):  # a moderator's timer, every five minutes, as chat moves on
         at = 2 + minute * 300
         lines.append(privmsg(at, "mod", advert if minute % 2 else timer))

@@ -33,6 +33,10 @@ CATEGORIES = {
     "gap",
     "cooldown",
     "duplicate",
+    "advert",
+    "botlike",
+    "troll",
+    "repeat",
 }
 # No gap or cooldown, so tests of one rate rule are not masked by another.
 LOOSE = {"min_gap_s": 0.0, "user_cooldown_s": 0.0}
@@ -140,7 +144,7 @@ def test_a_reply_to_the_bots_message_is_direct_address() -> None:
         "WTF IS THIS GAME ABOUT docYell",
         "what the fuck is a vexel",
         "does anyone know the song",
-        "game restart?",
+        "the stream restarted?",  # a statement asked: it has a verb
     ],
 )
 def test_questions_score(text: str) -> None:

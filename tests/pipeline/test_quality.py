@@ -502,3 +502,37 @@ def test_a_phrase_with_a_contraction_said_three_times_is_a_runaway() -> None:
     found = runaway("(I'm sorry, but I'm sorry, and no, I'm sorry, and no")
     assert found.flaw is Flaw.RUNAWAY
     assert found.text.count("sorry") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        # SmolLM2 at the desk copied the compact template's short labels and an aside
+        (
+            "Do not repeat: I'm up against it tonight. I'm up against it TUESDAY.",
+            "I'm up against it TUESDAY.",
+        ),
+        ("- (no mention of twin's line) gerald is fine", "gerald is fine"),
+        ("What you know is true: gerald is fine. same as always", "same as always"),
+        ("gerald is fine (no reply)", "gerald is fine"),
+    ],
+)
+def test_a_templates_short_labels_and_asides_about_the_line_are_the_prompts(
+    text: str, kept: str
+) -> None:
+    found = prompt_echo(text)
+    assert found.flaw is Flaw.PROMPT_ECHO, text
+    assert found.text == kept
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "do not repeat that joke please",
+        "no mention of gerald today lol",
+        "(no spoilers) the ending is wild",
+        "true story: gerald ate the loaf",
+    ],
+)
+def test_chat_that_only_looks_like_a_label_stays(text: str) -> None:
+    assert prompt_echo(text).flaw is not Flaw.PROMPT_ECHO, text

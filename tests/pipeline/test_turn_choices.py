@@ -283,3 +283,25 @@ async def test_redraws_are_bounded_when_no_draw_has_anything_new() -> None:
     trace = await turn.run()
     assert trace.reply == FIRST and trace.alternatives == []
     assert simulator.draws == [0, 1, 2, 3, 4]  # the turn's own, then one per try: 2 per slot
+
+
+@pytest.mark.parametrize("mode", ["sequential", "pipelined"])
+async def test_a_draw_that_only_repeats_the_twin_is_drawn_again_before_silence(mode: str) -> None:
+    simulator = DrawnSimulator([FIRST, SECOND])
+    turn, sink, _ = turn_with(ExtractiveRewriter(), avoid=(FIRST,), mode=mode)
+    turn.parts.simulator = simulator
+    trace = await turn.run()
+    assert trace.outcome == "answered", trace.reason
+    assert sink.sent == [(SECOND, "m1")]
+    assert simulator.draws == [0, 1]
+    assert [line.text for line in trace.sim_lines if line.is_twin] == [SECOND]  # the redraw's
+
+
+async def test_one_redraw_only_then_the_turn_is_silent_for_repeating() -> None:
+    simulator = DrawnSimulator([FIRST, FIRST, SECOND])
+    turn, sink, _ = turn_with(ExtractiveRewriter(), avoid=(FIRST,), mode="pipelined")
+    turn.parts.simulator = simulator
+    trace = await turn.run()
+    assert trace.outcome == "silent" and sink.sent == []
+    assert trace.reason == "every simulated twin line repeats a recent reply"
+    assert simulator.draws == [0, 1]

@@ -10,12 +10,17 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
 from starlette.types import ASGIApp
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# The docs' pictures (docs/obs.md, docs/first-evening.md), made by the browser tests. A run
+# writes one only when it is missing, or with COHOST_DOCS_IMG=1 to refresh them all: the
+# committed pictures never change under a plain test run (the dashboard shows clock times).
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 # As root in a sandbox with no network: no sandboxing, no GPU, nothing that phones home.
 CHROMIUM_ARGS = [
     "--headless",
@@ -27,6 +32,19 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def screenshot(page: Any, name: str, *, docs: str | None = None) -> Path:
+    """The page as `test-artifacts/NAME`; with `docs`, also as `docs/img/DOCS` (see DOCS_IMG)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=path)
+    if docs is not None:
+        target = DOCS_IMG / docs
+        if os.environ.get("COHOST_DOCS_IMG") == "1" or not target.exists():
+            DOCS_IMG.mkdir(exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    return path
 
 
 def chromium() -> str:

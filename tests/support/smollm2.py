@@ -4,8 +4,8 @@
 the seed's loop on a shared chat log, split by time: the first part through `cohost dataset
 build` and `cohost train lora`, the rest held out for measuring. Both live outside the checkout
 (`COHOST_MODEL_CACHE`, default ~/.cache/cohost/models), so a machine converts and trains once;
-the adapter's folder is keyed by the log, the base, the training options and the code that
-renders and trains, so any change there trains it again.
+the adapter's folder is keyed by the log, the base, the training options, the dataset rules'
+defaults and the code that renders and trains, so any change there trains it again.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 
 from cohost.chatlog.log import open_log
 from cohost.core.events import ChatMessage
+from cohost.core.options import DatasetSettings, PickerSettings
 from tests.support.vllm import REPO, ServeOptions
 
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -94,6 +95,9 @@ def _key(base: Path, log: Path, twin_login: str, holdout: float) -> str:
     digest.update(log.read_bytes())
     digest.update((base / ".stamp").read_bytes())
     digest.update(json.dumps([twin_login, holdout, TRAIN_ARGS]).encode())
+    # the cleaning rules' defaults (bot-like patterns and the like) shape the training data too
+    digest.update(DatasetSettings().model_dump_json().encode())
+    digest.update(json.dumps(PickerSettings().known_bots).encode())  # their lines are left out
     for name in CODE:
         digest.update((REPO / name).read_bytes())
     return digest.hexdigest()[:16]

@@ -25,7 +25,7 @@ from cohost.core.bus_events import (
 )
 from cohost.core.serialise import emit, trace_dict
 from cohost.web.app import create_web_app
-from tests.support.browser import ARTIFACTS, CHROMIUM_ARGS, chromium, serve
+from tests.support.browser import ARTIFACTS, CHROMIUM_ARGS, chromium, screenshot, serve
 from tests.web.test_app import CAPTION, PRIVATE, TOKEN, FakeView, sample_trace
 
 SIZES = [(1920, 1080), (1366, 768)]
@@ -215,7 +215,7 @@ def test_dashboard_holds_replies_for_approval(served: tuple[str, FakeView]) -> N
         expect(held.locator(".outcome")).to_have_text("held")
         assert held.locator(".candidate").all_inner_texts() == candidates
         assert held.locator(".reject").is_visible()
-        page.screenshot(path=ARTIFACTS / "dashboard-held-1920x1080.png")
+        screenshot(page, "dashboard-held-1920x1080.png", docs="dashboard-held.png")
 
         # Approving the second candidate sends that choice to the daemon, once.
         held.locator("li", has_text="Learn their rhythm first.").get_by_role(
@@ -358,7 +358,7 @@ def test_dashboard_types_commands_edits_a_held_reply_and_keeps_history(
         held.get_by_role("button", name="Approve edited").click()
         expect(page.locator("#notice")).to_contain_text("edited: done", timeout=WAIT_MS)
         assert view.choices == [("t1", 0)] and view.edits == ["Dash through, and never jump."]
-        page.screenshot(path=ARTIFACTS / "dashboard-steer-1920x1080.png")
+        screenshot(page, "dashboard-steer-1920x1080.png")
 
         # after a reload, chat and commands are still there
         page.reload()

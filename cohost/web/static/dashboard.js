@@ -325,9 +325,55 @@
     while (log.children.length > MAX_CHAT) log.lastElementChild.remove();
   }
 
+  // raids, follows, subs, gifts and cheers as they arrive, and the thank-yous they got
+  const KIND = { raid: "raid", follow: "follow", sub: "sub", resub: "resub", gift: "gift",
+    cheer: "cheer" };
+  const UNIT = { raid: "viewers", gift: "subs", cheer: "bits", sub: "months", resub: "months" };
+
+  // a returning chatter welcomed back: from the template, by a turn, or in the answer to them
+  const WELCOMED = { template: "welcomed", twin: "welcomed", reply: "welcomed in a reply" };
+
+  function welcomeLine(e, when) {
+    const li = el("li", "welcome", clock(when) + "  ");
+    li.dataset.kind = "welcome";
+    li.append(el("span", "kind", WELCOMED[e.mode] || "welcomed"), " ",
+      el("span", "said", (e.names || []).join(", ")));
+    if (e.mode !== "reply" && e.text) li.append(" — ", el("span", "said", e.text));
+    return li;
+  }
+
+  function streamLine(topic, e, when) {
+    if (topic === "stream/welcome") return addStreamLine(welcomeLine(e, when));
+    const thanks = topic === "stream/thanks";
+    const li = el("li", thanks ? "thanks" : "event", clock(when) + "  ");
+    li.dataset.kind = String(e.kind || "");
+    const kind = KIND[e.kind] || "event";
+    if (thanks) {
+      li.append(el("span", "kind", "thanked"), " ", el("span", "said", e.text || ""));
+      const who = (e.names || []).join(", ");
+      const more = e.events > 1 ? " (" + e.events + " " + kind + "s" + ")" : "";
+      if (who) li.append(" — ", el("span", "said", who), more);
+    } else {
+      li.append(el("span", "kind", kind), " ", el("span", "said", e.display_name || e.login || ""));
+      if (e.amount && UNIT[e.kind]) li.append(" " + e.amount + " " + UNIT[e.kind]);
+      if (!e.thanked) li.append(el("small", "why", " not thanked"));
+    }
+    addStreamLine(li);
+  }
+
+  function addStreamLine(li) {
+    const log = $("stream-log");
+    log.prepend(li);
+    $("no-stream").hidden = true;
+    while (log.children.length > MAX_CHAT) log.lastElementChild.remove();
+  }
+
   const handlers = {
     chat: chatLine,
     pick: chatLine,
+    "stream/event": (e) => streamLine("stream/event", e),
+    "stream/thanks": (e) => streamLine("stream/thanks", e),
+    "stream/welcome": (e) => streamLine("stream/welcome", e),
     "turn/start": (e) => {
       const turn = turnFor(e.turn_id);
       const pick = picks.get(e.message_id);
@@ -380,6 +426,7 @@
     for (const c of data.commands || []) {
       logCommand(c.login, c.command, c.accepted, c.reason, c.reply, c.ts);
     }
+    for (const s of data.stream || []) streamLine(s.topic, s, s.ts);
   }
 
   function connect() {
@@ -387,7 +434,10 @@
     for (const [topic, handle] of Object.entries(handlers)) {
       events.addEventListener(topic, (e) => {
         handle(JSON.parse(e.data));
-        if (topic !== "chat" && topic !== "pick" && topic !== "command") renderTurns();
+        const lines = ["chat", "pick", "command", "stream/event", "stream/thanks", "stream/welcome"];
+        if (!lines.includes(topic)) {
+          renderTurns();
+        }
       });
     }
     events.addEventListener("open", () => {
