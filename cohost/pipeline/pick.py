@@ -908,11 +908,14 @@ class Picker:
         kind: str | None = None
         opening = True
         skip = self._address_tokens | self._name_words | self._streamer_words | _CLAUSE_OPENERS
-        for start, end, asked in clauses:
+        for i, (start, end, asked) in enumerate(clauses):
             clause = words[start:end]
             if skip.issuperset(clause):
                 continue  # "hs," / "oh wait,": the question is in the clause after
-            said = self._clause_kind(clause, asked=asked, opening=opening)
+            # "Are Pat and Paige survivors, or just one watching?": the '?' closes the opening
+            # clause's question too
+            later = opening and any(a for _, _, a in clauses[i + 1 :])
+            said = self._clause_kind(clause, asked=asked, opening=opening, asked_later=later)
             opening = False
             if said == "question":
                 return said
@@ -920,10 +923,13 @@ class Picker:
                 kind = said
         return kind
 
-    def _clause_kind(self, words: list[str], *, asked: bool, opening: bool) -> str | None:
+    def _clause_kind(
+        self, words: list[str], *, asked: bool, opening: bool, asked_later: bool = False
+    ) -> str | None:
         """One clause's kind (see `_question_kind`). An auxiliary before its subject with no
         '?' counts in the opening clause only: later ones drop their subject ("..., had that
-        the other day")."""
+        the other day"). `asked_later`: a later clause of the text ends in '?', which an
+        opening auxiliary clause asks with ("is it X, or Y?")."""
         skip = self._address_tokens
         names = self._name_words
         streamer = self._streamer_words
@@ -971,9 +977,13 @@ class Picker:
             if "'" in first or follows == "not" or follows in WH_NEXT or asked:
                 return "question"
             return None
-        if first in AUXILIARIES and len(words) >= 3 and (asked or (opening and second in SUBJECTS)):
+        if (
+            first in AUXILIARIES
+            and len(words) >= 3
+            and (asked or asked_later or (opening and second in SUBJECTS))
+        ):
             if second in _DEICTIC and _guessed(words[2:]):
-                return "echo" if asked else None  # "is it a wet floor sign?": a guess
+                return "echo" if asked or asked_later else None  # "is it a wet floor sign?"
             return "question"
         if len(words) >= 3 and (
             (asked and first in _SOMEONE)

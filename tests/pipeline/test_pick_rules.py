@@ -40,6 +40,8 @@ def parts(text: str, **extra: Any) -> dict[str, float]:
         "oh wait, can you reset the level",
         "the patch dropped today?",  # a statement asked: it has a verb
         "is that the map from last week?",  # a known thing: asked, not guessed
+        "Are the boss and the knight friends, or just rivals now?",  # its '?' closes the whole
+        "Did the mod pack load, or is it still the vanilla game?",
     ],
 )
 def test_questions_by_grammar(text: str) -> None:
@@ -56,6 +58,7 @@ def test_questions_by_grammar(text: str) -> None:
         "is it a raccoon?",  # a guess at what is on screen, as chat plays along
         "could it be an otter?",
         "hmm no. Is that a trophy?",
+        "is it a bird, or a plane?",  # a guess, whichever clause holds the '?'
     ],
 )
 def test_a_noun_phrase_with_a_question_mark_is_an_echo_worth_less(text: str) -> None:
