@@ -307,13 +307,14 @@ class AnswerMemory:
             count += 1
         return count
 
-    def repeated(
-        self, login: str, words: AbstractSet[str], since: float, similarity: float
-    ) -> bool:
-        """Whether this viewer was answered at or after `since` for (nearly) these words."""
+    def repeated(self, login: str, text: str, since: float, similarity: float) -> bool:
+        """Whether this viewer was answered at or after `since` for (nearly) this text."""
         last = self._by_user.get(login)
-        if not words or last is None or last < since:
-            return False  # most viewers were never answered: no need to look
+        if last is None or last < since:
+            return False  # most viewers were never answered: no need to read the words
+        words = word_set(text)
+        if not words:
+            return False
         for ts, who, answered in reversed(self._replies):
             if ts < since:
                 return False
@@ -502,9 +503,7 @@ class Picker:
             troll = self._troll(words)
             if troll is not None:
                 return _skip(message, "troll", troll)
-            if memory.repeated(
-                login, word_set(text), now - self._repeat_s, self._duplicate_similarity
-            ):
+            if memory.repeated(login, text, now - self._repeat_s, self._duplicate_similarity):
                 return _skip(message, "repeat", f"{login} said this before and was answered")
 
         parts: list[tuple[str, float]] = []
