@@ -54,7 +54,7 @@ from cohost.embedded.bus import LocalBus
 from cohost.embedded.markov import MarkovSimulator
 from cohost.pipeline.deliver import RecordingSink
 from cohost.pipeline.guard import Guard
-from cohost.pipeline.privacy import public_reason
+from cohost.pipeline.privacy import trace_public_reason
 from cohost.pipeline.turn import Turn, TurnOptions, TurnParts
 from cohost.session import TurnSetup
 from cohost.text.render import clean_name, clean_text
@@ -302,7 +302,7 @@ class Desk:
                 {
                     "turn_id": trace.turn_id,
                     "outcome": trace.outcome,
-                    "reason": _public_reason(trace),
+                    "reason": trace_public_reason(trace),
                     "reply": trace.reply if trace.outcome == "answered" else "",
                 },
             )
@@ -567,12 +567,6 @@ class _Lesson:
     current: DeskPrompt | None = None
     shown: list[Candidate] = field(default_factory=list)
     given: int = 0
-
-
-def _public_reason(trace: TurnTrace) -> str:
-    """Why the turn ended as it did, as a page may say it (never what a private entry holds)."""
-    blocked = (v.rule for v in trace.guard if v.action == "blocked")
-    return public_reason(trace.outcome, trace.reason, blocked)
 
 
 def _query_for(

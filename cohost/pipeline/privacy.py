@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from cohost.core.events import GuardVerdict, Hit, Tier
+from cohost.core.events import GuardVerdict, Hit, Tier, TurnTrace
 from cohost.text.fold import folded_words, unspaced, whole_words
 from cohost.text.sentences import content_words, sentence_spans
 
@@ -373,3 +373,9 @@ def public_reason(outcome: str, reason: str, blocked_rules: Iterable[str]) -> st
     if outcome != "blocked":
         return reason
     return f"blocked by the guard ({', '.join(sorted(set(blocked_rules)))})"
+
+
+def trace_public_reason(trace: TurnTrace) -> str:
+    """`public_reason` of a turn's trace: why it ended so, as a page or the bus may say it."""
+    blocked = (v.rule for v in trace.guard if v.action == "blocked")
+    return public_reason(trace.outcome, trace.reason, blocked)

@@ -54,7 +54,12 @@ from cohost.core.serialise import emit
 from cohost.core.state import TwinState
 from cohost.pipeline.deliver import post
 from cohost.pipeline.guard import Guard, GuardResult, cleaned
-from cohost.pipeline.privacy import find_private_runs, longest_run, public_reason, speakable
+from cohost.pipeline.privacy import (
+    find_private_runs,
+    longest_run,
+    speakable,
+    trace_public_reason,
+)
 from cohost.pipeline.quality import PromptMarkers, QualityCheck, SpeechGate, unfinished
 from cohost.pipeline.shape import ReplyShaper
 from cohost.text.fold import folded_words, same_text_key
@@ -213,15 +218,10 @@ class Turn:
         finally:
             self._publish(
                 TurnEnded(
-                    turn_id=trace.turn_id, outcome=trace.outcome, reason=self._public_reason()
+                    turn_id=trace.turn_id, outcome=trace.outcome, reason=trace_public_reason(trace)
                 )
             )
         return trace
-
-    def _public_reason(self) -> str:
-        """The reason as the bus may carry it: a privacy verdict names an entry, so not that."""
-        blocked = (v.rule for v in self.trace.guard if v.action == "blocked")
-        return public_reason(self.trace.outcome, self.trace.reason, blocked)
 
     def cancel_reason(self, reason: str, cause: Cancel = Cancel.OTHER) -> None:
         """Say why the turn is about to be cancelled: the cause, and words for its trace."""

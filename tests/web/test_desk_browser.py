@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from cohost.app.recall_wiring import folder_journal
 from cohost.app.settings import Settings
 from cohost.dataset.desk import read_desk_examples, read_desk_pairs
 from cohost.web.app import create_web_app
+from tests.support.audio import require_espeak
 from tests.support.browser import ARTIFACTS, CHROMIUM_ARGS, chromium, screenshot, serve
 
 TOKEN = "desk-token-for-tests"
@@ -30,8 +30,7 @@ WAIT_MS = 20_000  # how long the page may take to show what the desk did (not a 
 @pytest.fixture
 def desk_url(tmp_path: Path) -> Iterator[tuple[str, Desk]]:
     """The web app with the desk of the demo twin, its journal, and the default voice."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng): the desk has no voice")
+    require_espeak()  # the desk's voice (on CI it must be there: a failure, not a skip)
     settings = Settings(
         data_dir=tmp_path / "data",
         twin={
